@@ -1,0 +1,29 @@
+"""sqlrecord: async ActiveRecord for SQLAlchemy 2 declarative models, made for FastAPI.
+
+Example:
+    >>> import sqlrecord
+    >>> sorted(sqlrecord.__all__)[:3]
+    ['Base', 'BaseMixin', 'BaseModel']
+"""
+
+from ._class_property import class_property
+from .crud import CRUDMixin
+from .database import Database
+from .introspection import BaseMixin
+from .model import Base, BaseModel
+from .object import ObjectMixin
+from .types import UTCDateTime, utc_now
+
+__all__ = [
+    "Base",
+    "BaseMixin",
+    "BaseModel",
+    "CRUDMixin",
+    "Database",
+    "ObjectMixin",
+    "UTCDateTime",
+    "class_property",
+    "utc_now",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,96 @@
+"""The design notes' session rule, made safe: a served session or an own one.
+
+*Served*: a session passed as ``session=``, the session the object is attached
+to, or the ambient session of ``db.session``/``db.transaction()``. sqlrecord
+flushes inside a SAVEPOINT (so a failed write leaves the caller's unit of work
+intact), commits only with ``auto_commit=True`` and never closes it.
+
+*Own*: no session anywhere. sqlrecord opens one, does the work, commits writes
+and closes it before returning, whatever happens.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction
+
+from ._translate import translate_errors
+from .database import database_for
+
+__all__ = ["SessionScope"]
+
+
+class SessionScope:
+    """``async with SessionScope(Model, session, write=..., auto_commit=...) as session:``.
+
+    Example:
+        >>> SessionScope.__slots__[0]
+        'session'
+    """
+
+    __slots__ = ("session", "served", "_model", "_write", "_auto_commit", "_savepoint")
+
+    def __init__(
+        self,
+        model: type[Any],
+        session: AsyncSession | None,
+        *,
+        write: bool,
+        auto_commit: bool = False,
+    ) -> None:
+        self._model = model
+        self._write = write
+        self._auto_commit = auto_commit
+        self._savepoint: AsyncSessionTransaction | None = None
+        if session is None:
+            session = database_for(model).current_session()
+        self.served = session is not None
+        self.session: AsyncSession = (
+            session if session is not None else database_for(model).sessionmaker()
+        )
+
+    async def __aenter__(self) -> AsyncSession:
+        if self.served and self._write:
+            with translate_errors(model=self._model.__name__):
+                self._savepoint = await self.session.begin_nested()
+        return self.session
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        name = self._model.__name__
+        if not self.served:
+            try:
+                if exc is None and self._write:
+                    with translate_errors(model=name):
+                        await self.session.commit()
+            finally:
+                await self.session.close()
+            if exc is not None:
+                _reraise_translated(exc, name)
+            return
+        if exc is not None:
+            if self._savepoint is not None:
+                # Also when the failed flush has already deactivated it: the
+                # rollback is what returns the session to the outer transaction.
+                await self._savepoint.rollback()
+            _reraise_translated(exc, name)
+            return
+        with translate_errors(model=name):
+            if self._savepoint is not None:
+                await self._savepoint.commit()
+            if self._auto_commit:
+                await self.session.commit()
+
+
+def _reraise_translated(exc: BaseException, model: str) -> None:
+    """Raise the sqlrecord form of a driver error; other errors propagate untouched."""
+    if isinstance(exc, sa_exc.StatementError):
+        with translate_errors(model=model):
+            raise exc

@@ -1,0 +1,143 @@
+"""Translate driver errors into sqlrecord's typed errors, once, for all dialects.
+
+SQLite, PostgreSQL (asyncpg) and MySQL/MariaDB (aiomysql) each report a broken
+constraint differently: SQLite by message and extended error name, PostgreSQL by
+SQLSTATE, MySQL by a numeric error code. This module reads all three.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import exc as sa_exc
+
+from .exceptions import (
+    DuplicateKeyError,
+    ForeignKeyError,
+    IntegrityConstraintError,
+    InvalidValueError,
+    NotNullError,
+)
+
+__all__ = ["translate_errors", "translate_integrity_error"]
+
+_DUPLICATE, _FOREIGN_KEY, _NOT_NULL = "duplicate", "foreign_key", "not_null"
+
+_POSTGRES_STATES = {"23505": _DUPLICATE, "23503": _FOREIGN_KEY, "23502": _NOT_NULL}
+# 1062 duplicate entry, 1586 duplicate in a unique index (older servers),
+# 1451/1452 parent row still referenced / missing, 1048/1364 NULL or no default.
+_MYSQL_CODES = {
+    1062: _DUPLICATE,
+    1586: _DUPLICATE,
+    1451: _FOREIGN_KEY,
+    1452: _FOREIGN_KEY,
+    1216: _FOREIGN_KEY,
+    1217: _FOREIGN_KEY,
+    1048: _NOT_NULL,
+    1364: _NOT_NULL,
+}
+_SQLITE_MESSAGES = (
+    ("UNIQUE constraint failed", _DUPLICATE),
+    ("PRIMARY KEY", _DUPLICATE),
+    ("FOREIGN KEY constraint failed", _FOREIGN_KEY),
+    ("NOT NULL constraint failed", _NOT_NULL),
+)
+_SQLITE_NAMED = re.compile(r"constraint failed: (?P<name>[\w.,\s]+)")
+_MYSQL_KEY = re.compile(r"for key '(?P<name>[^']+)'|column '(?P<column>[^']+)'", re.IGNORECASE)
+_POSTGRES_KEY = re.compile(r"Key \((?P<name>[^)]+)\)")
+
+
+def _classify(error: sa_exc.IntegrityError) -> tuple[str | None, str | None]:
+    """Return (kind, constraint name) for an IntegrityError from any dialect."""
+    orig = error.orig
+    message = str(orig)
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int):  # MySQL/MariaDB: (code, message)
+        match = _MYSQL_KEY.search(message)
+        name = (match.group("name") or match.group("column")) if match else None
+        return _MYSQL_CODES.get(args[0]), name
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if isinstance(state, str):  # PostgreSQL: SQLSTATE
+        cause = getattr(orig, "__cause__", None)
+        name = getattr(cause, "constraint_name", None) or getattr(cause, "column_name", None)
+        if name is None and (match := _POSTGRES_KEY.search(message)):
+            name = match.group("name")
+        return _POSTGRES_STATES.get(state), name
+    for needle, kind in _SQLITE_MESSAGES:
+        if needle in message:
+            match = _SQLITE_NAMED.search(message)
+            return kind, match.group("name").strip() if match else None
+    return None, None
+
+
+def translate_integrity_error(
+    error: sa_exc.IntegrityError, *, model: str = "row"
+) -> IntegrityConstraintError:
+    """Map a SQLAlchemy ``IntegrityError`` to the matching sqlrecord error.
+
+    Example:
+        >>> translate_integrity_error  # doctest: +ELLIPSIS
+        <function translate_integrity_error at ...>
+    """
+    kind, name = _classify(error)
+    where = f" ({name})" if name else ""
+    if kind == _DUPLICATE:
+        return DuplicateKeyError(
+            f"A {model} with the same unique value already exists{where}. "
+            "Use a different value, or fetch the existing row and update it.",
+            constraint=name,
+        )
+    if kind == _FOREIGN_KEY:
+        return ForeignKeyError(
+            f"The {model} refers to a row that does not exist, or is still referenced "
+            f"by other rows{where}. Create the referenced row first, or remove the "
+            "rows that point at it.",
+            constraint=name,
+        )
+    if kind == _NOT_NULL:
+        return NotNullError(
+            f"A required column of {model} got no value{where}. Pass a value for it.",
+            constraint=name,
+        )
+    return IntegrityConstraintError(
+        f"The database refused the {model}: it breaks a constraint{where} ({error.orig}).",
+        constraint=name,
+    )
+
+
+@contextmanager
+def translate_errors(*, model: str = "row") -> Iterator[None]:
+    """Re-raise driver errors from the block as typed sqlrecord errors.
+
+    Example:
+        >>> with translate_errors(model="User"):
+        ...     pass
+    """
+    try:
+        yield
+    except sa_exc.IntegrityError as error:
+        raise translate_integrity_error(error, model=model) from error
+    except (sa_exc.DataError, sa_exc.ProgrammingError) as error:
+        if isinstance(error, sa_exc.ProgrammingError) and not _is_value_problem(error):
+            raise
+        raise InvalidValueError(
+            f"The database rejected a value of {model}: {error.orig}. "
+            "Check the value's type and length against the column."
+        ) from error
+    except sa_exc.StatementError as error:
+        if isinstance(error, sa_exc.DBAPIError) or not isinstance(
+            error.orig, TypeError | ValueError | OverflowError
+        ):
+            raise
+        # A bind-time failure (the driver could not convert a Python value).
+        raise InvalidValueError(
+            f"A value of {model} could not be sent to the database: {error.orig}. "
+            "Check the value's type against the column."
+        ) from error
+
+
+def _is_value_problem(error: sa_exc.ProgrammingError) -> bool:
+    # SQLite reports unsupported parameter types as ProgrammingError.
+    return "Error binding parameter" in str(error.orig) or "type" in str(error.orig).lower()

@@ -1,0 +1,250 @@
+"""``CRUDMixin``: ``create``, ``get``, ``get_or_fail``, ``update`` and ``delete``."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Any, Self, overload
+
+from sqlalchemy import inspect, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession, async_object_session
+from sqlalchemy.orm import InstanceState
+from sqlalchemy.orm.exc import StaleDataError
+
+from ._scope import SessionScope
+from .exceptions import InvalidFieldError, InvalidValueError, NotFoundError
+from .introspection import ModelInfo, model_info
+from .object import ObjectMixin
+
+__all__ = ["CRUDMixin"]
+
+
+class CRUDMixin(ObjectMixin):
+    """Create, read, update and delete, on the served-or-own session rule.
+
+    Every method takes ``session=`` (a served session: flushed, committed only
+    with ``auto_commit=True``, never closed). Without it, the ambient session
+    of ``db.session``/``db.transaction()`` is used; without that, sqlrecord
+    opens its own session, commits writes and closes it before returning.
+
+    Example:
+        >>> # user = await User.create(email="kim@example.com", auto_commit=True)
+        >>> # same = await User.get(user.id)
+        >>> # await same.update(name="Kim", auto_commit=True)
+        >>> # await same.delete(auto_commit=True)
+        >>> callable(CRUDMixin.create)
+        True
+    """
+
+    @classmethod
+    async def create(
+        cls,
+        *,
+        session: AsyncSession | None = None,
+        auto_commit: bool = False,
+        allow_protected: bool | Collection[str] = False,
+        **values: Any,
+    ) -> Self:
+        """Build an object, ``fill`` it from ``values`` and ``save`` it (the notes' create).
+
+        Without a served session the row is committed and the object comes
+        back detached, its values (id, timestamps) loaded.
+
+        Example:
+            >>> # user = await User.create(email="kim@example.com", name="Kim")
+            >>> # user.id, user.created_at
+        """
+        obj = cls()
+        planned = obj._plan_fill(values, allow_protected)
+        return await obj._write(session=session, auto_commit=auto_commit, planned=planned)
+
+    async def update(
+        self,
+        *,
+        session: AsyncSession | None = None,
+        auto_commit: bool = False,
+        allow_protected: bool | Collection[str] = False,
+        **values: Any,
+    ) -> Self:
+        """``fill`` then ``save``; a rejected update leaves the object as it was.
+
+        Example:
+            >>> # await user.update(name="Kim", auto_commit=True)
+        """
+        planned = self._plan_fill(values, allow_protected)
+        return await self._write(session=session, auto_commit=auto_commit, planned=planned)
+
+    async def delete(self, *, session: AsyncSession | None = None, auto_commit: bool = False) -> None:
+        """Delete this object's row (relationship cascades apply).
+
+        Raises :class:`NotFoundError` for an object that was never saved or
+        whose row is already gone.
+
+        Example:
+            >>> # await user.delete(auto_commit=True)
+        """
+        cls = type(self)
+        state: InstanceState[Any] = inspect(self)
+        if state.key is None:
+            raise NotFoundError(f"This {cls.__name__} was never saved, so there is nothing to delete.")
+        if state.was_deleted:
+            raise NotFoundError(
+                f"{cls.__name__} {_describe_key(model_info(cls), state.key[1])} no longer exists: "
+                "it was deleted already."
+            )
+        target = session if session is not None else async_object_session(self)
+        try:
+            async with SessionScope(cls, target, write=True, auto_commit=auto_commit) as s:
+                held = s.sync_session.identity_map.get(state.key)
+                victim = held if held is not None else self
+                if held is None:
+                    s.add(self)
+                await s.delete(victim)
+                await s.flush()
+        except StaleDataError as error:
+            raise NotFoundError(
+                f"{cls.__name__} {_describe_key(model_info(cls), state.key[1])} no longer exists."
+            ) from error
+
+    @overload
+    @classmethod
+    async def get(cls, pk: Any, /, *, session: AsyncSession | None = None) -> Self | None: ...
+
+    @overload
+    @classmethod
+    async def get(
+        cls, pk: Any, other_pk: Any, /, *pks: Any, session: AsyncSession | None = None
+    ) -> list[Self]: ...
+
+    @overload
+    @classmethod
+    async def get(cls, *, session: AsyncSession | None = None, **unique: Any) -> Self | None: ...
+
+    @classmethod
+    async def get(
+        cls, *pks: Any, session: AsyncSession | None = None, **unique: Any
+    ) -> Self | None | list[Self]:
+        """Fetch by primary key, by several (a list, in the order asked), or by a unique column.
+
+        ``None`` when one row was asked for and is absent; missing rows are left
+        out of a list. Keyword lookups are allowed on primary-key and unique
+        columns only (use the query API for anything else).
+
+        Example:
+            >>> # await User.get(1)                       -> User | None
+            >>> # await User.get(1, 2, 3)                 -> [User, User]
+            >>> # await User.get(email="kim@example.com") -> User | None
+        """
+        info = model_info(cls)
+        if pks and unique:
+            raise TypeError(f"{cls.__name__}.get takes primary keys or unique keywords, not both.")
+        if not pks and not unique:
+            raise TypeError(f"{cls.__name__}.get needs a primary key or a unique keyword.")
+        async with SessionScope(cls, session, write=False) as s:
+            if unique:
+                statement = select(cls).filter_by(**_checked_unique(cls, info, unique))
+                return (await s.scalars(statement)).one_or_none()
+            keys = [_checked_key(cls, info, pk) for pk in pks]
+            if len(keys) == 1:
+                return await s.get(cls, keys[0])
+            return await _get_many(s, cls, info, keys)
+
+    @overload
+    @classmethod
+    async def get_or_fail(cls, pk: Any, /, *, session: AsyncSession | None = None) -> Self: ...
+
+    @overload
+    @classmethod
+    async def get_or_fail(
+        cls, pk: Any, other_pk: Any, /, *pks: Any, session: AsyncSession | None = None
+    ) -> list[Self]: ...
+
+    @overload
+    @classmethod
+    async def get_or_fail(cls, *, session: AsyncSession | None = None, **unique: Any) -> Self: ...
+
+    @classmethod
+    async def get_or_fail(
+        cls, *pks: Any, session: AsyncSession | None = None, **unique: Any
+    ) -> Self | list[Self]:
+        """Like :meth:`get`, but raise :class:`NotFoundError` for any missing row.
+
+        Example:
+            >>> # await User.get_or_fail(404)   # NotFoundError: No User with id=404.
+        """
+        found = await cls.get(*pks, session=session, **unique)
+        if isinstance(found, list):
+            info = model_info(cls)
+            have = {inspect(obj).identity for obj in found}
+            missing = [pk for pk in pks if _as_tuple(pk) not in have]
+            if missing:
+                described = ", ".join(_describe_key(info, _as_tuple(pk)) for pk in missing)
+                raise NotFoundError(f"No {cls.__name__} with {described}.")
+            return found
+        if found is None:
+            wanted = (
+                ", ".join(f"{key}={value!r}" for key, value in unique.items())
+                if unique
+                else _describe_key(info := model_info(cls), _as_tuple(pks[0]))
+            )
+            raise NotFoundError(f"No {cls.__name__} with {wanted}.")
+        return found
+
+
+def _as_tuple(pk: Any) -> tuple[Any, ...]:
+    return tuple(pk) if isinstance(pk, tuple | list) else (pk,)
+
+
+def _describe_key(info: ModelInfo, key: Sequence[Any]) -> str:
+    return ", ".join(f"{name}={value!r}" for name, value in zip(info.primary_key_names, key, strict=False))
+
+
+def _checked_value(model: type[Any], info: ModelInfo, name: str, value: Any) -> Any:
+    accepted = info.accepted_types.get(name)
+    if accepted is not None and not isinstance(value, accepted):
+        expected = " or ".join(kind.__name__ for kind in accepted)
+        raise InvalidValueError(
+            f"{model.__name__}.{name} is looked up with {expected}, got {type(value).__name__}."
+        )
+    return value
+
+
+def _checked_key(model: type[Any], info: ModelInfo, pk: Any) -> Any:
+    parts = _as_tuple(pk)
+    if len(parts) != len(info.primary_key_names):
+        raise InvalidValueError(
+            f"{model.__name__}'s primary key has {len(info.primary_key_names)} part(s) "
+            f"({', '.join(info.primary_key_names)}); got {pk!r}."
+        )
+    for name, value in zip(info.primary_key_names, parts, strict=True):
+        _checked_value(model, info, name, value)
+    return parts[0] if len(parts) == 1 else parts
+
+
+def _checked_unique(model: type[Any], info: ModelInfo, unique: dict[str, Any]) -> dict[str, Any]:
+    for name, value in unique.items():
+        if name not in info.unique_names:
+            raise InvalidFieldError(
+                f"{model.__name__}.get() looks up by primary-key or unique columns only "
+                f"({', '.join(info.unique_names)}); {name!r} is not one. Use "
+                f"{model.__name__}.query.where(...) for other columns.",
+                model=model.__name__,
+                field=name,
+                valid=info.unique_names,
+            )
+        _checked_value(model, info, name, value)
+    return unique
+
+
+async def _get_many(
+    session: AsyncSession, model: type[Any], info: ModelInfo, keys: list[Any]
+) -> list[Any]:
+    mapper = inspect(model)
+    columns = [getattr(model, name) for name in info.primary_key_names]
+    if len(columns) == 1:
+        condition = columns[0].in_(keys)
+    else:
+        condition = tuple_(*columns).in_(keys)
+    rows = (await session.scalars(select(model).where(condition))).all()
+    by_key = {mapper.identity_key_from_instance(row)[1]: row for row in rows}
+    ordered = [by_key.get(_as_tuple(key)) for key in keys]
+    return [row for row in dict.fromkeys(ordered) if row is not None]

@@ -1,0 +1,477 @@
+"""``Database``: the engine, the session factory and the ambient session.
+
+One ``Database`` per database server. The first one configured with a URL
+becomes the default for every model that does not name its own
+(``__database__``). While ``db.session`` (the FastAPI dependency) or
+``db.transaction()`` is active, its session is the *ambient session* of the
+current task: model calls that pass no ``session=`` use it, so one request is
+one unit of work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, NamedTuple, Self
+
+from sqlalchemy import MetaData, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from ._translate import translate_errors
+from .exceptions import ConfigurationError, NoDatabaseError
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+__all__ = ["Database", "database_for", "default_database"]
+
+logger = logging.getLogger("sqlrecord")
+
+_default: Database | None = None
+# Metadata of every mapped class that uses the sqlrecord mixins, so that
+# `create_all()` knows the tables without being told.
+_metadata_by_model: dict[type[Any], MetaData] = {}
+
+
+class _Ambient(NamedTuple):
+    session: AsyncSession
+    # The task that opened the session. A child task inherits the context
+    # variable but must not share the session: AsyncSession is not safe for
+    # concurrent use, so other tasks fall back to their own sessions.
+    owner: asyncio.Task[Any] | None
+
+
+def default_database() -> Database:
+    """Return the default :class:`Database`, or raise :class:`NoDatabaseError`.
+
+    Example:
+        >>> db = Database("sqlite+aiosqlite://")
+        >>> default_database() is db
+        True
+    """
+    if _default is None:
+        raise NoDatabaseError.for_model("This model")
+    return _default
+
+
+def database_for(model: type[Any]) -> Database:
+    """Return the database a model works in: its ``__database__`` or the default.
+
+    Example:
+        >>> class Settings:
+        ...     __database__ = Database("sqlite+aiosqlite://", default=False)
+        >>> database_for(Settings) is Settings.__database__
+        True
+    """
+    database = getattr(model, "__database__", None)
+    if database is not None:
+        return database  # type: ignore[no-any-return]
+    if _default is None:
+        raise NoDatabaseError.for_model(model.__name__)
+    return _default
+
+
+def register_model(model: type[Any]) -> None:
+    """Remember a mapped model's metadata for :meth:`Database.create_all`."""
+    metadata = getattr(model, "metadata", None)
+    if isinstance(metadata, MetaData) and getattr(model, "__table__", None) is not None:
+        _metadata_by_model[model] = metadata
+
+
+class Database:
+    """An async SQLAlchemy engine with its session factory, made for FastAPI.
+
+    Args:
+        url: a SQLAlchemy async URL (``sqlite+aiosqlite:///app.db``,
+            ``postgresql+asyncpg://…``, ``mysql+aiomysql://…``). Without it, call
+            :meth:`init` later.
+        echo: log every SQL statement.
+        pool_recycle: seconds after which a pooled connection is replaced.
+        pool_pre_ping: test a pooled connection before handing it out.
+        engine_options: more keyword arguments for ``create_async_engine``.
+        session_options: more keyword arguments for ``async_sessionmaker``
+            (sqlrecord's defaults: ``expire_on_commit=False``, ``autoflush=False``).
+        default: make this database the default for models (the latest
+            configured one with ``default=True`` wins).
+
+    Example:
+        >>> db = Database("sqlite+aiosqlite://")
+        >>> db.url.get_backend_name()
+        'sqlite'
+    """
+
+    def __init__(
+        self,
+        url: str | URL | None = None,
+        *,
+        echo: bool = False,
+        pool_recycle: int = 900,
+        pool_pre_ping: bool = True,
+        engine_options: Mapping[str, Any] | None = None,
+        session_options: Mapping[str, Any] | None = None,
+        default: bool = True,
+    ) -> None:
+        self._engine: AsyncEngine | None = None
+        self._sessionmaker: async_sessionmaker[AsyncSession] | None = None
+        self._ambient: contextvars.ContextVar[_Ambient | None] = contextvars.ContextVar(
+            f"sqlrecord_ambient_{id(self)}", default=None
+        )
+        self._apps: list[Any] = []
+        if url is not None:
+            self.init(
+                url,
+                echo=echo,
+                pool_recycle=pool_recycle,
+                pool_pre_ping=pool_pre_ping,
+                engine_options=engine_options,
+                session_options=session_options,
+                default=default,
+            )
+
+    # -- configuration -------------------------------------------------
+
+    def init(
+        self,
+        url: str | URL,
+        *,
+        echo: bool = False,
+        pool_recycle: int = 900,
+        pool_pre_ping: bool = True,
+        engine_options: Mapping[str, Any] | None = None,
+        session_options: Mapping[str, Any] | None = None,
+        default: bool = True,
+    ) -> Self:
+        """Configure the engine and session factory (for a ``Database()`` made without URL).
+
+        Example:
+            >>> db = Database().init("sqlite+aiosqlite://")
+            >>> db.is_configured
+            True
+        """
+        if self._engine is not None:
+            raise ConfigurationError(
+                f"This Database is already configured for {self.url!r}. Create another "
+                "Database for a second database, or `await db.dispose()` and make a new one."
+            )
+        parsed = make_url(url)
+        options: dict[str, Any] = {
+            "echo": echo,
+            "pool_recycle": pool_recycle,
+            "pool_pre_ping": pool_pre_ping,
+        }
+        backend = parsed.get_backend_name()
+        if backend == "sqlite":
+            options["connect_args"] = {"check_same_thread": False}
+        elif backend in ("mysql", "mariadb") and "charset" not in parsed.query:
+            parsed = parsed.update_query_dict({"charset": "utf8mb4"})
+        options.update(engine_options or {})
+        engine = create_async_engine(parsed, **options)
+        _install_dialect_fixes(engine)
+        self._engine = engine
+        self._sessionmaker = async_sessionmaker(
+            engine, **{"expire_on_commit": False, "autoflush": False, **(session_options or {})}
+        )
+        if default:
+            self.make_default()
+        return self
+
+    def make_default(self) -> Self:
+        """Make this the database of every model that does not name its own.
+
+        Example:
+            >>> first = Database("sqlite+aiosqlite://")
+            >>> second = Database("sqlite+aiosqlite://", default=False)
+            >>> default_database() is second.make_default()
+            True
+        """
+        global _default
+        _default = self
+        return self
+
+    @property
+    def is_configured(self) -> bool:
+        """Whether :meth:`init` (or the constructor) has set up an engine.
+
+        Example:
+            >>> Database().is_configured
+            False
+        """
+        return self._engine is not None
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The ``AsyncEngine``; raises :class:`NoDatabaseError` before :meth:`init`.
+
+        Example:
+            >>> Database("sqlite+aiosqlite://").engine.dialect.name
+            'sqlite'
+        """
+        if self._engine is None:
+            raise NoDatabaseError(
+                "This Database has no URL yet: call `db.init(url)` (or "
+                "`db.init_app(app, url=...)`) before using it."
+            )
+        return self._engine
+
+    @property
+    def url(self) -> URL:
+        """The engine's URL (password hidden when printed).
+
+        Example:
+            >>> str(Database("sqlite+aiosqlite://").url)
+            'sqlite+aiosqlite://'
+        """
+        return self.engine.url
+
+    @property
+    def sessionmaker(self) -> async_sessionmaker[AsyncSession]:
+        """The ``async_sessionmaker`` behind every session this database opens.
+
+        Example:
+            >>> Database("sqlite+aiosqlite://").sessionmaker.kw["expire_on_commit"]
+            False
+        """
+        if self._sessionmaker is None:
+            raise NoDatabaseError("This Database has no URL yet: call `db.init(url)` first.")
+        return self._sessionmaker
+
+    def __repr__(self) -> str:
+        where = repr(self._engine.url) if self._engine is not None else "not configured"
+        return f"Database({where})"
+
+    # -- schema and lifetime -------------------------------------------
+
+    def metadata(self) -> list[MetaData]:
+        """The metadata of every sqlrecord model that works in this database.
+
+        Example:
+            >>> Database("sqlite+aiosqlite://", default=False).metadata()
+            []
+        """
+        found: list[MetaData] = []
+        for model, metadata in _metadata_by_model.items():
+            if metadata not in found and database_for(model) is self:
+                found.append(metadata)
+        return found
+
+    async def create_all(self, *metadata: MetaData) -> None:
+        """Create missing tables (for development and tests; use migrations in production).
+
+        Without arguments, creates the tables of every model bound to this database.
+
+        Example:
+            >>> import asyncio
+            >>> asyncio.run(Database("sqlite+aiosqlite://").create_all())
+        """
+        async with self.engine.begin() as connection:
+            for each in metadata or self.metadata():
+                await connection.run_sync(each.create_all)
+
+    async def drop_all(self, *metadata: MetaData) -> None:
+        """Drop the tables of the given metadata (default: every bound model's).
+
+        Example:
+            >>> import asyncio
+            >>> asyncio.run(Database("sqlite+aiosqlite://").drop_all())
+        """
+        async with self.engine.begin() as connection:
+            for each in reversed(metadata or tuple(self.metadata())):
+                await connection.run_sync(each.drop_all)
+
+    async def dispose(self) -> None:
+        """Close every pooled connection. The database can be used again afterwards.
+
+        Example:
+            >>> import asyncio
+            >>> asyncio.run(Database("sqlite+aiosqlite://").dispose())
+        """
+        if self._engine is not None:
+            await self._engine.dispose()
+
+    # -- sessions --------------------------------------------------------
+
+    def current_session(self) -> AsyncSession | None:
+        """The ambient session of the running task, if ``db.session``/``db.transaction`` set one.
+
+        Example:
+            >>> Database("sqlite+aiosqlite://").current_session() is None
+            True
+        """
+        ambient = self._ambient.get()
+        if ambient is None or ambient.owner is not _current_task():
+            return None
+        return ambient.session
+
+    @asynccontextmanager
+    async def _ambient_session(self, session: AsyncSession) -> AsyncIterator[AsyncSession]:
+        token = self._ambient.set(_Ambient(session, _current_task()))
+        try:
+            yield session
+        finally:
+            try:
+                self._ambient.reset(token)
+            except ValueError:  # exited in another context (never for well-behaved callers)
+                self._ambient.set(None)
+
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """FastAPI dependency: one ``AsyncSession`` per request, the request's ambient session.
+
+        It never commits: call ``await session.commit()``, pass ``auto_commit=True``
+        to a model call, or depend on :meth:`committing_session` instead. On any
+        exception it rolls back and re-raises, so the app's error handlers see
+        the error; it always closes the session.
+
+        Example:
+            >>> from fastapi import Depends, FastAPI
+            >>> from sqlalchemy.ext.asyncio import AsyncSession
+            >>> db = Database("sqlite+aiosqlite://")
+            >>> app = FastAPI()
+            >>> @app.get("/users/count")
+            ... async def count(session: AsyncSession = Depends(db.session)) -> int:
+            ...     return 0
+        """
+        async with self.sessionmaker() as session, self._ambient_session(session):
+            try:
+                yield session
+            except Exception:
+                await session.rollback()
+                raise
+
+    get_db = session
+
+    async def committing_session(self) -> AsyncIterator[AsyncSession]:
+        """Like :meth:`session`, but commits when the route returns without error.
+
+        Declare it with ``Depends(db.committing_session, scope="function")`` so
+        that the commit happens before the response is sent: a failed commit
+        then becomes an error response instead of a lost write after a 200.
+
+        Example:
+            >>> from fastapi import Depends
+            >>> db = Database("sqlite+aiosqlite://")
+            >>> dependency = Depends(db.committing_session, scope="function")
+        """
+        async with self.sessionmaker() as session, self._ambient_session(session):
+            try:
+                yield session
+            except Exception:
+                await session.rollback()
+                raise
+            with translate_errors():
+                await session.commit()
+
+    @asynccontextmanager
+    async def transaction(self, *, session: AsyncSession | None = None) -> AsyncIterator[AsyncSession]:
+        """A unit of work: commit on success, roll back on error.
+
+        At the top level it opens a session, makes it the ambient session for
+        the block and commits at the end. Inside another transaction (or a
+        request's ``db.session``) it is a SAVEPOINT on the same session: an
+        error rolls back only the block, and the outer owner commits.
+
+        Example:
+            >>> import asyncio
+            >>> db = Database("sqlite+aiosqlite://")
+            >>> async def main() -> None:
+            ...     async with db.transaction() as session:
+            ...         assert db.current_session() is session
+            >>> asyncio.run(main())
+        """
+        served = session if session is not None else self.current_session()
+        if served is not None:
+            with translate_errors():
+                async with served.begin_nested():
+                    yield served
+            return
+        async with self.sessionmaker() as own, self._ambient_session(own):
+            with translate_errors():
+                async with own.begin():
+                    yield own
+
+    # -- FastAPI -------------------------------------------------------
+
+    def init_app(
+        self,
+        app: FastAPI,
+        url: str | URL | None = None,
+        *,
+        create_all: bool = False,
+        **options: Any,
+    ) -> None:
+        """Tie this database to a FastAPI app's lifespan.
+
+        At startup the engine is configured (when ``url`` is given) and, with
+        ``create_all=True``, missing tables are created once (for development;
+        never per request). At shutdown the pool is disposed.
+
+        Example:
+            >>> from fastapi import FastAPI
+            >>> app = FastAPI()
+            >>> db = Database()
+            >>> db.init_app(app, "sqlite+aiosqlite://")
+        """
+        if any(registered is app for registered in self._apps):
+            raise ConfigurationError(
+                "This Database is already registered on this app: call `db.init_app(app)` "
+                "once, at app creation. For a second database, create another Database."
+            )
+        if url is not None:
+            self.init(url, **options)
+        elif options:
+            raise ConfigurationError("Engine options go with a URL: `db.init_app(app, url, ...)`.")
+        self._apps.append(app)
+        inner = app.router.lifespan_context
+
+        @asynccontextmanager
+        async def lifespan(application: Any) -> AsyncIterator[Any]:
+            if create_all:
+                await self.create_all()
+            logger.info("sqlrecord: %r ready", self)
+            try:
+                async with inner(application) as state:
+                    yield state
+            finally:
+                await self.dispose()
+                logger.info("sqlrecord: %r disposed", self)
+
+        app.router.lifespan_context = lifespan
+
+
+def _current_task() -> asyncio.Task[Any] | None:
+    try:
+        return asyncio.current_task()
+    except RuntimeError:  # no running loop
+        return None
+
+
+def _install_dialect_fixes(engine: AsyncEngine) -> None:
+    """Make each dialect behave the way sqlrecord's guarantees need."""
+    sync_engine = engine.sync_engine
+    backend = sync_engine.dialect.name
+    if backend == "sqlite":
+        # The sqlite3 module opens transactions lazily and breaks SAVEPOINT;
+        # take over: no implicit transactions, an explicit BEGIN, and foreign
+        # keys enforced as on the other databases.
+        @event.listens_for(sync_engine, "connect")
+        def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        @event.listens_for(sync_engine, "begin")
+        def _sqlite_begin(connection: Any) -> None:
+            connection.exec_driver_sql("BEGIN")
+
+    elif backend in ("mysql", "mariadb"):
+        # Timestamps are stored as UTC everywhere; MySQL's NOW() follows the
+        # session time zone, so pin it.
+        @event.listens_for(sync_engine, "connect")
+        def _mysql_connect(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("SET time_zone = '+00:00'")
+            cursor.close()

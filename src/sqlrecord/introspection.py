@@ -1,0 +1,314 @@
+"""``BaseMixin``: what a mapped model has, and which of it may be set.
+
+The answers are computed once per class (after the mappers are configured)
+and cached, because ``fill`` consults them on every call.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import uuid
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, ClassVar
+
+from sqlalchemy import Column, inspect, types
+from sqlalchemy.ext.hybrid import hybrid_method, hybrid_property
+from sqlalchemy.orm import Mapper, RelationshipProperty
+
+from ._class_property import class_property
+from .database import register_model
+
+__all__ = ["BaseMixin", "model_info"]
+
+
+@dataclass(frozen=True, eq=False)
+class ModelInfo:
+    """Everything sqlrecord needs to know about one mapped class."""
+
+    column_names: tuple[str, ...]
+    relation_names: tuple[str, ...]
+    hybrid_property_names: tuple[str, ...]
+    hybrid_method_names: tuple[str, ...]
+    settable_column_names: tuple[str, ...]
+    settable_relation_names: tuple[str, ...]
+    settable_hybrid_names: tuple[str, ...]
+    primary_key_names: tuple[str, ...]
+    # Primary-key columns the database does not generate: settable on new objects only.
+    natural_key_names: frozenset[str]
+    unique_names: tuple[str, ...]
+    protected_names: frozenset[str]
+    list_relation_names: frozenset[str]
+    relation_targets: dict[str, type[Any]] = field(default_factory=dict)
+    # Python types a column accepts, for the columns whose type is unambiguous.
+    accepted_types: dict[str, tuple[type, ...]] = field(default_factory=dict)
+    max_lengths: dict[str, int] = field(default_factory=dict)
+    settable_attribute_set: frozenset[str] = field(init=False)
+    column_set: frozenset[str] = field(init=False)
+
+    @property
+    def settable_attributes(self) -> tuple[str, ...]:
+        return self.settable_column_names + self.settable_relation_names + self.settable_hybrid_names
+
+    def __post_init__(self) -> None:
+        # Sets for the membership tests `fill` makes per key.
+        object.__setattr__(self, "settable_attribute_set", frozenset(self.settable_attributes))
+        object.__setattr__(self, "column_set", frozenset(self.column_names))
+
+
+# Order matters: the first matching SQLAlchemy type wins (Boolean before Integer
+# is irrelevant as they are unrelated classes, but DateTime must precede Date).
+_TYPE_RULES: tuple[tuple[type[types.TypeEngine[Any]], tuple[type, ...]], ...] = (
+    (types.Boolean, (bool,)),
+    (types.Integer, (int,)),
+    (types.Numeric, (int, float, decimal.Decimal)),
+    (types.String, (str,)),
+    (types.DateTime, (dt.datetime,)),
+    (types.Date, (dt.date,)),
+    (types.Time, (dt.time,)),
+    (types.Interval, (dt.timedelta,)),
+    (types.LargeBinary, (bytes, bytearray, memoryview)),
+    (types.Uuid, (uuid.UUID, str)),
+)
+
+
+def _accepted_types(column_type: types.TypeEngine[Any]) -> tuple[type, ...] | None:
+    if isinstance(column_type, types.TypeDecorator):
+        # A decorator may accept anything its bind processor converts; only
+        # trust sqlrecord's own, which declares what it takes.
+        return getattr(column_type, "accepted_types", None)
+    if isinstance(column_type, types.Enum):
+        enum_class = column_type.enum_class
+        return (str, enum_class) if enum_class is not None else (str,)
+    for sql_type, python_types in _TYPE_RULES:
+        if isinstance(column_type, sql_type):
+            return python_types
+    return None
+
+
+def _unique_column_keys(mapper: Mapper[Any]) -> list[str]:
+    """Attribute keys of columns that are unique on their own."""
+    keys: list[str] = []
+    table = mapper.local_table
+    single_unique: set[str] = set()
+    for constraint in getattr(table, "constraints", ()):
+        columns = list(getattr(constraint, "columns", ()))
+        if type(constraint).__name__ == "UniqueConstraint" and len(columns) == 1:
+            single_unique.add(columns[0].name)
+    for index in getattr(table, "indexes", ()):
+        if index.unique and len(index.columns) == 1:
+            single_unique.update(column.name for column in index.columns)
+    for prop in mapper.column_attrs:
+        column = prop.columns[0]
+        if isinstance(column, Column) and (column.unique or column.name in single_unique):
+            keys.append(prop.key)
+    return keys
+
+
+@cache
+def model_info(model: type[Any]) -> ModelInfo:
+    """Introspect ``model`` once (mappers are configured on first call).
+
+    Example:
+        >>> model_info  # doctest: +ELLIPSIS
+        <functools._lru_cache_wrapper object at ...>
+    """
+    mapper: Mapper[Any] = inspect(model)
+    readonly = frozenset(getattr(model, "__readonly_attributes__", ()))
+    columns: list[str] = []
+    settable_columns: list[str] = []
+    accepted: dict[str, tuple[type, ...]] = {}
+    lengths: dict[str, int] = {}
+    for prop in mapper.column_attrs:
+        columns.append(prop.key)
+        column = prop.columns[0]
+        if not isinstance(column, Column):  # a column_property over a SQL expression
+            continue
+        python_types = _accepted_types(column.type)
+        if python_types is not None:
+            accepted[prop.key] = python_types
+        length = getattr(column.type, "length", None)
+        if isinstance(column.type, types.String) and isinstance(length, int):
+            lengths[prop.key] = length
+        if not (column.primary_key or prop.key in readonly or column.name in readonly):
+            settable_columns.append(prop.key)
+    relations = list(mapper.relationships)
+    hybrids = {
+        key: descriptor
+        for key, descriptor in mapper.all_orm_descriptors.items()
+        if isinstance(descriptor, hybrid_property)
+    }
+    hybrid_methods = [
+        key
+        for key, descriptor in mapper.all_orm_descriptors.items()
+        if isinstance(descriptor, hybrid_method)
+    ]
+    primary_keys = [mapper.get_property_by_column(column).key for column in mapper.primary_key]
+    generated = getattr(mapper.local_table, "autoincrement_column", None)
+    natural_keys = frozenset(
+        mapper.get_property_by_column(column).key
+        for column in mapper.primary_key
+        if column is not generated and column.server_default is None
+    )
+    return ModelInfo(
+        column_names=tuple(columns),
+        relation_names=tuple(prop.key for prop in relations),
+        hybrid_property_names=tuple(hybrids),
+        hybrid_method_names=tuple(hybrid_methods),
+        settable_column_names=tuple(settable_columns),
+        settable_relation_names=tuple(
+            prop.key for prop in relations if not prop.viewonly and prop.key not in readonly
+        ),
+        settable_hybrid_names=tuple(
+            key for key, descriptor in hybrids.items() if descriptor.fset is not None
+        ),
+        primary_key_names=tuple(primary_keys),
+        natural_key_names=natural_keys,
+        unique_names=tuple(dict.fromkeys(primary_keys + _unique_column_keys(mapper))),
+        protected_names=frozenset(getattr(model, "__protected_attributes__", ())),
+        list_relation_names=frozenset(prop.key for prop in relations if prop.uselist),
+        relation_targets={prop.key: prop.mapper.class_ for prop in relations},
+        accepted_types=accepted,
+        max_lengths=lengths,
+    )
+
+
+class BaseMixin:
+    """Introspection of a mapped model, as class properties (the design notes' names).
+
+    Mix it (or :class:`~sqlrecord.CRUDMixin`, which includes it) into any
+    SQLAlchemy 2 declarative model. Two class attributes tune it:
+
+    * ``__readonly_attributes__``: names never settable through ``fill``
+      (default: ``{"created_at"}``; primary keys are never settable).
+    * ``__protected_attributes__``: names ``fill`` refuses unless the caller
+      passes ``allow_protected`` (mass-assignment protection).
+
+    Example:
+        >>> from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+        >>> class Base(DeclarativeBase): ...
+        >>> class Tag(BaseMixin, Base):
+        ...     __tablename__ = "doc_tags"
+        ...     id: Mapped[int] = mapped_column(primary_key=True)
+        ...     label: Mapped[str] = mapped_column(unique=True)
+        >>> Tag.column_names, Tag.settable_attributes, Tag.unique_names
+        (['id', 'label'], ['label'], ['id', 'label'])
+    """
+
+    __readonly_attributes__: ClassVar[frozenset[str]] = frozenset({"created_at"})
+    __protected_attributes__: ClassVar[frozenset[str]] = frozenset()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        register_model(cls)
+
+    @class_property
+    def column_names(cls) -> list[str]:
+        """Attribute names of the mapped columns, primary key included.
+
+        Example:
+            >>> BaseMixin.column_names.__class__.__name__  # doctest: +SKIP
+        """
+        return list(model_info(cls).column_names)
+
+    @class_property
+    def relation_names(cls) -> list[str]:
+        """Names of the relationships.
+
+        Example:
+            >>> # Post.relation_names == ['author', 'comments']
+        """
+        return list(model_info(cls).relation_names)
+
+    @class_property
+    def hybrid_property_names(cls) -> list[str]:
+        """Names of the hybrid properties (settable or not).
+
+        Example:
+            >>> # User.hybrid_property_names == ['full_name']
+        """
+        return list(model_info(cls).hybrid_property_names)
+
+    @class_property
+    def settable_column_names(cls) -> list[str]:
+        """Columns ``fill`` may set: not primary key, not read-only (``created_at``).
+
+        Example:
+            >>> # User.settable_column_names == ['email', 'name', 'updated_at']
+        """
+        return list(model_info(cls).settable_column_names)
+
+    @class_property
+    def settable_relation_names(cls) -> list[str]:
+        """Relationships ``fill`` may set: not ``viewonly``.
+
+        Example:
+            >>> # User.settable_relation_names == ['posts']
+        """
+        return list(model_info(cls).settable_relation_names)
+
+    @class_property
+    def settable_attributes(cls) -> list[str]:
+        """Settable columns, settable relationships and hybrid properties with a setter.
+
+        Example:
+            >>> # User.settable_attributes == ['email', 'name', 'updated_at', 'posts', 'full_name']
+        """
+        return list(model_info(cls).settable_attributes)
+
+    @class_property
+    def primary_key_names(cls) -> list[str]:
+        """Attribute names of the primary key columns.
+
+        Example:
+            >>> # User.primary_key_names == ['id']
+        """
+        return list(model_info(cls).primary_key_names)
+
+    @class_property
+    def unique_names(cls) -> list[str]:
+        """Attributes that identify one row on their own: primary key and unique columns.
+
+        Example:
+            >>> # User.unique_names == ['id', 'email']
+        """
+        return list(model_info(cls).unique_names)
+
+    @class_property
+    def protected_attribute_names(cls) -> list[str]:
+        """Attributes protected from mass assignment (``__protected_attributes__``).
+
+        Example:
+            >>> # User.protected_attribute_names == ['is_admin', 'status']
+        """
+        return sorted(model_info(cls).protected_names)
+
+    @classmethod
+    def is_setter_or_expression(cls, name: str) -> bool:
+        """Whether ``name`` is a Python-level property that can be set or queried.
+
+        True for a hybrid property with a setter or a SQL expression, a hybrid
+        method, and a plain ``property`` with a setter. False for mapped
+        columns and relationships: the design notes' version also said True
+        for those (every instrumented attribute has ``.expression``), which
+        let ``fill`` set the primary key.
+
+        Example:
+            >>> BaseMixin.is_setter_or_expression("no_such_name")
+            False
+        """
+        descriptor = _class_descriptor(cls, name)
+        if isinstance(descriptor, hybrid_property):
+            return descriptor.fset is not None or descriptor.expr is not None
+        if isinstance(descriptor, hybrid_method):
+            return True
+        return isinstance(descriptor, property) and descriptor.fset is not None
+
+
+def _class_descriptor(model: type[Any], name: str) -> Any:
+    """The raw class attribute (not its ``__get__`` result) found along the MRO."""
+    for klass in model.__mro__:
+        if name in vars(klass):
+            return vars(klass)[name]
+    return None

@@ -1,0 +1,309 @@
+"""``ObjectMixin``: an object that knows its session and query, and can ``fill`` and ``save``."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any, Self
+
+from sqlalchemy import Select, inspect, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_object_session
+from sqlalchemy.orm import InstanceState
+from sqlalchemy.orm.attributes import NO_VALUE, set_committed_value
+from sqlalchemy.sql import ClauseElement
+
+from ._class_property import class_property
+from ._scope import SessionScope
+from .exceptions import (
+    InvalidFieldError,
+    InvalidValueError,
+    NoSessionError,
+    NotFoundError,
+    NotLoadedError,
+    ProtectedFieldError,
+)
+from .introspection import BaseMixin, ModelInfo, model_info
+
+__all__ = ["FORM_NOISE", "ObjectMixin"]
+
+#: Keys that HTML forms send along with the data; ``fill`` skips them silently.
+FORM_NOISE = frozenset({"csrf_token", "submit"})
+
+
+class ObjectMixin(BaseMixin):
+    """Object-level behaviour: ``session``, ``query``, ``fill`` and ``save``.
+
+    Example:
+        >>> # user = User(); user.fill(email="kim@example.com"); await user.save()
+        >>> callable(ObjectMixin.fill) and callable(ObjectMixin.save)
+        True
+    """
+
+    @property
+    def session(self) -> AsyncSession:
+        """The ``AsyncSession`` this object is attached to.
+
+        Raises :class:`~sqlrecord.exceptions.NoSessionError` when it is not
+        attached to one (a new object, or one returned by a call that used its
+        own session and closed it).
+
+        Example:
+            >>> # async with db.transaction() as session:
+            >>> #     user = await User.get(1); assert user.session is session
+        """
+        session = async_object_session(self)
+        if session is None:
+            raise NoSessionError(
+                f"This {type(self).__name__} is not attached to a session. Pass `session=` to "
+                "the call, work inside `async with db.transaction():` or a request that "
+                "depends on `db.session`, or let sqlrecord open its own (pass nothing)."
+            )
+        return session
+
+    @class_property
+    def query(cls) -> Select[Any]:
+        """The model's default query, ``select(cls)``, ready for ``.where(...)``.
+
+        Example:
+            >>> # str(User.query) == 'SELECT users.id, ... FROM users'
+        """
+        return select(cls)
+
+    def fill(self, *, allow_protected: bool | Collection[str] = False, **values: Any) -> Self:
+        """Set attributes from keyword arguments (a form or a request body), safely.
+
+        The design notes' four rules, plus two:
+
+        1. ``csrf_token``, ``submit`` and ``hidden_*`` keys are skipped.
+        2. A name that is not a settable attribute (see ``settable_attributes``)
+           or a property with a setter raises :class:`InvalidFieldError`, listing
+           the settable names. ``created_at`` and database-generated primary keys
+           are never settable; a natural primary key (one the database does not
+           generate) only on an object that was never saved.
+        3. A column value equal to the loaded one is skipped (no needless UPDATE).
+        4. A single object given for a list relationship is appended; anything
+           else is assigned.
+        5. Names in ``__protected_attributes__`` raise :class:`ProtectedFieldError`
+           unless ``allow_protected`` is ``True`` or contains them.
+        6. Values are checked against the column type and length first, and all
+           names are checked before any is set: a rejected call changes nothing.
+
+        Example:
+            >>> # user.fill(name="Kim", csrf_token="x")          # csrf_token skipped
+            >>> # user.fill(id=3)                                 # InvalidFieldError
+            >>> # user.fill(is_admin=True, allow_protected={"is_admin"})
+        """
+        self._apply_fill(self._plan_fill(values, allow_protected))
+        return self
+
+    def _plan_fill(
+        self, values: dict[str, Any], allow_protected: bool | Collection[str]
+    ) -> list[tuple[str, Any]]:
+        """Check every key and value; return what to assign. Raises before anything is set."""
+        cls = type(self)
+        info = model_info(cls)
+        settable = info.settable_attribute_set
+        planned: list[tuple[str, Any]] = []
+        for name, value in values.items():
+            if name in FORM_NOISE or name.startswith("hidden_"):
+                continue
+            if name in info.protected_names and not _allowed(name, allow_protected):
+                raise ProtectedFieldError(
+                    f"{cls.__name__}.{name} is protected from mass assignment. Set it in "
+                    f"code, or pass allow_protected={{{name!r}}} when the value is trusted.",
+                    model=cls.__name__,
+                    field=name,
+                    valid=info.settable_attributes,
+                )
+            if name in settable or (name in info.natural_key_names and inspect(self).key is None):
+                _check_value(cls, info, name, value)
+            elif not _is_writable_property(cls, name):
+                raise InvalidFieldError.unknown(cls.__name__, name, info.settable_attributes)
+            planned.append((name, value))
+        return planned
+
+    def _apply_fill(self, planned: list[tuple[str, Any]]) -> None:
+        info = model_info(type(self))
+        state: InstanceState[Any] = inspect(self)
+        for name, value in planned:
+            self._assign(info, state, name, value)
+
+    def _assign(self, info: ModelInfo, state: InstanceState[Any], name: str, value: Any) -> None:
+        persistent = state.key is not None
+        if name in info.column_set:
+            if persistent and name not in state.unloaded and state.dict.get(name) == value:
+                return
+            setattr(self, name, value)
+            return
+        if name in info.list_relation_names:
+            if persistent and name in state.unloaded:
+                raise NotLoadedError.for_attribute(type(self).__name__, name)
+            if isinstance(value, list | tuple | set | frozenset):
+                setattr(self, name, list(value))
+            else:
+                getattr(self, name).append(value)
+            return
+        setattr(self, name, value)
+
+    async def save(self, *, session: AsyncSession | None = None, auto_commit: bool = False) -> Self:
+        """Write this object: INSERT when new, UPDATE of the changed columns otherwise.
+
+        With a served session (``session=``, the one the object is attached
+        to, or the ambient one) it flushes inside a SAVEPOINT and commits only
+        with ``auto_commit=True``. With none, it opens its own session, commits
+        and closes it; the object comes back detached with its values loaded.
+
+        A failed save raises a typed error, writes nothing, and leaves the
+        object as it was before the call.
+
+        Example:
+            >>> # user = await User.create(email="a@b.c", name="A", auto_commit=True)
+            >>> # user.name = "B"
+            >>> # await user.save(auto_commit=True)   # UPDATE users SET name='B' ...
+        """
+        return await self._write(session=session, auto_commit=auto_commit)
+
+    async def _write(
+        self,
+        *,
+        session: AsyncSession | None,
+        auto_commit: bool,
+        planned: list[tuple[str, Any]] | None = None,
+    ) -> Self:
+        """Apply ``planned`` assignments and flush, all inside one session scope.
+
+        Served sessions get a SAVEPOINT, and ``begin_nested()`` flushes what is
+        pending *before* it starts. So the assignments are applied after it
+        (a backref they touch is then part of the savepoint), and an object
+        that already has pending changes is taken out of the session first.
+        """
+        state: InstanceState[Any] = inspect(self)
+        if state.was_deleted:
+            raise NotFoundError(
+                f"This {type(self).__name__} was deleted; build a new object to insert it again."
+            )
+        attached = async_object_session(self)
+        target = session if session is not None else attached
+        # Objects a failed write can disturb: this one and the ones it links to
+        # (a rolled-back flush expires them all, which async code cannot undo).
+        snapshots = [_Snapshot(each) for each in _linked_objects(self, planned)]
+        if attached is not None and target is attached and (state.key is None or state.modified):
+            attached.expunge(self)
+        try:
+            async with SessionScope(type(self), target, write=True, auto_commit=auto_commit) as s:
+                if planned:
+                    self._apply_fill(planned)
+                await _flush_into(s, self)
+        except BaseException:
+            for snapshot in snapshots:
+                snapshot.restore(attached if snapshot.obj is self else None)
+            raise
+        return self
+
+
+def _allowed(name: str, allow_protected: bool | Collection[str]) -> bool:
+    if isinstance(allow_protected, bool):
+        return allow_protected
+    return name in allow_protected
+
+
+def _is_writable_property(model: type[Any], name: str) -> bool:
+    for klass in model.__mro__:
+        if name in vars(klass):
+            descriptor = vars(klass)[name]
+            return isinstance(descriptor, property) and descriptor.fset is not None
+    return False
+
+
+def _check_value(model: type[Any], info: ModelInfo, name: str, value: Any) -> None:
+    if value is None or isinstance(value, ClauseElement):
+        return
+    target = info.relation_targets.get(name)
+    if target is not None:
+        items = value if isinstance(value, list | tuple | set | frozenset) else (value,)
+        wrong = [item for item in items if not isinstance(item, target)]
+        if wrong and (name in info.list_relation_names or items is not value):
+            raise InvalidValueError(
+                f"{model.__name__}.{name} takes {target.__name__} objects, "
+                f"got {type(wrong[0]).__name__}."
+            )
+        return
+    accepted = info.accepted_types.get(name)
+    if accepted is not None and not isinstance(value, accepted):
+        expected = " or ".join(kind.__name__ for kind in accepted)
+        raise InvalidValueError(
+            f"{model.__name__}.{name} takes {expected}, got {type(value).__name__} "
+            f"({value!r:.60}). Convert the value before setting it."
+        )
+    limit = info.max_lengths.get(name)
+    if limit is not None and isinstance(value, str) and len(value) > limit:
+        raise InvalidValueError(
+            f"{model.__name__}.{name} holds at most {limit} characters, got {len(value)}."
+        )
+
+
+def _linked_objects(obj: Any, planned: list[tuple[str, Any]] | None) -> list[Any]:
+    """``obj`` and the mapped objects it refers to (loaded or about to be assigned)."""
+    info = model_info(type(obj))
+    found: dict[int, Any] = {id(obj): obj}
+    loaded = inspect(obj).dict
+    candidates = [loaded.get(name) for name in info.relation_names]
+    candidates += [value for name, value in planned or () if name in info.relation_targets]
+    for value in candidates:
+        for each in value if isinstance(value, list | set | tuple) else (value,):
+            if each is not None and hasattr(each, "_sa_instance_state"):
+                found.setdefault(id(each), each)
+    return list(found.values())
+
+
+async def _flush_into(session: AsyncSession, obj: Any) -> None:
+    """Make ``obj`` part of ``session`` (add, or merge onto the copy it holds) and flush."""
+    state: InstanceState[Any] = inspect(obj)
+    sync_session = session.sync_session
+    if state.session_id == sync_session.hash_key:
+        await session.flush()
+        return
+    held = sync_session.identity_map.get(state.key) if state.key is not None else None
+    if state.session_id is None and held is None:
+        session.add(obj)
+        await session.flush()
+        return
+    # Attached to another session, or this session already holds the row:
+    # copy the changes onto the session's instance, then read the result back.
+    merged = await session.merge(obj)
+    await session.flush()
+    merged_values = inspect(merged).dict
+    for key in model_info(type(obj)).column_names:
+        if key in merged_values:
+            set_committed_value(obj, key, merged_values[key])
+
+
+class _Snapshot:
+    """An object's loaded column values and pending changes, to undo a failed write."""
+
+    __slots__ = ("obj", "values", "committed", "was_attached")
+
+    def __init__(self, obj: Any) -> None:
+        state: InstanceState[Any] = inspect(obj)
+        columns = model_info(type(obj)).column_set
+        self.obj = obj
+        self.values = {key: value for key, value in state.dict.items() if key in columns}
+        self.committed = {
+            key: value for key, value in state.committed_state.items() if key in columns
+        }
+        self.was_attached = state.session_id is not None
+
+    def restore(self, session: AsyncSession | None) -> None:
+        """Put the object back as it was; re-attach it to ``session`` if it was taken out."""
+        obj = self.obj
+        state: InstanceState[Any] = inspect(obj)
+        columns = model_info(type(obj)).column_set
+        for key in [key for key in state.dict if key in columns and key not in self.values]:
+            del state.dict[key]  # e.g. an id the failed INSERT assigned
+        for key, value in self.values.items():
+            original = self.committed.get(key, value)
+            if original is not NO_VALUE:
+                set_committed_value(obj, key, original)
+        for key in self.committed:
+            setattr(obj, key, self.values[key])
+        if session is not None and state.session_id is None and self.was_attached:
+            session.add(obj)

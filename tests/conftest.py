@@ -1,0 +1,108 @@
+"""Database fixtures: every test that asks for ``db`` runs on SQLite, and on
+PostgreSQL and MariaDB when their URLs are set (``.ci/run`` sets them).
+
+Isolation: tests that only use a served ``session`` run inside a transaction
+that is rolled back; tests that commit through own sessions are followed by a
+wipe of every test table. After every test the pool must have no connection
+checked out.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from sqlrecord import Database
+
+from .models import ALL_METADATA
+
+POSTGRES_ENV = "SQLRECORD_TEST_POSTGRES_URL"
+MYSQL_ENV = "SQLRECORD_TEST_MYSQL_URL"
+
+
+def _backends() -> list[str]:
+    backends = ["sqlite"]
+    if os.environ.get(POSTGRES_ENV):
+        backends.append("postgresql")
+    if os.environ.get(MYSQL_ENV):
+        backends.append("mysql")
+    return backends
+
+
+BACKENDS = _backends()
+
+
+def _url(backend: str, tmp: Path) -> str:
+    if backend == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp / 'sqlrecord-test.db'}"
+    return os.environ[POSTGRES_ENV if backend == "postgresql" else MYSQL_ENV]
+
+
+@pytest.fixture(scope="session")
+def sqlite_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("sqlite")
+
+
+_databases: dict[str, Database] = {}
+
+
+async def _prepared(backend: str, tmp: Path) -> Database:
+    if backend not in _databases:
+        database = Database(_url(backend, tmp), default=False)
+        try:
+            async with database.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except Exception as error:  # an unreachable server fails the run, never skips
+            await database.dispose()
+            pytest.fail(f"{backend} at {database.url!r} is unreachable: {error}", pytrace=False)
+        await database.drop_all(*ALL_METADATA)
+        await database.create_all(*ALL_METADATA)
+        _databases[backend] = database
+    return _databases[backend]
+
+
+@pytest.fixture(params=BACKENDS)
+async def db(request: pytest.FixtureRequest, sqlite_dir: Path) -> AsyncIterator[Database]:
+    """A Database on each backend, made the default for the test models."""
+    database = await _prepared(request.param, sqlite_dir)
+    database.make_default()
+    try:
+        yield database
+    finally:
+        checked_out = database.engine.pool.checkedout()  # type: ignore[attr-defined]
+        await _wipe(database)
+        assert checked_out == 0, f"{checked_out} connection(s) left checked out"
+
+
+async def _wipe(database: Database) -> None:
+    async with database.engine.begin() as connection:
+        for metadata in ALL_METADATA:
+            for table in reversed(metadata.sorted_tables):
+                await connection.execute(table.delete())
+
+
+@pytest.fixture
+async def session(db: Database) -> AsyncIterator[AsyncSession]:
+    """A served session inside a transaction that is rolled back after the test."""
+    async with db.engine.connect() as connection:
+        transaction = await connection.begin()
+        async with AsyncSession(
+            bind=connection,
+            expire_on_commit=False,
+            autoflush=False,
+            join_transaction_mode="create_savepoint",
+        ) as served:
+            yield served
+        await transaction.rollback()
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def _dispose_databases() -> AsyncIterator[None]:
+    yield
+    for database in _databases.values():
+        await database.dispose()

@@ -1,0 +1,109 @@
+"""Models the test suite runs against: sqlrecord's BaseModel and a user's own base."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Column, ForeignKey, String, Table, Text
+from sqlalchemy.ext.hybrid import hybrid_property
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from sqlrecord import Base, BaseModel, CRUDMixin
+
+post_tags = Table(
+    "test_post_tags",
+    Base.metadata,
+    Column("post_id", ForeignKey("test_posts.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag_id", ForeignKey("test_tags.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class User(BaseModel):
+    __tablename__ = "test_users"
+    __protected_attributes__ = frozenset({"status", "is_admin"})
+
+    email: Mapped[str] = mapped_column(String(120), unique=True)
+    name: Mapped[str | None] = mapped_column(String(50))
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    is_admin: Mapped[bool] = mapped_column(default=False)
+    age: Mapped[int | None]
+
+    posts: Mapped[list[Post]] = relationship(
+        back_populates="author", cascade="all, delete-orphan", order_by="Post.id"
+    )
+    titled_posts: Mapped[list[Post]] = relationship(
+        viewonly=True, primaryjoin="and_(User.id == Post.author_id, Post.title != '')"
+    )
+
+    @hybrid_property
+    def display_name(self) -> str:
+        return self.name or self.email
+
+    @display_name.inplace.setter
+    def _display_name_setter(self, value: str) -> None:
+        self.name = value
+
+    @hybrid_property
+    def email_domain(self) -> str:  # read-only: no setter
+        return self.email.split("@")[-1]
+
+    @property
+    def nickname(self) -> str | None:
+        return self.name
+
+    @nickname.setter
+    def nickname(self, value: str) -> None:
+        self.name = value.lower()
+
+    @property
+    def shout(self) -> str:  # a property without setter
+        return (self.name or "").upper()
+
+
+class Post(BaseModel):
+    __tablename__ = "test_posts"
+
+    title: Mapped[str] = mapped_column(String(100))
+    body: Mapped[str | None] = mapped_column(Text)
+    author_id: Mapped[int] = mapped_column(ForeignKey("test_users.id"))
+    author: Mapped[User] = relationship(back_populates="posts")
+    tags: Mapped[list[Tag]] = relationship(secondary=post_tags, back_populates="posts")
+
+
+class Tag(BaseModel):
+    __tablename__ = "test_tags"
+
+    label: Mapped[str] = mapped_column(String(40), unique=True)
+    posts: Mapped[list[Post]] = relationship(secondary=post_tags, back_populates="tags")
+
+
+class PlainBase(DeclarativeBase):
+    """A user's own declarative base, with the mixins added per model."""
+
+
+class Note(CRUDMixin, PlainBase):
+    __tablename__ = "test_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    text: Mapped[str] = mapped_column(String(200))
+    code: Mapped[str | None] = mapped_column(String(20), unique=True)
+
+
+class Membership(CRUDMixin, PlainBase):
+    """Composite primary key."""
+
+    __tablename__ = "test_memberships"
+
+    group: Mapped[str] = mapped_column(String(20), primary_key=True)
+    member: Mapped[int] = mapped_column(primary_key=True)
+    role: Mapped[str] = mapped_column(String(20), default="member")
+
+
+ALL_METADATA = (Base.metadata, PlainBase.metadata)
+
+
+def table_names() -> list[str]:
+    return [table.name for metadata in ALL_METADATA for table in metadata.sorted_tables]
+
+
+__all__: list[Any] = []
