@@ -26,6 +26,10 @@ MYSQL_ENV = "SQLRECORD_TEST_MYSQL_URL"
 
 
 def _backends() -> list[str]:
+    if os.environ.get("SQLRECORD_TEST_REQUIRE_ALL"):
+        missing = [name for name in (POSTGRES_ENV, MYSQL_ENV) if not os.environ.get(name)]
+        if missing:
+            raise pytest.UsageError(f"SQLRECORD_TEST_REQUIRE_ALL is set but {missing} are not.")
     backends = ["sqlite"]
     if os.environ.get(POSTGRES_ENV):
         backends.append("postgresql")

@@ -236,9 +236,7 @@ async def test_save_detached_object_into_another_served_session(db: Database) ->
 
 
 async def test_hundred_concurrent_own_session_creates(db: Database) -> None:
-    users = await asyncio.gather(
-        *(User.create(email=f"user{n}@example.com") for n in range(100))
-    )
+    users = await asyncio.gather(*(User.create(email=f"user{n}@example.com") for n in range(100)))
     assert len({user.id for user in users}) == 100
     assert await count_rows(db, User) == 100
 

@@ -10,7 +10,7 @@ __all__ = ["class_property"]
 _T = TypeVar("_T")
 
 
-class class_property(Generic[_T]):  # noqa: N801 - named like the builtin it imitates
+class class_property(Generic[_T]):
     """``@property`` for ``@classmethod``: computed from the class, readable on both.
 
     The getter receives the class, whether the attribute is read on the class or

@@ -31,7 +31,7 @@ class SessionScope:
         'session'
     """
 
-    __slots__ = ("session", "served", "_model", "_write", "_auto_commit", "_savepoint")
+    __slots__ = ("_auto_commit", "_model", "_savepoint", "_write", "served", "session")
 
     def __init__(
         self,

@@ -73,7 +73,9 @@ class CRUDMixin(ObjectMixin):
         planned = self._plan_fill(values, allow_protected)
         return await self._write(session=session, auto_commit=auto_commit, planned=planned)
 
-    async def delete(self, *, session: AsyncSession | None = None, auto_commit: bool = False) -> None:
+    async def delete(
+        self, *, session: AsyncSession | None = None, auto_commit: bool = False
+    ) -> None:
         """Delete this object's row (relationship cascades apply).
 
         Raises :class:`NotFoundError` for an object that was never saved or
@@ -85,7 +87,9 @@ class CRUDMixin(ObjectMixin):
         cls = type(self)
         state: InstanceState[Any] = inspect(self)
         if state.key is None:
-            raise NotFoundError(f"This {cls.__name__} was never saved, so there is nothing to delete.")
+            raise NotFoundError(
+                f"This {cls.__name__} was never saved, so there is nothing to delete."
+            )
         if state.was_deleted:
             raise NotFoundError(
                 f"{cls.__name__} {_describe_key(model_info(cls), state.key[1])} no longer exists: "
@@ -122,7 +126,7 @@ class CRUDMixin(ObjectMixin):
     @classmethod
     async def get(
         cls, *pks: Any, session: AsyncSession | None = None, **unique: Any
-    ) -> Self | None | list[Self]:
+    ) -> Self | list[Self] | None:
         """Fetch by primary key, by several (a list, in the order asked), or by a unique column.
 
         ``None`` when one row was asked for and is absent; missing rows are left
@@ -195,7 +199,9 @@ def _as_tuple(pk: Any) -> tuple[Any, ...]:
 
 
 def _describe_key(info: ModelInfo, key: Sequence[Any]) -> str:
-    return ", ".join(f"{name}={value!r}" for name, value in zip(info.primary_key_names, key, strict=False))
+    return ", ".join(
+        f"{name}={value!r}" for name, value in zip(info.primary_key_names, key, strict=False)
+    )
 
 
 def _checked_value(model: type[Any], info: ModelInfo, name: str, value: Any) -> Any:
@@ -240,10 +246,7 @@ async def _get_many(
 ) -> list[Any]:
     mapper = inspect(model)
     columns = [getattr(model, name) for name in info.primary_key_names]
-    if len(columns) == 1:
-        condition = columns[0].in_(keys)
-    else:
-        condition = tuple_(*columns).in_(keys)
+    condition = columns[0].in_(keys) if len(columns) == 1 else tuple_(*columns).in_(keys)
     rows = (await session.scalars(select(model).where(condition))).all()
     by_key = {mapper.identity_key_from_instance(row)[1]: row for row in rows}
     ordered = [by_key.get(_as_tuple(key)) for key in keys]

@@ -19,7 +19,12 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from ._translate import translate_errors
 from .exceptions import ConfigurationError, NoDatabaseError
@@ -365,7 +370,9 @@ class Database:
                 await session.commit()
 
     @asynccontextmanager
-    async def transaction(self, *, session: AsyncSession | None = None) -> AsyncIterator[AsyncSession]:
+    async def transaction(
+        self, *, session: AsyncSession | None = None
+    ) -> AsyncIterator[AsyncSession]:
         """A unit of work: commit on success, roll back on error.
 
         At the top level it opens a session, makes it the ambient session for

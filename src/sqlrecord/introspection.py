@@ -10,12 +10,11 @@ import datetime as dt
 import decimal
 import uuid
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any, ClassVar
 
 from sqlalchemy import Column, inspect, types
 from sqlalchemy.ext.hybrid import hybrid_method, hybrid_property
-from sqlalchemy.orm import Mapper, RelationshipProperty
+from sqlalchemy.orm import Mapper
 
 from ._class_property import class_property
 from .database import register_model
@@ -49,7 +48,9 @@ class ModelInfo:
 
     @property
     def settable_attributes(self) -> tuple[str, ...]:
-        return self.settable_column_names + self.settable_relation_names + self.settable_hybrid_names
+        return (
+            self.settable_column_names + self.settable_relation_names + self.settable_hybrid_names
+        )
 
     def __post_init__(self) -> None:
         # Sets for the membership tests `fill` makes per key.
@@ -106,14 +107,24 @@ def _unique_column_keys(mapper: Mapper[Any]) -> list[str]:
     return keys
 
 
-@cache
+_infos: dict[type[Any], ModelInfo] = {}
+
+
 def model_info(model: type[Any]) -> ModelInfo:
-    """Introspect ``model`` once (mappers are configured on first call).
+    """What sqlrecord knows of ``model``, introspected once (mappers configured first).
 
     Example:
+        >>> from sqlrecord.model import BaseModel
         >>> model_info  # doctest: +ELLIPSIS
-        <functools._lru_cache_wrapper object at ...>
+        <function model_info at ...>
     """
+    info = _infos.get(model)
+    if info is None:
+        info = _infos[model] = _introspect(model)
+    return info
+
+
+def _introspect(model: type[Any]) -> ModelInfo:
     mapper: Mapper[Any] = inspect(model)
     readonly = frozenset(getattr(model, "__readonly_attributes__", ()))
     columns: list[str] = []
@@ -134,10 +145,12 @@ def model_info(model: type[Any]) -> ModelInfo:
         if not (column.primary_key or prop.key in readonly or column.name in readonly):
             settable_columns.append(prop.key)
     relations = list(mapper.relationships)
+    # `@x.inplace.setter def _x_setter` leaves a second name for the same
+    # hybrid; keep the one it was declared as.
     hybrids = {
         key: descriptor
         for key, descriptor in mapper.all_orm_descriptors.items()
-        if isinstance(descriptor, hybrid_property)
+        if isinstance(descriptor, hybrid_property) and descriptor.__name__ == key
     }
     hybrid_methods = [
         key
@@ -204,7 +217,7 @@ class BaseMixin:
         register_model(cls)
 
     @class_property
-    def column_names(cls) -> list[str]:
+    def column_names(cls: type[Any]) -> list[str]:
         """Attribute names of the mapped columns, primary key included.
 
         Example:
@@ -213,7 +226,7 @@ class BaseMixin:
         return list(model_info(cls).column_names)
 
     @class_property
-    def relation_names(cls) -> list[str]:
+    def relation_names(cls: type[Any]) -> list[str]:
         """Names of the relationships.
 
         Example:
@@ -222,7 +235,7 @@ class BaseMixin:
         return list(model_info(cls).relation_names)
 
     @class_property
-    def hybrid_property_names(cls) -> list[str]:
+    def hybrid_property_names(cls: type[Any]) -> list[str]:
         """Names of the hybrid properties (settable or not).
 
         Example:
@@ -231,7 +244,7 @@ class BaseMixin:
         return list(model_info(cls).hybrid_property_names)
 
     @class_property
-    def settable_column_names(cls) -> list[str]:
+    def settable_column_names(cls: type[Any]) -> list[str]:
         """Columns ``fill`` may set: not primary key, not read-only (``created_at``).
 
         Example:
@@ -240,7 +253,7 @@ class BaseMixin:
         return list(model_info(cls).settable_column_names)
 
     @class_property
-    def settable_relation_names(cls) -> list[str]:
+    def settable_relation_names(cls: type[Any]) -> list[str]:
         """Relationships ``fill`` may set: not ``viewonly``.
 
         Example:
@@ -249,7 +262,7 @@ class BaseMixin:
         return list(model_info(cls).settable_relation_names)
 
     @class_property
-    def settable_attributes(cls) -> list[str]:
+    def settable_attributes(cls: type[Any]) -> list[str]:
         """Settable columns, settable relationships and hybrid properties with a setter.
 
         Example:
@@ -258,7 +271,7 @@ class BaseMixin:
         return list(model_info(cls).settable_attributes)
 
     @class_property
-    def primary_key_names(cls) -> list[str]:
+    def primary_key_names(cls: type[Any]) -> list[str]:
         """Attribute names of the primary key columns.
 
         Example:
@@ -267,7 +280,7 @@ class BaseMixin:
         return list(model_info(cls).primary_key_names)
 
     @class_property
-    def unique_names(cls) -> list[str]:
+    def unique_names(cls: type[Any]) -> list[str]:
         """Attributes that identify one row on their own: primary key and unique columns.
 
         Example:
@@ -276,7 +289,7 @@ class BaseMixin:
         return list(model_info(cls).unique_names)
 
     @class_property
-    def protected_attribute_names(cls) -> list[str]:
+    def protected_attribute_names(cls: type[Any]) -> list[str]:
         """Attributes protected from mass assignment (``__protected_attributes__``).
 
         Example:
@@ -288,8 +301,8 @@ class BaseMixin:
     def is_setter_or_expression(cls, name: str) -> bool:
         """Whether ``name`` is a Python-level property that can be set or queried.
 
-        True for a hybrid property with a setter or a SQL expression, a hybrid
-        method, and a plain ``property`` with a setter. False for mapped
+        True for a hybrid property or hybrid method (each has a SQL expression:
+        its own or its getter) and for a plain ``property`` with a setter. False for mapped
         columns and relationships: the design notes' version also said True
         for those (every instrumented attribute has ``.expression``), which
         let ``fill`` set the primary key.
@@ -299,9 +312,7 @@ class BaseMixin:
             False
         """
         descriptor = _class_descriptor(cls, name)
-        if isinstance(descriptor, hybrid_property):
-            return descriptor.fset is not None or descriptor.expr is not None
-        if isinstance(descriptor, hybrid_method):
+        if isinstance(descriptor, hybrid_property | hybrid_method):
             return True
         return isinstance(descriptor, property) and descriptor.fset is not None
 

@@ -8,7 +8,8 @@ from typing import Any, Self
 from sqlalchemy import Select, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_object_session
 from sqlalchemy.orm import InstanceState
-from sqlalchemy.orm.attributes import NO_VALUE, set_committed_value
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.base import NO_VALUE
 from sqlalchemy.sql import ClauseElement
 
 from ._class_property import class_property
@@ -60,7 +61,7 @@ class ObjectMixin(BaseMixin):
         return session
 
     @class_property
-    def query(cls) -> Select[Any]:
+    def query(cls: type[Any]) -> Select[Any]:
         """The model's default query, ``select(cls)``, ready for ``.where(...)``.
 
         Example:
@@ -280,7 +281,7 @@ async def _flush_into(session: AsyncSession, obj: Any) -> None:
 class _Snapshot:
     """An object's loaded column values and pending changes, to undo a failed write."""
 
-    __slots__ = ("obj", "values", "committed", "was_attached")
+    __slots__ = ("committed", "obj", "values", "was_attached")
 
     def __init__(self, obj: Any) -> None:
         state: InstanceState[Any] = inspect(obj)

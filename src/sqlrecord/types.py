@@ -53,7 +53,7 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.astimezone(dt.UTC)  # type: ignore[no-any-return]
 
 
-class utc_now(FunctionElement[dt.datetime]):  # noqa: N801 - reads like SQL's now()
+class utc_now(FunctionElement[dt.datetime]):
     """The current UTC time, computed by the database, with sub-second precision.
 
     Usable as ``server_default`` and ``onupdate``; renders per dialect.

@@ -1,0 +1,124 @@
+"""Database: configuration, the default database, transactions and the ambient session."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import text
+
+import sqlrecord.database as database_module
+from sqlrecord import Database
+from sqlrecord.exceptions import ConfigurationError, DuplicateKeyError, NoDatabaseError
+
+from .helpers import count_rows, fetch_column
+from .models import Note, User
+
+
+def test_unconfigured_database_explains_the_fix() -> None:
+    database = Database()
+    assert not database.is_configured
+    with pytest.raises(NoDatabaseError, match=r"db.init\(url\)"):
+        _ = database.engine
+
+
+def test_second_init_is_refused() -> None:
+    database = Database("sqlite+aiosqlite://", default=False)
+    with pytest.raises(ConfigurationError, match="already configured"):
+        database.init("sqlite+aiosqlite://")
+
+
+async def test_model_without_any_database_raises_a_typed_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(database_module, "_default", None)
+    with pytest.raises(NoDatabaseError, match=r"User has no database.*Database\("):
+        await User.get(1)
+
+
+async def test_model_may_name_its_own_database(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = Database("sqlite+aiosqlite://", default=False)
+    monkeypatch.setattr(Note, "__database__", other, raising=False)
+    try:
+        assert database_module.database_for(Note) is other
+        assert database_module.database_for(User) is db
+    finally:
+        await other.dispose()
+
+
+async def test_sqlite_enforces_foreign_keys_and_mysql_uses_utc(db: Database) -> None:
+    async with db.engine.connect() as connection:
+        if db.engine.dialect.name == "sqlite":
+            assert (await connection.execute(text("PRAGMA foreign_keys"))).scalar() == 1
+        if db.engine.dialect.name == "mysql":
+            zone = (await connection.execute(text("SELECT @@session.time_zone"))).scalar()
+            assert zone == "+00:00"
+
+
+async def test_transaction_commits_and_is_ambient(db: Database) -> None:
+    async with db.transaction() as session:
+        assert db.current_session() is session
+        user = await User.create(email="tx@example.com")
+        assert user.session is session
+        assert await count_rows(db, User) == 0  # not committed yet
+    assert db.current_session() is None
+    assert await count_rows(db, User) == 1
+
+
+async def test_transaction_rolls_back_on_error(db: Database) -> None:
+    with pytest.raises(RuntimeError, match="boom"):
+        async with db.transaction():
+            await User.create(email="a@example.com")
+            await User.create(email="b@example.com")
+            raise RuntimeError("boom")
+    assert await count_rows(db, User) == 0
+
+
+async def test_nested_transaction_is_a_savepoint(db: Database) -> None:
+    async with db.transaction() as outer:
+        await User.create(email="outer@example.com")
+        with pytest.raises(RuntimeError):
+            async with db.transaction() as inner:
+                assert inner is outer
+                await User.create(email="inner@example.com")
+                raise RuntimeError("undo inner only")
+        async with db.transaction():
+            await User.create(email="inner-kept@example.com")
+    assert await fetch_column(db, User, "email") == ["inner-kept@example.com", "outer@example.com"]
+
+
+async def test_transaction_translates_errors_raised_at_commit(db: Database) -> None:
+    await User.create(email="taken@example.com")
+    with pytest.raises(DuplicateKeyError):
+        async with db.transaction() as session:
+            session.add(User(email="taken@example.com"))
+    assert await count_rows(db, User) == 1
+
+
+async def test_child_tasks_do_not_share_the_ambient_session(db: Database) -> None:
+    async with db.transaction() as session:
+        seen = await asyncio.gather(*(asyncio.create_task(_ambient(db)) for _ in range(5)))
+        assert seen == [None] * 5
+        assert db.current_session() is session
+        # Writes from child tasks use their own sessions and commit on their own.
+        await asyncio.gather(*(User.create(email=f"child{n}@example.com") for n in range(5)))
+    assert await count_rows(db, User) == 5
+
+
+async def _ambient(db: Database) -> object:
+    await asyncio.sleep(0)
+    return db.current_session()
+
+
+async def test_create_all_knows_the_models_tables(db: Database) -> None:
+    tables = {table.name for metadata in db.metadata() for table in metadata.sorted_tables}
+    assert {"test_users", "test_posts", "test_notes"} <= tables
+    await db.create_all()  # idempotent: tables exist already
+
+
+async def test_dispose_then_use_again(db: Database) -> None:
+    await User.create(email="before@example.com")
+    await db.dispose()
+    assert await count_rows(db, User) == 1

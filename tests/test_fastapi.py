@@ -1,0 +1,111 @@
+"""FastAPI integration: the request session dependency, its rollback, the lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import Depends, FastAPI, HTTPException
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from sqlrecord import CRUDMixin, Database
+from sqlrecord.exceptions import ConfigurationError, DuplicateKeyError
+
+from .helpers import count_rows, fetch_column
+from .models import User
+
+
+def _app(db: Database) -> FastAPI:
+    app = FastAPI()
+
+    @app.post("/two-then-fail")
+    async def two_then_fail(session: AsyncSession = Depends(db.session)) -> None:
+        await User.create(email="one@example.com")
+        await User.create(email="two@example.com")
+        assert db.current_session() is session
+        raise HTTPException(status_code=409, detail="refused")
+
+    @app.post("/commit")
+    async def commit(session: AsyncSession = Depends(db.session)) -> dict[str, int]:
+        user = await User.create(email="committed@example.com")
+        await session.commit()
+        return {"id": user.id}
+
+    @app.post("/auto")
+    async def auto(
+        session: AsyncSession = Depends(db.committing_session, scope="function"),
+    ) -> dict[str, str]:
+        user = await User.create(email="auto@example.com")
+        user.name = "set in route"
+        await user.save()
+        return {"email": user.email}
+
+    @app.post("/duplicate")
+    async def duplicate(
+        session: AsyncSession = Depends(db.committing_session, scope="function"),
+    ) -> None:
+        await User.create(email="auto@example.com")
+
+    @app.exception_handler(DuplicateKeyError)
+    async def conflict(request: object, error: DuplicateKeyError) -> object:
+        from fastapi.responses import JSONResponse
+
+        return JSONResponse({"detail": error.detail}, status_code=409)
+
+    return app
+
+
+@pytest.fixture
+async def client(db: Database) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=_app(db))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
+
+
+async def test_failed_route_leaves_no_row(db: Database, client: httpx.AsyncClient) -> None:
+    response = await client.post("/two-then-fail")
+    assert response.status_code == 409
+    assert await count_rows(db, User) == 0
+
+
+async def test_route_commits_explicitly(db: Database, client: httpx.AsyncClient) -> None:
+    response = await client.post("/commit")
+    assert response.status_code == 200
+    assert await fetch_column(db, User, "id") == [response.json()["id"]]
+
+
+async def test_committing_session(db: Database, client: httpx.AsyncClient) -> None:
+    response = await client.post("/auto")
+    assert response.json() == {"email": "auto@example.com"}
+    assert await fetch_column(db, User, "name") == ["set in route"]
+    duplicate = await client.post("/duplicate")
+    assert duplicate.status_code == 409
+    assert "already exists" in duplicate.json()["detail"]
+    assert await count_rows(db, User) == 1
+
+
+async def test_init_app_lifespan_creates_tables_and_disposes(tmp_path: Path) -> None:
+    app = FastAPI()
+    database = Database(default=False)
+
+    class LifespanBase(DeclarativeBase):
+        pass
+
+    class Thing(CRUDMixin, LifespanBase):
+        __tablename__ = "lifespan_things"
+        __database__ = database
+        id: Mapped[int] = mapped_column(primary_key=True)
+
+    database.init_app(app, f"sqlite+aiosqlite:///{tmp_path}/lifespan.db", create_all=True)
+    with pytest.raises(ConfigurationError, match="already registered"):
+        database.init_app(app)
+    async with app.router.lifespan_context(app):
+        thing = await Thing.create()
+        assert await Thing.get(thing.id) is not None
+        assert database.engine.pool.checkedin() == 1  # type: ignore[attr-defined]
+    # Shutdown disposed the pool: no connection is left open or checked out.
+    assert database.engine.pool.checkedin() == 0  # type: ignore[attr-defined]
+    assert database.engine.pool.checkedout() == 0  # type: ignore[attr-defined]

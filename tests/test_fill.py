@@ -1,0 +1,128 @@
+"""fill(): the design notes' four rules, mass-assignment protection and value checks."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import inspect
+
+from sqlrecord import Database
+from sqlrecord.exceptions import (
+    InvalidFieldError,
+    InvalidValueError,
+    NotLoadedError,
+    ProtectedFieldError,
+)
+
+from .helpers import fetch_column
+from .models import Membership, Post, Tag, User
+
+
+def test_form_noise_is_skipped() -> None:
+    user = User().fill(email="a@b.c", csrf_token="t", submit="Save", hidden_next="/home")
+    assert user.email == "a@b.c"
+    assert "csrf_token" not in vars(user)
+
+
+@pytest.mark.parametrize(
+    "name", ["id", "created_at", "titled_posts", "email_domain", "shout", "nope"]
+)
+def test_unsettable_names_are_refused_with_the_settable_list(name: str) -> None:
+    user = User(email="keep@b.c")
+    with pytest.raises(InvalidFieldError) as caught:
+        user.fill(name="ignored", **{name: "x"})
+    error = caught.value
+    assert isinstance(error, KeyError)
+    assert error.field == name and error.model == "User"
+    assert "email" in str(error) and "display_name" in str(error)
+    # All names are checked before any is set.
+    assert user.name is None
+
+
+def test_column_hybrid_setter_and_property_setter() -> None:
+    user = User().fill(email="a@b.c", display_name="Shown")
+    assert user.name == "Shown"
+    user.fill(nickname="LOUD")
+    assert user.name == "loud"
+
+
+def test_protected_fields_need_an_explicit_opt_in() -> None:
+    user = User(email="a@b.c")
+    with pytest.raises(ProtectedFieldError, match="allow_protected"):
+        user.fill(is_admin=True)
+    assert user.is_admin is None
+    user.fill(is_admin=True, allow_protected={"is_admin"})
+    assert user.is_admin is True
+    with pytest.raises(ProtectedFieldError):
+        user.fill(status="banned", allow_protected={"is_admin"})
+    user.fill(status="banned", allow_protected=True)
+    assert user.status == "banned"
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"age": "old"}, "takes int"),
+        ({"email": 42}, "takes str"),
+        ({"is_admin": "yes"}, "takes bool"),
+        ({"name": "x" * 51}, "at most 50"),
+    ],
+)
+def test_wrong_types_and_lengths_are_refused(values: dict[str, object], message: str) -> None:
+    user = User(email="a@b.c")
+    with pytest.raises(InvalidValueError, match=message):
+        user.fill(allow_protected=True, **values)
+    assert user.age is None and user.name is None
+
+
+def test_relationship_values_are_checked() -> None:
+    with pytest.raises(InvalidValueError, match="takes User objects"):
+        Post().fill(author="kim")
+    with pytest.raises(InvalidValueError, match="takes Tag objects"):
+        Post().fill(tags=["python"])
+
+
+def test_list_relationship_appends_a_single_object_and_sets_a_list() -> None:
+    post = Post(title="t")
+    first, second, third = Tag(label="a"), Tag(label="b"), Tag(label="c")
+    post.fill(tags=first)
+    post.fill(tags=second)
+    assert post.tags == [first, second]
+    post.fill(tags=[third])
+    assert post.tags == [third]
+
+
+def test_natural_primary_key_is_settable_only_before_saving() -> None:
+    membership = Membership().fill(group="g", member=1)
+    assert (membership.group, membership.member) == ("g", 1)
+
+
+async def test_unchanged_values_do_not_mark_the_object_dirty(db: Database) -> None:
+    user = await User.create(email="same@b.c", name="Same")
+    user.fill(name="Same", email="same@b.c")
+    assert not inspect(user).modified
+    user.fill(name="Other")
+    assert inspect(user).modified
+
+
+async def test_primary_key_of_a_saved_natural_key_object_is_refused(db: Database) -> None:
+    membership = await Membership.create(group="g", member=1)
+    with pytest.raises(InvalidFieldError, match="'member'"):
+        membership.fill(member=2)
+
+
+async def test_unloaded_collection_gives_a_clear_error(db: Database) -> None:
+    user = await User.create(email="coll@b.c")
+    with pytest.raises(NotLoadedError, match=r"User.posts is not loaded"):
+        user.fill(posts=Post(title="x"))
+
+
+async def test_rejected_create_writes_nothing(db: Database) -> None:
+    with pytest.raises(InvalidFieldError):
+        await User.create(email="never@b.c", id=5)
+    with pytest.raises(ProtectedFieldError):
+        await User.create(email="never@b.c", is_admin=True)
+    with pytest.raises(InvalidValueError):
+        await User.create(email="never@b.c", age="x")
+    assert await fetch_column(db, User, "email") == []
+    admin = await User.create(email="admin@b.c", is_admin=True, allow_protected={"is_admin"})
+    assert admin.is_admin is True
