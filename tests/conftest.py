@@ -21,6 +21,10 @@ from sqlrecord import Database
 
 from .models import ALL_METADATA
 
+# Frozen at import: examples elsewhere (doctests) may add tables to the same
+# metadata later, and those must not be created or wiped here.
+TEST_TABLES = {metadata: list(metadata.sorted_tables) for metadata in ALL_METADATA}
+
 POSTGRES_ENV = "SQLRECORD_TEST_POSTGRES_URL"
 MYSQL_ENV = "SQLRECORD_TEST_MYSQL_URL"
 
@@ -64,8 +68,10 @@ async def _prepared(backend: str, tmp: Path) -> Database:
         except Exception as error:  # an unreachable server fails the run, never skips
             await database.dispose()
             pytest.fail(f"{backend} at {database.url!r} is unreachable: {error}", pytrace=False)
-        await database.drop_all(*ALL_METADATA)
-        await database.create_all(*ALL_METADATA)
+        async with database.engine.begin() as connection:
+            for metadata, tables in TEST_TABLES.items():
+                await connection.run_sync(metadata.drop_all, tables=tables)
+                await connection.run_sync(metadata.create_all, tables=tables)
         _databases[backend] = database
     return _databases[backend]
 
@@ -85,8 +91,8 @@ async def db(request: pytest.FixtureRequest, sqlite_dir: Path) -> AsyncIterator[
 
 async def _wipe(database: Database) -> None:
     async with database.engine.begin() as connection:
-        for metadata in ALL_METADATA:
-            for table in reversed(metadata.sorted_tables):
+        for tables in TEST_TABLES.values():
+            for table in reversed(tables):
                 await connection.execute(table.delete())
 
 

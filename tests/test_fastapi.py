@@ -109,3 +109,18 @@ async def test_init_app_lifespan_creates_tables_and_disposes(tmp_path: Path) -> 
     # Shutdown disposed the pool: no connection is left open or checked out.
     assert database.engine.pool.checkedin() == 0  # type: ignore[attr-defined]
     assert database.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_unexpected_error_rolls_back_and_reaches_the_app(db: Database) -> None:
+    app = FastAPI()
+
+    @app.post("/crash")
+    async def crash(session: AsyncSession = Depends(db.session)) -> None:
+        await User.create(email="crash@example.com")
+        raise RuntimeError("handler bug")
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.post("/crash")
+    assert response.status_code == 500
+    assert await count_rows(db, User) == 0

@@ -10,7 +10,7 @@ from ._class_property import class_property
 from .crud import CRUDMixin
 from .database import Database
 from .introspection import BaseMixin
-from .model import Base, BaseModel
+from .model import Base, BaseModel, BaseModelMixin
 from .object import ObjectMixin
 from .types import UTCDateTime, utc_now
 
@@ -18,6 +18,7 @@ __all__ = [
     "Base",
     "BaseMixin",
     "BaseModel",
+    "BaseModelMixin",
     "CRUDMixin",
     "Database",
     "ObjectMixin",

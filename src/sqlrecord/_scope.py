@@ -27,8 +27,11 @@ class SessionScope:
     """``async with SessionScope(Model, session, write=..., auto_commit=...) as session:``.
 
     Example:
-        >>> SessionScope.__slots__[0]
-        'session'
+        >>> async def count_users() -> int:
+        ...     async with SessionScope(User, None, write=False) as session:  # an own session
+        ...         return len((await session.scalars(User.query)).all())
+        >>> run(count_users())
+        0
     """
 
     __slots__ = ("_auto_commit", "_model", "_savepoint", "_write", "served", "session")

@@ -27,11 +27,12 @@ class CRUDMixin(ObjectMixin):
     opens its own session, commits writes and closes it before returning.
 
     Example:
-        >>> # user = await User.create(email="kim@example.com", auto_commit=True)
-        >>> # same = await User.get(user.id)
-        >>> # await same.update(name="Kim", auto_commit=True)
-        >>> # await same.delete(auto_commit=True)
-        >>> callable(CRUDMixin.create)
+        >>> user = run(User.create(email="kim@example.com"))
+        >>> same = run(User.get(user.id))
+        >>> run(same.update(name="Kim")).name
+        'Kim'
+        >>> run(same.delete())
+        >>> run(User.get(user.id)) is None
         True
     """
 
@@ -50,8 +51,9 @@ class CRUDMixin(ObjectMixin):
         back detached, its values (id, timestamps) loaded.
 
         Example:
-            >>> # user = await User.create(email="kim@example.com", name="Kim")
-            >>> # user.id, user.created_at
+            >>> user = run(User.create(email="kim@example.com", name="Kim"))
+            >>> user.id is not None, user.created_at.tzname()
+            (True, 'UTC')
         """
         obj = cls()
         planned = obj._plan_fill(values, allow_protected)
@@ -68,7 +70,9 @@ class CRUDMixin(ObjectMixin):
         """``fill`` then ``save``; a rejected update leaves the object as it was.
 
         Example:
-            >>> # await user.update(name="Kim", auto_commit=True)
+            >>> user = run(User.create(email="kim@example.com"))
+            >>> run(user.update(name="Kim", csrf_token="skipped")).name
+            'Kim'
         """
         planned = self._plan_fill(values, allow_protected)
         return await self._write(session=session, auto_commit=auto_commit, planned=planned)
@@ -82,7 +86,10 @@ class CRUDMixin(ObjectMixin):
         whose row is already gone.
 
         Example:
-            >>> # await user.delete(auto_commit=True)
+            >>> user = run(User.create(email="kim@example.com"))
+            >>> run(user.delete())
+            >>> run(User.get(email="kim@example.com")) is None
+            True
         """
         cls = type(self)
         state: InstanceState[Any] = inspect(self)
@@ -134,9 +141,14 @@ class CRUDMixin(ObjectMixin):
         columns only (use the query API for anything else).
 
         Example:
-            >>> # await User.get(1)                       -> User | None
-            >>> # await User.get(1, 2, 3)                 -> [User, User]
-            >>> # await User.get(email="kim@example.com") -> User | None
+            >>> kim = run(User.create(email="kim@example.com"))
+            >>> lee = run(User.create(email="lee@example.com"))
+            >>> run(User.get(kim.id)).email
+            'kim@example.com'
+            >>> [user.email for user in run(User.get(lee.id, kim.id, 404))]
+            ['lee@example.com', 'kim@example.com']
+            >>> run(User.get(email="lee@example.com")).id == lee.id
+            True
         """
         info = model_info(cls)
         if pks and unique:
@@ -173,7 +185,10 @@ class CRUDMixin(ObjectMixin):
         """Like :meth:`get`, but raise :class:`NotFoundError` for any missing row.
 
         Example:
-            >>> # await User.get_or_fail(404)   # NotFoundError: No User with id=404.
+            >>> run(User.get_or_fail(404))
+            Traceback (most recent call last):
+            ...
+            sqlrecord.exceptions.NotFoundError: No User with id=404.
         """
         found = await cls.get(*pks, session=session, **unique)
         if isinstance(found, list):

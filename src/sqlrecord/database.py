@@ -190,7 +190,7 @@ class Database:
         Example:
             >>> first = Database("sqlite+aiosqlite://")
             >>> second = Database("sqlite+aiosqlite://", default=False)
-            >>> default_database() is second.make_default()
+            >>> second.make_default() is default_database()
             True
         """
         global _default
@@ -254,8 +254,9 @@ class Database:
         """The metadata of every sqlrecord model that works in this database.
 
         Example:
-            >>> Database("sqlite+aiosqlite://", default=False).metadata()
-            []
+            >>> sorted(table.name for metadata in db.metadata() for table in metadata.sorted_tables
+            ...        if table.name.startswith("doc_"))
+            ['doc_posts', 'doc_users']
         """
         found: list[MetaData] = []
         for model, metadata in _metadata_by_model.items():
@@ -269,8 +270,7 @@ class Database:
         Without arguments, creates the tables of every model bound to this database.
 
         Example:
-            >>> import asyncio
-            >>> asyncio.run(Database("sqlite+aiosqlite://").create_all())
+            >>> run(db.create_all())  # the tables of User and Post, if missing
         """
         async with self.engine.begin() as connection:
             for each in metadata or self.metadata():
@@ -280,8 +280,8 @@ class Database:
         """Drop the tables of the given metadata (default: every bound model's).
 
         Example:
-            >>> import asyncio
-            >>> asyncio.run(Database("sqlite+aiosqlite://").drop_all())
+            >>> run(db.drop_all())
+            >>> run(db.create_all())
         """
         async with self.engine.begin() as connection:
             for each in reversed(metadata or tuple(self.metadata())):
@@ -291,8 +291,9 @@ class Database:
         """Close every pooled connection. The database can be used again afterwards.
 
         Example:
-            >>> import asyncio
-            >>> asyncio.run(Database("sqlite+aiosqlite://").dispose())
+            >>> run(db.dispose())
+            >>> run(User.create(email="after-dispose@example.com")).id is not None
+            True
         """
         if self._engine is not None:
             await self._engine.dispose()
@@ -303,7 +304,12 @@ class Database:
         """The ambient session of the running task, if ``db.session``/``db.transaction`` set one.
 
         Example:
-            >>> Database("sqlite+aiosqlite://").current_session() is None
+            >>> db.current_session() is None
+            True
+            >>> async def inside() -> bool:
+            ...     async with db.transaction() as session:
+            ...         return db.current_session() is session
+            >>> run(inside())
             True
         """
         ambient = self._ambient.get()
@@ -381,12 +387,14 @@ class Database:
         error rolls back only the block, and the outer owner commits.
 
         Example:
-            >>> import asyncio
-            >>> db = Database("sqlite+aiosqlite://")
-            >>> async def main() -> None:
+            >>> async def sign_up() -> None:
             ...     async with db.transaction() as session:
             ...         assert db.current_session() is session
-            >>> asyncio.run(main())
+            ...         author = await User.create(email="kim@example.com")
+            ...         await Post.create(title="Hello", author=author)
+            >>> run(sign_up())
+            >>> run(User.get(email="kim@example.com")) is not None
+            True
         """
         served = session if session is not None else self.current_session()
         if served is not None:

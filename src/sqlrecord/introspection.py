@@ -114,9 +114,8 @@ def model_info(model: type[Any]) -> ModelInfo:
     """What sqlrecord knows of ``model``, introspected once (mappers configured first).
 
     Example:
-        >>> from sqlrecord.model import BaseModel
-        >>> model_info  # doctest: +ELLIPSIS
-        <function model_info at ...>
+        >>> model_info(User).primary_key_names, model_info(User).unique_names
+        (('id',), ('id', 'email'))
     """
     info = _infos.get(model)
     if info is None:
@@ -199,14 +198,10 @@ class BaseMixin:
       passes ``allow_protected`` (mass-assignment protection).
 
     Example:
-        >>> from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-        >>> class Base(DeclarativeBase): ...
-        >>> class Tag(BaseMixin, Base):
-        ...     __tablename__ = "doc_tags"
-        ...     id: Mapped[int] = mapped_column(primary_key=True)
-        ...     label: Mapped[str] = mapped_column(unique=True)
-        >>> Tag.column_names, Tag.settable_attributes, Tag.unique_names
-        (['id', 'label'], ['label'], ['id', 'label'])
+        >>> User.column_names
+        ['id', 'email', 'name', 'is_admin', 'created_at', 'updated_at']
+        >>> User.settable_attributes, User.unique_names
+        (['email', 'name', 'is_admin', 'updated_at', 'posts'], ['id', 'email'])
     """
 
     __readonly_attributes__: ClassVar[frozenset[str]] = frozenset({"created_at"})
@@ -221,7 +216,8 @@ class BaseMixin:
         """Attribute names of the mapped columns, primary key included.
 
         Example:
-            >>> BaseMixin.column_names.__class__.__name__  # doctest: +SKIP
+            >>> User.column_names
+            ['id', 'email', 'name', 'is_admin', 'created_at', 'updated_at']
         """
         return list(model_info(cls).column_names)
 
@@ -230,7 +226,8 @@ class BaseMixin:
         """Names of the relationships.
 
         Example:
-            >>> # Post.relation_names == ['author', 'comments']
+            >>> User.relation_names, Post.relation_names
+            (['posts'], ['author'])
         """
         return list(model_info(cls).relation_names)
 
@@ -239,7 +236,8 @@ class BaseMixin:
         """Names of the hybrid properties (settable or not).
 
         Example:
-            >>> # User.hybrid_property_names == ['full_name']
+            >>> User.hybrid_property_names
+            []
         """
         return list(model_info(cls).hybrid_property_names)
 
@@ -248,7 +246,8 @@ class BaseMixin:
         """Columns ``fill`` may set: not primary key, not read-only (``created_at``).
 
         Example:
-            >>> # User.settable_column_names == ['email', 'name', 'updated_at']
+            >>> User.settable_column_names
+            ['email', 'name', 'is_admin', 'updated_at']
         """
         return list(model_info(cls).settable_column_names)
 
@@ -257,7 +256,8 @@ class BaseMixin:
         """Relationships ``fill`` may set: not ``viewonly``.
 
         Example:
-            >>> # User.settable_relation_names == ['posts']
+            >>> User.settable_relation_names
+            ['posts']
         """
         return list(model_info(cls).settable_relation_names)
 
@@ -266,7 +266,8 @@ class BaseMixin:
         """Settable columns, settable relationships and hybrid properties with a setter.
 
         Example:
-            >>> # User.settable_attributes == ['email', 'name', 'updated_at', 'posts', 'full_name']
+            >>> User.settable_attributes
+            ['email', 'name', 'is_admin', 'updated_at', 'posts']
         """
         return list(model_info(cls).settable_attributes)
 
@@ -275,7 +276,8 @@ class BaseMixin:
         """Attribute names of the primary key columns.
 
         Example:
-            >>> # User.primary_key_names == ['id']
+            >>> User.primary_key_names
+            ['id']
         """
         return list(model_info(cls).primary_key_names)
 
@@ -284,7 +286,8 @@ class BaseMixin:
         """Attributes that identify one row on their own: primary key and unique columns.
 
         Example:
-            >>> # User.unique_names == ['id', 'email']
+            >>> User.unique_names
+            ['id', 'email']
         """
         return list(model_info(cls).unique_names)
 
@@ -293,7 +296,8 @@ class BaseMixin:
         """Attributes protected from mass assignment (``__protected_attributes__``).
 
         Example:
-            >>> # User.protected_attribute_names == ['is_admin', 'status']
+            >>> User.protected_attribute_names
+            ['is_admin']
         """
         return sorted(model_info(cls).protected_names)
 

@@ -13,7 +13,7 @@ from .database import Database
 from .introspection import model_info
 from .types import UTCDateTime, utc_now
 
-__all__ = ["Base", "BaseModel"]
+__all__ = ["Base", "BaseModel", "BaseModelMixin"]
 
 
 class Base(DeclarativeBase):
@@ -25,26 +25,18 @@ class Base(DeclarativeBase):
     """
 
 
-class BaseModel(CRUDMixin, Base):
-    """Abstract model: integer ``id``, database-set ``created_at``, refreshed ``updated_at``.
-
-    Timestamps are computed by the database in UTC and returned timezone-aware.
-    After every INSERT and UPDATE their values are read back in the same round
-    trip where the database allows it (``eager_defaults``), so they are
-    readable on objects whose session has closed.
+class BaseModelMixin(CRUDMixin):
+    """``BaseModel``'s columns and behaviour, for a model on your own declarative base.
 
     Example:
-        >>> from sqlalchemy import String
-        >>> class Article(BaseModel):
-        ...     __tablename__ = "doc_articles"
-        ...     title: Mapped[str] = mapped_column(String(200))
-        >>> Article.settable_column_names
-        ['title', 'updated_at']
-        >>> Article(title="Hello")
-        <Article id=None title='Hello'>
+        >>> from sqlalchemy.orm import DeclarativeBase
+        >>> class LegacyBase(DeclarativeBase): ...
+        >>> class Invoice(BaseModelMixin, LegacyBase):
+        ...     __tablename__ = "doc_invoices"
+        >>> Invoice.column_names
+        ['id', 'created_at', 'updated_at']
     """
 
-    __abstract__ = True
     __database__: ClassVar[Database | None] = None
 
     id: Mapped[int] = mapped_column(primary_key=True, sort_order=-10)
@@ -71,3 +63,25 @@ class BaseModel(CRUDMixin, Base):
             if name in loaded and name != "updated_at":
                 shown.append(f"{name}={loaded[name]!r:.40}")
         return f"<{type(self).__name__} {' '.join(shown)}>"
+
+
+class BaseModel(BaseModelMixin, Base):
+    """Abstract model: integer ``id``, database-set ``created_at``, refreshed ``updated_at``.
+
+    Timestamps are computed by the database in UTC and returned timezone-aware.
+    After every INSERT and UPDATE their values are read back in the same round
+    trip where the database allows it (``eager_defaults``), so they are
+    readable on objects whose session has closed.
+
+    Example:
+        >>> from sqlalchemy import String
+        >>> class Article(BaseModel):
+        ...     __tablename__ = "doc_articles"
+        ...     title: Mapped[str] = mapped_column(String(200))
+        >>> Article.settable_column_names
+        ['title', 'updated_at']
+        >>> Article(title="Hello")
+        <Article id=None title='Hello'>
+    """
+
+    __abstract__ = True

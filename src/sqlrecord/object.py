@@ -34,8 +34,8 @@ class ObjectMixin(BaseMixin):
     """Object-level behaviour: ``session``, ``query``, ``fill`` and ``save``.
 
     Example:
-        >>> # user = User(); user.fill(email="kim@example.com"); await user.save()
-        >>> callable(ObjectMixin.fill) and callable(ObjectMixin.save)
+        >>> user = User().fill(email="kim@example.com")
+        >>> run(user.save()).id is not None
         True
     """
 
@@ -48,8 +48,12 @@ class ObjectMixin(BaseMixin):
         own session and closed it).
 
         Example:
-            >>> # async with db.transaction() as session:
-            >>> #     user = await User.get(1); assert user.session is session
+            >>> async def same_session() -> bool:
+            ...     async with db.transaction() as session:
+            ...         user = await User.create(email="kim@example.com")
+            ...         return user.session is session
+            >>> run(same_session())
+            True
         """
         session = async_object_session(self)
         if session is None:
@@ -65,7 +69,10 @@ class ObjectMixin(BaseMixin):
         """The model's default query, ``select(cls)``, ready for ``.where(...)``.
 
         Example:
-            >>> # str(User.query) == 'SELECT users.id, ... FROM users'
+            >>> print(User.query.where(User.name == "Kim").limit(1))  # doctest: +ELLIPSIS
+            SELECT doc_users.id, doc_users.email, ... FROM doc_users
+            WHERE doc_users.name = :name_1
+             LIMIT :param_1
         """
         return select(cls)
 
@@ -89,9 +96,17 @@ class ObjectMixin(BaseMixin):
            names are checked before any is set: a rejected call changes nothing.
 
         Example:
-            >>> # user.fill(name="Kim", csrf_token="x")          # csrf_token skipped
-            >>> # user.fill(id=3)                                 # InvalidFieldError
-            >>> # user.fill(is_admin=True, allow_protected={"is_admin"})
+            >>> user = User().fill(email="kim@example.com", csrf_token="x")
+            >>> user.fill(id=3)  # doctest: +ELLIPSIS
+            Traceback (most recent call last):
+            ...
+            sqlrecord.exceptions.InvalidFieldError: Cannot set 'id' on User: ...
+            >>> user.fill(is_admin=True)  # doctest: +ELLIPSIS
+            Traceback (most recent call last):
+            ...
+            sqlrecord.exceptions.ProtectedFieldError: User.is_admin is protected ...
+            >>> user.fill(is_admin=True, allow_protected={"is_admin"}).is_admin
+            True
         """
         self._apply_fill(self._plan_fill(values, allow_protected))
         return self
@@ -157,9 +172,12 @@ class ObjectMixin(BaseMixin):
         object as it was before the call.
 
         Example:
-            >>> # user = await User.create(email="a@b.c", name="A", auto_commit=True)
-            >>> # user.name = "B"
-            >>> # await user.save(auto_commit=True)   # UPDATE users SET name='B' ...
+            >>> user = run(User.create(email="a@example.com", name="A"))
+            >>> user.name = "B"
+            >>> run(user.save()) is user
+            True
+            >>> run(User.get(user.id)).name
+            'B'
         """
         return await self._write(session=session, auto_commit=auto_commit)
 
