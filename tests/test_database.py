@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from sqlalchemy import text
 
-import sqlrecord.database as database_module
+import sqlrecord._registry as registry
 from sqlrecord import Database
 from sqlrecord.exceptions import ConfigurationError, DuplicateKeyError, NoDatabaseError
 
@@ -31,7 +31,7 @@ def test_second_init_is_refused() -> None:
 async def test_model_without_any_database_raises_a_typed_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(database_module, "_default", None)
+    monkeypatch.setattr(registry, "_default", None)
     with pytest.raises(NoDatabaseError, match=r"User has no database.*Database\("):
         await User.get(1)
 
@@ -42,8 +42,8 @@ async def test_model_may_name_its_own_database(
     other = Database("sqlite+aiosqlite://", default=False)
     monkeypatch.setattr(Note, "__database__", other, raising=False)
     try:
-        assert database_module.database_for(Note) is other
-        assert database_module.database_for(User) is db
+        assert registry.database_for(Note) is other
+        assert registry.database_for(User) is db
     finally:
         await other.dispose()
 

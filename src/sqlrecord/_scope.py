@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction
 
+from ._registry import database_for
 from ._translate import translate_errors
-from .database import database_for
 
 __all__ = ["SessionScope"]
 

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
-from sqlalchemy import MetaData, event
+from sqlalchemy import MetaData
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -26,6 +25,9 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from . import _registry
+from ._dialects import adapt_url, dialect_connect_args, install_dialect_fixes
+from ._registry import database_for, default_database
 from ._translate import translate_errors
 from .exceptions import ConfigurationError, NoDatabaseError
 
@@ -34,13 +36,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Database", "database_for", "default_database"]
 
-logger = logging.getLogger("sqlrecord")
-
-_default: Database | None = None
-# Metadata of every mapped class that uses the sqlrecord mixins, so that
-# `create_all()` knows the tables without being told.
-_metadata_by_model: dict[type[Any], MetaData] = {}
-
 
 class _Ambient(NamedTuple):
     session: AsyncSession
@@ -48,43 +43,6 @@ class _Ambient(NamedTuple):
     # variable but must not share the session: AsyncSession is not safe for
     # concurrent use, so other tasks fall back to their own sessions.
     owner: asyncio.Task[Any] | None
-
-
-def default_database() -> Database:
-    """Return the default :class:`Database`, or raise :class:`NoDatabaseError`.
-
-    Example:
-        >>> db = Database("sqlite+aiosqlite://")
-        >>> default_database() is db
-        True
-    """
-    if _default is None:
-        raise NoDatabaseError.for_model("This model")
-    return _default
-
-
-def database_for(model: type[Any]) -> Database:
-    """Return the database a model works in: its ``__database__`` or the default.
-
-    Example:
-        >>> class Settings:
-        ...     __database__ = Database("sqlite+aiosqlite://", default=False)
-        >>> database_for(Settings) is Settings.__database__
-        True
-    """
-    database = getattr(model, "__database__", None)
-    if database is not None:
-        return database  # type: ignore[no-any-return]
-    if _default is None:
-        raise NoDatabaseError.for_model(model.__name__)
-    return _default
-
-
-def register_model(model: type[Any]) -> None:
-    """Remember a mapped model's metadata for :meth:`Database.create_all`."""
-    metadata = getattr(model, "metadata", None)
-    if isinstance(metadata, MetaData) and getattr(model, "__table__", None) is not None:
-        _metadata_by_model[model] = metadata
 
 
 class Database:
@@ -168,14 +126,12 @@ class Database:
             "pool_recycle": pool_recycle,
             "pool_pre_ping": pool_pre_ping,
         }
-        backend = parsed.get_backend_name()
-        if backend == "sqlite":
-            options["connect_args"] = {"check_same_thread": False}
-        elif backend in ("mysql", "mariadb") and "charset" not in parsed.query:
-            parsed = parsed.update_query_dict({"charset": "utf8mb4"})
+        connect_args = dialect_connect_args(parsed)
+        if connect_args:
+            options["connect_args"] = connect_args
         options.update(engine_options or {})
-        engine = create_async_engine(parsed, **options)
-        _install_dialect_fixes(engine)
+        engine = create_async_engine(adapt_url(parsed), **options)
+        install_dialect_fixes(engine)
         self._engine = engine
         self._sessionmaker = async_sessionmaker(
             engine, **{"expire_on_commit": False, "autoflush": False, **(session_options or {})}
@@ -193,8 +149,7 @@ class Database:
             >>> second.make_default() is default_database()
             True
         """
-        global _default
-        _default = self
+        _registry.set_default(self)
         return self
 
     @property
@@ -258,11 +213,7 @@ class Database:
             ...        if table.name.startswith("doc_"))
             ['doc_posts', 'doc_users']
         """
-        found: list[MetaData] = []
-        for model, metadata in _metadata_by_model.items():
-            if metadata not in found and database_for(model) is self:
-                found.append(metadata)
-        return found
+        return _registry.metadata_for(self)
 
     async def create_all(self, *metadata: MetaData) -> None:
         """Create missing tables (for development and tests; use migrations in production).
@@ -438,22 +389,10 @@ class Database:
             self.init(url, **options)
         elif options:
             raise ConfigurationError("Engine options go with a URL: `db.init_app(app, url, ...)`.")
+        from .fastapi import wrap_lifespan  # FastAPI is an optional dependency
+
+        wrap_lifespan(app, self, create_all=create_all)
         self._apps.append(app)
-        inner = app.router.lifespan_context
-
-        @asynccontextmanager
-        async def lifespan(application: Any) -> AsyncIterator[Any]:
-            if create_all:
-                await self.create_all()
-            logger.info("sqlrecord: %r ready", self)
-            try:
-                async with inner(application) as state:
-                    yield state
-            finally:
-                await self.dispose()
-                logger.info("sqlrecord: %r disposed", self)
-
-        app.router.lifespan_context = lifespan
 
 
 def _current_task() -> asyncio.Task[Any] | None:
@@ -461,32 +400,3 @@ def _current_task() -> asyncio.Task[Any] | None:
         return asyncio.current_task()
     except RuntimeError:  # no running loop
         return None
-
-
-def _install_dialect_fixes(engine: AsyncEngine) -> None:
-    """Make each dialect behave the way sqlrecord's guarantees need."""
-    sync_engine = engine.sync_engine
-    backend = sync_engine.dialect.name
-    if backend == "sqlite":
-        # The sqlite3 module opens transactions lazily and breaks SAVEPOINT;
-        # take over: no implicit transactions, an explicit BEGIN, and foreign
-        # keys enforced as on the other databases.
-        @event.listens_for(sync_engine, "connect")
-        def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
-            dbapi_connection.isolation_level = None
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.close()
-
-        @event.listens_for(sync_engine, "begin")
-        def _sqlite_begin(connection: Any) -> None:
-            connection.exec_driver_sql("BEGIN")
-
-    elif backend in ("mysql", "mariadb"):
-        # Timestamps are stored as UTC everywhere; MySQL's NOW() follows the
-        # session time zone, so pin it.
-        @event.listens_for(sync_engine, "connect")
-        def _mysql_connect(dbapi_connection: Any, _record: Any) -> None:
-            cursor = dbapi_connection.cursor()
-            cursor.execute("SET time_zone = '+00:00'")
-            cursor.close()

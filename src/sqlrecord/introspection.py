@@ -17,7 +17,7 @@ from sqlalchemy.ext.hybrid import hybrid_method, hybrid_property
 from sqlalchemy.orm import Mapper
 
 from ._class_property import class_property
-from .database import register_model
+from ._registry import register_model
 
 __all__ = ["BaseMixin", "model_info"]
 
