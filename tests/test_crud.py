@@ -244,3 +244,27 @@ async def test_hundred_concurrent_own_session_creates(db: Database) -> None:
 async def test_served_session_fixture_is_rolled_back(session: AsyncSession) -> None:
     user = await User.create(session=session, email="rollback@example.com")
     assert await User.get(user.id, session=session) is user
+
+
+async def test_save_new_object_linked_to_a_served_object(db: Database) -> None:
+    async with db.transaction():
+        author = await User.create(email="linked@example.com")
+        post = Post(title="linked", author=author)  # the backref touches author.posts
+        await post.save()
+        with pytest.raises(InvalidValueError):
+            await Post.create(title="y" * 200, author=author)
+        assert post.id is not None
+        assert author.email == "linked@example.com"
+    assert await count_rows(db, Post) == 1
+
+
+async def test_values_assigned_directly_are_checked_on_save(db: Database) -> None:
+    user = User(email="direct@example.com", name="n" * 51)
+    with pytest.raises(InvalidValueError, match="at most 50"):
+        await user.save()
+    saved = await User.create(email="fine@example.com")
+    saved.age = "forty"  # type: ignore[assignment]
+    with pytest.raises(InvalidValueError, match="takes int"):
+        await saved.save()
+    assert await count_rows(db, User) == 1
+    assert await fetch_column(db, User, "age") == [None]

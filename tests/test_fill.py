@@ -79,6 +79,8 @@ def test_relationship_values_are_checked() -> None:
         Post().fill(author="kim")
     with pytest.raises(InvalidValueError, match="takes Tag objects"):
         Post().fill(tags=["python"])
+    with pytest.raises(InvalidValueError, match="takes User objects, got list"):
+        Post().fill(author=[User(email="a@b.c")])
 
 
 def test_list_relationship_appends_a_single_object_and_sets_a_list() -> None:

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from sqlalchemy import Column, inspect, types
 from sqlalchemy.ext.hybrid import hybrid_method, hybrid_property
 from sqlalchemy.orm import Mapper
+from sqlalchemy.orm.interfaces import MANYTOONE
 
 from ._class_property import class_property
 from ._registry import register_model
@@ -39,6 +40,9 @@ class ModelInfo:
     unique_names: tuple[str, ...]
     protected_names: frozenset[str]
     list_relation_names: frozenset[str]
+    # Relationships whose old value must be loaded before a new one is set
+    # (collections and one-to-one); many-to-one assignments need no read.
+    needs_loaded_names: frozenset[str]
     relation_targets: dict[str, type[Any]] = field(default_factory=dict)
     # Python types a column accepts, for the columns whose type is unambiguous.
     accepted_types: dict[str, tuple[type, ...]] = field(default_factory=dict)
@@ -180,6 +184,9 @@ def _introspect(model: type[Any]) -> ModelInfo:
         unique_names=tuple(dict.fromkeys(primary_keys + _unique_column_keys(mapper))),
         protected_names=frozenset(getattr(model, "__protected_attributes__", ())),
         list_relation_names=frozenset(prop.key for prop in relations if prop.uselist),
+        needs_loaded_names=frozenset(
+            prop.key for prop in relations if prop.direction is not MANYTOONE
+        ),
         relation_targets={prop.key: prop.mapper.class_ for prop in relations},
         accepted_types=accepted,
         max_lengths=lengths,

@@ -150,9 +150,11 @@ class ObjectMixin(BaseMixin):
                 return
             setattr(self, name, value)
             return
+        if persistent and name in info.needs_loaded_names and name in state.unloaded:
+            # Replacing a collection or a one-to-one value must read the old
+            # one first, which an async session cannot do on attribute access.
+            raise NotLoadedError.for_attribute(type(self).__name__, name)
         if name in info.list_relation_names:
-            if persistent and name in state.unloaded:
-                raise NotLoadedError.for_attribute(type(self).__name__, name)
             if isinstance(value, list | tuple | set | frozenset):
                 setattr(self, name, list(value))
             else:
@@ -192,29 +194,33 @@ class ObjectMixin(BaseMixin):
 
         Served sessions get a SAVEPOINT, and ``begin_nested()`` flushes what is
         pending *before* it starts. So the assignments are applied after it
-        (a backref they touch is then part of the savepoint), and an object
-        that already has pending changes is taken out of the session first.
+        (a backref they touch is then part of the savepoint), and this object
+        and the ones it links to, if they have pending changes, are taken out
+        of the session until the savepoint has started.
         """
         state: InstanceState[Any] = inspect(self)
         if state.was_deleted:
             raise NotFoundError(
                 f"This {type(self).__name__} was deleted; build a new object to insert it again."
             )
-        attached = async_object_session(self)
-        target = session if session is not None else attached
+        _check_assigned_values(self, state)
+        target = session if session is not None else async_object_session(self)
+        scope = SessionScope(type(self), target, write=True, auto_commit=auto_commit)
         # Objects a failed write can disturb: this one and the ones it links to
         # (a rolled-back flush expires them all, which async code cannot undo).
-        snapshots = [_Snapshot(each) for each in _linked_objects(self, planned)]
-        if attached is not None and target is attached and (state.key is None or state.modified):
-            attached.expunge(self)
+        linked = _linked_objects(self, planned)
+        snapshots = [_Snapshot(each) for each in linked]
+        taken_out = _take_out_pending(scope.session, linked) if scope.served else []
         try:
-            async with SessionScope(type(self), target, write=True, auto_commit=auto_commit) as s:
+            async with scope as s:
+                for each in taken_out:
+                    s.add(each)
                 if planned:
                     self._apply_fill(planned)
                 await _flush_into(s, self)
         except BaseException:
             for snapshot in snapshots:
-                snapshot.restore(attached if snapshot.obj is self else None)
+                snapshot.restore()
             raise
         return self
 
@@ -238,9 +244,12 @@ def _check_value(model: type[Any], info: ModelInfo, name: str, value: Any) -> No
         return
     target = info.relation_targets.get(name)
     if target is not None:
-        items = value if isinstance(value, list | tuple | set | frozenset) else (value,)
+        many = name in info.list_relation_names and isinstance(
+            value, list | tuple | set | frozenset
+        )
+        items = value if many else (value,)
         wrong = [item for item in items if not isinstance(item, target)]
-        if wrong and (name in info.list_relation_names or items is not value):
+        if wrong:
             raise InvalidValueError(
                 f"{model.__name__}.{name} takes {target.__name__} objects, "
                 f"got {type(wrong[0]).__name__}."
@@ -260,6 +269,20 @@ def _check_value(model: type[Any], info: ModelInfo, name: str, value: Any) -> No
         )
 
 
+def _check_assigned_values(obj: Any, state: InstanceState[Any]) -> None:
+    """Check values set directly on attributes (not through ``fill``) before writing them.
+
+    Same verdict on every database: SQLite would store a 200-character value
+    in a ``String(100)`` column that PostgreSQL refuses.
+    """
+    cls = type(obj)
+    info = model_info(cls)
+    keys = state.dict.keys() if state.key is None else state.committed_state.keys()
+    for key in keys:
+        if key in info.accepted_types:
+            _check_value(cls, info, key, state.dict.get(key))
+
+
 def _linked_objects(obj: Any, planned: list[tuple[str, Any]] | None) -> list[Any]:
     """``obj`` and the mapped objects it refers to (loaded or about to be assigned)."""
     info = model_info(type(obj))
@@ -272,6 +295,17 @@ def _linked_objects(obj: Any, planned: list[tuple[str, Any]] | None) -> list[Any
             if each is not None and hasattr(each, "_sa_instance_state"):
                 found.setdefault(id(each), each)
     return list(found.values())
+
+
+def _take_out_pending(session: AsyncSession, objects: list[Any]) -> list[Any]:
+    """Expunge the objects with pending changes, so the next flush leaves them alone."""
+    taken_out = []
+    for each in objects:
+        state: InstanceState[Any] = inspect(each)
+        if each in session and (state.key is None or state.modified):
+            session.expunge(each)
+            taken_out.append(each)
+    return taken_out
 
 
 async def _flush_into(session: AsyncSession, obj: Any) -> None:
@@ -299,7 +333,7 @@ async def _flush_into(session: AsyncSession, obj: Any) -> None:
 class _Snapshot:
     """An object's loaded column values and pending changes, to undo a failed write."""
 
-    __slots__ = ("committed", "obj", "values", "was_attached")
+    __slots__ = ("committed", "obj", "session", "values")
 
     def __init__(self, obj: Any) -> None:
         state: InstanceState[Any] = inspect(obj)
@@ -309,10 +343,10 @@ class _Snapshot:
         self.committed = {
             key: value for key, value in state.committed_state.items() if key in columns
         }
-        self.was_attached = state.session_id is not None
+        self.session = async_object_session(obj)
 
-    def restore(self, session: AsyncSession | None) -> None:
-        """Put the object back as it was; re-attach it to ``session`` if it was taken out."""
+    def restore(self) -> None:
+        """Put the object back as it was, in the session it was in."""
         obj = self.obj
         state: InstanceState[Any] = inspect(obj)
         columns = model_info(type(obj)).column_set
@@ -324,5 +358,5 @@ class _Snapshot:
                 set_committed_value(obj, key, original)
         for key in self.committed:
             setattr(obj, key, self.values[key])
-        if session is not None and state.session_id is None and self.was_attached:
-            session.add(obj)
+        if self.session is not None and state.session_id is None:
+            self.session.add(obj)
