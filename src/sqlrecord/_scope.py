@@ -49,11 +49,15 @@ class SessionScope:
         self._auto_commit = auto_commit
         self._savepoint: AsyncSessionTransaction | None = None
         if session is None:
-            session = database_for(model).current_session()
-        self.served = session is not None
-        self.session: AsyncSession = (
-            session if session is not None else database_for(model).sessionmaker()
-        )
+            database = database_for(model)
+            session = database.current_session()
+            if session is None:
+                session = database.sessionmaker()
+                self.served = False
+                self.session: AsyncSession = session
+                return
+        self.served = True
+        self.session = session
 
     async def __aenter__(self) -> AsyncSession:
         if self.served and self._write:

@@ -191,21 +191,20 @@ class CRUDMixin(ObjectMixin):
             sqlrecord.exceptions.NotFoundError: No User with id=404.
         """
         found = await cls.get(*pks, session=session, **unique)
+        info = model_info(cls)
         if isinstance(found, list):
-            info = model_info(cls)
             have = {inspect(obj).identity for obj in found}
-            missing = [pk for pk in pks if _as_tuple(pk) not in have]
-            if missing:
-                described = ", ".join(_describe_key(info, _as_tuple(pk)) for pk in missing)
-                raise NotFoundError(f"No {cls.__name__} with {described}.")
+            missing = [_as_tuple(pk) for pk in pks if _as_tuple(pk) not in have]
+        elif found is None:
+            missing = [_as_tuple(pks[0])] if pks else []
+        else:
             return found
-        if found is None:
-            wanted = (
-                ", ".join(f"{key}={value!r}" for key, value in unique.items())
-                if unique
-                else _describe_key(info := model_info(cls), _as_tuple(pks[0]))
-            )
+        if found is None and unique:
+            wanted = ", ".join(f"{key}={value!r}" for key, value in unique.items())
             raise NotFoundError(f"No {cls.__name__} with {wanted}.")
+        if missing:
+            described = "; ".join(_describe_key(info, key) for key in missing)
+            raise NotFoundError(f"No {cls.__name__} with {described}.")
         return found
 
 
