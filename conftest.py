@@ -8,7 +8,7 @@ no top-level ``await`` on Python 3.11). Tables are emptied before each example.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Iterator
+from collections.abc import Awaitable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,7 +18,7 @@ from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.pool import NullPool
 
-from sqlrecord import BaseModelMixin, Database
+from sqlrecord import BaseModelMixin, Database, Q, SoftDeleteMixin
 
 _T = TypeVar("_T")
 doc_db = Database(default=False)
@@ -48,13 +48,24 @@ class Post(BaseModelMixin, DocBase):
     author: Mapped[User] = relationship(back_populates="posts")
 
 
-def run(coroutine: Coroutine[Any, Any, _T]) -> _T:
-    """Run one coroutine to completion (a fresh event loop; NullPool keeps none of it)."""
-    return asyncio.run(coroutine)
+class Memo(SoftDeleteMixin, BaseModelMixin, DocBase):
+    __tablename__ = "doc_memos"
+    __database__ = doc_db
+
+    text: Mapped[str] = mapped_column(String(100))
+
+
+def run(awaitable: Awaitable[_T]) -> _T:
+    """Await one coroutine or query to completion (a fresh event loop; NullPool keeps none)."""
+
+    async def wait() -> _T:
+        return await awaitable
+
+    return asyncio.run(wait())
 
 
 async def _reset() -> None:
-    tables = [User.__table__, Post.__table__]
+    tables = [User.__table__, Post.__table__, Memo.__table__]
     async with doc_db.engine.begin() as connection:
         await connection.run_sync(lambda sync: DocBase.metadata.create_all(sync, tables=tables))
         for table in reversed(tables):
@@ -75,5 +86,5 @@ def _doctest_namespace(
         )
     run(_reset())
     namespace = request.getfixturevalue("doctest_namespace")
-    namespace.update(db=doc_db, User=User, Post=Post, run=run)
+    namespace.update(db=doc_db, User=User, Post=Post, Memo=Memo, Q=Q, run=run)
     yield

@@ -12,6 +12,10 @@ from .database import Database
 from .introspection import BaseMixin
 from .model import Base, BaseModel, BaseModelMixin
 from .object import ObjectMixin
+from .pagination import CursorPage, Page
+from .q import Q
+from .query import Query, QueryMixin
+from .softdelete import SoftDeleteMixin
 from .types import UTCDateTime, utc_now
 
 __all__ = [
@@ -20,8 +24,14 @@ __all__ = [
     "BaseModel",
     "BaseModelMixin",
     "CRUDMixin",
+    "CursorPage",
     "Database",
     "ObjectMixin",
+    "Page",
+    "Q",
+    "Query",
+    "QueryMixin",
+    "SoftDeleteMixin",
     "UTCDateTime",
     "class_property",
     "utc_now",

@@ -8,6 +8,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ._text_match import SQLITE_FUNCTIONS
+
 __all__ = ["adapt_url", "dialect_connect_args", "install_dialect_fixes"]
 
 
@@ -36,6 +38,8 @@ def install_dialect_fixes(engine: AsyncEngine) -> None:
         @event.listens_for(sync_engine, "connect")
         def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
             dbapi_connection.isolation_level = None
+            for name, (arity, function) in SQLITE_FUNCTIONS.items():
+                dbapi_connection.create_function(name, arity, function, deterministic=True)
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()

@@ -11,14 +11,16 @@ from sqlalchemy.orm import InstanceState
 from sqlalchemy.orm.exc import StaleDataError
 
 from ._scope import SessionScope
+from ._soft import live_condition, soft_delete_column
 from .exceptions import InvalidFieldError, InvalidValueError, NotFoundError
 from .introspection import ModelInfo, model_info
 from .object import ObjectMixin
+from .query import QueryMixin
 
 __all__ = ["CRUDMixin"]
 
 
-class CRUDMixin(ObjectMixin):
+class CRUDMixin(QueryMixin, ObjectMixin):
     """Create, read, update and delete, on the served-or-own session rule.
 
     Every method takes ``session=`` (a served session: flushed, committed only
@@ -118,27 +120,42 @@ class CRUDMixin(ObjectMixin):
 
     @overload
     @classmethod
-    async def get(cls, pk: Any, /, *, session: AsyncSession | None = None) -> Self | None: ...
+    async def get(
+        cls, pk: Any, /, *, session: AsyncSession | None = None, with_deleted: bool = False
+    ) -> Self | None: ...
 
     @overload
     @classmethod
     async def get(
-        cls, pk: Any, other_pk: Any, /, *pks: Any, session: AsyncSession | None = None
+        cls,
+        pk: Any,
+        other_pk: Any,
+        /,
+        *pks: Any,
+        session: AsyncSession | None = None,
+        with_deleted: bool = False,
     ) -> list[Self]: ...
 
     @overload
     @classmethod
-    async def get(cls, *, session: AsyncSession | None = None, **unique: Any) -> Self | None: ...
+    async def get(
+        cls, *, session: AsyncSession | None = None, with_deleted: bool = False, **unique: Any
+    ) -> Self | None: ...
 
     @classmethod
     async def get(
-        cls, *pks: Any, session: AsyncSession | None = None, **unique: Any
+        cls,
+        *pks: Any,
+        session: AsyncSession | None = None,
+        with_deleted: bool = False,
+        **unique: Any,
     ) -> Self | list[Self] | None:
         """Fetch by primary key, by several (a list, in the order asked), or by a unique column.
 
         ``None`` when one row was asked for and is absent; missing rows are left
         out of a list. Keyword lookups are allowed on primary-key and unique
-        columns only (use the query API for anything else).
+        columns only (use the query API for anything else). Soft-deleted rows
+        count as absent unless ``with_deleted=True``.
 
         Example:
             >>> kim = run(User.create(email="kim@example.com"))
@@ -155,32 +172,50 @@ class CRUDMixin(ObjectMixin):
             raise TypeError(f"{cls.__name__}.get takes primary keys or unique keywords, not both.")
         if not pks and not unique:
             raise TypeError(f"{cls.__name__}.get needs a primary key or a unique keyword.")
+        live = [] if with_deleted or soft_delete_column(cls) is None else [live_condition(cls)]
         async with SessionScope(cls, session, write=False) as s:
             if unique:
-                statement = select(cls).filter_by(**_checked_unique(cls, info, unique))
+                statement = select(cls).filter_by(**_checked_unique(cls, info, unique)).where(*live)
                 return (await s.scalars(statement)).one_or_none()
             keys = [_checked_key(cls, info, pk) for pk in pks]
             if len(keys) == 1:
-                return await s.get(cls, keys[0])
-            return await _get_many(s, cls, info, keys)
-
-    @overload
-    @classmethod
-    async def get_or_fail(cls, pk: Any, /, *, session: AsyncSession | None = None) -> Self: ...
+                found = await s.get(cls, keys[0])
+                if found is not None and live and getattr(found, str(soft_delete_column(cls))):
+                    return None
+                return found
+            return await _get_many(s, cls, info, keys, live)
 
     @overload
     @classmethod
     async def get_or_fail(
-        cls, pk: Any, other_pk: Any, /, *pks: Any, session: AsyncSession | None = None
+        cls, pk: Any, /, *, session: AsyncSession | None = None, with_deleted: bool = False
+    ) -> Self: ...
+
+    @overload
+    @classmethod
+    async def get_or_fail(
+        cls,
+        pk: Any,
+        other_pk: Any,
+        /,
+        *pks: Any,
+        session: AsyncSession | None = None,
+        with_deleted: bool = False,
     ) -> list[Self]: ...
 
     @overload
     @classmethod
-    async def get_or_fail(cls, *, session: AsyncSession | None = None, **unique: Any) -> Self: ...
+    async def get_or_fail(
+        cls, *, session: AsyncSession | None = None, with_deleted: bool = False, **unique: Any
+    ) -> Self: ...
 
     @classmethod
     async def get_or_fail(
-        cls, *pks: Any, session: AsyncSession | None = None, **unique: Any
+        cls,
+        *pks: Any,
+        session: AsyncSession | None = None,
+        with_deleted: bool = False,
+        **unique: Any,
     ) -> Self | list[Self]:
         """Like :meth:`get`, but raise :class:`NotFoundError` for any missing row.
 
@@ -190,7 +225,7 @@ class CRUDMixin(ObjectMixin):
             ...
             sqlrecord.exceptions.NotFoundError: No User with id=404.
         """
-        found = await cls.get(*pks, session=session, **unique)
+        found = await cls.get(*pks, session=session, with_deleted=with_deleted, **unique)
         info = model_info(cls)
         if isinstance(found, list):
             have = {inspect(obj).identity for obj in found}
@@ -256,12 +291,12 @@ def _checked_unique(model: type[Any], info: ModelInfo, unique: dict[str, Any]) -
 
 
 async def _get_many(
-    session: AsyncSession, model: type[Any], info: ModelInfo, keys: list[Any]
+    session: AsyncSession, model: type[Any], info: ModelInfo, keys: list[Any], live: list[Any]
 ) -> list[Any]:
     mapper = inspect(model)
     columns = [getattr(model, name) for name in info.primary_key_names]
     condition = columns[0].in_(keys) if len(columns) == 1 else tuple_(*columns).in_(keys)
-    rows = (await session.scalars(select(model).where(condition))).all()
+    rows = (await session.scalars(select(model).where(condition, *live))).all()
     by_key = {mapper.identity_key_from_instance(row)[1]: row for row in rows}
     ordered = [by_key.get(_as_tuple(key)) for key in keys]
     return [row for row in dict.fromkeys(ordered) if row is not None]

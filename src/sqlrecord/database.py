@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import secrets
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, NamedTuple, Self
@@ -60,6 +61,9 @@ class Database:
             (sqlrecord's defaults: ``expire_on_commit=False``, ``autoflush=False``).
         default: make this database the default for models (the latest
             configured one with ``default=True`` wins).
+        cursor_secret: the key that signs pagination cursors. Set the same
+            value in every process that serves one API; by default each
+            ``Database`` makes a random one (cursors then last as long as it).
 
     Example:
         >>> db = Database("sqlite+aiosqlite://")
@@ -77,7 +81,9 @@ class Database:
         engine_options: Mapping[str, Any] | None = None,
         session_options: Mapping[str, Any] | None = None,
         default: bool = True,
+        cursor_secret: str | bytes | None = None,
     ) -> None:
+        self.cursor_secret = _secret_bytes(cursor_secret)
         self._engine: AsyncEngine | None = None
         self._sessionmaker: async_sessionmaker[AsyncSession] | None = None
         self._ambient: contextvars.ContextVar[_Ambient | None] = contextvars.ContextVar(
@@ -211,7 +217,7 @@ class Database:
         Example:
             >>> sorted(table.name for metadata in db.metadata() for table in metadata.sorted_tables
             ...        if table.name.startswith("doc_"))
-            ['doc_posts', 'doc_users']
+            ['doc_memos', 'doc_posts', 'doc_users']
         """
         return _registry.metadata_for(self)
 
@@ -400,3 +406,9 @@ def _current_task() -> asyncio.Task[Any] | None:
         return asyncio.current_task()
     except RuntimeError:  # no running loop
         return None
+
+
+def _secret_bytes(secret: str | bytes | None) -> bytes:
+    if secret is None:
+        return secrets.token_bytes(32)
+    return secret.encode() if isinstance(secret, str) else bytes(secret)

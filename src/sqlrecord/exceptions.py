@@ -11,6 +11,7 @@ chained (``raise ... from exc``) so the original stays in the traceback::
     ├── InvalidFieldError (KeyError)   unknown or unsettable attribute name
     │   └── ProtectedFieldError        mass-assignment protection refused it
     ├── InvalidValueError (ValueError) a value of the wrong type or shape
+    │   └── InvalidCursorError         a pagination cursor that is malformed or tampered with
     ├── NotLoadedError                 a relationship was not loaded (async cannot lazy-load)
     ├── NotFoundError (LookupError)    no row where one was required
     ├── MultipleResultsError           several rows where one was required
@@ -34,6 +35,7 @@ __all__ = [
     "DuplicateKeyError",
     "ForeignKeyError",
     "IntegrityConstraintError",
+    "InvalidCursorError",
     "InvalidFieldError",
     "InvalidValueError",
     "MultipleResultsError",
@@ -175,6 +177,15 @@ class InvalidValueError(SQLRecordError, ValueError):
     """
 
 
+class InvalidCursorError(InvalidValueError):
+    """A keyset-pagination cursor that is malformed, tampered with, or from another query.
+
+    Example:
+        >>> issubclass(InvalidCursorError, ValueError)
+        True
+    """
+
+
 class NotLoadedError(SQLRecordError):
     """An attribute that was never loaded was touched where no query can run.
 
@@ -196,8 +207,8 @@ class NotLoadedError(SQLRecordError):
         """
         return cls(
             f"{model}.{name} is not loaded, and an async session cannot load it on access. "
-            f"Load it with the query (`options(selectinload({model}.{name}))`), or "
-            f"`await session.refresh(obj, ['{name}'])` first."
+            f"Load it with the query (`{model}.filter_by(...).load({name!r})`), or "
+            f"`await obj.load_related({name!r})` before touching it."
         )
 
 

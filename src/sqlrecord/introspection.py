@@ -17,10 +17,13 @@ from sqlalchemy.ext.hybrid import hybrid_method, hybrid_property
 from sqlalchemy.orm import Mapper
 from sqlalchemy.orm.interfaces import MANYTOONE
 
+from . import _lazy_guard
 from ._class_property import class_property
 from ._registry import register_model
 
 __all__ = ["BaseMixin", "model_info"]
+
+_lazy_guard.install()
 
 
 @dataclass(frozen=True, eq=False)

@@ -24,7 +24,7 @@ from .exceptions import (
 )
 from .introspection import BaseMixin, ModelInfo, model_info
 
-__all__ = ["FORM_NOISE", "ObjectMixin"]
+__all__ = ["FORM_NOISE", "ObjectMixin", "check_column_value"]
 
 #: Keys that HTML forms send along with the data; ``fill`` skips them silently.
 FORM_NOISE = frozenset({"csrf_token", "submit"})
@@ -237,6 +237,18 @@ def _is_writable_property(model: type[Any], name: str) -> bool:
             descriptor = vars(klass)[name]
             return isinstance(descriptor, property) and descriptor.fset is not None
     return False
+
+
+def check_column_value(model: type[Any], name: str, value: Any) -> None:
+    """Raise :class:`InvalidValueError` if ``value`` does not fit column ``name`` of ``model``.
+
+    Example:
+        >>> check_column_value(User, "email", 42)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        sqlrecord.exceptions.InvalidValueError: User.email takes str, got int ...
+    """
+    _check_value(model, model_info(model), name, value)
 
 
 def _check_value(model: type[Any], info: ModelInfo, name: str, value: Any) -> None:

@@ -1,0 +1,770 @@
+"""``Query``: a lazy, immutable, typed query over one model.
+
+Each chained call returns a new query; nothing runs until a terminal method
+is awaited (``await query`` alone means ``all()``). Every lookup, sort key,
+field and loader path is checked when it is added, so a typo raises
+:class:`~sqlrecord.exceptions.InvalidFieldError` before any SQL is sent.
+Terminals follow the served-or-own session rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Generator
+from typing import Any, Generic, Self, TypeVar
+
+from sqlalchemy import Select, delete, func, inspect, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import with_loader_criteria
+from sqlalchemy.sql import ColumnElement
+
+from ._registry import database_for
+from ._scope import SessionScope
+from ._select_parts import (
+    FieldRef,
+    JoinPlan,
+    SortKey,
+    loader_option,
+    order_expressions,
+    resolve_field_ref,
+    resolve_sort_key,
+)
+from ._soft import live_condition, soft_delete_column
+from .exceptions import InvalidFieldError, InvalidValueError, MultipleResultsError, NotFoundError
+from .introspection import model_info
+from .lookups import build_condition
+from .object import check_column_value
+from .pagination import (
+    CursorPage,
+    Page,
+    decode_cursor,
+    encode_cursor,
+    keyset_condition,
+    page_numbers,
+)
+from .q import Q
+from .types import utc_now
+
+__all__ = ["Query", "QueryMixin"]
+
+M = TypeVar("M")
+
+
+class Query(Generic[M]):
+    """A lazy query for ``model``; build it with ``Model.filter_by(...)`` and friends.
+
+    Example:
+        >>> run(User.create(email="kim@example.com", name="Kim")).id > 0
+        True
+        >>> query = User.filter_by(name__icontains="KI").order_by("-id")
+        >>> [user.email for user in run(query.all())]
+        ['kim@example.com']
+        >>> run(query.count()), run(query.exists())
+        (1, True)
+    """
+
+    __slots__ = (
+        "_conditions",
+        "_distinct",
+        "_limit",
+        "_loads",
+        "_model",
+        "_offset",
+        "_options",
+        "_order",
+        "_session",
+        "_unique",
+        "_with_deleted",
+    )
+
+    def __init__(self, model: type[M], *, session: AsyncSession | None = None) -> None:
+        self._model = model
+        self._conditions: tuple[ColumnElement[bool], ...] = ()
+        self._order: tuple[SortKey, ...] = ()
+        self._limit: int | None = None
+        self._offset: int | None = None
+        self._distinct = False
+        self._loads: tuple[Any, ...] = ()
+        self._options: tuple[Any, ...] = ()
+        self._session = session
+        self._unique = False
+        self._with_deleted = False
+
+    def _copy(self) -> Self:
+        clone = object.__new__(type(self))
+        for name in Query.__slots__:
+            setattr(clone, name, getattr(self, name))
+        return clone
+
+    @property
+    def model(self) -> type[M]:
+        """The model this query returns.
+
+        Example:
+            >>> User.filter_by().model is User
+            True
+        """
+        return self._model
+
+    # -- chaining ------------------------------------------------------
+
+    def filter_by(self, **lookups: Any) -> Self:
+        """Keep rows matching every lookup (``name="Kim"``, ``age__gte=18``, ``author__name=...``).
+
+        Example:
+            >>> print(User.filter_by(email="kim@example.com", name=None).statement())
+            ... # doctest: +ELLIPSIS
+            SELECT ... WHERE doc_users.email = :email_1 AND doc_users.name IS NULL
+        """
+        if not lookups:
+            return self
+        clone = self._copy()
+        clone._conditions = (*self._conditions, build_condition(self._model, lookups))
+        return clone
+
+    def filter(self, *conditions: ColumnElement[bool] | Q) -> Self:
+        """Keep rows matching SQLAlchemy expressions or :class:`~sqlrecord.Q` objects.
+
+        Example:
+            >>> print(User.filter(User.id > 3, Q(name="a") | Q(name="b")).statement())
+            ... # doctest: +ELLIPSIS
+            SELECT ... WHERE doc_users.id > :id_1 AND (doc_users.name = :name_1 OR ...)
+        """
+        resolved = tuple(
+            condition.resolve(self._model) if isinstance(condition, Q) else condition
+            for condition in conditions
+        )
+        clone = self._copy()
+        clone._conditions = (*self._conditions, *resolved)
+        return clone
+
+    def exclude(self, **lookups: Any) -> Self:
+        """Drop rows matching all the lookups together.
+
+        Example:
+            >>> print(User.exclude(name="Kim").statement())  # doctest: +ELLIPSIS
+            SELECT ... WHERE doc_users.name != :name_1
+        """
+        return self.filter(~Q(**lookups)) if lookups else self
+
+    def order_by(self, *keys: str | Any) -> Self:
+        """Sort by field names (``"-created_at"`` descending, ``"author__name"``) or expressions.
+
+        Replaces any earlier order; ``order_by()`` clears it. NULLs sort last
+        ascending and first descending on every database.
+
+        Example:
+            >>> print(User.order_by("-name").statement())  # doctest: +ELLIPSIS
+            SELECT ... ORDER BY doc_users.name IS NULL DESC, doc_users.name DESC
+        """
+        clone = self._copy()
+        clone._order = tuple(resolve_sort_key(self._model, key) for key in keys)
+        return clone
+
+    def limit(self, count: int) -> Self:
+        """Return at most ``count`` rows.
+
+        Example:
+            >>> print(User.filter_by().limit(5).statement())  # doctest: +ELLIPSIS
+            SELECT ... LIMIT :param_1
+        """
+        clone = self._copy()
+        clone._limit = _non_negative("limit", count)
+        return clone
+
+    def offset(self, count: int) -> Self:
+        """Skip the first ``count`` rows.
+
+        Example:
+            >>> print(User.filter_by().offset(10).statement())  # doctest: +ELLIPSIS
+            SELECT ... OFFSET :param_1
+        """
+        clone = self._copy()
+        clone._offset = _non_negative("offset", count)
+        return clone
+
+    def distinct(self) -> Self:
+        """Distinct results: it matters for ``values()``/``values_list()`` (rows are distinct).
+
+        Example:
+            >>> run(User.filter_by().distinct().values_list("name", flat=True))
+            []
+        """
+        clone = self._copy()
+        clone._distinct = True
+        return clone
+
+    def load(self, *paths: str, strategy: str = "auto") -> Self:
+        """Eager-load relationships by dotted path (``"posts"``, ``"posts.comments"``).
+
+        ``auto`` uses SELECT IN for collections and a JOIN for many-to-one;
+        ``selectin``, ``joined``, ``subquery`` or ``immediate`` force one.
+
+        Example:
+            >>> author = run(User.create(email="kim@example.com"))
+            >>> _ = run(Post.create(title="Hello", author=author))
+            >>> [post.title for post in run(User.load("posts").first()).posts]
+            ['Hello']
+        """
+        clone = self._copy()
+        loads = list(self._loads)
+        for path in paths:
+            option, targets, joins_collection = loader_option(self._model, path, strategy)
+            loads.append(option)
+            clone._unique = clone._unique or joins_collection
+            for target in targets:
+                if soft_delete_column(target) is not None:
+                    # Soft-deleted rows stay out of loaded collections too.
+                    loads.append(with_loader_criteria(target, live_condition, include_aliases=True))
+        clone._loads = tuple(loads)
+        return clone
+
+    def options(self, *options: Any) -> Self:
+        """Add raw SQLAlchemy loader options (``selectinload(...)``, ``defer(...)``).
+
+        Example:
+            >>> from sqlalchemy.orm import defer
+            >>> print(User.filter_by().options(defer(User.name)).statement())  # doctest: +ELLIPSIS
+            SELECT doc_users.id, doc_users.email, doc_users.is_admin, ...
+        """
+        clone = self._copy()
+        clone._options = (*self._options, *options)
+        return clone
+
+    def with_session(self, session: AsyncSession | None) -> Self:
+        """Run in ``session`` (served: never committed or closed by the query).
+
+        Example:
+            >>> async def in_transaction() -> int:
+            ...     async with db.transaction() as session:
+            ...         return await User.filter_by().with_session(session).count()
+            >>> run(in_transaction())
+            0
+        """
+        clone = self._copy()
+        clone._session = session
+        return clone
+
+    def with_deleted(self) -> Self:
+        """Include soft-deleted rows (see :class:`~sqlrecord.SoftDeleteMixin`).
+
+        Example:
+            >>> User.filter_by().with_deleted().model is User
+            True
+        """
+        clone = self._copy()
+        clone._with_deleted = True
+        return clone
+
+    # -- statements ------------------------------------------------------
+
+    def _where(self) -> list[ColumnElement[bool]]:
+        conditions = list(self._conditions)
+        if not self._with_deleted and soft_delete_column(self._model) is not None:
+            conditions.append(live_condition(self._model))
+        return conditions
+
+    def statement(self) -> Select[Any]:
+        """The SQLAlchemy ``Select`` this query runs (for inspection or raw use).
+
+        Example:
+            >>> print(User.filter_by(id=1).statement())  # doctest: +ELLIPSIS
+            SELECT doc_users.id, ... FROM doc_users WHERE doc_users.id = :id_1
+        """
+        return self._select(select(self._model), JoinPlan(self._model), nulls=True)
+
+    def _select(self, statement: Select[Any], plan: JoinPlan, *, nulls: bool) -> Select[Any]:
+        order = order_expressions(plan, self._order, nulls=nulls)
+        statement = plan.apply(statement)
+        where = self._where()
+        if where:
+            statement = statement.where(*where)
+        if order:
+            statement = statement.order_by(*order)
+        if self._limit is not None:
+            statement = statement.limit(self._limit)
+        if self._offset is not None:
+            statement = statement.offset(self._offset)
+        if self._loads or self._options:
+            statement = statement.options(*self._loads, *self._options)
+        return statement
+
+    def _scope(self, *, write: bool = False) -> SessionScope:
+        return SessionScope(self._model, self._session, write=write)
+
+    # -- reading -------------------------------------------------------
+
+    def __await__(self) -> Generator[Any, None, list[M]]:
+        return self.all().__await__()
+
+    async def all(self) -> list[M]:
+        """Every matching row, as model objects.
+
+        Example:
+            >>> run(User.filter_by(name="nobody").all())
+            []
+        """
+        async with self._scope() as session:
+            result = await session.scalars(self.statement())
+            rows = result.unique().all() if self._unique else result.all()
+            return list(rows)
+
+    async def first(self) -> M | None:
+        """The first row in the query's order, or ``None``.
+
+        Example:
+            >>> run(User.order_by("email").first()) is None
+            True
+        """
+        async with self._scope() as session:
+            result = await session.scalars(self.limit(1).statement())
+            return (result.unique() if self._unique else result).first()
+
+    async def one_or_none(self) -> M | None:
+        """The only matching row, or ``None``; :class:`MultipleResultsError` if several match.
+
+        Example:
+            >>> run(User.filter_by(email="none@example.com").one_or_none()) is None
+            True
+        """
+        rows = await self.limit(2).all() if self._limit is None else await self.all()
+        if len(rows) > 1:
+            raise MultipleResultsError(
+                f"Several {_name(self._model)} rows match where at most one was expected. "
+                "Add lookups that identify one row, or use first()."
+            )
+        return rows[0] if rows else None
+
+    async def one(self) -> M:
+        """The only matching row; :class:`NotFoundError` or :class:`MultipleResultsError`.
+
+        Example:
+            >>> run(User.filter_by(email="none@example.com").one())  # doctest: +ELLIPSIS
+            Traceback (most recent call last):
+            ...
+            sqlrecord.exceptions.NotFoundError: No User matches ...
+        """
+        row = await self.one_or_none()
+        if row is None:
+            raise NotFoundError(f"No {_name(self._model)} matches {self._describe()}.")
+        return row
+
+    async def count(self) -> int:
+        """How many rows match (honours ``limit``/``offset``).
+
+        Example:
+            >>> run(User.filter_by(name__startswith="K").count())
+            0
+        """
+        if self._limit is None and self._offset is None:
+            statement = select(func.count()).select_from(self._model)
+            where = self._where()
+            if where:
+                statement = statement.where(*where)
+        else:
+            keys = self._select(
+                select(*_primary_key(self._model)), JoinPlan(self._model), nulls=False
+            )
+            statement = select(func.count()).select_from(keys.order_by(None).subquery())
+        async with self._scope() as session:
+            return int(await session.scalar(statement) or 0)
+
+    async def exists(self) -> bool:
+        """Whether any row matches.
+
+        Example:
+            >>> run(User.filter_by(email="kim@example.com").exists())
+            False
+        """
+        statement = select(*_primary_key(self._model)[:1])
+        where = self._where()
+        if where:
+            statement = statement.where(*where)
+        async with self._scope() as session:
+            return (await session.execute(statement.limit(1))).first() is not None
+
+    async def _aggregate(self, function: Any, field: str) -> Any:
+        plan = JoinPlan(self._model)
+        ref = resolve_field_ref(self._model, field, purpose="aggregate")
+        statement = select(function(plan.column(ref)))
+        statement = plan.apply(statement)
+        where = self._where()
+        if where:
+            statement = statement.where(*where)
+        async with self._scope() as session:
+            return await session.scalar(statement)
+
+    async def sum(self, field: str) -> Any:
+        """SUM of ``field`` over the matching rows (``None`` when there are none).
+
+        Example:
+            >>> run(Post.filter_by().sum("id")) is None
+            True
+        """
+        return await self._aggregate(func.sum, field)
+
+    async def min(self, field: str) -> Any:
+        """Smallest value of ``field``.
+
+        Example:
+            >>> run(User.filter_by().min("email")) is None
+            True
+        """
+        return await self._aggregate(func.min, field)
+
+    async def max(self, field: str) -> Any:
+        """Largest value of ``field``.
+
+        Example:
+            >>> run(User.filter_by().max("created_at")) is None
+            True
+        """
+        return await self._aggregate(func.max, field)
+
+    async def avg(self, field: str) -> Any:
+        """Average of ``field``.
+
+        Example:
+            >>> run(User.filter_by().avg("id")) is None
+            True
+        """
+        return await self._aggregate(func.avg, field)
+
+    def _value_refs(self, fields: tuple[str, ...]) -> list[FieldRef]:
+        names = fields or tuple(model_info(self._model).column_names)
+        return [resolve_field_ref(self._model, name, purpose="select") for name in names]
+
+    def _values_statement(self, refs: list[FieldRef]) -> Select[Any]:
+        plan = JoinPlan(self._model)
+        columns = [plan.column(ref).label(ref.key) for ref in refs]
+        statement = self._select(select(*columns), plan, nulls=not self._distinct)
+        return statement.distinct() if self._distinct else statement
+
+    async def values(self, *fields: str) -> list[dict[str, Any]]:
+        """Rows as dicts of the named fields (default: every column); no objects are built.
+
+        Example:
+            >>> _ = run(User.create(email="kim@example.com", name="Kim"))
+            >>> run(User.filter_by().values("email", "name"))
+            [{'email': 'kim@example.com', 'name': 'Kim'}]
+        """
+        refs = self._value_refs(fields)
+        async with self._scope() as session:
+            result = await session.execute(self._values_statement(refs))
+            return [dict(row) for row in result.mappings().all()]
+
+    async def values_list(self, *fields: str, flat: bool = False) -> list[Any]:
+        """Rows as tuples of the named fields; ``flat=True`` with one field gives plain values.
+
+        Example:
+            >>> _ = run(User.create(email="kim@example.com", name="Kim"))
+            >>> run(User.filter_by().values_list("email", flat=True))
+            ['kim@example.com']
+        """
+        if flat and len(fields) != 1:
+            raise InvalidValueError("values_list(flat=True) takes exactly one field name.")
+        refs = self._value_refs(fields)
+        async with self._scope() as session:
+            result = await session.execute(self._values_statement(refs))
+            if flat:
+                return list(result.scalars().all())
+            return [tuple(row) for row in result.all()]
+
+    # -- writing ---------------------------------------------------------
+
+    def _target_condition(self) -> list[ColumnElement[bool]]:
+        """WHERE for a bulk UPDATE/DELETE: the filters, or the page of keys the query selects."""
+        if self._limit is None and self._offset is None and not self._order:
+            return self._where()
+        keys = _primary_key(self._model)
+        chosen = self._select(select(*keys), JoinPlan(self._model), nulls=True).subquery()
+        # A derived table: MySQL refuses LIMIT in an IN subquery, and a subquery
+        # on the table being changed, unless it is materialised like this.
+        inner = select(*[chosen.c[key.key] for key in keys])
+        return [keys[0].in_(inner) if len(keys) == 1 else tuple_(*keys).in_(inner)]
+
+    async def update(self, **values: Any) -> int:
+        """UPDATE the matching rows in one statement; returns how many matched.
+
+        Only settable columns may be set (checked like ``fill``); ``updated_at``
+        is refreshed by the database. No objects are loaded.
+
+        Example:
+            >>> _ = run(User.create(email="kim@example.com"))
+            >>> run(User.filter_by(email__endswith="@example.com").update(name="Kim"))
+            1
+        """
+        if not values:
+            raise InvalidValueError("update() needs at least one field=value.")
+        info = model_info(self._model)
+        for name, value in values.items():
+            if name not in info.settable_column_names:
+                raise InvalidFieldError.unknown(
+                    _name(self._model), name, info.settable_column_names
+                )
+            check_column_value(self._model, name, value)
+        statement = update(self._model).where(*self._target_condition()).values(**values)
+        return await self._execute_write(statement)
+
+    async def delete(self) -> int:
+        """DELETE the matching rows in one statement (soft-delete models: mark them).
+
+        Returns how many rows matched. ORM cascades do not run; the database's
+        ``ON DELETE`` rules do.
+
+        Example:
+            >>> _ = run(User.create(email="kim@example.com"))
+            >>> run(User.filter_by(email="kim@example.com").delete())
+            1
+        """
+        column = soft_delete_column(self._model)
+        if column is not None and not self._with_deleted:
+            statement = (
+                update(self._model).where(*self._target_condition()).values({column: utc_now()})
+            )
+            return await self._execute_write(statement)
+        return await self.hard_delete()
+
+    async def hard_delete(self) -> int:
+        """DELETE the matching rows, soft-delete models included.
+
+        Example:
+            >>> run(User.filter_by(email="nobody@example.com").hard_delete())
+            0
+        """
+        statement = delete(self._model).where(*self._target_condition())
+        return await self._execute_write(statement)
+
+    async def _execute_write(self, statement: Any) -> int:
+        statement = statement.execution_options(synchronize_session="fetch")
+        async with SessionScope(self._model, self._session, write=True) as session:
+            result = await session.execute(statement)
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    # -- pages and streams -------------------------------------------------
+
+    async def paginate(self, page: int = 1, per_page: int = 20) -> Page[M]:
+        """One page of rows plus the total: a count query and a page query.
+
+        Example:
+            >>> for n in range(3):
+            ...     _ = run(User.create(email=f"user{n}@example.com"))
+            >>> page = run(User.order_by("email").paginate(page=2, per_page=2))
+            >>> [user.email for user in page.items], page.total, page.pages, page.has_prev
+            (['user2@example.com'], 3, 2, True)
+        """
+        page, per_page = page_numbers(page, per_page)
+        async with self._scope() as session:
+            query = self.with_session(session)
+            total = await query.count()
+            items = await query.offset((page - 1) * per_page).limit(per_page).all()
+        return Page.build(items, total=total, page=page, per_page=per_page)
+
+    async def cursor(self, limit: int = 20, after: str | None = None) -> CursorPage[M]:
+        """Keyset pagination: the rows after the opaque ``after`` cursor, in the query's order.
+
+        The primary key breaks ties, so no row is skipped or repeated. Cursors
+        are signed: a tampered or foreign one raises :class:`InvalidCursorError`.
+
+        Example:
+            >>> for n in range(3):
+            ...     _ = run(User.create(email=f"user{n}@example.com"))
+            >>> first = run(User.order_by("email").cursor(limit=2))
+            >>> [user.email for user in first.items], first.has_next
+            (['user0@example.com', 'user1@example.com'], True)
+            >>> rest = run(User.order_by("email").cursor(limit=2, after=first.next_cursor))
+            >>> [user.email for user in rest.items], rest.next_cursor
+            (['user2@example.com'], None)
+        """
+        limit = _positive("limit", limit)
+        keys = self._order + tuple(
+            SortKey(resolve_field_ref(self._model, name, purpose="sort"), descending=False)
+            for name in model_info(self._model).primary_key_names
+            if not any(key.ref is not None and key.ref.key == name for key in self._order)
+        )
+        if any(key.ref is None for key in keys):
+            raise InvalidValueError("cursor() needs order_by() with field names, not expressions.")
+        refs = [key.ref for key in keys if key.ref is not None]
+        order = "|".join(
+            ("-" if key.descending else "") + ref.key for key, ref in zip(keys, refs, strict=True)
+        )
+        secret = database_for(self._model).cursor_secret
+        plan = JoinPlan(self._model)
+        columns = [plan.column(ref) for ref in refs]
+        base = self._copy()
+        base._order, base._limit, base._offset = keys, limit + 1, None
+        if after is not None:
+            values = decode_cursor(after, order, secret=secret)
+            condition = keyset_condition(
+                columns, [key.descending for key in keys], [ref.nullable for ref in refs], values
+            )
+            base._conditions = (*base._conditions, condition)
+        statement = base._select(select(self._model, *columns), plan, nulls=True)
+        async with self._scope() as session:
+            result = await session.execute(statement)
+            rows = (result.unique() if self._unique else result).all()
+        items = [row[0] for row in rows[:limit]]
+        has_next = len(rows) > limit
+        next_cursor = (
+            encode_cursor(order, list(rows[limit - 1][1:]), secret=secret) if has_next else None
+        )
+        return CursorPage(items=items, next_cursor=next_cursor, has_next=has_next)
+
+    async def stream(self, *, batch_size: int = 1000) -> AsyncIterator[M]:
+        """Iterate over a large result in flat memory, ``batch_size`` rows at a time.
+
+        Close it early with ``contextlib.aclosing`` so its session closes at once.
+
+        Example:
+            >>> async def emails() -> list[str]:
+            ...     return [user.email async for user in User.filter_by().stream(batch_size=10)]
+            >>> run(emails())
+            []
+        """
+        if self._unique:
+            raise InvalidValueError(
+                "stream() cannot de-duplicate rows of a joined collection load; "
+                "use load(..., strategy='selectin') instead."
+            )
+        statement = self.statement().execution_options(
+            yield_per=_positive("batch_size", batch_size)
+        )
+        async with self._scope() as session:
+            result = await session.stream_scalars(statement)
+            async for row in result:
+                yield row
+
+    def _describe(self) -> str:
+        return "the query's conditions" if self._conditions else "the query"
+
+    def __repr__(self) -> str:
+        return f"<Query of {_name(self._model)}: {self.statement()}>"
+
+
+def _name(model: type[Any]) -> str:
+    return model.__name__
+
+
+def _primary_key(model: type[Any]) -> list[Any]:
+    return list(inspect(model).primary_key)
+
+
+def _non_negative(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidValueError(f"{name} takes a whole number >= 0, got {value!r}.")
+    return value
+
+
+def _positive(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidValueError(f"{name} takes a whole number >= 1, got {value!r}.")
+    return value
+
+
+class QueryMixin:
+    """Class-level entry points into :class:`Query` (part of ``CRUDMixin``).
+
+    Example:
+        >>> run(User.count()), run(User.exists(email="kim@example.com"))
+        (0, False)
+    """
+
+    @classmethod
+    def filter_by(cls, **lookups: Any) -> Query[Self]:
+        """Start a query with keyword lookups (no lookups: every row).
+
+        Example:
+            >>> User.filter_by(name="Kim").model is User
+            True
+        """
+        return Query(cls).filter_by(**lookups)
+
+    @classmethod
+    def filter(cls, *conditions: ColumnElement[bool] | Q) -> Query[Self]:
+        """Start a query with SQLAlchemy expressions or ``Q`` objects.
+
+        Example:
+            >>> run(User.filter(User.id > 0).count())
+            0
+        """
+        return Query(cls).filter(*conditions)
+
+    @classmethod
+    def exclude(cls, **lookups: Any) -> Query[Self]:
+        """Start a query without the rows matching the lookups.
+
+        Example:
+            >>> run(User.exclude(name="Kim").all())
+            []
+        """
+        return Query(cls).exclude(**lookups)
+
+    @classmethod
+    def order_by(cls, *keys: str | Any) -> Query[Self]:
+        """Start a query sorted by field names (``"-id"``) or expressions.
+
+        Example:
+            >>> run(User.order_by("-id").first()) is None
+            True
+        """
+        return Query(cls).order_by(*keys)
+
+    @classmethod
+    def load(cls, *paths: str, strategy: str = "auto") -> Query[Self]:
+        """Start a query that eager-loads relationships by dotted path.
+
+        Example:
+            >>> run(User.load("posts").all())
+            []
+        """
+        return Query(cls).load(*paths, strategy=strategy)
+
+    @classmethod
+    def with_session(cls, session: AsyncSession | None) -> Query[Self]:
+        """Start a query that runs in ``session``.
+
+        Example:
+            >>> User.with_session(None).model is User
+            True
+        """
+        return Query(cls, session=session)
+
+    @classmethod
+    def all(cls) -> Query[Self]:
+        """A query for every row; ``await User.all()`` gives the list, and it chains.
+
+        Example:
+            >>> run(User.all().order_by("email").all())
+            []
+        """
+        return Query(cls)
+
+    @classmethod
+    async def first(cls) -> Self | None:
+        """The first row by primary key, or ``None``.
+
+        Example:
+            >>> run(User.first()) is None
+            True
+        """
+        keys = model_info(cls).primary_key_names
+        return await Query(cls).order_by(*keys).first()
+
+    @classmethod
+    async def count(cls) -> int:
+        """How many rows the table has (soft-deleted ones excluded).
+
+        Example:
+            >>> run(User.count())
+            0
+        """
+        return await Query(cls).count()
+
+    @classmethod
+    async def exists(cls, **lookups: Any) -> bool:
+        """Whether a row matches the lookups (any row, without lookups).
+
+        Example:
+            >>> run(User.exists(email__endswith="@example.com"))
+            False
+        """
+        return await Query(cls).filter_by(**lookups).exists()
