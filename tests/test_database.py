@@ -98,13 +98,18 @@ async def test_transaction_translates_errors_raised_at_commit(db: Database) -> N
 
 
 async def test_child_tasks_do_not_share_the_ambient_session(db: Database) -> None:
+    await User.create(email="committed@example.com")
     async with db.transaction() as session:
+        await User.create(email="pending@example.com")
         seen = await asyncio.gather(*(asyncio.create_task(_ambient(db)) for _ in range(5)))
         assert seen == [None] * 5
         assert db.current_session() is session
-        # Writes from child tasks use their own sessions and commit on their own.
-        await asyncio.gather(*(User.create(email=f"child{n}@example.com") for n in range(5)))
-    assert await count_rows(db, User) == 5
+        # Child tasks read in sessions of their own: they see committed rows
+        # only, and never use the parent's session concurrently.
+        counts = await asyncio.gather(*(User.count() for _ in range(5)))
+        assert counts == [1] * 5
+        assert await User.count() == 2
+    assert await count_rows(db, User) == 2
 
 
 async def _ambient(db: Database) -> object:

@@ -6,11 +6,27 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from ._text_match import SQLITE_FUNCTIONS
 
-__all__ = ["adapt_url", "dialect_connect_args", "install_dialect_fixes"]
+__all__ = [
+    "IMMEDIATE_OPTION",
+    "adapt_url",
+    "dialect_connect_args",
+    "install_dialect_fixes",
+    "prepare_write_session",
+]
+
+#: Execution option that makes SQLite start the transaction with BEGIN IMMEDIATE.
+IMMEDIATE_OPTION = "sqlrecord_begin_immediate"
+
+
+async def prepare_write_session(session: AsyncSession) -> None:
+    """Before the first statement of a writing session: on SQLite, BEGIN IMMEDIATE."""
+    bind = session.bind
+    if bind is not None and bind.dialect.name == "sqlite" and not session.in_transaction():
+        await session.connection(execution_options={IMMEDIATE_OPTION: True})
 
 
 def adapt_url(url: URL) -> URL:
@@ -23,7 +39,8 @@ def adapt_url(url: URL) -> URL:
 def dialect_connect_args(url: URL) -> dict[str, Any]:
     """SQLite connections are used from the driver's worker thread."""
     if url.get_backend_name() == "sqlite":
-        return {"check_same_thread": False}
+        # timeout: how long a writer waits for another's lock before giving up.
+        return {"check_same_thread": False, "timeout": 30}
     return {}
 
 
@@ -46,7 +63,11 @@ def install_dialect_fixes(engine: AsyncEngine) -> None:
 
         @event.listens_for(sync_engine, "begin")
         def _sqlite_begin(connection: Any) -> None:
-            connection.exec_driver_sql("BEGIN")
+            # A writing unit of work takes the write lock up front: two deferred
+            # transactions that both read and then write would deadlock, and
+            # SQLite answers that with "database is locked" instead of waiting.
+            immediate = connection.get_execution_options().get(IMMEDIATE_OPTION)
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     elif backend in ("mysql", "mariadb"):
         # Timestamps are stored as UTC everywhere; MySQL's NOW() follows the

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction
 
+from ._dialects import prepare_write_session
 from ._registry import database_for
 from ._translate import translate_errors
 
@@ -60,9 +61,12 @@ class SessionScope:
         self.session = session
 
     async def __aenter__(self) -> AsyncSession:
-        if self.served and self._write:
+        if self._write:
             with translate_errors(model=self._model.__name__):
-                self._savepoint = await self.session.begin_nested()
+                if self.served:
+                    self._savepoint = await self.session.begin_nested()
+                else:
+                    await prepare_write_session(self.session)
         return self.session
 
     async def __aexit__(

@@ -27,7 +27,12 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from . import _registry
-from ._dialects import adapt_url, dialect_connect_args, install_dialect_fixes
+from ._dialects import (
+    adapt_url,
+    dialect_connect_args,
+    install_dialect_fixes,
+    prepare_write_session,
+)
 from ._registry import database_for, default_database
 from ._translate import translate_errors
 from .exceptions import ConfigurationError, NoDatabaseError
@@ -361,8 +366,13 @@ class Database:
             return
         async with self.sessionmaker() as own, self._ambient_session(own):
             with translate_errors():
-                async with own.begin():
+                await prepare_write_session(own)
+                try:
                     yield own
+                except BaseException:
+                    await own.rollback()
+                    raise
+                await own.commit()
 
     # -- FastAPI -------------------------------------------------------
 

@@ -26,10 +26,10 @@ from .exceptions import InvalidFieldError, InvalidValueError
 from .introspection import model_info
 
 __all__ = [
-    "FieldPath",
     "LOOKUP_SEPARATOR",
     "OPERATORS",
     "TRANSFORMS",
+    "FieldPath",
     "build_condition",
     "resolve_field",
 ]

@@ -56,8 +56,10 @@ class SoftDeleteMixin(CRUDMixin):
         Example:
             >>> memo = run(Memo.create(text="old"))
             >>> run(memo.delete())
-            >>> run(Memo.filter_by(text="old").count()), run(Memo.filter_by().with_deleted().count())
-            (0, 1)
+            >>> run(Memo.filter_by(text="old").count())
+            0
+            >>> run(Memo.filter_by(text="old").with_deleted().count())
+            1
         """
         if self.deleted_at is not None:
             raise NotFoundError(f"This {type(self).__name__} is deleted already.")
