@@ -3,7 +3,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${SQLRECORD_VENV:-$ROOT/.venv}"
-EXTRAS="${SQLRECORD_EXTRAS:-dev,postgres,mysql,fastapi}"
+EXTRAS="${SQLRECORD_EXTRAS:-dev,postgres,mysql,fastapi,service}"
 
 find_python() {
   for candidate in "${PYTHON:-}" python3.13 python3.12 python3.11 python3; do

@@ -1,0 +1,56 @@
+"""``python -m notification_api [serve|migrate]``: serve on 127.0.0.1:8000, or only migrate.
+
+``HOST`` and ``PORT`` move the server; everything else is in the settings
+(``DB_URL``, ``JWT_SECRET``, ...).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+import uvicorn
+
+from .app import create_app
+from .database import bind_database, make_database
+from .logs import configure_logging
+from .migrate import upgrade_to_head
+from .settings import Settings
+
+__all__ = ["main"]
+
+
+async def _migrate(settings: Settings) -> None:
+    database = make_database(settings)
+    bind_database(database)
+    try:
+        await upgrade_to_head(database)
+    finally:
+        await database.dispose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command in ``argv`` (``serve`` by default); return the exit status."""
+    command = (argv if argv is not None else sys.argv[1:]) or ["serve"]
+    configure_logging()
+    settings = Settings()
+    if command == ["migrate"]:
+        asyncio.run(_migrate(settings))
+        return 0
+    if command != ["serve"]:
+        print("usage: python -m notification_api [serve|migrate]", file=sys.stderr)
+        return 2
+    uvicorn.run(
+        create_app(settings),
+        host=os.environ.get("HOST", "127.0.0.1"),
+        port=int(os.environ.get("PORT", "8000")),
+        # The client address is the whitelist's subject: trust no forwarding header.
+        proxy_headers=False,
+        access_log=False,  # the service writes its own JSON access log
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Webhooks: an HTTP POST of JSON, signed with the API key's secret (httpx)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+
+import httpx
+
+from ..settings import Settings
+from .base import DeliveryError, Message
+
+__all__ = ["SIGNATURE_HEADER", "WebhookChannel", "webhook_signature"]
+
+SIGNATURE_HEADER = "X-Notification-Signature"
+
+
+def webhook_signature(secret_key: str, body: bytes) -> str:
+    """``sha256=<hex HMAC-SHA256(secret_key, body)>``: what a receiver recomputes to verify.
+
+    Example:
+        >>> webhook_signature("secret", b"{}")[:15]
+        'sha256=77325902'
+    """
+    digest = hmac.new(secret_key.encode(), body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+class WebhookChannel:
+    """POSTs ``{"id", "subject", "body"}``; any non-2xx answer is a failed delivery.
+
+    One ``httpx.AsyncClient`` serves every delivery; :meth:`aclose` closes it.
+
+    Example:
+        >>> import asyncio
+        >>> channel = WebhookChannel(Settings(api_env="test", jwt_secret="s" * 32))
+        >>> asyncio.run(channel.aclose())
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.client = httpx.AsyncClient(
+            timeout=settings.webhook_timeout_seconds, follow_redirects=False
+        )
+
+    async def send(self, message: Message) -> None:
+        """POST ``message`` to its recipient URL."""
+        payload = {"id": message.id, "subject": message.subject, "body": message.body}
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        headers = {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: webhook_signature(message.signing_key, body),
+        }
+        try:
+            response = await self.client.post(message.recipient, content=body, headers=headers)
+        except httpx.HTTPError as error:
+            raise DeliveryError(f"webhook: {type(error).__name__}: {error}") from error
+        if not response.is_success:
+            raise DeliveryError(f"webhook: HTTP {response.status_code} from the receiver")
+
+    async def aclose(self) -> None:
+        """Close the HTTP client's connections."""
+        await self.client.aclose()

@@ -1,0 +1,97 @@
+"""FastAPI dependencies: the request's unit of work, settings, and the signed-in user."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from sqlrecord import Database
+
+from .database import take_write_lock
+from .errors import NotAuthorizedError
+from .models import User
+from .settings import Settings
+from .tokens import read_token
+
+__all__ = [
+    "CurrentUser",
+    "UnitOfWork",
+    "app_settings",
+    "current_user",
+    "remember_user",
+    "unit_of_work",
+]
+
+
+def app_settings(request: Request) -> Settings:
+    """The running app's settings.
+
+    Example:
+        >>> from fastapi import Depends
+        >>> dependency = Depends(app_settings)
+    """
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's session (ambient for model calls), committed before the response.
+
+    ``Database.committing_session`` is bound to one ``Database``; routers are
+    built once per module, databases once per app, so the app's database is
+    looked up here and its dependency entered by hand.
+
+    Example:
+        >>> from fastapi import Depends
+        >>> dependency = Depends(unit_of_work, scope="function")
+    """
+    database: Database = request.app.state.database
+    async with asynccontextmanager(database.committing_session)() as session:
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            await take_write_lock(session)
+        yield session
+
+
+UnitOfWork = Annotated[AsyncSession, Depends(unit_of_work, scope="function")]
+
+
+async def current_user(
+    request: Request,
+    session: UnitOfWork,
+    settings: Annotated[Settings, Depends(app_settings)],
+) -> User:
+    """The user named by the ``Authorization: Bearer <jwt>`` header.
+
+    401 ``4010001`` without a usable header or for a deleted account; 400
+    ``4000001``/``4000002`` for an expired or broken token.
+
+    Example:
+        >>> from fastapi import Depends
+        >>> dependency = Depends(current_user)
+    """
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise NotAuthorizedError()
+    user = await User.get(read_token(settings, token.strip()))
+    if user is None or user.status != "active":
+        raise NotAuthorizedError("The account of this token no longer exists.")
+    remember_user(request, user)
+    return user
+
+
+def remember_user(request: Request, user: User) -> None:
+    """Note the request's user for the access log.
+
+    Example:
+        >>> callable(remember_user)
+        True
+    """
+    request.state.user_id = user.id
+    request.state.email = user.email
+
+
+CurrentUser = Annotated[User, Depends(current_user)]

@@ -1,0 +1,157 @@
+"""The tables: users, their API keys, each key's IP whitelist, and notifications.
+
+The models sit on a declarative base of their own (not sqlrecord's ``Base``)
+so that their metadata holds exactly the service's tables, the ones the
+Alembic migrations create. ``Model.__database__`` is bound by the app factory
+(:func:`notification_api.database.bind_database`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import ClassVar
+
+from sqlalchemy import ForeignKey, Index, MetaData, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from sqlrecord import BaseModelMixin, Database, UTCDateTime, utc_now
+
+__all__ = [
+    "ApiKey",
+    "ApiWhitelist",
+    "Model",
+    "Notification",
+    "NotificationStatus",
+    "ServiceBase",
+    "User",
+]
+
+# Named constraints: Alembic can then drop and alter them on every database.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class ServiceBase(DeclarativeBase):
+    """The service's declarative base; its metadata is what the migrations build.
+
+    Example:
+        >>> sorted(ServiceBase.metadata.tables)
+        ['api_keys', 'api_whitelists', 'notifications', 'users']
+    """
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Model(BaseModelMixin, ServiceBase):
+    """Abstract: sqlrecord's ``id``, ``created_at`` and ``updated_at`` on the service's base.
+
+    Example:
+        >>> Model.__abstract__
+        True
+    """
+
+    __abstract__ = True
+    __database__: ClassVar[Database | None] = None
+
+
+class User(Model):
+    """An account. ``status``, ``pw``, ``email``, ``sns_type`` are never mass-assigned.
+
+    Example:
+        >>> "pw" in User.protected_attribute_names
+        True
+    """
+
+    __tablename__ = "users"
+    # updated_at too: sqlrecord counts it as settable, and a client must not set it.
+    __protected_attributes__ = frozenset({"status", "pw", "email", "sns_type", "updated_at"})
+
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    email: Mapped[str | None] = mapped_column(String(255), unique=True)
+    pw: Mapped[str | None] = mapped_column(String(255))
+    name: Mapped[str | None] = mapped_column(String(255))
+    phone_number: Mapped[str | None] = mapped_column(String(20))
+    profile_img: Mapped[str | None] = mapped_column(String(1000))
+    sns_type: Mapped[str] = mapped_column(String(20), default="email")
+    marketing_agree: Mapped[bool] = mapped_column(default=False)
+
+
+class ApiKey(Model):
+    """A key pair: ``access_key`` travels in the query string, ``secret_key`` signs.
+
+    Example:
+        >>> sorted(ApiKey.protected_attribute_names)
+        ['access_key', 'secret_key', 'user_id']
+    """
+
+    __tablename__ = "api_keys"
+    __protected_attributes__ = frozenset({"access_key", "secret_key", "user_id"})
+
+    access_key: Mapped[str] = mapped_column(String(64), unique=True)
+    secret_key: Mapped[str] = mapped_column(String(64))
+    user_memo: Mapped[str | None] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(10), default="active")
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+
+
+class ApiWhitelist(Model):
+    """An IP address (normalised text) allowed to use one key.
+
+    Example:
+        >>> ApiWhitelist.__table__.c.ip_addr.type.length
+        64
+    """
+
+    __tablename__ = "api_whitelists"
+    __table_args__ = (UniqueConstraint("api_key_id", "ip_addr", name="uq_api_whitelists_key_ip"),)
+
+    ip_addr: Mapped[str] = mapped_column(String(64))
+    api_key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"))
+
+
+class NotificationStatus:
+    """The three states a client sees.
+
+    Example:
+        >>> NotificationStatus.ALL
+        ('queued', 'sent', 'failed')
+    """
+
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"
+    ALL = (QUEUED, SENT, FAILED)
+
+
+class Notification(Model):
+    """One message to deliver, and the record of trying.
+
+    A row is *claimed* by a worker while ``locked_until`` lies in the future;
+    a worker that dies mid-send leaves the lease to expire, and another worker
+    takes the row again (nothing is lost on restart).
+
+    Example:
+        >>> Notification.__table__.c.status.default.arg
+        'queued'
+    """
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_due", "status", "next_attempt_at"),)
+    __protected_attributes__ = frozenset({"status", "attempts", "api_key_id", "user_id"})
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    api_key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(10))
+    recipient: Mapped[str] = mapped_column(String(1000))
+    subject: Mapped[str] = mapped_column(String(255))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10), default=NotificationStatus.QUEUED)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(String(1000))
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), server_default=utc_now())
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())

@@ -1,0 +1,98 @@
+"""The caller's API keys: ``/api/users/apikeys`` and ``/api/users/apikeys/{key_id}``."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from sqlalchemy import func, select
+
+from ..deps import CurrentUser, UnitOfWork, app_settings
+from ..errors import MaxKeyCountError, NoKeyMatchError
+from ..models import ApiKey, User
+from ..schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, ApiKeyUpdate, ErrorOut
+from ..settings import Settings
+
+__all__ = ["ERRORS", "owned_key", "router"]
+
+router = APIRouter(prefix="/api/users/apikeys", tags=["api keys"])
+ERRORS: dict[int | str, dict[str, object]] = {
+    400: {"model": ErrorOut},
+    401: {"model": ErrorOut},
+    404: {"model": ErrorOut},
+}
+
+
+async def owned_key(user: User, key_id: int) -> ApiKey:
+    """The caller's key ``key_id``; 404 ``4040003`` for a missing key or someone else's.
+
+    Example:
+        >>> import inspect
+        >>> inspect.iscoroutinefunction(owned_key)
+        True
+    """
+    key = await ApiKey.get(key_id)
+    if key is None or key.user_id != user.id:
+        raise NoKeyMatchError(key_id)  # the same answer for both: ids reveal nothing
+    return key
+
+
+async def _active_key_count(user: User, session: UnitOfWork) -> int:
+    statement = select(func.count()).where(ApiKey.user_id == user.id, ApiKey.status == "active")
+    return (await session.scalar(statement)) or 0
+
+
+@router.get("", responses=ERRORS)
+async def list_keys(user: CurrentUser, session: UnitOfWork) -> list[ApiKeyOut]:
+    """The caller's keys, oldest first, without secrets."""
+    keys = await session.scalars(
+        select(ApiKey).where(ApiKey.user_id == user.id).order_by(ApiKey.id)
+    )
+    return [ApiKeyOut.model_validate(key) for key in keys]
+
+
+@router.post("", status_code=201, responses=ERRORS)
+async def create_key(
+    body: ApiKeyCreate,
+    user: CurrentUser,
+    session: UnitOfWork,
+    settings: Annotated[Settings, Depends(app_settings)],
+) -> ApiKeyCreated:
+    """A new key pair; ``secret_key`` is in this response only (400 ``4000004`` past the limit)."""
+    if await _active_key_count(user, session) >= settings.max_api_keys:
+        raise MaxKeyCountError(settings.max_api_keys)
+    key = await ApiKey.create(
+        user_id=user.id,
+        access_key=secrets.token_hex(16),
+        secret_key=secrets.token_urlsafe(30),
+        user_memo=body.user_memo,
+        allow_protected=True,
+    )
+    return ApiKeyCreated.model_validate(key)
+
+
+@router.patch("/{key_id}", responses=ERRORS)
+async def update_key(
+    key_id: int,
+    body: ApiKeyUpdate,
+    user: CurrentUser,
+    session: UnitOfWork,
+    settings: Annotated[Settings, Depends(app_settings)],
+) -> ApiKeyOut:
+    """Change the memo, or stop and restart the key (restarting counts toward the limit)."""
+    key = await owned_key(user, key_id)
+    changes = body.model_dump(exclude_unset=True, exclude_none=True)
+    restarting = changes.get("status") == "active" and key.status != "active"
+    if restarting and await _active_key_count(user, session) >= settings.max_api_keys:
+        raise MaxKeyCountError(settings.max_api_keys)
+    await key.update(**changes)
+    return ApiKeyOut.model_validate(key)
+
+
+@router.delete("/{key_id}", responses=ERRORS)
+async def delete_key(key_id: int, user: CurrentUser, session: UnitOfWork) -> dict[str, str]:
+    """Delete the key with its whitelist and its notifications."""
+    key = await owned_key(user, key_id)
+    await key.delete()
+    return {"message": "ok"}

@@ -1,0 +1,98 @@
+"""Signed service endpoints: queue notifications and follow their delivery."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, BackgroundTasks, Query, Request
+from sqlalchemy import func, select
+
+from sqlrecord.exceptions import NotFoundError
+
+from ..deps import UnitOfWork
+from ..models import Notification
+from ..schemas import (
+    ErrorOut,
+    NotificationCreate,
+    NotificationOut,
+    NotificationPage,
+    NotificationQueued,
+)
+from ..signing import SignedKey
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/services", tags=["services"])
+_ERRORS: dict[int | str, dict[str, object]] = {
+    400: {"model": ErrorOut},
+    403: {"model": ErrorOut},
+    404: {"model": ErrorOut},
+}
+
+
+@router.post("/notifications", status_code=202, responses=_ERRORS)
+async def queue_notification(
+    body: NotificationCreate,
+    api_key: SignedKey,
+    session: UnitOfWork,
+    request: Request,
+    background: BackgroundTasks,
+) -> NotificationQueued:
+    """Queue a message for delivery; the worker sends it and records the outcome."""
+    notification = await Notification.create(
+        **body.model_dump(),
+        user_id=api_key.user_id,
+        api_key_id=api_key.id,
+        allow_protected={"user_id", "api_key_id"},
+    )
+    # After the response (and so after the commit): tell the worker not to wait
+    # for its next poll.
+    background.add_task(request.app.state.worker.wake)
+    return NotificationQueued(id=notification.id, status=notification.status)
+
+
+@router.get("/notifications/{notification_id}", responses=_ERRORS)
+async def read_notification(
+    notification_id: int, api_key: SignedKey, session: UnitOfWork
+) -> NotificationOut:
+    """One of the key owner's notifications (404 for any other id)."""
+    notification = await Notification.get(notification_id)
+    if notification is None or notification.user_id != api_key.user_id:
+        raise NotFoundError(f"No notification with id {notification_id}.")
+    return NotificationOut.model_validate(notification)
+
+
+@router.get("/notifications", responses=_ERRORS)
+async def list_notifications(
+    api_key: SignedKey,
+    session: UnitOfWork,
+    status: Literal["queued", "sent", "failed"] | None = None,
+    channel: Literal["email", "webhook"] | None = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> NotificationPage:
+    """The key owner's notifications, newest first, optionally by status and channel."""
+    conditions = [Notification.user_id == api_key.user_id]
+    if status is not None:
+        conditions.append(Notification.status == status)
+    if channel is not None:
+        conditions.append(Notification.channel == channel)
+    total = (await session.scalar(select(func.count()).where(*conditions))) or 0
+    rows = await session.scalars(
+        select(Notification)
+        .where(*conditions)
+        .order_by(Notification.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
+    pages = math.ceil(total / per_page)
+    return NotificationPage(
+        items=[NotificationOut.model_validate(row) for row in rows],
+        total=total,
+        page=page,
+        per_page=per_page,
+        pages=pages,
+        has_next=page < pages,
+        has_prev=page > 1,
+    )

@@ -1,0 +1,39 @@
+"""The signed-in user: ``GET``, ``PATCH`` and ``DELETE /api/users/me``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from ..deps import CurrentUser, UnitOfWork
+from ..schemas import ErrorOut, UserOut, UserUpdate
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/users", tags=["users"])
+_ERRORS: dict[int | str, dict[str, object]] = {
+    400: {"model": ErrorOut},
+    401: {"model": ErrorOut},
+}
+
+
+@router.get("/me", responses=_ERRORS)
+async def read_me(user: CurrentUser) -> UserOut:
+    """The account behind the token."""
+    return UserOut.model_validate(user)
+
+
+@router.patch("/me", responses={**_ERRORS, 422: {"model": ErrorOut}})
+async def update_me(body: UserUpdate, user: CurrentUser, session: UnitOfWork) -> UserOut:
+    """Change name, phone number, profile image or marketing consent.
+
+    The body goes to sqlrecord's ``update`` as given: ``status``, ``pw``,
+    ``email`` (protected) or an unknown field are refused with 422.
+    """
+    await user.update(**body.model_dump(exclude_unset=True))
+    return UserOut.model_validate(user)
+
+
+@router.delete("/me", status_code=204, responses=_ERRORS)
+async def delete_me(user: CurrentUser, session: UnitOfWork) -> None:
+    """Delete the account; its keys, whitelists and notifications go with it (ON DELETE CASCADE)."""
+    await user.delete()

@@ -1,0 +1,94 @@
+"""A key's IP whitelist: ``/api/users/apikeys/{key_id}/whitelists``."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response
+from sqlalchemy import func, select
+
+from sqlrecord.exceptions import DuplicateKeyError, NotFoundError
+
+from ..deps import CurrentUser, UnitOfWork, app_settings
+from ..errors import InvalidIPError, MaxWhitelistCountError
+from ..models import ApiWhitelist
+from ..schemas import WhitelistCreate, WhitelistOut
+from ..settings import Settings
+from .apikeys import ERRORS, owned_key
+
+__all__ = ["normalise_ip", "router"]
+
+router = APIRouter(prefix="/api/users/apikeys/{key_id}/whitelists", tags=["api keys"])
+
+
+def normalise_ip(value: str) -> str:
+    """The canonical text of an IPv4 or IPv6 address; 400 ``4000006`` for anything else.
+
+    Example:
+        >>> normalise_ip("2001:DB8:0:0::1"), normalise_ip(" 10.0.0.1 ")
+        ('2001:db8::1', '10.0.0.1')
+    """
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError as error:
+        raise InvalidIPError(value) from error
+
+
+async def _existing(key_id: int, ip_addr: str, session: UnitOfWork) -> ApiWhitelist | None:
+    statement = select(ApiWhitelist).where(
+        ApiWhitelist.api_key_id == key_id, ApiWhitelist.ip_addr == ip_addr
+    )
+    return (await session.scalars(statement)).first()
+
+
+@router.get("", responses=ERRORS)
+async def list_whitelist(key_id: int, user: CurrentUser, session: UnitOfWork) -> list[WhitelistOut]:
+    """The key's whitelisted addresses, oldest first."""
+    key = await owned_key(user, key_id)
+    rows = await session.scalars(
+        select(ApiWhitelist).where(ApiWhitelist.api_key_id == key.id).order_by(ApiWhitelist.id)
+    )
+    return [WhitelistOut.model_validate(row) for row in rows]
+
+
+@router.post("", status_code=201, responses=ERRORS)
+async def add_to_whitelist(
+    key_id: int,
+    body: WhitelistCreate,
+    user: CurrentUser,
+    session: UnitOfWork,
+    response: Response,
+    settings: Annotated[Settings, Depends(app_settings)],
+) -> WhitelistOut:
+    """Whitelist an address (201); an address already there is returned as it is (200)."""
+    key = await owned_key(user, key_id)
+    ip_addr = normalise_ip(body.ip_addr)
+    existing = await _existing(key.id, ip_addr, session)
+    if existing is None:
+        count = select(func.count()).where(ApiWhitelist.api_key_id == key.id)
+        if ((await session.scalar(count)) or 0) >= settings.max_whitelists:
+            raise MaxWhitelistCountError(settings.max_whitelists)
+        try:
+            return WhitelistOut.model_validate(
+                await ApiWhitelist.create(api_key_id=key.id, ip_addr=ip_addr)
+            )
+        except DuplicateKeyError:  # added concurrently: the savepoint kept the session usable
+            existing = await _existing(key.id, ip_addr, session)
+            if existing is None:
+                raise
+    response.status_code = 200
+    return WhitelistOut.model_validate(existing)
+
+
+@router.delete("/{list_id}", responses=ERRORS)
+async def remove_from_whitelist(
+    key_id: int, list_id: int, user: CurrentUser, session: UnitOfWork
+) -> dict[str, str]:
+    """Remove one address from the key's whitelist."""
+    key = await owned_key(user, key_id)
+    entry = await ApiWhitelist.get(list_id)
+    if entry is None or entry.api_key_id != key.id:
+        raise NotFoundError(f"Key {key_id} has no whitelist entry with id {list_id}.")
+    await entry.delete()
+    return {"message": "ok"}

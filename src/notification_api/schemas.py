@@ -1,0 +1,190 @@
+"""Request and response bodies (pydantic), the API's public shapes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "ApiKeyCreate",
+    "ApiKeyCreated",
+    "ApiKeyOut",
+    "ApiKeyUpdate",
+    "ErrorOut",
+    "NotificationCreate",
+    "NotificationOut",
+    "NotificationPage",
+    "NotificationQueued",
+    "Token",
+    "UserOut",
+    "UserRegister",
+    "UserUpdate",
+    "WhitelistCreate",
+    "WhitelistOut",
+]
+
+# Deliberately loose: the mail server is the judge of an address; this only
+# rejects what cannot be one.
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+_URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
+
+
+class ErrorOut(BaseModel):
+    """Every error response: ``{"status", "msg", "detail", "code"}``."""
+
+    status: int
+    msg: str
+    detail: str
+    code: str = Field(examples=["4000004"])
+
+
+class UserRegister(BaseModel):
+    """Register or log-in body. Missing fields are answered with 400 ``MISSING_FIELDS``."""
+
+    email: str | None = Field(default=None, max_length=255, pattern=_EMAIL.pattern)
+    pw: str | None = Field(default=None, max_length=200)
+
+
+class Token(BaseModel):
+    """``{"Authorization": "Bearer <jwt>"}``, ready to send as a header."""
+
+    Authorization: str
+
+
+class UserOut(BaseModel):
+    """The signed-in user (the password hash is never part of it)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    email: str | None
+    name: str | None
+    phone_number: str | None
+    profile_img: str | None
+    sns_type: str
+    marketing_agree: bool
+    status: str
+    created_at: dt.datetime
+
+
+class UserUpdate(BaseModel):
+    """The fields a user may change. Any other field is checked by sqlrecord's ``fill``.
+
+    Extra fields are kept and passed on, so that a ``status`` or ``pw`` in the
+    body is refused loudly (422) by the model's mass-assignment protection
+    rather than dropped silently.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str | None = Field(default=None, max_length=255)
+    phone_number: str | None = Field(default=None, max_length=20)
+    profile_img: str | None = Field(default=None, max_length=1000)
+    marketing_agree: bool | None = None
+
+
+class ApiKeyCreate(BaseModel):
+    """A new key; the memo is for its owner."""
+
+    user_memo: str | None = Field(default=None, max_length=40)
+
+
+class ApiKeyUpdate(BaseModel):
+    """Rename a key, or stop and restart it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user_memo: str | None = Field(default=None, max_length=40)
+    status: Literal["active", "stopped"] | None = None
+
+
+class ApiKeyOut(BaseModel):
+    """A key as listed: the secret is not shown again."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    access_key: str
+    user_memo: str | None
+    status: str
+    created_at: dt.datetime
+
+
+class ApiKeyCreated(ApiKeyOut):
+    """A key just created: the only response that shows ``secret_key``."""
+
+    secret_key: str
+
+
+class WhitelistCreate(BaseModel):
+    """An IPv4 or IPv6 address (checked by the route: 400 ``INVALID_IP``)."""
+
+    ip_addr: str = Field(max_length=64)
+
+
+class WhitelistOut(BaseModel):
+    """A whitelisted address of one key."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    api_key_id: int
+    ip_addr: str
+    created_at: dt.datetime
+
+
+class NotificationCreate(BaseModel):
+    """A message to queue: e-mail to an address, or a webhook POST to a URL."""
+
+    channel: Literal["email", "webhook"]
+    recipient: str = Field(min_length=3, max_length=1000)
+    subject: str = Field(max_length=255)
+    body: str = Field(max_length=65_000)
+
+    @model_validator(mode="after")
+    def _recipient_fits_channel(self) -> Self:
+        pattern = _EMAIL if self.channel == "email" else _URL
+        if not pattern.match(self.recipient):
+            expected = "an e-mail address" if self.channel == "email" else "an http(s) URL"
+            raise ValueError(f"recipient must be {expected} for channel {self.channel!r}")
+        return self
+
+
+class NotificationQueued(BaseModel):
+    """The answer to a queued notification (202)."""
+
+    id: int
+    status: str
+
+
+class NotificationOut(BaseModel):
+    """A notification and the record of its delivery."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    channel: str
+    recipient: str
+    subject: str
+    status: str
+    attempts: int
+    last_error: str | None
+    next_attempt_at: dt.datetime
+    sent_at: dt.datetime | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class NotificationPage(BaseModel):
+    """One page of notifications, newest first."""
+
+    items: list[NotificationOut]
+    total: int
+    page: int
+    per_page: int
+    pages: int
+    has_next: bool
+    has_prev: bool
