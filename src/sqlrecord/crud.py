@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Self, overload
 
 from sqlalchemy import inspect, select, tuple_
@@ -10,8 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_object_session
 from sqlalchemy.orm import InstanceState
 from sqlalchemy.orm.exc import StaleDataError
 
+from . import unique_writes
 from ._scope import SessionScope
 from ._soft import live_condition, soft_delete_column
+from .bulk import BulkMixin
 from .exceptions import InvalidFieldError, InvalidValueError, NotFoundError
 from .introspection import ModelInfo, model_info
 from .object import ObjectMixin
@@ -20,7 +22,7 @@ from .query import QueryMixin
 __all__ = ["CRUDMixin"]
 
 
-class CRUDMixin(QueryMixin, ObjectMixin):
+class CRUDMixin(BulkMixin, QueryMixin, ObjectMixin):
     """Create, read, update and delete, on the served-or-own session rule.
 
     Every method takes ``session=`` (a served session: flushed, committed only
@@ -60,6 +62,71 @@ class CRUDMixin(QueryMixin, ObjectMixin):
         obj = cls()
         planned = obj._plan_fill(values, allow_protected)
         return await obj._write(session=session, auto_commit=auto_commit, planned=planned)
+
+    @classmethod
+    async def get_or_create(
+        cls,
+        defaults: Mapping[str, Any] | None = None,
+        *,
+        session: AsyncSession | None = None,
+        auto_commit: bool = False,
+        **lookups: Any,
+    ) -> tuple[Self, bool]:
+        """The row matching plain ``field=value`` lookups, else a new one (lookups + ``defaults``).
+
+        Returns ``(object, created)``. Two tasks racing on the same unique key
+        end with one row and no error.
+
+        Example:
+            >>> user, created = run(User.get_or_create({"name": "Lee"}, email="lee@example.com"))
+            >>> again, created_again = run(User.get_or_create(email="lee@example.com"))
+            >>> (user.name, created), (again.id == user.id, created_again)
+            (('Lee', True), (True, False))
+        """
+        return await unique_writes.get_or_create(
+            cls, defaults, lookups, session=session, auto_commit=auto_commit
+        )
+
+    @classmethod
+    async def update_or_create(
+        cls,
+        defaults: Mapping[str, Any] | None = None,
+        *,
+        session: AsyncSession | None = None,
+        auto_commit: bool = False,
+        **lookups: Any,
+    ) -> tuple[Self, bool]:
+        """Update the row matching ``lookups`` with ``defaults``, or create it.
+
+        The existing row is read with ``SELECT … FOR UPDATE``, so concurrent
+        calls queue instead of overwriting each other blindly.
+
+        Example:
+            >>> _ = run(User.create(email="kim@example.com", name="Old"))
+            >>> user, created = run(User.update_or_create({"name": "New"}, email="kim@example.com"))
+            >>> user.name, created
+            ('New', False)
+        """
+        return await unique_writes.update_or_create(
+            cls, defaults, lookups, session=session, auto_commit=auto_commit
+        )
+
+    @classmethod
+    async def create_or_update(
+        cls, *, session: AsyncSession | None = None, auto_commit: bool = False, **values: Any
+    ) -> Self:
+        """Save ``values`` by the first primary-key or unique column among them (the notes' name).
+
+        Example:
+            >>> first = run(User.create_or_update(email="kim@example.com", name="Kim"))
+            >>> second = run(User.create_or_update(email="kim@example.com", name="Kim J."))
+            >>> second.id == first.id, second.name
+            (True, 'Kim J.')
+        """
+        row: Self = await unique_writes.create_or_update(
+            cls, values, session=session, auto_commit=auto_commit
+        )
+        return row
 
     async def update(
         self,

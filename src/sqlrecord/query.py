@@ -65,6 +65,7 @@ class Query(Generic[M]):
     __slots__ = (
         "_conditions",
         "_distinct",
+        "_for_update",
         "_limit",
         "_loads",
         "_model",
@@ -88,6 +89,7 @@ class Query(Generic[M]):
         self._session = session
         self._unique = False
         self._with_deleted = False
+        self._for_update: tuple[bool, bool, bool] | None = None
 
     def _copy(self) -> Self:
         clone = object.__new__(type(self))
@@ -244,6 +246,24 @@ class Query(Generic[M]):
         clone._session = session
         return clone
 
+    def for_update(
+        self, *, read: bool = False, skip_locked: bool = False, nowait: bool = False
+    ) -> Self:
+        """Lock the selected rows until the transaction ends (``read=True``: a shared lock).
+
+        ``skip_locked`` leaves rows other transactions hold (a work queue);
+        SQLite has no row locks and ignores this (its writers are serialised).
+
+        Example:
+            >>> from sqlalchemy.dialects import postgresql
+            >>> statement = User.filter_by().for_update(skip_locked=True).statement()
+            >>> print(statement.compile(dialect=postgresql.dialect()))  # doctest: +ELLIPSIS
+            SELECT ... FOR UPDATE SKIP LOCKED
+        """
+        clone = self._copy()
+        clone._for_update = (read, skip_locked, nowait)
+        return clone
+
     def with_deleted(self) -> Self:
         """Include soft-deleted rows (see :class:`~sqlrecord.SoftDeleteMixin`).
 
@@ -286,6 +306,9 @@ class Query(Generic[M]):
             statement = statement.offset(self._offset)
         if self._loads or self._options:
             statement = statement.options(*self._loads, *self._options)
+        if self._for_update is not None:
+            read, skip_locked, nowait = self._for_update
+            statement = statement.with_for_update(read=read, skip_locked=skip_locked, nowait=nowait)
         return statement
 
     def _scope(self, *, write: bool = False) -> SessionScope:

@@ -1,0 +1,264 @@
+"""``BulkMixin``: many rows in few statements (``bulk_create``, ``upsert``)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from typing import Any, Literal, Self, overload
+
+from sqlalchemy import Column, insert, inspect, select, tuple_
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ._scope import SessionScope
+from .exceptions import InvalidFieldError, InvalidValueError
+from .introspection import model_info
+from .object import check_column_value
+from .types import utc_now
+
+__all__ = ["BulkMixin"]
+
+
+class BulkMixin:
+    """Bulk writes. Rows are dicts of attribute names, checked like ``fill`` first.
+
+    Example:
+        >>> run(User.bulk_create([{"email": "a@example.com"}, {"email": "b@example.com"}]))
+        2
+        >>> run(User.count())
+        2
+    """
+
+    @overload
+    @classmethod
+    async def bulk_create(
+        cls,
+        rows: Iterable[Mapping[str, Any]],
+        *,
+        batch_size: int = ...,
+        return_objects: Literal[False] = ...,
+        allow_protected: bool | Collection[str] = ...,
+        session: AsyncSession | None = ...,
+        auto_commit: bool = ...,
+    ) -> int: ...
+
+    @overload
+    @classmethod
+    async def bulk_create(
+        cls,
+        rows: Iterable[Mapping[str, Any]],
+        *,
+        batch_size: int = ...,
+        return_objects: Literal[True],
+        allow_protected: bool | Collection[str] = ...,
+        session: AsyncSession | None = ...,
+        auto_commit: bool = ...,
+    ) -> list[Self]: ...
+
+    @classmethod
+    async def bulk_create(
+        cls,
+        rows: Iterable[Mapping[str, Any]],
+        *,
+        batch_size: int = 1000,
+        return_objects: bool = False,
+        allow_protected: bool | Collection[str] = False,
+        session: AsyncSession | None = None,
+        auto_commit: bool = False,
+    ) -> int | list[Self]:
+        """INSERT ``rows`` in batches (multi-row VALUES), all or nothing.
+
+        Returns the number of rows, or with ``return_objects=True`` the new
+        objects, ids and database defaults included (read back with RETURNING).
+
+        Example:
+            >>> users = run(User.bulk_create([{"email": "c@example.com"}], return_objects=True))
+            >>> users[0].id is not None, users[0].created_at is not None
+            (True, True)
+        """
+        checked = [_checked_row(cls, row, allow_protected) for row in rows]
+        size = _batch_size(batch_size)
+        if not checked:
+            return [] if return_objects else 0
+        created: list[Self] = []
+        async with SessionScope(cls, session, write=True, auto_commit=auto_commit) as s:
+            for start in range(0, len(checked), size):
+                batch = checked[start : start + size]
+                if return_objects:
+                    result = await s.scalars(insert(cls).returning(cls), batch)
+                    created.extend(result.all())
+                else:
+                    await s.execute(insert(cls), batch)
+        return created if return_objects else len(checked)
+
+    @classmethod
+    async def upsert(
+        cls,
+        rows: Iterable[Mapping[str, Any]],
+        *,
+        conflict: Sequence[str],
+        update: Sequence[str] | None = None,
+        return_objects: bool = False,
+        batch_size: int = 1000,
+        allow_protected: bool | Collection[str] = False,
+        session: AsyncSession | None = None,
+        auto_commit: bool = False,
+    ) -> int | list[Self]:
+        """INSERT rows; where one collides on ``conflict``, UPDATE the ``update`` columns instead.
+
+        ``conflict`` names a primary key or unique column set. ``update=None``
+        updates every other column the rows give; ``update=()`` leaves existing
+        rows alone. ``updated_at`` is refreshed on updated rows. PostgreSQL and
+        SQLite use ``ON CONFLICT``; MySQL/MariaDB ``ON DUPLICATE KEY UPDATE``
+        (which reacts to any unique key). Returns the number of rows given, or
+        with ``return_objects=True`` the resulting rows (read back by their
+        conflict keys).
+
+        Example:
+            >>> _ = run(User.create(email="kim@example.com", name="Old"))
+            >>> rows = [{"email": "kim@example.com", "name": "New"}, {"email": "lee@example.com"}]
+            >>> run(User.upsert(rows, conflict=["email"], update=["name"]))
+            2
+            >>> sorted(run(User.filter_by().values_list("email", "name")))
+            [('kim@example.com', 'New'), ('lee@example.com', None)]
+        """
+        info = model_info(cls)
+        checked = [_checked_row(cls, row, allow_protected) for row in rows]
+        conflict = list(conflict)
+        _check_conflict(cls, conflict, checked)
+        updated = _update_columns(cls, conflict, update, checked)
+        size = _batch_size(batch_size)
+        if not checked:
+            return [] if return_objects else 0
+        mapper = inspect(cls)
+        table = mapper.local_table
+        column_of = {key: mapper.columns[key] for key in info.column_names}
+        async with SessionScope(cls, session, write=True, auto_commit=auto_commit) as s:
+            dialect = s.get_bind().dialect.name
+            # One statement per set of keys: an executemany needs the same
+            # columns in every row, and a row updates only what it gives.
+            for keys, group in _group_by_keys(checked).items():
+                columns = [name for name in updated if name in keys]
+                statement = _upsert_statement(dialect, table, conflict, columns, column_of)
+                for start in range(0, len(group), size):
+                    batch = [
+                        {column_of[key].name: value for key, value in row.items()}
+                        for row in group[start : start + size]
+                    ]
+                    await s.execute(statement, batch)
+            if not return_objects:
+                return len(checked)
+            attributes = [getattr(cls, name) for name in conflict]
+            wanted = list(dict.fromkeys(tuple(row[name] for name in conflict) for row in checked))
+            condition = (
+                attributes[0].in_([value[0] for value in wanted])
+                if len(attributes) == 1
+                else tuple_(*attributes).in_(wanted)
+            )
+            found = select(cls).where(condition).execution_options(populate_existing=True)
+            return list((await s.scalars(found)).all())
+
+
+def _group_by_keys(rows: list[dict[str, Any]]) -> dict[frozenset[str], list[dict[str, Any]]]:
+    groups: dict[frozenset[str], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(frozenset(row), []).append(row)
+    return groups
+
+
+def _batch_size(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidValueError(f"batch_size takes a whole number >= 1, got {value!r}.")
+    return value
+
+
+def _checked_row(
+    model: type[Any], row: Mapping[str, Any], allow_protected: bool | Collection[str]
+) -> dict[str, Any]:
+    """A row for INSERT: columns only (no relationships), checked like ``fill``."""
+    if not isinstance(row, Mapping):
+        raise InvalidValueError(
+            f"Bulk rows for {model.__name__} are dicts of column values, got {type(row).__name__}."
+        )
+    info = model_info(model)
+    allowed = set(info.settable_column_names) | info.natural_key_names
+    for name, value in row.items():
+        if name not in allowed:
+            raise InvalidFieldError.unknown(model.__name__, name, sorted(allowed))
+        permitted = (
+            allow_protected if isinstance(allow_protected, bool) else name in allow_protected
+        )
+        if name in info.protected_names and not permitted:
+            raise InvalidFieldError(
+                f"{model.__name__}.{name} is protected from mass assignment; pass "
+                f"allow_protected={{{name!r}}} when the values are trusted.",
+                model=model.__name__,
+                field=name,
+            )
+        check_column_value(model, name, value)
+    return dict(row)
+
+
+def _check_conflict(model: type[Any], conflict: list[str], rows: list[dict[str, Any]]) -> None:
+    info = model_info(model)
+    unique_sets = [list(info.primary_key_names), *[[name] for name in info.unique_names]]
+    if not conflict or conflict not in unique_sets:
+        choices = "; ".join(", ".join(names) for names in unique_sets)
+        raise InvalidFieldError(
+            f"upsert(conflict={conflict!r}) must name {model.__name__}'s primary key or one "
+            f"unique column: {choices}.",
+            model=model.__name__,
+            field=",".join(conflict),
+        )
+    for row in rows:
+        missing = [name for name in conflict if row.get(name) is None]
+        if missing:
+            raise InvalidValueError(
+                f"Every upsert row needs a value for {', '.join(missing)} (the conflict key)."
+            )
+
+
+def _update_columns(
+    model: type[Any], conflict: list[str], update: Sequence[str] | None, rows: list[dict[str, Any]]
+) -> list[str]:
+    info = model_info(model)
+    if update is None:
+        given = dict.fromkeys(name for row in rows for name in row)
+        return [name for name in given if name not in conflict]
+    for name in update:
+        if name not in info.settable_column_names or name in conflict:
+            raise InvalidFieldError.unknown(model.__name__, name, info.settable_column_names)
+    return list(update)
+
+
+def _upsert_statement(
+    dialect: str,
+    table: Any,
+    conflict: list[str],
+    updated: list[str],
+    column_of: dict[str, Column[Any]],
+) -> Any:
+    refreshed = [
+        column.name
+        for column in table.columns
+        if column.onupdate is not None and column.name not in {column_of[n].name for n in updated}
+    ]
+    if dialect in ("mysql", "mariadb"):
+        statement: Any = mysql.insert(table)
+        assignments = {
+            column_of[name].name: statement.inserted[column_of[name].name] for name in updated
+        }
+        if not assignments:  # keep existing rows: assign a key column to itself
+            first = column_of[conflict[0]].name
+            return statement.on_duplicate_key_update({first: table.c[first]})
+        assignments.update({name: utc_now() for name in refreshed})
+        return statement.on_duplicate_key_update(assignments)
+    module = postgresql if dialect == "postgresql" else sqlite
+    statement = module.insert(table)
+    index = [column_of[name].name for name in conflict]
+    if not updated:
+        return statement.on_conflict_do_nothing(index_elements=index)
+    assignments = {
+        column_of[name].name: statement.excluded[column_of[name].name] for name in updated
+    }
+    assignments.update({name: utc_now() for name in refreshed})
+    return statement.on_conflict_do_update(index_elements=index, set_=assignments)
