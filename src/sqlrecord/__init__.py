@@ -17,6 +17,7 @@ from .q import Q
 from .query import Query, QueryMixin
 from .softdelete import SoftDeleteMixin
 from .types import UTCDateTime, utc_now
+from .versioning import VersionedMixin
 
 __all__ = [
     "Base",
@@ -33,6 +34,7 @@ __all__ = [
     "QueryMixin",
     "SoftDeleteMixin",
     "UTCDateTime",
+    "VersionedMixin",
     "class_property",
     "utc_now",
 ]

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction
+from sqlalchemy.orm import exc as orm_exc
 
 from ._dialects import prepare_write_session
 from ._registry import database_for
@@ -102,6 +103,6 @@ class SessionScope:
 
 def _reraise_translated(exc: BaseException, model: str) -> None:
     """Raise the sqlrecord form of a driver error; other errors propagate untouched."""
-    if isinstance(exc, sa_exc.StatementError):
+    if isinstance(exc, sa_exc.StatementError | orm_exc.StaleDataError):
         with translate_errors(model=model):
             raise exc

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.orm import exc as orm_exc
 
 from .exceptions import (
     DuplicateKeyError,
@@ -19,6 +20,7 @@ from .exceptions import (
     IntegrityConstraintError,
     InvalidValueError,
     NotNullError,
+    StaleObjectError,
 )
 
 __all__ = ["translate_errors", "translate_integrity_error"]
@@ -119,6 +121,11 @@ def translate_errors(*, model: str = "row") -> Iterator[None]:
         yield
     except sa_exc.IntegrityError as error:
         raise translate_integrity_error(error, model=model) from error
+    except orm_exc.StaleDataError as error:
+        raise StaleObjectError(
+            f"The {model} was changed or deleted by someone else since it was loaded; nothing "
+            "was written. Load it again, re-apply the change and save."
+        ) from error
     except (sa_exc.DataError, sa_exc.ProgrammingError) as error:
         if isinstance(error, sa_exc.ProgrammingError) and not _is_value_problem(error):
             raise

@@ -8,21 +8,21 @@ from typing import Any, Self, overload
 from sqlalchemy import inspect, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_object_session
 from sqlalchemy.orm import InstanceState
-from sqlalchemy.orm.exc import StaleDataError
 
 from . import unique_writes
 from ._scope import SessionScope
 from ._soft import live_condition, soft_delete_column
 from .bulk import BulkMixin
-from .exceptions import InvalidFieldError, InvalidValueError, NotFoundError
+from .exceptions import InvalidFieldError, InvalidValueError, NotFoundError, StaleObjectError
 from .introspection import ModelInfo, model_info
 from .object import ObjectMixin
 from .query import QueryMixin
+from .serialize import SerializeMixin
 
 __all__ = ["CRUDMixin"]
 
 
-class CRUDMixin(BulkMixin, QueryMixin, ObjectMixin):
+class CRUDMixin(BulkMixin, QueryMixin, SerializeMixin, ObjectMixin):
     """Create, read, update and delete, on the served-or-own session rule.
 
     Every method takes ``session=`` (a served session: flushed, committed only
@@ -180,7 +180,9 @@ class CRUDMixin(BulkMixin, QueryMixin, ObjectMixin):
                     s.add(self)
                 await s.delete(victim)
                 await s.flush()
-        except StaleDataError as error:
+        except StaleObjectError as error:
+            if inspect(cls).version_id_col is not None:
+                raise
             raise NotFoundError(
                 f"{cls.__name__} {_describe_key(model_info(cls), state.key[1])} no longer exists."
             ) from error

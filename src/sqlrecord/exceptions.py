@@ -15,6 +15,7 @@ chained (``raise ... from exc``) so the original stays in the traceback::
     ├── NotLoadedError                 a relationship was not loaded (async cannot lazy-load)
     ├── NotFoundError (LookupError)    no row where one was required
     ├── MultipleResultsError           several rows where one was required
+    ├── StaleObjectError               another writer changed the row first (optimistic lock)
     └── IntegrityConstraintError       the database refused a write
         ├── DuplicateKeyError          unique / primary key violated
         ├── ForeignKeyError            reference to a missing row, or still referenced
@@ -46,6 +47,7 @@ __all__ = [
     "NotNullError",
     "ProtectedFieldError",
     "SQLRecordError",
+    "StaleObjectError",
 ]
 
 
@@ -226,6 +228,18 @@ class MultipleResultsError(SQLRecordError, LookupError):
 
     Example:
         >>> issubclass(MultipleResultsError, LookupError)
+        True
+    """
+
+
+class StaleObjectError(SQLRecordError):
+    """The row changed (or vanished) since this object was loaded; nothing was written.
+
+    Raised for models with a version counter (:class:`~sqlrecord.VersionedMixin`):
+    reload the row, re-apply the change, and save again.
+
+    Example:
+        >>> issubclass(StaleObjectError, SQLRecordError)
         True
     """
 

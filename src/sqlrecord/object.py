@@ -162,6 +162,39 @@ class ObjectMixin(BaseMixin):
             return
         setattr(self, name, value)
 
+    async def load_related(self, *names: str, session: AsyncSession | None = None) -> Self:
+        """Load relationships of this object now, so touching them needs no query later.
+
+        Uses the object's session (or ``session=``, or the ambient one); a
+        detached object is loaded in a session of its own, closed before return.
+
+        Example:
+            >>> author = run(User.create(email="kim@example.com"))
+            >>> _ = run(Post.create(title="Hello", author=author))
+            >>> [post.title for post in run(author.load_related("posts")).posts]
+            ['Hello']
+        """
+        cls = type(self)
+        info = model_info(cls)
+        for name in names:
+            if name not in info.relation_names:
+                raise InvalidFieldError(
+                    f"{cls.__name__} has no relationship {name!r}. "
+                    f"Relationships: {', '.join(info.relation_names) or '(none)'}.",
+                    model=cls.__name__,
+                    field=name,
+                    valid=info.relation_names,
+                )
+        state: InstanceState[Any] = inspect(self)
+        if state.key is None:
+            raise NotFoundError(f"This {cls.__name__} was never saved; it has nothing to load.")
+        target = session if session is not None else async_object_session(self)
+        async with SessionScope(cls, target, write=False) as s:
+            if self not in s:
+                s.add(self)
+            await s.refresh(self, attribute_names=list(names) or None)
+        return self
+
     async def save(self, *, session: AsyncSession | None = None, auto_commit: bool = False) -> Self:
         """Write this object: INSERT when new, UPDATE of the changed columns otherwise.
 
