@@ -18,6 +18,7 @@ from .settings import Settings
 from .tokens import read_token
 
 __all__ = [
+    "IN_UNIT_OF_WORK",
     "CurrentUser",
     "UnitOfWork",
     "app_settings",
@@ -57,6 +58,8 @@ async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 UnitOfWork = Annotated[AsyncSession, Depends(unit_of_work, scope="function")]
+# For a router's ``dependencies=[...]``: every route runs in the request's unit of work.
+IN_UNIT_OF_WORK = Depends(unit_of_work, scope="function")
 
 
 async def current_user(

@@ -19,7 +19,6 @@ from typing import Annotated
 from urllib.parse import parse_qsl
 
 from fastapi import Depends, Header, Query, Request
-from sqlalchemy import select
 
 from .deps import UnitOfWork, app_settings
 from .errors import (
@@ -88,11 +87,7 @@ async def signed_key(
     # compare_digest: the time taken does not reveal how much of it matched.
     if not hmac.compare_digest(given.encode(), sign(api_key.secret_key, query_string).encode()):
         raise SignatureError()
-    allowed = (
-        await session.scalars(
-            select(ApiWhitelist.ip_addr).where(ApiWhitelist.api_key_id == api_key.id)
-        )
-    ).all()
+    allowed = await ApiWhitelist.filter_by(api_key_id=api_key.id).values_list("ip_addr", flat=True)
     client = request.client.host if request.client else ""
     if allowed and not _ip_in(client, allowed):
         raise IPNotAllowedError(client)

@@ -2,9 +2,9 @@
 
 Claiming is a lease. In one short transaction the worker selects due rows
 (``FOR UPDATE SKIP LOCKED`` on PostgreSQL and MariaDB/MySQL, so concurrent
-workers pass over each other's rows) and sets ``locked_until`` with a
-compare-and-set UPDATE that only matches a row still unclaimed; SQLite, which
-has no row locks, relies on that UPDATE alone. Sending happens outside any
+workers pass over each other's rows; on SQLite, which has no row locks,
+sqlrecord begins the transaction with ``BEGIN IMMEDIATE``, so claimers take
+turns) and sets their ``locked_until``. Sending happens outside any
 transaction. A worker that dies mid-send leaves its lease to expire, and the
 row is taken again: a restart loses nothing (at worst a message is sent twice,
 never zero times).
@@ -16,23 +16,18 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from sqlrecord import Database
+from sqlrecord import Database, Q
 
 from .channels import Channel, DeliveryError, Message
-from .database import take_write_lock
 from .models import ApiKey, Notification, NotificationStatus
 from .settings import Settings
 
 __all__ = ["DeliveryWorker", "backoff_seconds"]
 
 logger = logging.getLogger("notification_api.worker")
-_SKIP_LOCKED_DIALECTS = {"postgresql", "mysql", "mariadb"}
 
 
 def backoff_seconds(settings: Settings, attempts: int) -> float:
@@ -44,14 +39,6 @@ def backoff_seconds(settings: Settings, attempts: int) -> float:
         [2.0, 4.0, 8.0]
     """
     return float(settings.retry_backoff_seconds * 2 ** max(attempts - 1, 0))
-
-
-def _claimable(now: dt.datetime) -> list[ColumnElement[bool]]:
-    return [
-        Notification.status == NotificationStatus.QUEUED,
-        Notification.next_attempt_at <= now,
-        or_(Notification.locked_until.is_(None), Notification.locked_until < now),
-    ]
 
 
 class DeliveryWorker:
@@ -119,42 +106,38 @@ class DeliveryWorker:
         await asyncio.gather(*(self._deliver(message) for message in messages))
         return len(messages)
 
-    async def _claim(self) -> Sequence[tuple[Message, str]]:
+    async def _claim(self) -> list[tuple[Message, str]]:
         now = dt.datetime.now(dt.UTC)
-        lease = now + dt.timedelta(seconds=self.settings.worker_lease_seconds)
-        async with self.database.transaction() as session:
-            await take_write_lock(session)
-            due = (
-                select(Notification.id)
-                .where(*_claimable(now))
-                .order_by(Notification.next_attempt_at, Notification.id)
+        async with self.database.transaction():
+            due = await (
+                Notification.filter_by(status=NotificationStatus.QUEUED, next_attempt_at__lte=now)
+                .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
+                .order_by("next_attempt_at", "id")
                 .limit(self.settings.worker_batch_size)
+                .for_update(skip_locked=True)
+                .all()
             )
-            if self.database.engine.dialect.name in _SKIP_LOCKED_DIALECTS:
-                due = due.with_for_update(skip_locked=True)
-            claimed = [
-                notification_id
-                for notification_id in (await session.scalars(due)).all()
-                if await _take(session, notification_id, now, lease)
-            ]
-            rows = await session.execute(
-                select(Notification, ApiKey.secret_key)
-                .join(ApiKey, ApiKey.id == Notification.api_key_id)
-                .where(Notification.id.in_(claimed))
+            lease = now + dt.timedelta(seconds=self.settings.worker_lease_seconds)
+            for notification in due:  # flushed by the commit at the end of the block
+                notification.locked_until = lease
+                notification.attempts += 1
+            key_ids = {notification.api_key_id for notification in due}
+            secrets = dict(
+                await ApiKey.filter_by(id__in=sorted(key_ids)).values_list("id", "secret_key")
             )
-            return [
-                (
-                    Message(
-                        id=notification.id,
-                        recipient=notification.recipient,
-                        subject=notification.subject,
-                        body=notification.body,
-                        signing_key=secret_key,
-                    ),
-                    notification.channel,
-                )
-                for notification, secret_key in rows
-            ]
+        return [
+            (
+                Message(
+                    id=notification.id,
+                    recipient=notification.recipient,
+                    subject=notification.subject,
+                    body=notification.body,
+                    signing_key=secrets[notification.api_key_id],
+                ),
+                notification.channel,
+            )
+            for notification in due
+        ]
 
     async def _deliver(self, claimed: tuple[Message, str]) -> None:
         message, channel_name = claimed
@@ -171,8 +154,7 @@ class DeliveryWorker:
 
     async def _record(self, notification_id: int, error: str | None) -> None:
         now = dt.datetime.now(dt.UTC)
-        async with self.database.transaction() as session:
-            await take_write_lock(session)
+        async with self.database.transaction():
             notification = await Notification.get(notification_id)
             if notification is None:  # deleted with its key while it was being sent
                 return
@@ -194,17 +176,3 @@ class DeliveryWorker:
             "sent" if error is None else f"failed: {error}",
             notification.attempts,
         )
-
-
-async def _take(
-    session: AsyncSession, notification_id: int, now: dt.datetime, lease: dt.datetime
-) -> bool:
-    # Compare-and-set: matches only while the row is still claimable, so two
-    # workers that both saw it (SQLite has no SKIP LOCKED) cannot both take it.
-    result = await session.execute(
-        update(Notification)
-        .where(Notification.id == notification_id, *_claimable(now))
-        .values(locked_until=lease, attempts=Notification.attempts + 1)
-        .execution_options(synchronize_session=False)
-    )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]

@@ -6,9 +6,8 @@ import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from sqlalchemy import func, select
 
-from ..deps import CurrentUser, UnitOfWork, app_settings
+from ..deps import IN_UNIT_OF_WORK, CurrentUser, app_settings
 from ..errors import MaxKeyCountError, NoKeyMatchError
 from ..models import ApiKey, User
 from ..schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, ApiKeyUpdate, ErrorOut
@@ -16,7 +15,7 @@ from ..settings import Settings
 
 __all__ = ["ERRORS", "owned_key", "router"]
 
-router = APIRouter(prefix="/api/users/apikeys", tags=["api keys"])
+router = APIRouter(prefix="/api/users/apikeys", tags=["api keys"], dependencies=[IN_UNIT_OF_WORK])
 ERRORS: dict[int | str, dict[str, object]] = {
     400: {"model": ErrorOut},
     401: {"model": ErrorOut},
@@ -38,17 +37,14 @@ async def owned_key(user: User, key_id: int) -> ApiKey:
     return key
 
 
-async def _active_key_count(user: User, session: UnitOfWork) -> int:
-    statement = select(func.count()).where(ApiKey.user_id == user.id, ApiKey.status == "active")
-    return (await session.scalar(statement)) or 0
+async def _active_key_count(user: User) -> int:
+    return await ApiKey.filter_by(user_id=user.id, status="active").count()
 
 
 @router.get("", responses=ERRORS)
-async def list_keys(user: CurrentUser, session: UnitOfWork) -> list[ApiKeyOut]:
+async def list_keys(user: CurrentUser) -> list[ApiKeyOut]:
     """The caller's keys, oldest first, without secrets."""
-    keys = await session.scalars(
-        select(ApiKey).where(ApiKey.user_id == user.id).order_by(ApiKey.id)
-    )
+    keys = await ApiKey.filter_by(user_id=user.id).order_by("id").all()
     return [ApiKeyOut.model_validate(key) for key in keys]
 
 
@@ -56,11 +52,10 @@ async def list_keys(user: CurrentUser, session: UnitOfWork) -> list[ApiKeyOut]:
 async def create_key(
     body: ApiKeyCreate,
     user: CurrentUser,
-    session: UnitOfWork,
     settings: Annotated[Settings, Depends(app_settings)],
 ) -> ApiKeyCreated:
     """A new key pair; ``secret_key`` is in this response only (400 ``4000004`` past the limit)."""
-    if await _active_key_count(user, session) >= settings.max_api_keys:
+    if await _active_key_count(user) >= settings.max_api_keys:
         raise MaxKeyCountError(settings.max_api_keys)
     key = await ApiKey.create(
         user_id=user.id,
@@ -77,21 +72,20 @@ async def update_key(
     key_id: int,
     body: ApiKeyUpdate,
     user: CurrentUser,
-    session: UnitOfWork,
     settings: Annotated[Settings, Depends(app_settings)],
 ) -> ApiKeyOut:
     """Change the memo, or stop and restart the key (restarting counts toward the limit)."""
     key = await owned_key(user, key_id)
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     restarting = changes.get("status") == "active" and key.status != "active"
-    if restarting and await _active_key_count(user, session) >= settings.max_api_keys:
+    if restarting and await _active_key_count(user) >= settings.max_api_keys:
         raise MaxKeyCountError(settings.max_api_keys)
     await key.update(**changes)
     return ApiKeyOut.model_validate(key)
 
 
 @router.delete("/{key_id}", responses=ERRORS)
-async def delete_key(key_id: int, user: CurrentUser, session: UnitOfWork) -> dict[str, str]:
+async def delete_key(key_id: int, user: CurrentUser) -> dict[str, str]:
     """Delete the key with its whitelist and its notifications."""
     key = await owned_key(user, key_id)
     await key.delete()

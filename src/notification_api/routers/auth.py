@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 
 from sqlrecord.exceptions import DuplicateKeyError
 
-from ..deps import UnitOfWork, app_settings, remember_user
+from ..deps import IN_UNIT_OF_WORK, app_settings, remember_user
 from ..errors import EmailExistsError, MissingFieldsError, NoMatchUserError, NotSupportedError
 from ..models import User
 from ..passwords import hash_password, verify_password
@@ -19,7 +19,7 @@ from ..tokens import create_token
 
 __all__ = ["SnsType", "router"]
 
-router = APIRouter(prefix="/api/auth", tags=["auth"])
+router = APIRouter(prefix="/api/auth", tags=["auth"], dependencies=[IN_UNIT_OF_WORK])
 _ERRORS: dict[int | str, dict[str, object]] = {400: {"model": ErrorOut}}
 
 
@@ -45,7 +45,6 @@ async def register(
     sns_type: SnsType,
     body: UserRegister,
     request: Request,
-    session: UnitOfWork,
     settings: Annotated[Settings, Depends(app_settings)],
 ) -> Token:
     """Create an account and return a token for it."""
@@ -70,7 +69,6 @@ async def login(
     sns_type: SnsType,
     body: UserRegister,
     request: Request,
-    session: UnitOfWork,
     settings: Annotated[Settings, Depends(app_settings)],
 ) -> Token:
     """Exchange e-mail and password for a token; one answer for every mismatch."""

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request
-from sqlalchemy import func, select
 
 from sqlrecord.exceptions import NotFoundError
 
-from ..deps import UnitOfWork
+from ..deps import IN_UNIT_OF_WORK
 from ..models import Notification
 from ..schemas import (
     ErrorOut,
@@ -23,7 +21,7 @@ from ..signing import SignedKey
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/services", tags=["services"])
+router = APIRouter(prefix="/api/services", tags=["services"], dependencies=[IN_UNIT_OF_WORK])
 _ERRORS: dict[int | str, dict[str, object]] = {
     400: {"model": ErrorOut},
     403: {"model": ErrorOut},
@@ -35,7 +33,6 @@ _ERRORS: dict[int | str, dict[str, object]] = {
 async def queue_notification(
     body: NotificationCreate,
     api_key: SignedKey,
-    session: UnitOfWork,
     request: Request,
     background: BackgroundTasks,
 ) -> NotificationQueued:
@@ -53,9 +50,7 @@ async def queue_notification(
 
 
 @router.get("/notifications/{notification_id}", responses=_ERRORS)
-async def read_notification(
-    notification_id: int, api_key: SignedKey, session: UnitOfWork
-) -> NotificationOut:
+async def read_notification(notification_id: int, api_key: SignedKey) -> NotificationOut:
     """One of the key owner's notifications (404 for any other id)."""
     notification = await Notification.get(notification_id)
     if notification is None or notification.user_id != api_key.user_id:
@@ -66,33 +61,15 @@ async def read_notification(
 @router.get("/notifications", responses=_ERRORS)
 async def list_notifications(
     api_key: SignedKey,
-    session: UnitOfWork,
     status: Literal["queued", "sent", "failed"] | None = None,
     channel: Literal["email", "webhook"] | None = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> NotificationPage:
     """The key owner's notifications, newest first, optionally by status and channel."""
-    conditions = [Notification.user_id == api_key.user_id]
-    if status is not None:
-        conditions.append(Notification.status == status)
-    if channel is not None:
-        conditions.append(Notification.channel == channel)
-    total = (await session.scalar(select(func.count()).where(*conditions))) or 0
-    rows = await session.scalars(
-        select(Notification)
-        .where(*conditions)
-        .order_by(Notification.id.desc())
-        .limit(per_page)
-        .offset((page - 1) * per_page)
+    filters = {"status": status, "channel": channel}
+    query = Notification.filter_by(
+        user_id=api_key.user_id, **{name: value for name, value in filters.items() if value}
     )
-    pages = math.ceil(total / per_page)
-    return NotificationPage(
-        items=[NotificationOut.model_validate(row) for row in rows],
-        total=total,
-        page=page,
-        per_page=per_page,
-        pages=pages,
-        has_next=page < pages,
-        has_prev=page > 1,
-    )
+    found = await query.order_by("-id").paginate(page=page, per_page=per_page)
+    return NotificationPage.model_validate(found, from_attributes=True)

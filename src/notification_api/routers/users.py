@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from ..deps import CurrentUser, UnitOfWork
+from ..deps import IN_UNIT_OF_WORK, CurrentUser
 from ..schemas import ErrorOut, UserOut, UserUpdate
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/users", tags=["users"])
+router = APIRouter(prefix="/api/users", tags=["users"], dependencies=[IN_UNIT_OF_WORK])
 _ERRORS: dict[int | str, dict[str, object]] = {
     400: {"model": ErrorOut},
     401: {"model": ErrorOut},
@@ -23,7 +23,7 @@ async def read_me(user: CurrentUser) -> UserOut:
 
 
 @router.patch("/me", responses={**_ERRORS, 422: {"model": ErrorOut}})
-async def update_me(body: UserUpdate, user: CurrentUser, session: UnitOfWork) -> UserOut:
+async def update_me(body: UserUpdate, user: CurrentUser) -> UserOut:
     """Change name, phone number, profile image or marketing consent.
 
     The body goes to sqlrecord's ``update`` as given: ``status``, ``pw``,
@@ -34,6 +34,6 @@ async def update_me(body: UserUpdate, user: CurrentUser, session: UnitOfWork) ->
 
 
 @router.delete("/me", status_code=204, responses=_ERRORS)
-async def delete_me(user: CurrentUser, session: UnitOfWork) -> None:
+async def delete_me(user: CurrentUser) -> None:
     """Delete the account; its keys, whitelists and notifications go with it (ON DELETE CASCADE)."""
     await user.delete()

@@ -6,11 +6,10 @@ import ipaddress
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
-from sqlalchemy import func, select
 
 from sqlrecord.exceptions import DuplicateKeyError, NotFoundError
 
-from ..deps import CurrentUser, UnitOfWork, app_settings
+from ..deps import IN_UNIT_OF_WORK, CurrentUser, app_settings
 from ..errors import InvalidIPError, MaxWhitelistCountError
 from ..models import ApiWhitelist
 from ..schemas import WhitelistCreate, WhitelistOut
@@ -19,7 +18,11 @@ from .apikeys import ERRORS, owned_key
 
 __all__ = ["normalise_ip", "router"]
 
-router = APIRouter(prefix="/api/users/apikeys/{key_id}/whitelists", tags=["api keys"])
+router = APIRouter(
+    prefix="/api/users/apikeys/{key_id}/whitelists",
+    tags=["api keys"],
+    dependencies=[IN_UNIT_OF_WORK],
+)
 
 
 def normalise_ip(value: str) -> str:
@@ -35,20 +38,15 @@ def normalise_ip(value: str) -> str:
         raise InvalidIPError(value) from error
 
 
-async def _existing(key_id: int, ip_addr: str, session: UnitOfWork) -> ApiWhitelist | None:
-    statement = select(ApiWhitelist).where(
-        ApiWhitelist.api_key_id == key_id, ApiWhitelist.ip_addr == ip_addr
-    )
-    return (await session.scalars(statement)).first()
+async def _existing(key_id: int, ip_addr: str) -> ApiWhitelist | None:
+    return await ApiWhitelist.filter_by(api_key_id=key_id, ip_addr=ip_addr).first()
 
 
 @router.get("", responses=ERRORS)
-async def list_whitelist(key_id: int, user: CurrentUser, session: UnitOfWork) -> list[WhitelistOut]:
+async def list_whitelist(key_id: int, user: CurrentUser) -> list[WhitelistOut]:
     """The key's whitelisted addresses, oldest first."""
     key = await owned_key(user, key_id)
-    rows = await session.scalars(
-        select(ApiWhitelist).where(ApiWhitelist.api_key_id == key.id).order_by(ApiWhitelist.id)
-    )
+    rows = await ApiWhitelist.filter_by(api_key_id=key.id).order_by("id").all()
     return [WhitelistOut.model_validate(row) for row in rows]
 
 
@@ -57,24 +55,22 @@ async def add_to_whitelist(
     key_id: int,
     body: WhitelistCreate,
     user: CurrentUser,
-    session: UnitOfWork,
     response: Response,
     settings: Annotated[Settings, Depends(app_settings)],
 ) -> WhitelistOut:
     """Whitelist an address (201); an address already there is returned as it is (200)."""
     key = await owned_key(user, key_id)
     ip_addr = normalise_ip(body.ip_addr)
-    existing = await _existing(key.id, ip_addr, session)
+    existing = await _existing(key.id, ip_addr)
     if existing is None:
-        count = select(func.count()).where(ApiWhitelist.api_key_id == key.id)
-        if ((await session.scalar(count)) or 0) >= settings.max_whitelists:
+        if await ApiWhitelist.filter_by(api_key_id=key.id).count() >= settings.max_whitelists:
             raise MaxWhitelistCountError(settings.max_whitelists)
         try:
             return WhitelistOut.model_validate(
                 await ApiWhitelist.create(api_key_id=key.id, ip_addr=ip_addr)
             )
         except DuplicateKeyError:  # added concurrently: the savepoint kept the session usable
-            existing = await _existing(key.id, ip_addr, session)
+            existing = await _existing(key.id, ip_addr)
             if existing is None:
                 raise
     response.status_code = 200
@@ -82,9 +78,7 @@ async def add_to_whitelist(
 
 
 @router.delete("/{list_id}", responses=ERRORS)
-async def remove_from_whitelist(
-    key_id: int, list_id: int, user: CurrentUser, session: UnitOfWork
-) -> dict[str, str]:
+async def remove_from_whitelist(key_id: int, list_id: int, user: CurrentUser) -> dict[str, str]:
     """Remove one address from the key's whitelist."""
     key = await owned_key(user, key_id)
     entry = await ApiWhitelist.get(list_id)
