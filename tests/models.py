@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Column, ForeignKey, String, Table, Text
-from sqlalchemy.ext.hybrid import hybrid_property
+from sqlalchemy import Column, ForeignKey, String, Table, Text, func
+from sqlalchemy.ext.hybrid import hybrid_method, hybrid_property
+from sqlalchemy.sql import ColumnElement
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from sqlrecord import Base, BaseModel, CRUDMixin
+from sqlrecord import Base, BaseModel, CRUDMixin, SoftDeleteMixin, VersionedMixin
 
 post_tags = Table(
     "test_post_tags",
@@ -43,6 +44,20 @@ class User(BaseModel):
     def _display_name_setter(self, value: str) -> None:
         self.name = value
 
+    @display_name.inplace.expression
+    @classmethod
+    def _display_name_expression(cls) -> ColumnElement[str]:
+        return func.coalesce(cls.name, cls.email)
+
+    @hybrid_method
+    def is_older_than(self, years: int) -> bool:
+        return self.age is not None and self.age > years
+
+    @is_older_than.inplace.expression
+    @classmethod
+    def _is_older_than_expression(cls, years: int) -> ColumnElement[bool]:
+        return cls.age > years
+
     @hybrid_property
     def email_domain(self) -> str:  # read-only: no setter
         return self.email.split("@")[-1]
@@ -68,6 +83,35 @@ class Post(BaseModel):
     author_id: Mapped[int] = mapped_column(ForeignKey("test_users.id"))
     author: Mapped[User] = relationship(back_populates="posts")
     tags: Mapped[list[Tag]] = relationship(secondary=post_tags, back_populates="posts")
+    comments: Mapped[list[Comment]] = relationship(
+        back_populates="post", cascade="all, delete-orphan", order_by="Comment.id"
+    )
+
+
+class Comment(BaseModel):
+    __tablename__ = "test_comments"
+
+    body: Mapped[str] = mapped_column(String(200))
+    post_id: Mapped[int] = mapped_column(ForeignKey("test_posts.id"))
+    post: Mapped[Post] = relationship(back_populates="comments")
+
+
+class Article(SoftDeleteMixin, BaseModel):
+    """Soft-deleted rows stay in the table."""
+
+    __tablename__ = "test_articles"
+
+    slug: Mapped[str] = mapped_column(String(40), unique=True)
+    score: Mapped[int] = mapped_column(default=0)
+
+
+class Invoice(VersionedMixin, BaseModel):
+    """Optimistic locking."""
+
+    __tablename__ = "test_invoices"
+
+    number: Mapped[str] = mapped_column(String(20), unique=True)
+    amount: Mapped[int] = mapped_column(default=0)
 
 
 class Tag(BaseModel):

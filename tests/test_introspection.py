@@ -33,7 +33,7 @@ def test_settable_names_exclude_primary_key_created_at_and_viewonly() -> None:
     ]
     assert User.settable_relation_names == ["posts"]
     assert User.settable_attributes == [*User.settable_column_names, "posts", "display_name"]
-    assert Post.settable_relation_names == ["author", "tags"]
+    assert Post.settable_relation_names == ["author", "tags", "comments"]
 
 
 def test_keys_and_unique_names() -> None:

@@ -41,7 +41,7 @@ from .pagination import (
     keyset_condition,
     page_numbers,
 )
-from .q import Q
+from .q import Q, resolve_q
 from .types import utc_now
 
 __all__ = ["Query", "QueryMixin"]
@@ -131,20 +131,17 @@ class Query(Generic[M]):
             ... # doctest: +ELLIPSIS
             SELECT ... WHERE doc_users.id > :id_1 AND (doc_users.name = :name_1 OR ...)
         """
-        resolved = tuple(
-            condition.resolve(self._model) if isinstance(condition, Q) else condition
-            for condition in conditions
-        )
+        resolved = tuple(resolve_q(condition, self._model) for condition in conditions)
         clone = self._copy()
         clone._conditions = (*self._conditions, *resolved)
         return clone
 
     def exclude(self, **lookups: Any) -> Self:
-        """Drop rows matching all the lookups together.
+        """Drop rows matching all the lookups together (rows where they are NULL stay).
 
         Example:
             >>> print(User.exclude(name="Kim").statement())  # doctest: +ELLIPSIS
-            SELECT ... WHERE doc_users.name != :name_1
+            SELECT ... WHERE NOT coalesce(doc_users.name = :name_1, false)
         """
         return self.filter(~Q(**lookups)) if lookups else self
 
