@@ -28,7 +28,7 @@ async def load_sample(db: Database) -> Sample:
         kimberly = await User.create(email="KIM2@test.io", name="KIMBERLY", age=41)
         python, sql = await Tag.create(label="python"), await Tag.create(label="sql")
         hello = await Post.create(title="Hello World", body="first", author=kim, tags=[python])
-        again = await Post.create(title="hello again", body="x", author=kim, tags=[python, sql])
+        again = await Post.create(title="Again, hello", body="x", author=kim, tags=[python, sql])
         other = await Post.create(title="Other", body=None, author=lee)
         await Comment.create(body="Nice x", post=hello)
         await Comment.create(body="meh", post=other)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from sqlrecord import Database
 
@@ -20,3 +20,21 @@ async def fetch_column(db: Database, model: type[Any], column: str, **where: Any
     async with db.sessionmaker() as session:
         statement = select(getattr(model, column)).filter_by(**where).order_by(column)
         return list((await session.scalars(statement)).all())
+
+
+class StatementLog:
+    """Records the SQL statements an engine sends while active."""
+
+    def __init__(self, db: Database) -> None:
+        self.engine = db.engine.sync_engine
+        self.statements: list[str] = []
+
+    def _record(self, *args: Any) -> None:
+        self.statements.append(args[2])
+
+    def __enter__(self) -> StatementLog:
+        event.listen(self.engine, "before_cursor_execute", self._record)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._record)

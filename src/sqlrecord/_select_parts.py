@@ -112,12 +112,14 @@ def resolve_field_ref(model: type[Any], key: str, *, purpose: str) -> FieldRef:
             raise _unknown(current, key, part, purpose, relations=True)
         relation = inspect(current).relationships[part]
         if relation.uselist:
+            to_one = [prop.key for prop in inspect(current).relationships if not prop.uselist]
             raise InvalidFieldError(
                 f"Cannot {purpose} by {key!r}: {current.__name__}.{part} is a to-many "
-                "relationship, which gives several values per row. Use a to-one path, "
-                "or filter through it instead.",
+                "relationship, which gives several values per row. Use a field or a to-one "
+                "path, or filter through it instead.",
                 model=current.__name__,
                 field=part,
+                valid=[*model_info(current).column_names, *to_one],
             )
         relations.append(relation)
         current = relation.mapper.class_

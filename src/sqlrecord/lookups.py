@@ -13,6 +13,7 @@ posts__body="b"`` asks for one post with both.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -163,10 +164,13 @@ def resolve_field(model: type[Any], key: str, *, operators: bool = True) -> Fiel
     """
     parts = key.split(LOOKUP_SEPARATOR)
     if any(not part for part in parts):
+        valid = [*_field_names(model), *model_info(model).relation_names]
         raise InvalidFieldError(
-            f"{key!r} is not a valid lookup for {model.__name__}: empty part between '__'.",
+            f"{key!r} is not a valid lookup for {model.__name__}: empty part between '__'. "
+            f"Valid names: {', '.join(valid)}.",
             model=model.__name__,
             field=key,
+            valid=valid,
         )
     current = model
     relations: list[RelationshipProperty[Any]] = []
@@ -192,6 +196,14 @@ def resolve_field(model: type[Any], key: str, *, operators: bool = True) -> Fiel
     transforms: list[str] = []
     while rest and rest[0] in TRANSFORMS:
         transforms.append(rest.pop(0))
+    if transforms and field_name is not None and not _is_temporal(current, field_name):
+        raise InvalidFieldError(
+            f"{key!r}: {', '.join(TRANSFORMS)} apply to date and datetime fields; "
+            f"{current.__name__}.{field_name} is not one.",
+            model=current.__name__,
+            field=transforms[0],
+            valid=[name for name in _field_names(current) if _is_temporal(current, name)],
+        )
     if not operators:
         if rest or transforms:
             raise _unknown(current, key, (rest or transforms)[0], allow_relations=False)
@@ -226,6 +238,12 @@ def resolve_field(model: type[Any], key: str, *, operators: bool = True) -> Fiel
         operator=operator,
         key=key,
     )
+
+
+def _is_temporal(model: type[Any], name: str) -> bool:
+    accepted = model_info(model).accepted_types.get(name)
+    # Unknown types (hybrids, custom types) get the benefit of the doubt.
+    return accepted is None or any(issubclass(kind, dt.date) for kind in accepted)
 
 
 def _check_lookup_value(path: FieldPath, value: Any) -> None:

@@ -111,6 +111,7 @@ def resolve_q(condition: Any, model: type[Any]) -> ColumnElement[bool]:
         return condition.resolve(model)
     if not any(isinstance(element, Q) for element in visitors.iterate(condition)):
         return condition  # type: ignore[no-any-return]
+
     def replace(element: Any) -> Any:
         return element.resolve(model) if isinstance(element, Q) else None
 
