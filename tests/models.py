@@ -6,8 +6,8 @@ from typing import Any
 
 from sqlalchemy import Column, ForeignKey, String, Table, Text, func
 from sqlalchemy.ext.hybrid import hybrid_method, hybrid_property
-from sqlalchemy.sql import ColumnElement
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql import ColumnElement
 
 from sqlrecord import Base, BaseModel, CRUDMixin, SoftDeleteMixin, VersionedMixin
 
