@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "NotificationOut",
     "NotificationPage",
     "NotificationQueued",
+    "RowId",
     "Token",
     "UserOut",
     "UserRegister",
@@ -30,6 +32,12 @@ __all__ = [
 # rejects what cannot be one.
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 _URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
+
+
+# A row id in a path: the ids are 32-bit INTEGER columns. A larger number would
+# reach the driver and fail there (an overflow, not a "not found"), so it is
+# refused as invalid input first.
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 class ErrorOut(BaseModel):

@@ -28,6 +28,7 @@ from notification_api.database import bind_database, make_database
 from notification_api.migrate import downgrade_to_base, upgrade_to_head
 from sqlrecord import Database
 
+from . import faults
 from .servers import Mailbox, Receiver, serve, start_smtp
 
 URL_VARIABLES = {
@@ -132,6 +133,7 @@ async def service(
     )
     await _clean_schema(settings)
     app = create_app(settings)  # its lifespan applies the migrations again (up to head)
+    app.include_router(faults.router)
     async with serve(app) as base_url:
         yield Service(base_url, app, settings, app.state.database, backend)
 

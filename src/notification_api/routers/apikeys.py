@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends
 from ..deps import IN_UNIT_OF_WORK, CurrentUser, app_settings
 from ..errors import MaxKeyCountError, NoKeyMatchError
 from ..models import ApiKey, User
-from ..schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, ApiKeyUpdate, ErrorOut
+from ..schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, ApiKeyUpdate, ErrorOut, RowId
 from ..settings import Settings
 
 __all__ = ["ERRORS", "owned_key", "router"]
@@ -69,7 +69,7 @@ async def create_key(
 
 @router.patch("/{key_id}", responses=ERRORS)
 async def update_key(
-    key_id: int,
+    key_id: RowId,
     body: ApiKeyUpdate,
     user: CurrentUser,
     settings: Annotated[Settings, Depends(app_settings)],
@@ -85,7 +85,7 @@ async def update_key(
 
 
 @router.delete("/{key_id}", responses=ERRORS)
-async def delete_key(key_id: int, user: CurrentUser) -> dict[str, str]:
+async def delete_key(key_id: RowId, user: CurrentUser) -> dict[str, str]:
     """Delete the key with its whitelist and its notifications."""
     key = await owned_key(user, key_id)
     await key.delete()

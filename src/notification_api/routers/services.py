@@ -16,6 +16,7 @@ from ..schemas import (
     NotificationOut,
     NotificationPage,
     NotificationQueued,
+    RowId,
 )
 from ..signing import SignedKey
 
@@ -50,7 +51,7 @@ async def queue_notification(
 
 
 @router.get("/notifications/{notification_id}", responses=_ERRORS)
-async def read_notification(notification_id: int, api_key: SignedKey) -> NotificationOut:
+async def read_notification(notification_id: RowId, api_key: SignedKey) -> NotificationOut:
     """One of the key owner's notifications (404 for any other id)."""
     notification = await Notification.get(notification_id)
     if notification is None or notification.user_id != api_key.user_id:

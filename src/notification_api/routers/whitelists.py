@@ -12,7 +12,7 @@ from sqlrecord.exceptions import DuplicateKeyError, NotFoundError
 from ..deps import IN_UNIT_OF_WORK, CurrentUser, app_settings
 from ..errors import InvalidIPError, MaxWhitelistCountError
 from ..models import ApiWhitelist
-from ..schemas import WhitelistCreate, WhitelistOut
+from ..schemas import RowId, WhitelistCreate, WhitelistOut
 from ..settings import Settings
 from .apikeys import ERRORS, owned_key
 
@@ -43,7 +43,7 @@ async def _existing(key_id: int, ip_addr: str) -> ApiWhitelist | None:
 
 
 @router.get("", responses=ERRORS)
-async def list_whitelist(key_id: int, user: CurrentUser) -> list[WhitelistOut]:
+async def list_whitelist(key_id: RowId, user: CurrentUser) -> list[WhitelistOut]:
     """The key's whitelisted addresses, oldest first."""
     key = await owned_key(user, key_id)
     rows = await ApiWhitelist.filter_by(api_key_id=key.id).order_by("id").all()
@@ -52,7 +52,7 @@ async def list_whitelist(key_id: int, user: CurrentUser) -> list[WhitelistOut]:
 
 @router.post("", status_code=201, responses=ERRORS)
 async def add_to_whitelist(
-    key_id: int,
+    key_id: RowId,
     body: WhitelistCreate,
     user: CurrentUser,
     response: Response,
@@ -78,7 +78,7 @@ async def add_to_whitelist(
 
 
 @router.delete("/{list_id}", responses=ERRORS)
-async def remove_from_whitelist(key_id: int, list_id: int, user: CurrentUser) -> dict[str, str]:
+async def remove_from_whitelist(key_id: RowId, list_id: RowId, user: CurrentUser) -> dict[str, str]:
     """Remove one address from the key's whitelist."""
     key = await owned_key(user, key_id)
     entry = await ApiWhitelist.get(list_id)

@@ -1,0 +1,39 @@
+"""Routes that exist only in the tests: each provokes one error path of the service.
+
+They run in the same unit of work as the real routes, so the errors come from
+sqlrecord and the databases themselves, not from stand-ins.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from notification_api.deps import IN_UNIT_OF_WORK
+from notification_api.models import ApiKey, User
+
+router = APIRouter(prefix="/_faults", dependencies=[IN_UNIT_OF_WORK])
+
+
+@router.post("/duplicate")
+async def duplicate(email: str) -> None:
+    await User.create(email=email, allow_protected=True)  # DuplicateKeyError
+
+
+@router.post("/foreign-key")
+async def foreign_key() -> None:
+    await ApiKey.create(user_id=10**9, access_key="a", secret_key="s", allow_protected=True)
+
+
+@router.get("/missing")
+async def missing() -> None:
+    await User.get_or_fail(10**9)  # NotFoundError
+
+
+@router.get("/invalid-value")
+async def invalid_value() -> None:
+    await User.get("not-an-id")  # InvalidValueError
+
+
+@router.get("/crash")
+async def crash() -> None:
+    raise RuntimeError("SELECT pw FROM users -- an internal detail no client may see")
