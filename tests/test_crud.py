@@ -268,3 +268,9 @@ async def test_values_assigned_directly_are_checked_on_save(db: Database) -> Non
         await saved.save()
     assert await count_rows(db, User) == 1
     assert await fetch_column(db, User, "age") == [None]
+
+
+async def test_database_set_timestamps_compare_equal_to_bound_values(db: Database) -> None:
+    user = await User.create(email="stamp@example.com")
+    assert await User.filter_by(created_at=user.created_at).count() == 1
+    assert await User.filter_by(created_at__lt=user.created_at).count() == 0

@@ -84,7 +84,9 @@ def _utc_now_postgresql(element: utc_now, compiler: SQLCompiler, **kw: Any) -> s
 
 @compiles(utc_now, "sqlite")
 def _utc_now_sqlite(element: utc_now, compiler: SQLCompiler, **kw: Any) -> str:
-    return "STRFTIME('%Y-%m-%d %H:%M:%f', 'now')"
+    # The text format SQLAlchemy binds datetimes in (six fractional digits):
+    # stored values then compare correctly with bound ones, as strings.
+    return "(STRFTIME('%Y-%m-%d %H:%M:%f', 'now') || '000')"
 
 
 @compiles(utc_now, "mysql")
