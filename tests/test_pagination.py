@@ -137,9 +137,10 @@ async def test_pages_serialise_with_pydantic_and_fastapi(db: Database, people: l
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         body = (await client.get("/users")).json()
-        assert body["pages"] == 4 and [u["email"] for u in body["items"]][0] == "p00@example.com"
+        assert body["pages"] == 4
+        assert body["items"][0]["email"] == "p00@example.com"
         cursor_body = (await client.get("/users/cursor")).json()
         following = (
             await client.get("/users/cursor", params={"after": cursor_body["next_cursor"]})
         ).json()
-    assert [u["email"] for u in following["items"]][0] == "p05@example.com"
+    assert following["items"][0]["email"] == "p05@example.com"
