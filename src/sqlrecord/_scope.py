@@ -91,7 +91,13 @@ class SessionScope:
             if self._savepoint is not None:
                 # Also when the failed flush has already deactivated it: the
                 # rollback is what returns the session to the outer transaction.
-                await self._savepoint.rollback()
+                try:
+                    await self._savepoint.rollback()
+                except sa_exc.DBAPIError:
+                    # The database dropped the whole transaction (a deadlock
+                    # victim has no savepoints left); the original error,
+                    # translated below, tells the caller to start over.
+                    pass
             _reraise_translated(exc, name)
             return
         with translate_errors(model=name):

@@ -21,9 +21,10 @@ from .exceptions import (
     InvalidValueError,
     NotNullError,
     StaleObjectError,
+    TransactionConflictError,
 )
 
-__all__ = ["translate_errors", "translate_integrity_error"]
+__all__ = ["is_transaction_conflict", "translate_errors", "translate_integrity_error"]
 
 _DUPLICATE, _FOREIGN_KEY, _NOT_NULL = "duplicate", "foreign_key", "not_null"
 
@@ -126,6 +127,14 @@ def translate_errors(*, model: str = "row") -> Iterator[None]:
             f"The {model} was changed or deleted by someone else since it was loaded; nothing "
             "was written. Load it again, re-apply the change and save."
         ) from error
+    except sa_exc.OperationalError as error:
+        if not is_transaction_conflict(error):
+            raise
+        raise TransactionConflictError(
+            f"The database aborted the transaction writing {model} because it conflicted with "
+            f"a concurrent one ({error.orig}). Nothing of it was kept: run the whole "
+            "transaction again (db.transaction(retries=3) does this for you)."
+        ) from error
     except (sa_exc.DataError, sa_exc.ProgrammingError) as error:
         if isinstance(error, sa_exc.ProgrammingError) and not _is_value_problem(error):
             raise
@@ -143,6 +152,24 @@ def translate_errors(*, model: str = "row") -> Iterator[None]:
             f"A value of {model} could not be sent to the database: {error.orig}. "
             "Check the value's type against the column."
         ) from error
+
+
+# MySQL: 1213 deadlock, 1205 lock wait timeout. PostgreSQL: 40P01 deadlock,
+# 40001 serialization failure. SQLite reports its lock conflicts as "locked".
+_CONFLICT_CODES = {1213, 1205}
+_CONFLICT_STATES = {"40P01", "40001"}
+
+
+def is_transaction_conflict(error: sa_exc.DBAPIError) -> bool:
+    """Whether the database aborted the transaction because of a concurrent one."""
+    orig = error.orig
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int):
+        return args[0] in _CONFLICT_CODES
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if isinstance(state, str):
+        return state in _CONFLICT_STATES
+    return "database is locked" in str(orig)
 
 
 def _is_value_problem(error: sa_exc.ProgrammingError) -> bool:

@@ -16,6 +16,7 @@ chained (``raise ... from exc``) so the original stays in the traceback::
     ├── NotFoundError (LookupError)    no row where one was required
     ├── MultipleResultsError           several rows where one was required
     ├── StaleObjectError               another writer changed the row first (optimistic lock)
+    ├── TransactionConflictError       deadlock / serialization failure: run it again
     └── IntegrityConstraintError       the database refused a write
         ├── DuplicateKeyError          unique / primary key violated
         ├── ForeignKeyError            reference to a missing row, or still referenced
@@ -48,6 +49,7 @@ __all__ = [
     "ProtectedFieldError",
     "SQLRecordError",
     "StaleObjectError",
+    "TransactionConflictError",
 ]
 
 
@@ -240,6 +242,17 @@ class StaleObjectError(SQLRecordError):
 
     Example:
         >>> issubclass(StaleObjectError, SQLRecordError)
+        True
+    """
+
+
+class TransactionConflictError(SQLRecordError):
+    """The database aborted the whole transaction for a concurrent one (deadlock,
+    serialization failure, lock timeout). Nothing of it was kept; running it
+    again usually succeeds.
+
+    Example:
+        >>> issubclass(TransactionConflictError, SQLRecordError)
         True
     """
 

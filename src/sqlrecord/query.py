@@ -72,6 +72,7 @@ class Query(Generic[M]):
         "_offset",
         "_options",
         "_order",
+        "_populate",
         "_session",
         "_unique",
         "_with_deleted",
@@ -90,6 +91,7 @@ class Query(Generic[M]):
         self._unique = False
         self._with_deleted = False
         self._for_update: tuple[bool, bool, bool] | None = None
+        self._populate = False
 
     def _copy(self) -> Self:
         clone = object.__new__(type(self))
@@ -261,6 +263,17 @@ class Query(Generic[M]):
         clone._for_update = (read, skip_locked, nowait)
         return clone
 
+    def populate_existing(self) -> Self:
+        """Overwrite objects the session already holds with the rows' current values.
+
+        Example:
+            >>> User.filter_by().populate_existing().statement().get_execution_options()
+            immutabledict({'populate_existing': True})
+        """
+        clone = self._copy()
+        clone._populate = True
+        return clone
+
     def with_deleted(self) -> Self:
         """Include soft-deleted rows (see :class:`~sqlrecord.SoftDeleteMixin`).
 
@@ -306,6 +319,8 @@ class Query(Generic[M]):
         if self._for_update is not None:
             read, skip_locked, nowait = self._for_update
             statement = statement.with_for_update(read=read, skip_locked=skip_locked, nowait=nowait)
+        if self._populate:
+            statement = statement.execution_options(populate_existing=True)
         return statement
 
     def _scope(self, *, write: bool = False) -> SessionScope:

@@ -1,26 +1,43 @@
 """``get_or_create``, ``update_or_create``, ``create_or_update``: safe under concurrency.
 
 Two tasks racing on the same unique key both miss the row, both INSERT, and
-one INSERT fails on the unique index. That one rolls back to its SAVEPOINT
-and reads the winner's row with a locking read (``FOR UPDATE``), which sees
-the latest committed version even under MySQL's REPEATABLE READ. Both tasks
-end with the same row and no error. ``CRUDMixin`` exposes these as class
-methods; this module holds the logic.
+one INSERT fails on the unique index. What happens next depends on whose
+transaction it is:
+
+* sqlrecord's own: the loser's transaction is rolled back (releasing every
+  lock it took) and the whole find-or-write runs again in a new one, which now
+  finds the winner's row. Deadlocks and serialization failures are retried the
+  same way, a few times.
+* the caller's (served): the INSERT ran in a SAVEPOINT, which is rolled back;
+  the winner's row is then read with a locking read, which sees the latest
+  committed version even under MySQL's REPEATABLE READ.
+
+Rows that may not exist are never locked (``SELECT … FOR UPDATE`` on a gap is
+how concurrent inserts deadlock on InnoDB); a row that exists is locked by its
+primary key before it is updated. ``CRUDMixin`` exposes these as class methods.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
+from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ._registry import database_for
 from ._scope import SessionScope
-from .exceptions import DuplicateKeyError, InvalidFieldError
+from ._translate import translate_errors
+from .exceptions import DuplicateKeyError, InvalidFieldError, TransactionConflictError
 from .introspection import model_info
 from .lookups import LOOKUP_SEPARATOR
 
-__all__ = ["create_or_update", "get_or_create", "update_or_create"]
+__all__ = ["ATTEMPTS", "create_or_update", "get_or_create", "update_or_create"]
+
+#: How many times an own-session find-or-write runs before giving up on a conflict.
+ATTEMPTS = 5
+
+_T = TypeVar("_T")
 
 
 async def get_or_create(
@@ -39,18 +56,23 @@ async def get_or_create(
         True
     """
     _check_plain(model, lookups)
-    async with SessionScope(model, session, write=True, auto_commit=auto_commit) as s:
-        found = await _find(model, s, lookups, lock=False)
+    values = {**lookups, **(defaults or {})}
+
+    async def attempt(s: AsyncSession, served: bool) -> tuple[Any, bool]:
+        found = await model.filter_by(**lookups).with_session(s).one_or_none()
         if found is not None:
             return found, False
         try:
-            created = await model.create(session=s, **lookups, **(defaults or {}))
+            return await model.create(session=s, **values), True
         except DuplicateKeyError:
-            found = await _find(model, s, lookups, lock=True)
+            if not served:
+                raise  # retried in a fresh transaction, which will see the winner's row
+            found = await _locked(model, s, lookups)
             if found is None:
                 raise
             return found, False
-        return created, True
+
+    return await _run(model, session, auto_commit, attempt)
 
 
 async def update_or_create(
@@ -70,20 +92,27 @@ async def update_or_create(
     """
     _check_plain(model, lookups)
     changes = dict(defaults or {})
-    async with SessionScope(model, session, write=True, auto_commit=auto_commit) as s:
-        found = await _find(model, s, lookups, lock=True)
+
+    async def attempt(s: AsyncSession, served: bool) -> tuple[Any, bool]:
+        found = await model.filter_by(**lookups).with_session(s).one_or_none()
+        created = False
         if found is None:
             try:
-                created = await model.create(session=s, **lookups, **changes)
+                return await model.create(session=s, **lookups, **changes), True
             except DuplicateKeyError:
-                found = await _find(model, s, lookups, lock=True)
-                if found is None:
+                if not served:
                     raise
-            else:
-                return created, True
+        found = await _locked(model, s, lookups, by_key=found)
+        if found is None:
+            raise DuplicateKeyError(
+                f"A {model.__name__} with these unique values exists but does not match "
+                f"{lookups!r}; it cannot be updated through these lookups."
+            )
         if changes:
             await found.update(session=s, **changes)
-        return found, False
+        return found, created
+
+    return await _run(model, session, auto_commit, attempt)
 
 
 async def create_or_update(
@@ -111,10 +140,37 @@ async def create_or_update(
     return row
 
 
-async def _find(model: Any, session: AsyncSession, lookups: dict[str, Any], *, lock: bool) -> Any:
-    query = model.filter_by(**lookups).with_session(session)
-    if lock:
-        query = query.for_update()
+async def _run(
+    model: Any,
+    session: AsyncSession | None,
+    auto_commit: bool,
+    attempt: Callable[[AsyncSession, bool], Awaitable[_T]],
+) -> _T:
+    served = session if session is not None else database_for(model).current_session()
+    if served is not None:
+        result = await attempt(served, True)
+        if auto_commit:
+            with translate_errors(model=model.__name__):
+                await served.commit()
+        return result
+    for number in range(1, ATTEMPTS + 1):
+        try:
+            async with SessionScope(model, None, write=True) as own:
+                return await attempt(own, False)
+        except (DuplicateKeyError, TransactionConflictError):
+            if number == ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _locked(
+    model: Any, session: AsyncSession, lookups: dict[str, Any], *, by_key: Any = None
+) -> Any:
+    """Read the row with FOR UPDATE: by primary key when known, else by the lookups."""
+    if by_key is not None:
+        identity = inspect(by_key).identity or ()
+        lookups = dict(zip(model_info(model).primary_key_names, identity, strict=True))
+    query = model.filter_by(**lookups).with_session(session).for_update().populate_existing()
     return await query.one_or_none()
 
 
