@@ -11,6 +11,7 @@ and closes it before returning, whatever happens.
 
 from __future__ import annotations
 
+import contextlib
 from types import TracebackType
 from typing import Any
 
@@ -91,13 +92,11 @@ class SessionScope:
             if self._savepoint is not None:
                 # Also when the failed flush has already deactivated it: the
                 # rollback is what returns the session to the outer transaction.
-                try:
+                # The database may have dropped the whole transaction (a deadlock
+                # victim has no savepoints left); the original error, translated
+                # below, then tells the caller to start over.
+                with contextlib.suppress(sa_exc.DBAPIError):
                     await self._savepoint.rollback()
-                except sa_exc.DBAPIError:
-                    # The database dropped the whole transaction (a deadlock
-                    # victim has no savepoints left); the original error,
-                    # translated below, tells the caller to start over.
-                    pass
             _reraise_translated(exc, name)
             return
         with translate_errors(model=name):
