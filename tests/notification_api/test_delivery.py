@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from typing import Any
@@ -133,6 +134,26 @@ async def test_abandoned_claim_is_delivered_after_its_lease(
     service.app.state.worker.wake()
     settled = await _settled(client, key, orphan.id)
     assert (settled["status"], settled["attempts"]) == ("sent", 2), settled
+    assert len(mailbox.received_for(address)) == 1
+
+
+async def test_queued_rows_survive_a_worker_restart(
+    client: httpx.AsyncClient, service: Service, mailbox: Mailbox
+) -> None:
+    worker = service.app.state.worker
+    address = f"paused-{service.backend}@example.com"
+    await worker.stop()
+    try:
+        key = await create_key(client, await register(client))
+        queued = await _queue(
+            client, key, channel="email", recipient=address, subject="Later", body="b"
+        )
+        await asyncio.sleep(3 * service.settings.worker_poll_seconds)
+        waiting = (await signed(client, "GET", f"{PATH}/{queued}", key)).json()
+        assert (waiting["status"], waiting["attempts"]) == ("queued", 0)
+    finally:
+        worker.start()
+    assert (await _settled(client, key, queued))["status"] == "sent"
     assert len(mailbox.received_for(address)) == 1
 
 
