@@ -32,6 +32,7 @@ class User(BaseModel):
     posts: Mapped[list[Post]] = relationship(
         back_populates="author", cascade="all, delete-orphan", order_by="Post.id"
     )
+    articles: Mapped[list[Article]] = relationship(back_populates="writer", order_by="Article.id")
     titled_posts: Mapped[list[Post]] = relationship(
         viewonly=True, primaryjoin="and_(User.id == Post.author_id, Post.title != '')"
     )
@@ -103,6 +104,8 @@ class Article(SoftDeleteMixin, BaseModel):
 
     slug: Mapped[str] = mapped_column(String(40), unique=True)
     score: Mapped[int] = mapped_column(default=0)
+    writer_id: Mapped[int | None] = mapped_column(ForeignKey("test_users.id"))
+    writer: Mapped[User | None] = relationship(back_populates="articles")
 
 
 class Invoice(VersionedMixin, BaseModel):

@@ -18,7 +18,7 @@ def test_column_and_relation_names() -> None:
         "created_at",
         "updated_at",
     ]
-    assert User.relation_names == ["posts", "titled_posts"]
+    assert User.relation_names == ["posts", "articles", "titled_posts"]
     assert User.hybrid_property_names == ["display_name", "email_domain"]
 
 
@@ -31,8 +31,13 @@ def test_settable_names_exclude_primary_key_created_at_and_viewonly() -> None:
         "age",
         "updated_at",
     ]
-    assert User.settable_relation_names == ["posts"]
-    assert User.settable_attributes == [*User.settable_column_names, "posts", "display_name"]
+    assert User.settable_relation_names == ["posts", "articles"]
+    assert User.settable_attributes == [
+        *User.settable_column_names,
+        "posts",
+        "articles",
+        "display_name",
+    ]
     assert Post.settable_relation_names == ["author", "tags", "comments"]
 
 

@@ -665,8 +665,13 @@ class Query(Generic[M]):
         )
         async with self._scope() as session:
             result = await session.stream_scalars(statement)
-            async for row in result:
-                yield row
+            try:
+                async for row in result:
+                    yield row
+            finally:
+                # Before the session ends: a server-side cursor left open (the
+                # caller stopped early) would block the connection's next query.
+                await result.close()
 
     def _describe(self) -> str:
         return "the query's conditions" if self._conditions else "the query"

@@ -65,9 +65,14 @@ def _to_dict(
             field=sorted(unknown)[0],
             valid=valid,
         )
-    result = {
-        name: loaded[name] for name in info.column_names if name in loaded and name not in exclude
-    }
+    result = {}
+    for name in info.column_names:
+        if name in exclude:
+            continue
+        if name in loaded:
+            result[name] = loaded[name]
+        elif _known_null(state, name):
+            result[name] = None
     path = path | {id(obj)}
     for name in info.relation_names:
         wanted = name in include or (depth > 0 and name in loaded)
@@ -90,6 +95,15 @@ def _to_dict(
         if name not in exclude:
             result[name] = getattr(obj, name)
     return result
+
+
+def _known_null(state: Any, name: str) -> bool:
+    """A column left out of the INSERT that wrote this object, with no server default:
+    the row holds NULL, and SQLAlchemy answers None for it without a query."""
+    if state.key is None or name in state.expired_attributes or name in state.callables:
+        return False
+    column = state.mapper.columns.get(name)
+    return column is not None and column.server_default is None and column.server_onupdate is None
 
 
 def _readable(model: type[Any]) -> set[str]:
