@@ -19,6 +19,7 @@ from .tokens import read_token
 
 __all__ = [
     "IN_UNIT_OF_WORK",
+    "AppSettings",
     "CurrentUser",
     "UnitOfWork",
     "app_settings",
@@ -37,6 +38,9 @@ def app_settings(request: Request) -> Settings:
     """
     settings: Settings = request.app.state.settings
     return settings
+
+
+AppSettings = Annotated[Settings, Depends(app_settings)]
 
 
 async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
@@ -65,7 +69,7 @@ IN_UNIT_OF_WORK = Depends(unit_of_work, scope="function")
 async def current_user(
     request: Request,
     session: UnitOfWork,
-    settings: Annotated[Settings, Depends(app_settings)],
+    settings: AppSettings,
 ) -> User:
     """The user named by the ``Authorization: Bearer <jwt>`` header.
 

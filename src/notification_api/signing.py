@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl
 
 from fastapi import Depends, Header, Query, Request
 
-from .deps import UnitOfWork, app_settings
+from .deps import AppSettings, UnitOfWork
 from .errors import (
     AccessKeyNotFoundError,
     IPNotAllowedError,
@@ -29,7 +29,6 @@ from .errors import (
     TimestampError,
 )
 from .models import ApiKey, ApiWhitelist
-from .settings import Settings
 
 __all__ = ["SignedKey", "sign", "signed_key"]
 
@@ -60,7 +59,7 @@ def _key_and_timestamp(query_string: str) -> tuple[str, int]:
 async def signed_key(
     request: Request,
     session: UnitOfWork,
-    settings: Annotated[Settings, Depends(app_settings)],
+    settings: AppSettings,
     key: Annotated[str | None, Query(description="The API key's access key.")] = None,
     timestamp: Annotated[str | None, Query(description="Now, in epoch seconds.")] = None,
     secret: Annotated[

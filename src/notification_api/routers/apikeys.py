@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import secrets
-from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
-from ..deps import IN_UNIT_OF_WORK, CurrentUser, app_settings
+from ..deps import IN_UNIT_OF_WORK, AppSettings, CurrentUser
 from ..errors import MaxKeyCountError, NoKeyMatchError
 from ..models import ApiKey, User
 from ..schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, ApiKeyUpdate, ErrorOut, RowId
-from ..settings import Settings
 
 __all__ = ["ERRORS", "owned_key", "router"]
 
@@ -52,7 +50,7 @@ async def list_keys(user: CurrentUser) -> list[ApiKeyOut]:
 async def create_key(
     body: ApiKeyCreate,
     user: CurrentUser,
-    settings: Annotated[Settings, Depends(app_settings)],
+    settings: AppSettings,
 ) -> ApiKeyCreated:
     """A new key pair; ``secret_key`` is in this response only (400 ``4000004`` past the limit)."""
     if await _active_key_count(user) >= settings.max_api_keys:
@@ -72,7 +70,7 @@ async def update_key(
     key_id: RowId,
     body: ApiKeyUpdate,
     user: CurrentUser,
-    settings: Annotated[Settings, Depends(app_settings)],
+    settings: AppSettings,
 ) -> ApiKeyOut:
     """Change the memo, or stop and restart the key (restarting counts toward the limit)."""
     key = await owned_key(user, key_id)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
 from sqlrecord.exceptions import DuplicateKeyError
 
-from ..deps import IN_UNIT_OF_WORK, app_settings, remember_user
+from ..deps import IN_UNIT_OF_WORK, AppSettings, remember_user
 from ..errors import EmailExistsError, MissingFieldsError, NoMatchUserError, NotSupportedError
 from ..models import User
 from ..passwords import hash_password, verify_password
@@ -40,12 +39,17 @@ def _credentials(sns_type: SnsType, body: UserRegister) -> tuple[str, str]:
     return body.email, body.pw
 
 
+def _token_for(user: User, request: Request, settings: Settings) -> Token:
+    remember_user(request, user)
+    return Token(Authorization=f"Bearer {create_token(settings, user.id)}")
+
+
 @router.post("/register/{sns_type}", status_code=201, responses=_ERRORS)
 async def register(
     sns_type: SnsType,
     body: UserRegister,
     request: Request,
-    settings: Annotated[Settings, Depends(app_settings)],
+    settings: AppSettings,
 ) -> Token:
     """Create an account and return a token for it."""
     email, password = _credentials(sns_type, body)
@@ -60,8 +64,7 @@ async def register(
         )
     except DuplicateKeyError as error:  # a concurrent registration won the race
         raise EmailExistsError() from error
-    remember_user(request, user)
-    return Token(Authorization=f"Bearer {create_token(settings, user.id)}")
+    return _token_for(user, request, settings)
 
 
 @router.post("/login/{sns_type}", responses=_ERRORS)
@@ -69,15 +72,13 @@ async def login(
     sns_type: SnsType,
     body: UserRegister,
     request: Request,
-    settings: Annotated[Settings, Depends(app_settings)],
+    settings: AppSettings,
 ) -> Token:
     """Exchange e-mail and password for a token; one answer for every mismatch."""
     email, password = _credentials(sns_type, body)
     user = await User.get(email=email)
     # verify_password runs even without a user: the answer takes as long either way.
-    if not await verify_password(password, user.pw if user else None) or user is None:
+    matched = await verify_password(password, user.pw if user else None)
+    if not matched or user is None or user.status != "active":
         raise NoMatchUserError()
-    if user.status != "active":
-        raise NoMatchUserError()
-    remember_user(request, user)
-    return Token(Authorization=f"Bearer {create_token(settings, user.id)}")
+    return _token_for(user, request, settings)

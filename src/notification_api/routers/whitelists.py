@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Response
 
 from sqlrecord.exceptions import DuplicateKeyError, NotFoundError
 
-from ..deps import IN_UNIT_OF_WORK, CurrentUser, app_settings
+from ..deps import IN_UNIT_OF_WORK, AppSettings, CurrentUser
 from ..errors import InvalidIPError, MaxWhitelistCountError
 from ..models import ApiWhitelist
 from ..schemas import RowId, WhitelistCreate, WhitelistOut
-from ..settings import Settings
 from .apikeys import ERRORS, owned_key
 
 __all__ = ["normalise_ip", "router"]
@@ -56,7 +54,7 @@ async def add_to_whitelist(
     body: WhitelistCreate,
     user: CurrentUser,
     response: Response,
-    settings: Annotated[Settings, Depends(app_settings)],
+    settings: AppSettings,
 ) -> WhitelistOut:
     """Whitelist an address (201); an address already there is returned as it is (200)."""
     key = await owned_key(user, key_id)
