@@ -68,7 +68,7 @@ IN_UNIT_OF_WORK = Depends(unit_of_work, scope="function")
 
 async def current_user(
     request: Request,
-    session: UnitOfWork,
+    session: UnitOfWork,  # opened first: the model calls below run in its session
     settings: AppSettings,
 ) -> User:
     """The user named by the ``Authorization: Bearer <jwt>`` header.

@@ -149,7 +149,8 @@ class NotificationCreate(BaseModel):
 
     channel: Literal["email", "webhook"]
     recipient: str = Field(min_length=3, max_length=1000)
-    subject: str = Field(max_length=255)
+    # One line: it becomes an e-mail header.
+    subject: str = Field(max_length=255, pattern=r"^[^\r\n]*$")
     body: str = Field(max_length=65_000)
 
     @model_validator(mode="after")

@@ -50,15 +50,17 @@ def _key_and_timestamp(query_string: str) -> tuple[str, int]:
     stamps = [value for name, value in pairs if name == "timestamp"]
     if len(keys) != 1 or len(stamps) != 1 or not keys[0]:
         raise QueryStringError()
-    try:
-        return keys[0], int(stamps[0])
-    except ValueError as error:
-        raise QueryStringError() from error
+    stamp = stamps[0]
+    # Plain ASCII digits of a sane length: int() alone would take "1_0", "²" or a
+    # number too large to compare with the clock.
+    if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12):
+        raise QueryStringError()
+    return keys[0], int(stamp)
 
 
 async def signed_key(
     request: Request,
-    session: UnitOfWork,
+    session: UnitOfWork,  # opened first: the model calls below run in its session
     settings: AppSettings,
     key: Annotated[str | None, Query(description="The API key's access key.")] = None,
     timestamp: Annotated[str | None, Query(description="Now, in epoch seconds.")] = None,

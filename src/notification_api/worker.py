@@ -102,8 +102,14 @@ class DeliveryWorker:
             True
         """
         messages = await self._claim()
-        # Each delivery records its outcome in a session of its own.
-        await asyncio.gather(*(self._deliver(message) for message in messages))
+        # Each delivery records its outcome in a session of its own; one that
+        # cannot (the database went away) keeps its lease and is retried later.
+        outcomes = await asyncio.gather(
+            *(self._deliver(message) for message in messages), return_exceptions=True
+        )
+        for (message, _), outcome in zip(messages, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                logger.error("notification %s: outcome not recorded", message.id, exc_info=outcome)
         return len(messages)
 
     async def _claim(self) -> list[tuple[Message, str]]:

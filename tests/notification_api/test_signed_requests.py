@@ -43,6 +43,8 @@ async def test_signature_refusals(client: httpx.AsyncClient, key: dict[str, str]
         ({"query": f"timestamp={now}"}, 400, "4000007"),  # no key
         ({"query": f"key={key['access_key']}&key=x&timestamp={now}"}, 400, "4000007"),
         ({"query": f"key={key['access_key']}&timestamp=soon"}, 400, "4000007"),
+        ({"query": f"key={key['access_key']}&timestamp={10**400}"}, 400, "4000007"),
+        ({"query": f"key={key['access_key']}&timestamp=-{now}"}, 400, "4000007"),
         ({"query": signed_query("no-such-key")}, 404, "4040010"),
     ]
     for overrides, status, code in cases:
@@ -81,6 +83,7 @@ async def test_notification_body_is_validated(
         {**NOTE, "channel": "sms"},
         {**NOTE, "recipient": "not an address"},
         {**NOTE, "channel": "webhook", "recipient": "ftp://example.com/x"},
+        {**NOTE, "subject": "Hi\nBcc: everyone@example.com"},
         {"channel": "email"},
     ):
         assert_error(await signed(client, "POST", PATH, key, json=bad), 422, "4220001")
