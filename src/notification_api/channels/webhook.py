@@ -30,7 +30,7 @@ def webhook_signature(secret_key: str, body: bytes) -> str:
 class WebhookChannel:
     """POSTs ``{"id", "subject", "body"}``; any non-2xx answer is a failed delivery.
 
-    One ``httpx.AsyncClient`` serves every delivery; :meth:`aclose` closes it.
+    One ``httpx.AsyncClient`` serves every delivery until :meth:`aclose` closes it.
 
     Example:
         >>> import asyncio
@@ -39,9 +39,15 @@ class WebhookChannel:
     """
 
     def __init__(self, settings: Settings) -> None:
-        self.client = httpx.AsyncClient(
-            timeout=settings.webhook_timeout_seconds, follow_redirects=False
-        )
+        self.timeout = settings.webhook_timeout_seconds
+        self._client: httpx.AsyncClient | None = None
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """The shared HTTP client, opened on first use (and again after :meth:`aclose`)."""
+        if self._client is None or self._client.is_closed:
+            self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
+        return self._client
 
     async def send(self, message: Message) -> None:
         """POST ``message`` to its recipient URL."""
@@ -60,4 +66,5 @@ class WebhookChannel:
 
     async def aclose(self) -> None:
         """Close the HTTP client's connections."""
-        await self.client.aclose()
+        if self._client is not None:
+            await self._client.aclose()
