@@ -75,13 +75,13 @@ class BaseModel(BaseModelMixin, Base):
 
     Example:
         >>> from sqlalchemy import String
-        >>> class Article(BaseModel):
-        ...     __tablename__ = "doc_articles"
+        >>> class Headline(BaseModel):
+        ...     __tablename__ = "doc_headlines"
         ...     title: Mapped[str] = mapped_column(String(200))
-        >>> Article.settable_column_names
+        >>> Headline.settable_column_names
         ['title', 'updated_at']
-        >>> Article(title="Hello")
-        <Article id=None title='Hello'>
+        >>> Headline(title="Hello")
+        <Headline id=None title='Hello'>
     """
 
     __abstract__ = True
