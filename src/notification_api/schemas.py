@@ -17,7 +17,6 @@ __all__ = [
     "ErrorOut",
     "NotificationCreate",
     "NotificationOut",
-    "NotificationPage",
     "NotificationQueued",
     "RowId",
     "Token",
@@ -185,15 +184,3 @@ class NotificationOut(BaseModel):
     sent_at: dt.datetime | None
     created_at: dt.datetime
     updated_at: dt.datetime
-
-
-class NotificationPage(BaseModel):
-    """One page of notifications, newest first."""
-
-    items: list[NotificationOut]
-    total: int
-    page: int
-    per_page: int
-    pages: int
-    has_next: bool
-    has_prev: bool

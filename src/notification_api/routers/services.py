@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request
 
+from sqlrecord import Page
 from sqlrecord.exceptions import NotFoundError
 
 from ..deps import IN_UNIT_OF_WORK
@@ -14,7 +15,6 @@ from ..schemas import (
     ErrorOut,
     NotificationCreate,
     NotificationOut,
-    NotificationPage,
     NotificationQueued,
     RowId,
 )
@@ -66,11 +66,16 @@ async def list_notifications(
     channel: Literal["email", "webhook"] | None = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=100)] = 20,
-) -> NotificationPage:
+) -> Page[NotificationOut]:
     """The key owner's notifications, newest first, optionally by status and channel."""
     filters = {"status": status, "channel": channel}
     query = Notification.filter_by(
         user_id=api_key.user_id, **{name: value for name, value in filters.items() if value}
     )
     found = await query.order_by("-id").paginate(page=page, per_page=per_page)
-    return NotificationPage.model_validate(found, from_attributes=True)
+    return Page.build(
+        [NotificationOut.model_validate(row) for row in found.items],
+        total=found.total,
+        page=found.page,
+        per_page=found.per_page,
+    )
