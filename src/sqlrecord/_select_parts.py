@@ -8,6 +8,7 @@ aliased tables, one alias per path, so the same table can be reached twice.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Select, inspect
@@ -97,12 +98,17 @@ class JoinPlan:
 
 
 def resolve_field_ref(model: type[Any], key: str, *, purpose: str) -> FieldRef:
-    """Check ``key`` (``name``, ``author__name``) for sorting or selecting values.
+    """Check ``key`` (``name``, ``author__name``) for sorting or selecting values (cached).
 
     Example:
         >>> resolve_field_ref(Post, "author__email", purpose="sort").path
         ('author',)
     """
+    return _resolve_field_ref(model, key, purpose)
+
+
+@lru_cache(maxsize=4096)
+def _resolve_field_ref(model: type[Any], key: str, purpose: str) -> FieldRef:
     parts = key.split(LOOKUP_SEPARATOR)
     current = model
     relations: list[RelationshipProperty[Any]] = []

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import and_, extract, false, inspect, not_, or_, true
@@ -152,7 +153,7 @@ def _unknown(
 
 
 def resolve_field(model: type[Any], key: str, *, operators: bool = True) -> FieldPath:
-    """Check a lookup key against ``model`` and say what it refers to.
+    """Check a lookup key against ``model`` and say what it refers to (cached per key).
 
     Raises :class:`InvalidFieldError` naming the model, the bad part and the
     valid choices.
@@ -162,6 +163,11 @@ def resolve_field(model: type[Any], key: str, *, operators: bool = True) -> Fiel
         >>> path.relation_keys, path.field, path.operator
         (('author',), 'name', 'icontains')
     """
+    return _resolve_field(model, key, operators)
+
+
+@lru_cache(maxsize=4096)
+def _resolve_field(model: type[Any], key: str, operators: bool) -> FieldPath:
     parts = key.split(LOOKUP_SEPARATOR)
     if any(not part for part in parts):
         valid = [*_field_names(model), *model_info(model).relation_names]
