@@ -8,7 +8,6 @@ aliased tables, one alias per path, so the same table can be reached twice.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Select, inspect
@@ -104,10 +103,16 @@ def resolve_field_ref(model: type[Any], key: str, *, purpose: str) -> FieldRef:
         >>> resolve_field_ref(Post, "author__email", purpose="sort").path
         ('author',)
     """
-    return _resolve_field_ref(model, key, purpose)
+    cache_key = (model, key, purpose)
+    found = _resolved.get(cache_key)
+    if found is None:  # only valid keys get here (a bad one raises)
+        found = _resolved[cache_key] = _resolve_field_ref(model, key, purpose)
+    return found
 
 
-@lru_cache(maxsize=4096)
+_resolved: dict[tuple[type[Any], str, str], FieldRef] = {}
+
+
 def _resolve_field_ref(model: type[Any], key: str, purpose: str) -> FieldRef:
     parts = key.split(LOOKUP_SEPARATOR)
     current = model

@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import and_, extract, false, inspect, not_, or_, true
@@ -163,10 +162,18 @@ def resolve_field(model: type[Any], key: str, *, operators: bool = True) -> Fiel
         >>> path.relation_keys, path.field, path.operator
         (('author',), 'name', 'icontains')
     """
-    return _resolve_field(model, key, operators)
+    cache_key = (model, key, operators)
+    found = _resolved.get(cache_key)
+    if found is None:
+        # Only valid keys are stored (a bad one raises first), so this stays
+        # as small as the set of lookups the application really uses.
+        found = _resolved[cache_key] = _resolve_field(model, key, operators)
+    return found
 
 
-@lru_cache(maxsize=4096)
+_resolved: dict[tuple[type[Any], str, bool], FieldPath] = {}
+
+
 def _resolve_field(model: type[Any], key: str, operators: bool) -> FieldPath:
     parts = key.split(LOOKUP_SEPARATOR)
     if any(not part for part in parts):
