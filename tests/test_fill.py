@@ -128,3 +128,25 @@ async def test_rejected_create_writes_nothing(db: Database) -> None:
     assert await fetch_column(db, User, "email") == []
     admin = await User.create(email="admin@b.c", is_admin=True, allow_protected={"is_admin"})
     assert admin.is_admin is True
+
+
+def test_out_of_range_integers_are_refused_everywhere() -> None:
+    with pytest.raises(InvalidValueError, match="out of range"):
+        User().fill(email="a@b.c", age=2**31)
+    with pytest.raises(InvalidValueError, match="out of range"):
+        User.filter_by(id=2**63)
+
+
+async def test_out_of_range_primary_key_is_a_typed_error(db: Database) -> None:
+    with pytest.raises(InvalidValueError, match="out of range"):
+        await User.get(2**63)
+
+
+def test_protections_add_up_and_errors_list_only_fillable_names() -> None:
+    assert {"updated_at", "status", "is_admin"} <= set(User.protected_attribute_names)
+    with pytest.raises(ProtectedFieldError):
+        User().fill(updated_at=None)
+    with pytest.raises(InvalidFieldError) as caught:
+        User().fill(nope=1)
+    assert "is_admin" not in caught.value.valid and "status" not in str(caught.value)
+    assert "email" in caught.value.valid

@@ -46,7 +46,7 @@ def test_keys_and_unique_names() -> None:
     assert User.unique_names == ["id", "email"]
     assert Note.unique_names == ["id", "code"]
     assert Membership.primary_key_names == ["group", "member"]
-    assert User.protected_attribute_names == ["is_admin", "status"]
+    assert User.protected_attribute_names == ["is_admin", "status", "updated_at"]
 
 
 def test_properties_work_on_instances_too() -> None:

@@ -9,15 +9,12 @@ service's abstract base to it.
 
 from __future__ import annotations
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from sqlrecord import Database
 
 from .models import Model
 from .settings import Settings
 
-__all__ = ["bind_database", "make_database", "take_write_lock"]
+__all__ = ["bind_database", "make_database"]
 
 
 def make_database(settings: Settings) -> Database:
@@ -49,29 +46,3 @@ def bind_database(database: Database) -> None:
         True
     """
     Model.__database__ = database
-
-
-async def take_write_lock(session: AsyncSession) -> None:
-    """On SQLite, make the session's transaction a writer from its first statement.
-
-    sqlrecord begins SQLite transactions with a plain (deferred) ``BEGIN``. A
-    transaction that reads and then writes while another connection is
-    committing fails at once with "database is locked": SQLite skips its busy
-    timeout there to avoid a deadlock. A no-op UPDATE first takes the write lock
-    the way ``BEGIN IMMEDIATE`` would, waiting politely for the other writer.
-    Other databases lock rows, not the file: nothing to do.
-
-    Example:
-        >>> import asyncio
-        >>> async def demo() -> None:
-        ...     database = Database("sqlite+aiosqlite://", default=False)
-        ...     async with database.engine.begin() as connection:
-        ...         await connection.exec_driver_sql("CREATE TABLE users (id INTEGER)")
-        ...     async with database.transaction() as session:
-        ...         await take_write_lock(session)
-        ...     await database.dispose()
-        >>> asyncio.run(demo())
-    """
-    bind = session.get_bind()
-    if bind.dialect.name == "sqlite":
-        await session.execute(text("UPDATE users SET id = id WHERE 0"))

@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from sqlrecord import Database
 
-from .database import take_write_lock
 from .errors import NotAuthorizedError
 from .models import User
 from .settings import Settings
@@ -57,7 +56,7 @@ async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
     database: Database = request.app.state.database
     async with asynccontextmanager(database.committing_session)() as session:
         if request.method not in ("GET", "HEAD", "OPTIONS"):
-            await take_write_lock(session)
+            await database.begin_write(session)
         yield session
 
 

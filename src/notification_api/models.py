@@ -67,8 +67,8 @@ class User(Model):
     """
 
     __tablename__ = "users"
-    # updated_at too: sqlrecord counts it as settable, and a client must not set it.
-    __protected_attributes__ = frozenset({"status", "pw", "email", "sns_type", "updated_at"})
+    # Added to BaseModel's own protection of updated_at.
+    __protected_attributes__ = frozenset({"status", "pw", "email", "sns_type"})
 
     status: Mapped[str] = mapped_column(String(20), default="active")
     email: Mapped[str | None] = mapped_column(String(255), unique=True)
@@ -85,7 +85,7 @@ class ApiKey(Model):
 
     Example:
         >>> sorted(ApiKey.protected_attribute_names)
-        ['access_key', 'secret_key', 'user_id']
+        ['access_key', 'secret_key', 'updated_at', 'user_id']
     """
 
     __tablename__ = "api_keys"

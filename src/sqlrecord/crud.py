@@ -15,7 +15,7 @@ from ._soft import live_condition, soft_delete_column
 from .bulk import BulkMixin
 from .exceptions import InvalidFieldError, InvalidValueError, NotFoundError, StaleObjectError
 from .introspection import ModelInfo, model_info
-from .object import ObjectMixin
+from .object import ObjectMixin, check_integer_range
 from .query import QueryMixin
 from .serialize import SerializeMixin
 
@@ -329,6 +329,7 @@ def _checked_value(model: type[Any], info: ModelInfo, name: str, value: Any) -> 
         raise InvalidValueError(
             f"{model.__name__}.{name} is looked up with {expected}, got {type(value).__name__}."
         )
+    check_integer_range(model, info, name, value)
     return value
 
 

@@ -322,6 +322,8 @@ class Database:
         Declare it with ``Depends(db.committing_session, scope="function")`` so
         that the commit happens before the response is sent: a failed commit
         then becomes an error response instead of a lost write after a 200.
+        On SQLite, a request that will write should call
+        :meth:`begin_write` first.
 
         Example:
             >>> from fastapi import Depends
@@ -336,6 +338,26 @@ class Database:
                 raise
             with translate_errors():
                 await session.commit()
+
+    async def begin_write(self, session: AsyncSession) -> None:
+        """Declare ``session`` a writer before its first statement (SQLite: BEGIN IMMEDIATE).
+
+        SQLite has one writer at a time. A transaction that reads and then
+        writes while another connection commits fails at once with "database
+        is locked" (SQLite skips its busy timeout there to avoid a deadlock).
+        Taking the write lock up front makes it wait its turn instead. Other
+        databases lock rows, not the file: this does nothing there. Call it
+        first thing in a request that will write; ``db.transaction()`` and
+        sqlrecord's own writing sessions do it themselves.
+
+        Example:
+            >>> async def write() -> None:
+            ...     async with db.sessionmaker() as session:
+            ...         await db.begin_write(session)
+            ...         await User.create(session=session, email="w@example.com", auto_commit=True)
+            >>> run(write())
+        """
+        await prepare_write_session(session)
 
     @asynccontextmanager
     async def transaction(

@@ -50,6 +50,7 @@ class ModelInfo:
     # Python types a column accepts, for the columns whose type is unambiguous.
     accepted_types: dict[str, tuple[type, ...]] = field(default_factory=dict)
     max_lengths: dict[str, int] = field(default_factory=dict)
+    integer_ranges: dict[str, tuple[int, int]] = field(default_factory=dict)
     settable_attribute_set: frozenset[str] = field(init=False)
     column_set: frozenset[str] = field(init=False)
 
@@ -58,6 +59,11 @@ class ModelInfo:
         return (
             self.settable_column_names + self.settable_relation_names + self.settable_hybrid_names
         )
+
+    @property
+    def fillable_names(self) -> tuple[str, ...]:
+        """What ``fill`` takes without ``allow_protected``: the names an error may list."""
+        return tuple(name for name in self.settable_attributes if name not in self.protected_names)
 
     def __post_init__(self) -> None:
         # Sets for the membership tests `fill` makes per key.
@@ -132,11 +138,12 @@ def model_info(model: type[Any]) -> ModelInfo:
 
 def _introspect(model: type[Any]) -> ModelInfo:
     mapper: Mapper[Any] = inspect(model)
-    readonly = frozenset(getattr(model, "__readonly_attributes__", ()))
+    readonly = _declared_along_mro(model, "__readonly_attributes__")
     columns: list[str] = []
     settable_columns: list[str] = []
     accepted: dict[str, tuple[type, ...]] = {}
     lengths: dict[str, int] = {}
+    ranges: dict[str, tuple[int, int]] = {}
     for prop in mapper.column_attrs:
         columns.append(prop.key)
         column = prop.columns[0]
@@ -148,6 +155,9 @@ def _introspect(model: type[Any]) -> ModelInfo:
         length = getattr(column.type, "length", None)
         if isinstance(column.type, types.String) and isinstance(length, int):
             lengths[prop.key] = length
+        bounds = _integer_range(column.type)
+        if bounds is not None:
+            ranges[prop.key] = bounds
         if not (column.primary_key or prop.key in readonly or column.name in readonly):
             settable_columns.append(prop.key)
     relations = list(mapper.relationships)
@@ -185,7 +195,7 @@ def _introspect(model: type[Any]) -> ModelInfo:
         primary_key_names=tuple(primary_keys),
         natural_key_names=natural_keys,
         unique_names=tuple(dict.fromkeys(primary_keys + _unique_column_keys(mapper))),
-        protected_names=frozenset(getattr(model, "__protected_attributes__", ())),
+        protected_names=_declared_along_mro(model, "__protected_attributes__"),
         list_relation_names=frozenset(prop.key for prop in relations if prop.uselist),
         needs_loaded_names=frozenset(
             prop.key for prop in relations if prop.direction is not MANYTOONE
@@ -193,7 +203,29 @@ def _introspect(model: type[Any]) -> ModelInfo:
         relation_targets={prop.key: prop.mapper.class_ for prop in relations},
         accepted_types=accepted,
         max_lengths=lengths,
+        integer_ranges=ranges,
     )
+
+
+def _declared_along_mro(model: type[Any], name: str) -> frozenset[str]:
+    """The union of a set-valued class attribute over the class and its bases:
+    a model's own ``__protected_attributes__`` adds to its mixins', never drops them."""
+    found: set[str] = set()
+    for klass in model.__mro__:
+        found.update(vars(klass).get(name, ()))
+    return frozenset(found)
+
+
+# The portable range of each integer type: what PostgreSQL and MySQL store in it
+# (SQLite would take 64 bits anywhere), so a value is judged the same everywhere.
+_INTEGER_BITS = ((types.SmallInteger, 16), (types.BigInteger, 64), (types.Integer, 32))
+
+
+def _integer_range(column_type: types.TypeEngine[Any]) -> tuple[int, int] | None:
+    for sql_type, bits in _INTEGER_BITS:
+        if isinstance(column_type, sql_type):
+            return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    return None
 
 
 class BaseMixin:

@@ -25,6 +25,7 @@ from sqlalchemy.sql import ClauseElement, ColumnElement
 from ._text_match import TextMatch
 from .exceptions import InvalidFieldError, InvalidValueError
 from .introspection import model_info
+from .object import check_integer_range
 
 __all__ = [
     "LOOKUP_SEPARATOR",
@@ -302,7 +303,9 @@ def _check_scalar(path: FieldPath, where: str, value: Any, *, allow_none: bool) 
         if isinstance(value, bool) or not isinstance(value, int):
             raise InvalidValueError(f"{where} takes an integer, got {type(value).__name__}.")
         return
-    accepted = model_info(path.target).accepted_types.get(path.field)
+    info = model_info(path.target)
+    accepted = info.accepted_types.get(path.field)
+    check_integer_range(path.target, info, path.field, value)
     if accepted is not None and not isinstance(value, accepted):
         expected = " or ".join(kind.__name__ for kind in accepted)
         raise InvalidValueError(f"{where} takes {expected}, got {type(value).__name__}.")

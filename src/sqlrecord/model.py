@@ -38,6 +38,8 @@ class BaseModelMixin(CRUDMixin):
     """
 
     __database__: ClassVar[Database | None] = None
+    # Set by the database on every UPDATE; a request body must not forge it.
+    __protected_attributes__: ClassVar[frozenset[str]] = frozenset({"updated_at"})
 
     id: Mapped[int] = mapped_column(primary_key=True, sort_order=-10)
     created_at: Mapped[dt.datetime] = mapped_column(

@@ -24,7 +24,7 @@ from .exceptions import (
 )
 from .introspection import BaseMixin, ModelInfo, model_info
 
-__all__ = ["FORM_NOISE", "ObjectMixin", "check_column_value"]
+__all__ = ["FORM_NOISE", "ObjectMixin", "check_column_value", "check_integer_range"]
 
 #: Keys that HTML forms send along with the data; ``fill`` skips them silently.
 FORM_NOISE = frozenset({"csrf_token", "submit"})
@@ -128,12 +128,12 @@ class ObjectMixin(BaseMixin):
                     f"code, or pass allow_protected={{{name!r}}} when the value is trusted.",
                     model=cls.__name__,
                     field=name,
-                    valid=info.settable_attributes,
+                    valid=info.fillable_names,
                 )
             if name in settable or (name in info.natural_key_names and inspect(self).key is None):
                 _check_value(cls, info, name, value)
             elif not _is_writable_property(cls, name):
-                raise InvalidFieldError.unknown(cls.__name__, name, info.settable_attributes)
+                raise InvalidFieldError.unknown(cls.__name__, name, info.fillable_names)
             planned.append((name, value))
         return planned
 
@@ -311,6 +311,24 @@ def _check_value(model: type[Any], info: ModelInfo, name: str, value: Any) -> No
     if limit is not None and isinstance(value, str) and len(value) > limit:
         raise InvalidValueError(
             f"{model.__name__}.{name} holds at most {limit} characters, got {len(value)}."
+        )
+    check_integer_range(model, info, name, value)
+
+
+def check_integer_range(model: type[Any], info: ModelInfo, name: str, value: Any) -> None:
+    """Refuse an integer outside the column type's range, on every database alike.
+
+    Example:
+        >>> check_integer_range(User, model_info(User), "id", 2**63)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        sqlrecord.exceptions.InvalidValueError: User.id holds integers from -2147483648 ...
+    """
+    bounds = info.integer_ranges.get(name)
+    if bounds is not None and isinstance(value, int) and not bounds[0] <= value <= bounds[1]:
+        raise InvalidValueError(
+            f"{model.__name__}.{name} holds integers from {bounds[0]} to {bounds[1]}; "
+            f"{value} is out of range."
         )
 
 
