@@ -9,9 +9,11 @@ checked out.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -76,10 +78,8 @@ async def _prepared(backend: str, tmp: Path) -> Database:
     return _databases[backend]
 
 
-@pytest.fixture(params=BACKENDS)
-async def db(request: pytest.FixtureRequest, sqlite_dir: Path) -> AsyncIterator[Database]:
-    """A Database on each backend, made the default for the test models."""
-    database = await _prepared(request.param, sqlite_dir)
+async def _serve(backend: str, sqlite_dir: Path) -> AsyncIterator[Database]:
+    database = await _prepared(backend, sqlite_dir)
     database.make_default()
     try:
         yield database
@@ -87,6 +87,69 @@ async def db(request: pytest.FixtureRequest, sqlite_dir: Path) -> AsyncIterator[
         checked_out = database.engine.pool.checkedout()  # type: ignore[attr-defined]
         await _wipe(database)
         assert checked_out == 0, f"{checked_out} connection(s) left checked out"
+
+
+@pytest.fixture(params=BACKENDS)
+async def db(request: pytest.FixtureRequest, sqlite_dir: Path) -> AsyncIterator[Database]:
+    """A Database on each backend, made the default for the test models."""
+    async for database in _serve(request.param, sqlite_dir):
+        yield database
+
+
+@pytest.fixture(params=[backend for backend in BACKENDS if backend != "sqlite"])
+async def server_db(request: pytest.FixtureRequest, sqlite_dir: Path) -> AsyncIterator[Database]:
+    """Like ``db``, for the database servers only (faults need a server to fail)."""
+    async for database in _serve(request.param, sqlite_dir):
+        yield database
+
+
+# -- reliability figures -----------------------------------------------------------
+
+FIGURES_DIR = Path(__file__).resolve().parent.parent / "var" / "reliability"
+FIGURE_COLUMNS = (
+    "operations",
+    "concurrent_tasks",
+    "faults_injected",
+    "bad_inputs",
+    "rows_lost",
+    "connections_leaked",
+    "server_errors",
+)
+
+
+def record_figures(suite: str, database: str, **figures: int) -> None:
+    """Append one row of figures (see FIGURE_COLUMNS) to var/reliability/<suite>.jsonl."""
+    FIGURES_DIR.mkdir(parents=True, exist_ok=True)
+    row = {"suite": suite, "database": database, **figures}
+    with (FIGURES_DIR / f"{suite}.jsonl").open("a", encoding="utf-8") as out:
+        out.write(json.dumps(row) + "\n")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    for stale in FIGURES_DIR.glob("*.jsonl"):
+        stale.unlink()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    rows = [
+        json.loads(line)
+        for path in sorted(FIGURES_DIR.glob("*.jsonl"))
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    if not rows:
+        return
+    totals: dict[str, dict[str, int]] = {}
+    for row in rows:
+        bucket = totals.setdefault(row["database"], dict.fromkeys(FIGURE_COLUMNS, 0))
+        for column in FIGURE_COLUMNS:
+            bucket[column] += int(row.get(column, 0))
+    terminalreporter.write_sep("=", "reliability summary")
+    header = f"{'database':<12}" + "".join(f"{column:>20}" for column in FIGURE_COLUMNS)
+    terminalreporter.write_line(header)
+    for database, bucket in sorted(totals.items()):
+        cells = "".join(f"{bucket[column]:>20}" for column in FIGURE_COLUMNS)
+        terminalreporter.write_line(f"{database:<12}{cells}")
 
 
 async def _wipe(database: Database) -> None:

@@ -84,7 +84,7 @@ class SessionScope:
                     with translate_errors(model=name):
                         await self.session.commit()
             finally:
-                await self.session.close()
+                await _close(self.session, failing=exc is not None)
             if exc is not None:
                 _reraise_translated(exc, name)
             return
@@ -108,6 +108,16 @@ class SessionScope:
 
 def _reraise_translated(exc: BaseException, model: str) -> None:
     """Raise the sqlrecord form of a driver error; other errors propagate untouched."""
-    if isinstance(exc, sa_exc.StatementError | orm_exc.StaleDataError):
+    if isinstance(exc, sa_exc.StatementError | orm_exc.StaleDataError | sa_exc.TimeoutError):
         with translate_errors(model=model):
             raise exc
+
+
+async def _close(session: AsyncSession, *, failing: bool) -> None:
+    """Close ``session``; while another error propagates, a failure to close (the
+    connection is already gone) must not replace it: the pool discards the connection."""
+    if not failing:
+        await session.close()
+        return
+    with contextlib.suppress(sa_exc.DBAPIError):
+        await session.close()

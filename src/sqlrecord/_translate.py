@@ -15,6 +15,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import exc as orm_exc
 
 from .exceptions import (
+    DatabaseUnavailableError,
     DuplicateKeyError,
     ForeignKeyError,
     IntegrityConstraintError,
@@ -127,7 +128,17 @@ def translate_errors(*, model: str = "row") -> Iterator[None]:
             f"The {model} was changed or deleted by someone else since it was loaded; nothing "
             "was written. Load it again, re-apply the change and save."
         ) from error
-    except sa_exc.OperationalError as error:
+    except sa_exc.TimeoutError as error:
+        raise DatabaseUnavailableError(
+            f"No database connection came free in time for {model} ({error}). The pool is "
+            "exhausted: raise pool_size/max_overflow, or shorten what holds connections."
+        ) from error
+    except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.InternalError) as error:
+        if error.connection_invalidated or not isinstance(error, sa_exc.OperationalError):
+            raise DatabaseUnavailableError(
+                f"The database connection was lost while working on {model} "
+                f"({error.orig}). Nothing of the transaction was kept; try again."
+            ) from error
         if not is_transaction_conflict(error):
             raise
         raise TransactionConflictError(
@@ -142,6 +153,21 @@ def translate_errors(*, model: str = "row") -> Iterator[None]:
             f"The database rejected a value of {model}: {error.orig}. "
             "Check the value's type and length against the column."
         ) from error
+    except sa_exc.DBAPIError as error:
+        # Drivers that report a deadlock or a dropped connection with their
+        # base error class (asyncpg does) land here.
+        if error.connection_invalidated:
+            raise DatabaseUnavailableError(
+                f"The database connection was lost while working on {model} "
+                f"({error.orig}). Nothing of the transaction was kept; try again."
+            ) from error
+        if is_transaction_conflict(error):
+            raise TransactionConflictError(
+                f"The database aborted the transaction writing {model} because it conflicted "
+                f"with a concurrent one ({error.orig}). Nothing of it was kept: run the whole "
+                "transaction again (db.transaction(retries=3) does this for you)."
+            ) from error
+        raise
     except sa_exc.StatementError as error:
         if isinstance(error, sa_exc.DBAPIError) or not isinstance(
             error.orig, TypeError | ValueError | OverflowError

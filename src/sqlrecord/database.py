@@ -11,13 +11,15 @@ one unit of work.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import secrets
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, NamedTuple, Self
+from typing import TYPE_CHECKING, Any, NamedTuple, Self, TypeVar
 
 from sqlalchemy import MetaData
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -34,6 +36,7 @@ from ._dialects import (
     prepare_write_session,
 )
 from ._registry import database_for, default_database
+from ._transaction import Transaction
 from ._translate import translate_errors
 from .exceptions import ConfigurationError, NoDatabaseError
 
@@ -41,6 +44,8 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
 __all__ = ["Database", "database_for", "default_database"]
+
+_T = TypeVar("_T")
 
 
 class _Ambient(NamedTuple):
@@ -359,16 +364,15 @@ class Database:
         """
         await prepare_write_session(session)
 
-    @asynccontextmanager
-    async def transaction(
-        self, *, session: AsyncSession | None = None
-    ) -> AsyncIterator[AsyncSession]:
-        """A unit of work: commit on success, roll back on error.
+    def transaction(self, *, session: AsyncSession | None = None, retries: int = 0) -> Transaction:
+        """A unit of work: commit on success, roll back on error (``async with`` or decorator).
 
         At the top level it opens a session, makes it the ambient session for
         the block and commits at the end. Inside another transaction (or a
         request's ``db.session``) it is a SAVEPOINT on the same session: an
-        error rolls back only the block, and the outer owner commits.
+        error rolls back only the block, and the outer owner commits. Used as
+        a decorator with ``retries=N``, a deadlock or serialization failure
+        runs the function again, up to N more times.
 
         Example:
             >>> async def sign_up() -> None:
@@ -379,6 +383,34 @@ class Database:
             >>> run(sign_up())
             >>> run(User.get(email="kim@example.com")) is not None
             True
+        """
+        return Transaction(self, session=session, retries=retries)
+
+    async def run_in_transaction(
+        self, function: Callable[..., Awaitable[_T]], *args: Any, retries: int = 3, **kwargs: Any
+    ) -> _T:
+        """Run ``function(*args, **kwargs)`` as one unit of work, retried on conflicts.
+
+        Example:
+            >>> async def add(email: str) -> str:
+            ...     return (await User.create(email=email)).email
+            >>> run(db.run_in_transaction(add, "lee@example.com"))
+            'lee@example.com'
+        """
+        return await self.transaction(retries=retries)(function)(*args, **kwargs)
+
+    @asynccontextmanager
+    async def unit_of_work(
+        self, *, session: AsyncSession | None = None
+    ) -> AsyncIterator[AsyncSession]:
+        """The ``async with`` form of :meth:`transaction` (no retries).
+
+        Example:
+            >>> async def count() -> int:
+            ...     async with db.unit_of_work():
+            ...         return await User.count()
+            >>> run(count())
+            0
         """
         served = session if session is not None else self.current_session()
         if served is not None:
@@ -392,7 +424,10 @@ class Database:
                 try:
                     yield own
                 except BaseException:
-                    await own.rollback()
+                    # After a lost connection the rollback fails too; the first
+                    # error is the one to report, and the pool drops the connection.
+                    with contextlib.suppress(sa_exc.DBAPIError):
+                        await own.rollback()
                     raise
                 await own.commit()
 

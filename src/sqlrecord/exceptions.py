@@ -17,6 +17,7 @@ chained (``raise ... from exc``) so the original stays in the traceback::
     ├── MultipleResultsError           several rows where one was required
     ├── StaleObjectError               another writer changed the row first (optimistic lock)
     ├── TransactionConflictError       deadlock / serialization failure: run it again
+    ├── DatabaseUnavailableError       connection lost or none free: try again later
     └── IntegrityConstraintError       the database refused a write
         ├── DuplicateKeyError          unique / primary key violated
         ├── ForeignKeyError            reference to a missing row, or still referenced
@@ -34,6 +35,7 @@ from collections.abc import Iterable
 
 __all__ = [
     "ConfigurationError",
+    "DatabaseUnavailableError",
     "DuplicateKeyError",
     "ForeignKeyError",
     "IntegrityConstraintError",
@@ -253,6 +255,17 @@ class TransactionConflictError(SQLRecordError):
 
     Example:
         >>> issubclass(TransactionConflictError, SQLRecordError)
+        True
+    """
+
+
+class DatabaseUnavailableError(SQLRecordError):
+    """The connection broke mid-call (server restart, killed session), or no pooled
+    connection came free in time. The call's transaction was rolled back; the pool
+    replaces broken connections, so a later call can succeed (a service answers 503).
+
+    Example:
+        >>> issubclass(DatabaseUnavailableError, SQLRecordError)
         True
     """
 

@@ -1,0 +1,249 @@
+"""Load, cancellation, conflicts and server faults: nothing lost, nothing leaked, only typed errors.
+
+Sizes are bounded for CI (SQLRECORD_LOAD_TASKS, default 1000 tasks). Each test
+records its figures (tests/conftest.py prints the summary table at the end).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections import Counter
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.pool import NullPool
+
+from sqlrecord import Database
+from sqlrecord.exceptions import DatabaseUnavailableError, TransactionConflictError
+
+from .conftest import record_figures
+from .helpers import count_rows
+from .models import Invoice, Note, Tag, User
+
+LOAD_TASKS = int(os.environ.get("SQLRECORD_LOAD_TASKS", "1000"))
+
+
+class RollbackError(Exception):
+    """Raised on purpose to roll a unit of work back."""
+
+
+def _small_pool(db: Database) -> Database:
+    """The same database behind a pool of 5 (+5 overflow), made the models' default."""
+    url = db.url.render_as_string(hide_password=False)
+    options = {"pool_size": 5, "max_overflow": 5, "pool_timeout": 120}
+    if db.engine.dialect.name == "sqlite":
+        options = {"pool_size": 5, "max_overflow": 5, "pool_timeout": 120}
+    return Database(url, engine_options=options)
+
+
+async def test_load_mixed_operations_lose_and_leak_nothing(db: Database) -> None:
+    share = LOAD_TASKS // 5
+    doomed = [await Tag.create(label=f"doomed{n}") for n in range(share)]
+    loaded = _small_pool(db)
+    outcomes: Counter[str] = Counter()
+
+    async def create(n: int) -> None:
+        await User.create(email=f"load{n}@example.com")
+        outcomes["created"] += 1
+
+    async def unit(n: int) -> None:
+        try:
+            async with loaded.transaction():
+                await Note.create(text=f"a{n}", code=f"a{n}")
+                await Note.create(text=f"b{n}", code=f"b{n}")
+                if n % 4 == 0:
+                    raise RollbackError
+            outcomes["committed units"] += 1
+        except RollbackError:
+            outcomes["rolled back units"] += 1
+
+    async def read(_: int) -> None:
+        await User.filter_by(email__startswith="load").count()
+        outcomes["reads"] += 1
+
+    async def remove(n: int) -> None:
+        await doomed[n].delete()
+        outcomes["deleted"] += 1
+
+    tasks = [create(n) for n in range(2 * share)]
+    tasks += [unit(n) for n in range(share)]
+    tasks += [read(n) for n in range(share)]
+    tasks += [remove(n) for n in range(share)]
+    try:
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        errors = [result for result in results if isinstance(result, BaseException)]
+        assert errors == []
+        leaked = loaded.engine.pool.checkedout()  # type: ignore[attr-defined]
+    finally:
+        await loaded.dispose()
+        db.make_default()
+    committed = outcomes["committed units"]
+    assert await count_rows(db, User) == 2 * share
+    assert await count_rows(db, Note) == 2 * committed
+    assert committed == share - len(range(0, share, 4))
+    assert await count_rows(db, Tag) == 0
+    assert leaked == 0
+    lost = (2 * share - await count_rows(db, User)) + (2 * committed - await count_rows(db, Note))
+    record_figures(
+        "load",
+        db.engine.dialect.name,
+        operations=len(tasks) + 2 * share,
+        concurrent_tasks=len(tasks),
+        rows_lost=lost,
+        connections_leaked=leaked,
+    )
+
+
+def _slow_sql(dialect: str) -> str:
+    if dialect == "postgresql":
+        return "SELECT pg_sleep(2)"
+    if dialect == "mysql":
+        return "SELECT SLEEP(2)"
+    return (
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000) "
+        "SELECT count(*) FROM c"
+    )
+
+
+async def test_cancelled_work_leaves_no_connection_or_transaction(db: Database) -> None:
+    slow = text(_slow_sql(db.engine.dialect.name))
+    await User.create(email="present@example.com")  # a row for the slow WHERE to test
+    cancelled = 0
+    for _ in range(3):
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.2), db.transaction() as session:
+                await User.create(email="never-committed@example.com")
+                await session.execute(slow)
+        cancelled += 1
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.2):
+            await User.filter(text(f"({_slow_sql(db.engine.dialect.name)}) IS NOT NULL")).count()
+    cancelled += 1
+    for _ in range(50):  # a cancelled SQLite query finishes in its thread first
+        if db.engine.pool.checkedout() == 0:  # type: ignore[attr-defined]
+            break
+        await asyncio.sleep(0.1)
+    assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert await count_rows(db, User) == 1  # nothing of the cancelled units was kept
+    await User.create(email="after@example.com")  # the pool still serves
+    record_figures("cancellation", db.engine.dialect.name, operations=cancelled + 1)
+
+
+async def _lock_in_order(first: str, second: str, pause: float) -> None:
+    await Invoice.filter_by(number=first).for_update().one()
+    await asyncio.sleep(pause)
+    await Invoice.filter_by(number=second).for_update().one()
+    await Invoice.filter_by(number=first).update(amount=1)
+
+
+async def test_deadlock_is_typed_and_retried(server_db: Database) -> None:
+    await Invoice.create(number="A")
+    await Invoice.create(number="B")
+
+    async def crossed(first: str, second: str) -> None:
+        async with server_db.transaction():
+            await _lock_in_order(first, second, 0.3)
+
+    results = await asyncio.gather(crossed("A", "B"), crossed("B", "A"), return_exceptions=True)
+    conflicts = [r for r in results if isinstance(r, TransactionConflictError)]
+    assert len(conflicts) == 1 and "run the whole transaction again" in str(conflicts[0])
+    assert [r for r in results if isinstance(r, BaseException) and r not in conflicts] == []
+
+    @server_db.transaction(retries=5)
+    async def retried(first: str, second: str) -> None:
+        await _lock_in_order(first, second, 0.3)
+
+    await asyncio.gather(retried("A", "B"), retried("B", "A"))
+    assert server_db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    record_figures("conflicts", server_db.engine.dialect.name, operations=4, concurrent_tasks=2)
+
+
+async def _kill_connections(db: Database) -> int:
+    """Drop every other connection to this database, as a server restart would."""
+    admin = Database(
+        db.url.render_as_string(hide_password=False),
+        default=False,
+        engine_options={"poolclass": NullPool},
+    )
+    try:
+        async with admin.engine.connect() as connection:
+            if db.engine.dialect.name == "postgresql":
+                result = await connection.execute(
+                    text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                )
+                return int(result.scalar() or 0)
+            ids = (
+                (
+                    await connection.execute(
+                        text(
+                            "SELECT id FROM information_schema.processlist "
+                            "WHERE db = DATABASE() AND id <> CONNECTION_ID()"
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            for pid in ids:
+                # A connection may have ended on its own since the list was read.
+                with contextlib.suppress(Exception):
+                    await connection.execute(text(f"KILL CONNECTION {int(pid)}"))
+            return len(ids)
+    finally:
+        await admin.dispose()
+
+
+async def test_server_faults_give_typed_errors_and_no_partial_writes(server_db: Database) -> None:
+    loaded = _small_pool(server_db)
+    outcomes: Counter[str] = Counter()
+    units = min(LOAD_TASKS // 4, 250)
+    faults = 0
+
+    async def unit(n: int) -> None:
+        try:
+            async with loaded.transaction():
+                await Note.create(text=f"x{n}", code=f"x{n}")
+                await asyncio.sleep(0.01)
+                await Note.create(text=f"y{n}", code=f"y{n}")
+            outcomes["committed"] += 1
+        except (DatabaseUnavailableError, TransactionConflictError) as error:
+            outcomes[type(error).__name__] += 1
+
+    async def inject() -> None:
+        nonlocal faults
+        for _ in range(3):
+            await asyncio.sleep(0.15)
+            faults += await _kill_connections(server_db)
+
+    try:
+        results = await asyncio.gather(
+            inject(), *(unit(n) for n in range(units)), return_exceptions=True
+        )
+        untyped = [r for r in results if isinstance(r, BaseException)]
+        assert untyped == []
+        await Note.create(text="after the faults", code="after")  # the pool recovered
+        leaked = loaded.engine.pool.checkedout()  # type: ignore[attr-defined]
+    finally:
+        await loaded.dispose()
+        server_db.make_default()
+    codes: Any = await Note.filter_by(code__ne="after").values_list("code", flat=True)
+    xs = {code[1:] for code in codes if code.startswith("x")}
+    ys = {code[1:] for code in codes if code.startswith("y")}
+    assert xs == ys  # every unit is all there or not there at all
+    assert len(xs) == outcomes["committed"]
+    assert faults > 0 and leaked == 0
+    record_figures(
+        "faults",
+        server_db.engine.dialect.name,
+        operations=units * 2,
+        concurrent_tasks=units,
+        faults_injected=faults,
+        rows_lost=len(xs ^ ys),
+        connections_leaked=leaked,
+    )
