@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from sqlrecord.exceptions import (
+    DatabaseUnavailableError,
     DuplicateKeyError,
     ForeignKeyError,
     InvalidFieldError,
@@ -23,6 +24,8 @@ from sqlrecord.exceptions import (
     NotFoundError,
     NotNullError,
     SQLRecordError,
+    StaleObjectError,
+    TransactionConflictError,
 )
 
 from .errors import APIError, error_body
@@ -39,7 +42,11 @@ _SQLRECORD = [
     (InvalidFieldError, 422, "4220002", "INVALID_FIELD"),
     (InvalidValueError, 422, "4220003", "INVALID_VALUE"),
     (NotNullError, 422, "4220004", "MISSING_VALUE"),
+    (StaleObjectError, 409, "4090002", "CHANGED_MEANWHILE"),
 ]
+# Momentary: the database is unreachable or aborted the transaction. A 503 with
+# Retry-After tells the client to try again; the details stay in the log.
+_TRANSIENT = (DatabaseUnavailableError, TransactionConflictError)
 
 
 def _json(status: int, code: str, msg: str, detail: str) -> JSONResponse:
@@ -52,6 +59,14 @@ async def _api_error(request: Request, error: Exception) -> JSONResponse:
 
 
 async def _sqlrecord_error(request: Request, error: Exception) -> JSONResponse:
+    if isinstance(error, _TRANSIENT):
+        logger.warning(
+            "database unavailable for %s %s: %s", request.method, request.url.path, error
+        )
+        code = "5030001" if isinstance(error, DatabaseUnavailableError) else "5030002"
+        response = _json(503, code, "TRY_AGAIN", "The service is busy; try again in a moment.")
+        response.headers["Retry-After"] = "1"
+        return response
     for kind, status, code, msg in _SQLRECORD:
         if isinstance(error, kind):
             assert isinstance(error, SQLRecordError)

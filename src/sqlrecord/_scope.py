@@ -108,7 +108,13 @@ class SessionScope:
 
 def _reraise_translated(exc: BaseException, model: str) -> None:
     """Raise the sqlrecord form of a driver error; other errors propagate untouched."""
-    if isinstance(exc, sa_exc.StatementError | orm_exc.StaleDataError | sa_exc.TimeoutError):
+    translatable = (
+        sa_exc.StatementError,
+        sa_exc.PendingRollbackError,
+        sa_exc.TimeoutError,
+        orm_exc.StaleDataError,
+    )
+    if isinstance(exc, translatable):
         with translate_errors(model=model):
             raise exc
 

@@ -128,6 +128,15 @@ def translate_errors(*, model: str = "row") -> Iterator[None]:
             f"The {model} was changed or deleted by someone else since it was loaded; nothing "
             "was written. Load it again, re-apply the change and save."
         ) from error
+    except sa_exc.PendingRollbackError as error:
+        if "reconnect" not in str(error):
+            raise
+        # The session's connection broke earlier in this transaction.
+        raise DatabaseUnavailableError(
+            f"The database connection was lost earlier in this transaction, so {model} "
+            "cannot be read or written in it. Roll the transaction back (a request's "
+            "session does this when the error reaches it) and try again."
+        ) from error
     except sa_exc.TimeoutError as error:
         raise DatabaseUnavailableError(
             f"No database connection came free in time for {model} ({error}). The pool is "

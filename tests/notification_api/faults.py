@@ -6,9 +6,12 @@ sqlrecord and the databases themselves, not from stand-ins.
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import contextlib
 
-from notification_api.deps import IN_UNIT_OF_WORK
+from fastapi import APIRouter
+from sqlalchemy import text
+
+from notification_api.deps import IN_UNIT_OF_WORK, UnitOfWork
 from notification_api.models import ApiKey, User
 
 router = APIRouter(prefix="/_faults", dependencies=[IN_UNIT_OF_WORK])
@@ -37,3 +40,15 @@ async def invalid_value() -> None:
 @router.get("/crash")
 async def crash() -> None:
     raise RuntimeError("SELECT pw FROM users -- an internal detail no client may see")
+
+
+@router.get("/connection-lost")
+async def connection_lost(session: UnitOfWork) -> None:
+    """The database server drops this request's connection; the next query then fails."""
+    kill = {
+        "postgresql": "SELECT pg_terminate_backend(pg_backend_pid())",
+        "mysql": "KILL CONNECTION_ID()",
+    }[session.get_bind().dialect.name]
+    with contextlib.suppress(Exception):  # the statement dies with its connection
+        await session.execute(text(kill))
+    await User.get(1)  # DatabaseUnavailableError -> 503

@@ -10,7 +10,11 @@ from typing import Any
 import httpx
 import pytest
 
-from notification_api.channels.webhook import SIGNATURE_HEADER, webhook_signature
+from notification_api.channels.webhook import (
+    IDEMPOTENCY_HEADER,
+    SIGNATURE_HEADER,
+    webhook_signature,
+)
 from notification_api.models import Notification
 from notification_api.worker import DeliveryWorker
 
@@ -69,6 +73,7 @@ async def test_email_and_webhook_are_delivered(
     assert payload == {"id": hook_id, "subject": "Order", "body": "Order 7 shipped."}
     raw = json.dumps(payload, separators=(",", ":")).encode()
     assert headers[SIGNATURE_HEADER.lower()] == webhook_signature(key["secret_key"], raw)
+    assert headers[IDEMPOTENCY_HEADER.lower()] == f"notification-{hook_id}"
 
     # The list: filters and pages, newest first.
     sent = (await signed(client, "GET", PATH, key, status="sent", per_page=1)).json()
@@ -102,7 +107,12 @@ async def test_failing_receivers_are_retried_then_failed(
     failed = await _settled(client, key, hook_id)
     assert (failed["status"], failed["attempts"]) == ("failed", limit), failed
     assert "HTTP 500" in failed["last_error"]
-    assert len(app.received_on(hook_path)) == limit
+    attempts = app.received_on(hook_path)
+    assert len(attempts) == limit
+    # Every retry carries the same idempotency key, so a receiver can drop repeats.
+    assert {headers[IDEMPOTENCY_HEADER.lower()] for headers, _ in attempts} == {
+        f"notification-{hook_id}"
+    }
     refused = await _settled(client, key, refused_id)
     assert (refused["status"], refused["attempts"]) == ("failed", limit), refused
     assert "550" in refused["last_error"]

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from .api import assert_error, register, unique_email
+from .conftest import Service
 
 pytestmark = pytest.mark.e2e
 
@@ -62,3 +63,16 @@ async def test_access_log_line(client: httpx.AsyncClient, caplog: pytest.LogCapt
     assert [line["status"] for line in lines] == [201, 200, 400]
     # Neither the password nor the address in clear goes to the log.
     assert "pw-123456" not in caplog.text and email not in caplog.text
+
+
+async def test_a_lost_database_connection_is_a_503(
+    service: Service, client: httpx.AsyncClient
+) -> None:
+    if service.backend == "sqlite":
+        pytest.skip("an embedded SQLite database has no server connection to lose")
+    lost = await client.get("/_faults/connection-lost")
+    body = assert_error(lost, 503, "5030001")
+    assert body["msg"] == "TRY_AGAIN" and lost.headers["retry-after"] == "1"
+    assert "terminat" not in lost.text.lower() and "kill" not in lost.text.lower()
+    assert (await client.get("/")).status_code == 200  # the pool replaced the connection
+    assert_error(await client.get("/_faults/missing"), 404, "4040000")

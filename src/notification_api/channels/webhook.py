@@ -11,7 +11,10 @@ import httpx
 from ..settings import Settings
 from .base import DeliveryError, Message
 
-__all__ = ["SIGNATURE_HEADER", "WebhookChannel", "webhook_signature"]
+__all__ = ["IDEMPOTENCY_HEADER", "SIGNATURE_HEADER", "WebhookChannel", "webhook_signature"]
+
+#: Header naming the delivery: equal for every retry of one notification.
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 SIGNATURE_HEADER = "X-Notification-Signature"
 
@@ -56,6 +59,10 @@ class WebhookChannel:
         headers = {
             "Content-Type": "application/json",
             SIGNATURE_HEADER: webhook_signature(message.signing_key, body),
+            # The same key on every attempt of one notification: a worker that
+            # died after the POST but before recording it sends it again, and
+            # the receiver drops the repeat.
+            IDEMPOTENCY_HEADER: f"notification-{message.id}",
         }
         try:
             response = await self.client.post(message.recipient, content=body, headers=headers)
