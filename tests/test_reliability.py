@@ -25,6 +25,8 @@ from .models import Invoice, Note, Tag, User
 
 LOAD_TASKS = int(os.environ.get("SQLRECORD_LOAD_TASKS", "1000"))
 
+pytestmark = pytest.mark.reliability
+
 
 class RollbackError(Exception):
     """Raised on purpose to roll a unit of work back."""
