@@ -16,7 +16,7 @@ from .targets import Target
 __all__ = ["describe_machine"]
 
 _VERSION_SQL = {
-    "sqlite": "SELECT sqlite_version()",
+    "sqlite": "SELECT 'SQLite ' || sqlite_version()",
     "postgres": "SELECT version()",
     "mysql": "SELECT VERSION()",
 }

@@ -24,7 +24,7 @@ from .operations import OPERATIONS, Operation, Plan, Seed, Sizes
 from .schema import reset_schema, seed, seed_parents
 from .targets import Target
 
-__all__ = ["Measurement", "percentile", "run_all"]
+__all__ = ["Measurement", "Setup", "percentile", "resolve_items", "run_all"]
 
 
 @dataclass
@@ -65,7 +65,7 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-class _Setup:
+class Setup:
     """Puts tables into the state an operation needs, skipping work already done."""
 
     def __init__(self, engine: AsyncEngine) -> None:
@@ -88,18 +88,23 @@ class _Setup:
         self.state.pop(seed_spec.table.name, None)
 
 
+async def resolve_items(contestant: Contestant, operation: Operation, plan: Plan) -> list[Any]:
+    """The plan's items, with ids replaced by the contestant's handles where it needs them."""
+    if not plan.ids_as_handles:
+        return plan.items
+    ids = [item[0] if isinstance(item, tuple) else item for item in plan.items]
+    handles = await contestant.handles(operation.model, ids)
+    return [
+        (handle, item[1]) if isinstance(item, tuple) else handle
+        for handle, item in zip(handles, plan.items, strict=True)
+    ]
+
+
 async def _timed_run(
     contestant: Contestant, operation: Operation, plan: Plan, concurrency: int
 ) -> tuple[float, int]:
     method = getattr(contestant, operation.method)
-    items = plan.items
-    if plan.ids_as_handles:
-        ids = [item[0] if isinstance(item, tuple) else item for item in items]
-        handles = await contestant.handles(operation.model, ids)
-        items = [
-            (handle, item[1]) if isinstance(item, tuple) else handle
-            for handle, item in zip(handles, plan.items, strict=True)
-        ]
+    items = await resolve_items(contestant, operation, plan)
     model = operation.model
 
     async def worker(chunk: list[Any]) -> int:
@@ -117,7 +122,7 @@ async def _timed_run(
 
 
 async def _measure(
-    setup: _Setup,
+    setup: Setup,
     contestants: list[Contestant],
     operation: Operation,
     sizes: Sizes,
@@ -176,7 +181,7 @@ async def run_all(
     """Measure every operation; return the measurements and the versions of what ran."""
     engine = create_async_engine(target.sqlalchemy_url)
     await reset_schema(engine)
-    setup = _Setup(engine)
+    setup = Setup(engine)
     contestants = [load(name) for name in (names or list(CONTESTANTS))]
     versions: dict[str, str] = {}
     for contestant in contestants:
