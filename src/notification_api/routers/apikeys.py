@@ -18,6 +18,17 @@ ERRORS: dict[int | str, dict[str, object]] = {
     400: {"model": ErrorOut},
     401: {"model": ErrorOut},
     404: {"model": ErrorOut},
+    422: {"model": ErrorOut},  # FastAPI's default 422 body is not what the handlers send
+}
+# OpenAPI links: what a client (and schemathesis' stateful tests) can do with a new key.
+_KEY_ID = {"key_id": "$response.body#/id"}
+_NEW_KEY_LINKS = {
+    "UpdateKey": {"operationId": "update_key_api_users_apikeys__key_id__patch"},
+    "DeleteKey": {"operationId": "delete_key_api_users_apikeys__key_id__delete"},
+    "ListWhitelist": {"operationId": "list_whitelist_api_users_apikeys__key_id__whitelists_get"},
+    "AddToWhitelist": {
+        "operationId": "add_to_whitelist_api_users_apikeys__key_id__whitelists_post"
+    },
 }
 
 
@@ -46,7 +57,18 @@ async def list_keys(user: CurrentUser) -> list[ApiKeyOut]:
     return [ApiKeyOut.model_validate(key) for key in keys]
 
 
-@router.post("", status_code=201, responses=ERRORS)
+@router.post(
+    "",
+    status_code=201,
+    responses={
+        **ERRORS,
+        201: {
+            "links": {
+                name: {**link, "parameters": _KEY_ID} for name, link in _NEW_KEY_LINKS.items()
+            }
+        },
+    },
+)
 async def create_key(
     body: ApiKeyCreate,
     user: CurrentUser,

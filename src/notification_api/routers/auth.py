@@ -19,7 +19,7 @@ from ..tokens import create_token
 __all__ = ["SnsType", "router"]
 
 router = APIRouter(prefix="/api/auth", tags=["auth"], dependencies=[IN_UNIT_OF_WORK])
-_ERRORS: dict[int | str, dict[str, object]] = {400: {"model": ErrorOut}}
+_ERRORS: dict[int | str, dict[str, object]] = {400: {"model": ErrorOut}, 422: {"model": ErrorOut}}
 
 
 class SnsType(StrEnum):

@@ -27,10 +27,26 @@ _ERRORS: dict[int | str, dict[str, object]] = {
     400: {"model": ErrorOut},
     403: {"model": ErrorOut},
     404: {"model": ErrorOut},
+    422: {"model": ErrorOut},
 }
+_READ = "read_notification_api_services_notifications__notification_id__get"
 
 
-@router.post("/notifications", status_code=202, responses=_ERRORS)
+@router.post(
+    "/notifications",
+    status_code=202,
+    responses={
+        **_ERRORS,
+        202: {
+            "links": {
+                "ReadNotification": {
+                    "operationId": _READ,
+                    "parameters": {"notification_id": "$response.body#/id"},
+                }
+            }
+        },
+    },
+)
 async def queue_notification(
     body: NotificationCreate,
     api_key: SignedKey,

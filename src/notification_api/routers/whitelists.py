@@ -48,7 +48,27 @@ async def list_whitelist(key_id: RowId, user: CurrentUser) -> list[WhitelistOut]
     return [WhitelistOut.model_validate(row) for row in rows]
 
 
-@router.post("", status_code=201, responses=ERRORS)
+_REMOVE = "remove_from_whitelist_api_users_apikeys__key_id__whitelists__list_id__delete"
+
+
+@router.post(
+    "",
+    status_code=201,
+    responses={
+        **ERRORS,
+        201: {
+            "links": {
+                "RemoveFromWhitelist": {
+                    "operationId": _REMOVE,
+                    "parameters": {
+                        "key_id": "$response.body#/api_key_id",
+                        "list_id": "$response.body#/id",
+                    },
+                }
+            }
+        },
+    },
+)
 async def add_to_whitelist(
     key_id: RowId,
     body: WhitelistCreate,
