@@ -625,6 +625,7 @@ async def test_lone_surrogate_lookup_is_refused_typed(db: Database) -> None:
 
 @pytest.fixture(scope="module", autouse=True)
 def _raw_error_survey() -> Any:
+    FIGURES_RAW.unlink(missing_ok=True)
     yield
     if RAW_SEEN:
         lines = [f"{kind}: {example}" for kind, example in sorted(RAW_SEEN.items())]

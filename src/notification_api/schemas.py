@@ -129,7 +129,13 @@ class ApiKeyCreated(ApiKeyOut):
 class WhitelistCreate(BaseModel):
     """An IPv4 or IPv6 address (checked by the route: 400 ``INVALID_IP``)."""
 
-    ip_addr: str = Field(max_length=64)
+    # Documented as an address (so generated clients and fuzzers send one); checked,
+    # and normalised, by the route itself.
+    ip_addr: str = Field(
+        max_length=64,
+        examples=["192.0.2.1", "2001:db8::1"],
+        json_schema_extra={"anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]},
+    )
 
 
 class WhitelistOut(BaseModel):

@@ -56,6 +56,7 @@ _REMOVE = "remove_from_whitelist_api_users_apikeys__key_id__whitelists__list_id_
     status_code=201,
     responses={
         **ERRORS,
+        200: {"model": WhitelistOut, "description": "The address was whitelisted already."},
         201: {
             "links": {
                 "RemoveFromWhitelist": {
