@@ -14,7 +14,8 @@ from .model import Base, BaseModel, BaseModelMixin
 from .object import ObjectMixin
 from .pagination import CursorPage, Page
 from .q import Q
-from .query import Query, QueryMixin
+from .query import Query
+from .query_mixin import QueryMixin
 from .softdelete import SoftDeleteMixin
 from .types import UTCDateTime, utc_now
 from .versioning import VersionedMixin

@@ -22,7 +22,7 @@ from sqlalchemy.orm import (
 from sqlalchemy.orm.strategy_options import _AbstractLoad
 
 from .exceptions import InvalidFieldError
-from .introspection import model_info
+from .introspection import model_info, sql_attribute
 from .lookups import LOOKUP_SEPARATOR
 
 __all__ = [
@@ -87,7 +87,7 @@ class JoinPlan:
             if path not in self.aliases:
                 self.aliases[path] = aliased(ref.relations[depth - 1].mapper.class_)
             entity = self.aliases[path]
-        return getattr(entity, ref.field)
+        return sql_attribute(entity, ref.field)
 
     def apply(self, statement: Select[Any]) -> Select[Any]:
         for path, alias in self.aliases.items():

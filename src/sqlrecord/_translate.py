@@ -170,6 +170,12 @@ def translate_errors(*, model: str = "row") -> Iterator[None]:
                 f"The database connection was lost while working on {model} "
                 f"({error.orig}). Nothing of the transaction was kept; try again."
             ) from error
+        state = getattr(error.orig, "sqlstate", None)
+        if isinstance(state, str) and state.startswith("22"):  # PostgreSQL: data exception
+            raise InvalidValueError(
+                f"The database rejected a value of {model}: {error.orig}. "
+                "Check the value's type, length and characters against the column."
+            ) from error
         if is_transaction_conflict(error):
             raise TransactionConflictError(
                 f"The database aborted the transaction writing {model} because it conflicted "

@@ -14,9 +14,9 @@ from ._scope import SessionScope
 from ._soft import live_condition, soft_delete_column
 from .bulk import BulkMixin
 from .exceptions import InvalidFieldError, InvalidValueError, NotFoundError, StaleObjectError
-from .introspection import ModelInfo, model_info
+from .introspection import ModelInfo, fits, model_info
 from .object import ObjectMixin, check_integer_range
-from .query import QueryMixin
+from .query_mixin import QueryMixin
 from .serialize import SerializeMixin
 
 __all__ = ["CRUDMixin"]
@@ -324,7 +324,7 @@ def _describe_key(info: ModelInfo, key: Sequence[Any]) -> str:
 
 def _checked_value(model: type[Any], info: ModelInfo, name: str, value: Any) -> Any:
     accepted = info.accepted_types.get(name)
-    if accepted is not None and not isinstance(value, accepted):
+    if accepted is not None and not fits(value, accepted):
         expected = " or ".join(kind.__name__ for kind in accepted)
         raise InvalidValueError(
             f"{model.__name__}.{name} is looked up with {expected}, got {type(value).__name__}."

@@ -20,8 +20,9 @@ from sqlalchemy.orm.interfaces import MANYTOONE
 from . import _lazy_guard
 from ._class_property import class_property
 from ._registry import register_model
+from .exceptions import InvalidFieldError
 
-__all__ = ["BaseMixin", "model_info"]
+__all__ = ["BaseMixin", "fits", "model_info", "sql_attribute", "storable_text"]
 
 _lazy_guard.install()
 
@@ -85,6 +86,58 @@ _TYPE_RULES: tuple[tuple[type[types.TypeEngine[Any]], tuple[type, ...]], ...] = 
     (types.LargeBinary, (bytes, bytearray, memoryview)),
     (types.Uuid, (uuid.UUID, str)),
 )
+
+
+def fits(value: Any, accepted: tuple[type, ...]) -> bool:
+    """``isinstance``, except that ``True``/``False`` are not numbers here.
+
+    Example:
+        >>> fits(3, (int,)), fits(True, (int,)), fits(True, (bool,)), fits("a" + chr(0), (str,))
+        (True, False, True, False)
+    """
+    if isinstance(value, bool) and bool not in accepted:
+        return False
+    if isinstance(value, str) and not storable_text(value):
+        return False
+    return isinstance(value, accepted)
+
+
+def storable_text(value: str) -> bool:
+    """Whether every database can store ``value``: no NUL (PostgreSQL refuses it) and
+    valid Unicode (a lone surrogate cannot be encoded as UTF-8).
+
+    Example:
+        >>> storable_text("Kim"), storable_text("a" + chr(0)), storable_text(chr(0xD800))
+        (True, False, False)
+    """
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def sql_attribute(model: Any, name: str) -> Any:
+    """``getattr(model, name)`` for use in SQL; a hybrid whose getter is not SQL raises
+    :class:`InvalidFieldError` instead of whatever its Python code raised.
+
+    Example:
+        >>> sql_attribute(User, "email") is User.email
+        True
+    """
+    try:
+        return getattr(model, name)
+    except Exception as error:  # the hybrid's own code failed on SQL columns
+        owner = getattr(model, "__name__", None) or type(model).__name__
+        raise InvalidFieldError(
+            f"{owner}.{name} cannot be used in a query: its Python getter does not work on "
+            f"SQL columns ({type(error).__name__}: {error}). Give the hybrid an "
+            "`@<name>.inplace.expression`, or filter on the columns it reads.",
+            model=owner,
+            field=name,
+        ) from error
 
 
 def _accepted_types(column_type: types.TypeEngine[Any]) -> tuple[type, ...] | None:

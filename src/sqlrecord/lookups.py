@@ -24,7 +24,7 @@ from sqlalchemy.sql import ClauseElement, ColumnElement
 
 from ._text_match import TextMatch
 from .exceptions import InvalidFieldError, InvalidValueError
-from .introspection import model_info
+from .introspection import fits, model_info, sql_attribute
 from .object import check_integer_range
 
 __all__ = [
@@ -234,6 +234,18 @@ def _resolve_field(model: type[Any], key: str, operators: bool) -> FieldPath:
                 field=bad,
                 valid=valid,
             )
+    if (
+        operator in _TEXT_OPERATORS
+        and field_name is not None
+        and (transforms or not _is_text(current, field_name))
+    ):
+        raise InvalidFieldError(
+            f"{key!r}: {operator} applies to text fields; {current.__name__}.{field_name}"
+            f"{'__' + '__'.join(transforms) if transforms else ''} is not text.",
+            model=current.__name__,
+            field=operator,
+            valid=[name for name in _field_names(current) if _is_text(current, name)],
+        )
     if field_name is None and (transforms or operator not in _RELATION_OPERATORS):
         raise InvalidFieldError(
             f"{key!r} ends on a relationship of {model.__name__}; only "
@@ -252,6 +264,13 @@ def _resolve_field(model: type[Any], key: str, operators: bool) -> FieldPath:
         operator=operator,
         key=key,
     )
+
+
+def _is_text(model: type[Any], name: str) -> bool:
+    accepted = model_info(model).accepted_types.get(name)
+    # Plain strings only (PostgreSQL has no LIKE on enums or UUIDs); unknown
+    # types (hybrids, custom types) get the benefit of the doubt.
+    return accepted is None or accepted == (str,)
 
 
 def _is_temporal(model: type[Any], name: str) -> bool:
@@ -282,9 +301,14 @@ def _check_lookup_value(path: FieldPath, value: Any) -> None:
             _check_scalar(path, where, item, allow_none=False)
         return
     if operator in _TEXT_OPERATORS:
-        if not isinstance(value, str):
-            raise InvalidValueError(f"{where} takes a string, got {type(value).__name__}.")
+        if not fits(value, (str,)):
+            raise InvalidValueError(
+                f"{where} takes a string that every database can store (no NUL, valid "
+                f"Unicode), got {value!r:.40}."
+            )
         return
+    if isinstance(value, bool) and operator not in ("eq", "ne"):
+        raise InvalidValueError(f"{where}: True/False compare with eq or ne only, not {operator}.")
     _check_scalar(path, where, value, allow_none=operator in ("eq", "ne"))
 
 
@@ -306,7 +330,7 @@ def _check_scalar(path: FieldPath, where: str, value: Any, *, allow_none: bool) 
     info = model_info(path.target)
     accepted = info.accepted_types.get(path.field)
     check_integer_range(path.target, info, path.field, value)
-    if accepted is not None and not isinstance(value, accepted):
+    if accepted is not None and not fits(value, accepted):
         expected = " or ".join(kind.__name__ for kind in accepted)
         raise InvalidValueError(f"{where} takes {expected}, got {type(value).__name__}.")
 
@@ -315,7 +339,7 @@ def _field_condition(path: FieldPath, value: Any) -> ColumnElement[bool]:
     _check_lookup_value(path, value)
     if path.field is None:
         return _relation_condition(path, value)
-    expression: Any = getattr(path.target, path.field)
+    expression: Any = sql_attribute(path.target, path.field)
     for transform in path.transforms:
         expression = extract(transform, expression)
     return OPERATORS[path.operator](expression, value)

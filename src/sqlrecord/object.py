@@ -22,7 +22,7 @@ from .exceptions import (
     NotLoadedError,
     ProtectedFieldError,
 )
-from .introspection import BaseMixin, ModelInfo, model_info
+from .introspection import BaseMixin, ModelInfo, fits, model_info, storable_text
 
 __all__ = ["FORM_NOISE", "ObjectMixin", "check_column_value", "check_integer_range"]
 
@@ -300,8 +300,13 @@ def _check_value(model: type[Any], info: ModelInfo, name: str, value: Any) -> No
                 f"got {type(wrong[0]).__name__}."
             )
         return
+    if isinstance(value, str) and not storable_text(value):
+        raise InvalidValueError(
+            f"{model.__name__}.{name} cannot hold this text: it has NUL characters (\\x00) "
+            "or invalid Unicode (lone surrogates). Clean the value first."
+        )
     accepted = info.accepted_types.get(name)
-    if accepted is not None and not isinstance(value, accepted):
+    if accepted is not None and not fits(value, accepted):
         expected = " or ".join(kind.__name__ for kind in accepted)
         raise InvalidValueError(
             f"{model.__name__}.{name} takes {expected}, got {type(value).__name__} "

@@ -9,15 +9,15 @@ Terminals follow the served-or-own session rule.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Generator
-from typing import Any, Generic, Self, TypeVar
+from collections.abc import Generator
+from typing import Any, Self, TypeVar
 
-from sqlalchemy import Select, delete, func, inspect, select, tuple_, update
+from sqlalchemy import Select, func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import with_loader_criteria
 from sqlalchemy.sql import ColumnElement
 
-from ._registry import database_for
+from ._query_extras import QueryWritesAndPages
 from ._scope import SessionScope
 from ._select_parts import (
     FieldRef,
@@ -29,27 +29,17 @@ from ._select_parts import (
     resolve_sort_key,
 )
 from ._soft import live_condition, soft_delete_column
-from .exceptions import InvalidFieldError, InvalidValueError, MultipleResultsError, NotFoundError
+from .exceptions import InvalidValueError, MultipleResultsError, NotFoundError
 from .introspection import model_info
 from .lookups import build_condition
-from .object import check_column_value
-from .pagination import (
-    CursorPage,
-    Page,
-    decode_cursor,
-    encode_cursor,
-    keyset_condition,
-    page_numbers,
-)
 from .q import Q, resolve_q
-from .types import utc_now
 
-__all__ = ["Query", "QueryMixin"]
+__all__ = ["Query"]
 
 M = TypeVar("M")
 
 
-class Query(Generic[M]):
+class Query(QueryWritesAndPages[M]):
     """A lazy query for ``model``; build it with ``Model.filter_by(...)`` and friends.
 
     Example:
@@ -97,6 +87,19 @@ class Query(Generic[M]):
         clone = object.__new__(type(self))
         for name in Query.__slots__:
             setattr(clone, name, getattr(self, name))
+        return clone
+
+    def _reshaped(
+        self,
+        *,
+        order: tuple[SortKey, ...],
+        limit: int,
+        conditions: tuple[ColumnElement[bool], ...],
+    ) -> Self:
+        """A copy with this order and limit, no offset, and more conditions (for cursors)."""
+        clone = self._copy()
+        clone._order, clone._limit, clone._offset = order, limit, None
+        clone._conditions = (*self._conditions, *conditions)
         return clone
 
     @property
@@ -504,175 +507,6 @@ class Query(Generic[M]):
                 return list(result.scalars().all())
             return [tuple(row) for row in result.all()]
 
-    # -- writing ---------------------------------------------------------
-
-    def _target_condition(self) -> list[ColumnElement[bool]]:
-        """WHERE for a bulk UPDATE/DELETE: the filters, or the page of keys the query selects."""
-        if self._limit is None and self._offset is None and not self._order:
-            return self._where()
-        keys = _primary_key(self._model)
-        chosen = self._select(select(*keys), JoinPlan(self._model), nulls=True).subquery()
-        # A derived table: MySQL refuses LIMIT in an IN subquery, and a subquery
-        # on the table being changed, unless it is materialised like this.
-        inner = select(*[chosen.c[key.key] for key in keys])
-        return [keys[0].in_(inner) if len(keys) == 1 else tuple_(*keys).in_(inner)]
-
-    async def update(self, **values: Any) -> int:
-        """UPDATE the matching rows in one statement; returns how many matched.
-
-        Only settable columns may be set (checked like ``fill``); ``updated_at``
-        is refreshed by the database. No objects are loaded.
-
-        Example:
-            >>> _ = run(User.create(email="kim@example.com"))
-            >>> run(User.filter_by(email__endswith="@example.com").update(name="Kim"))
-            1
-        """
-        if not values:
-            raise InvalidValueError("update() needs at least one field=value.")
-        info = model_info(self._model)
-        for name, value in values.items():
-            if name not in info.settable_column_names:
-                raise InvalidFieldError.unknown(
-                    _name(self._model), name, info.settable_column_names
-                )
-            check_column_value(self._model, name, value)
-        statement = update(self._model).where(*self._target_condition()).values(**values)
-        return await self._execute_write(statement)
-
-    async def delete(self) -> int:
-        """DELETE the matching rows in one statement (soft-delete models: mark them).
-
-        Returns how many rows matched. ORM cascades do not run; the database's
-        ``ON DELETE`` rules do.
-
-        Example:
-            >>> _ = run(User.create(email="kim@example.com"))
-            >>> run(User.filter_by(email="kim@example.com").delete())
-            1
-        """
-        column = soft_delete_column(self._model)
-        if column is not None and not self._with_deleted:
-            statement = (
-                update(self._model).where(*self._target_condition()).values({column: utc_now()})
-            )
-            return await self._execute_write(statement)
-        return await self.hard_delete()
-
-    async def hard_delete(self) -> int:
-        """DELETE the matching rows, soft-delete models included.
-
-        Example:
-            >>> run(User.filter_by(email="nobody@example.com").hard_delete())
-            0
-        """
-        statement = delete(self._model).where(*self._target_condition())
-        return await self._execute_write(statement)
-
-    async def _execute_write(self, statement: Any) -> int:
-        statement = statement.execution_options(synchronize_session="fetch")
-        async with SessionScope(self._model, self._session, write=True) as session:
-            result = await session.execute(statement)
-            return int(result.rowcount)  # type: ignore[attr-defined]
-
-    # -- pages and streams -------------------------------------------------
-
-    async def paginate(self, page: int = 1, per_page: int = 20) -> Page[M]:
-        """One page of rows plus the total: a count query and a page query.
-
-        Example:
-            >>> for n in range(3):
-            ...     _ = run(User.create(email=f"user{n}@example.com"))
-            >>> page = run(User.order_by("email").paginate(page=2, per_page=2))
-            >>> [user.email for user in page.items], page.total, page.pages, page.has_prev
-            (['user2@example.com'], 3, 2, True)
-        """
-        page, per_page = page_numbers(page, per_page)
-        async with self._scope() as session:
-            query = self.with_session(session)
-            total = await query.count()
-            items = await query.offset((page - 1) * per_page).limit(per_page).all()
-        return Page.build(items, total=total, page=page, per_page=per_page)
-
-    async def cursor(self, limit: int = 20, after: str | None = None) -> CursorPage[M]:
-        """Keyset pagination: the rows after the opaque ``after`` cursor, in the query's order.
-
-        The primary key breaks ties, so no row is skipped or repeated. Cursors
-        are signed: a tampered or foreign one raises :class:`InvalidCursorError`.
-
-        Example:
-            >>> for n in range(3):
-            ...     _ = run(User.create(email=f"user{n}@example.com"))
-            >>> first = run(User.order_by("email").cursor(limit=2))
-            >>> [user.email for user in first.items], first.has_next
-            (['user0@example.com', 'user1@example.com'], True)
-            >>> rest = run(User.order_by("email").cursor(limit=2, after=first.next_cursor))
-            >>> [user.email for user in rest.items], rest.next_cursor
-            (['user2@example.com'], None)
-        """
-        limit = _positive("limit", limit)
-        keys = self._order + tuple(
-            SortKey(resolve_field_ref(self._model, name, purpose="sort"), descending=False)
-            for name in model_info(self._model).primary_key_names
-            if not any(key.ref is not None and key.ref.key == name for key in self._order)
-        )
-        if any(key.ref is None for key in keys):
-            raise InvalidValueError("cursor() needs order_by() with field names, not expressions.")
-        refs = [key.ref for key in keys if key.ref is not None]
-        order = "|".join(
-            ("-" if key.descending else "") + ref.key for key, ref in zip(keys, refs, strict=True)
-        )
-        secret = database_for(self._model).cursor_secret
-        plan = JoinPlan(self._model)
-        columns = [plan.column(ref) for ref in refs]
-        base = self._copy()
-        base._order, base._limit, base._offset = keys, limit + 1, None
-        if after is not None:
-            values = decode_cursor(after, order, secret=secret)
-            condition = keyset_condition(
-                columns, [key.descending for key in keys], [ref.nullable for ref in refs], values
-            )
-            base._conditions = (*base._conditions, condition)
-        statement = base._select(select(self._model, *columns), plan, nulls=True)
-        async with self._scope() as session:
-            result = await session.execute(statement)
-            rows = (result.unique() if self._unique else result).all()
-        items = [row[0] for row in rows[:limit]]
-        has_next = len(rows) > limit
-        next_cursor = (
-            encode_cursor(order, list(rows[limit - 1][1:]), secret=secret) if has_next else None
-        )
-        return CursorPage(items=items, next_cursor=next_cursor, has_next=has_next)
-
-    async def stream(self, *, batch_size: int = 1000) -> AsyncIterator[M]:
-        """Iterate over a large result in flat memory, ``batch_size`` rows at a time.
-
-        Close it early with ``contextlib.aclosing`` so its session closes at once.
-
-        Example:
-            >>> async def emails() -> list[str]:
-            ...     return [user.email async for user in User.filter_by().stream(batch_size=10)]
-            >>> run(emails())
-            []
-        """
-        if self._unique:
-            raise InvalidValueError(
-                "stream() cannot de-duplicate rows of a joined collection load; "
-                "use load(..., strategy='selectin') instead."
-            )
-        statement = self.statement().execution_options(
-            yield_per=_positive("batch_size", batch_size)
-        )
-        async with self._scope() as session:
-            result = await session.stream_scalars(statement)
-            try:
-                async for row in result:
-                    yield row
-            finally:
-                # Before the session ends: a server-side cursor left open (the
-                # caller stopped early) would block the connection's next query.
-                await result.close()
-
     def _describe(self) -> str:
         return "the query's conditions" if self._conditions else "the query"
 
@@ -698,113 +532,3 @@ def _positive(name: str, value: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise InvalidValueError(f"{name} takes a whole number >= 1, got {value!r}.")
     return value
-
-
-class QueryMixin:
-    """Class-level entry points into :class:`Query` (part of ``CRUDMixin``).
-
-    Example:
-        >>> run(User.count()), run(User.exists(email="kim@example.com"))
-        (0, False)
-    """
-
-    @classmethod
-    def filter_by(cls, **lookups: Any) -> Query[Self]:
-        """Start a query with keyword lookups (no lookups: every row).
-
-        Example:
-            >>> User.filter_by(name="Kim").model is User
-            True
-        """
-        return Query(cls).filter_by(**lookups)
-
-    @classmethod
-    def filter(cls, *conditions: ColumnElement[bool] | Q) -> Query[Self]:
-        """Start a query with SQLAlchemy expressions or ``Q`` objects.
-
-        Example:
-            >>> run(User.filter(User.id > 0).count())
-            0
-        """
-        return Query(cls).filter(*conditions)
-
-    @classmethod
-    def exclude(cls, **lookups: Any) -> Query[Self]:
-        """Start a query without the rows matching the lookups.
-
-        Example:
-            >>> run(User.exclude(name="Kim").all())
-            []
-        """
-        return Query(cls).exclude(**lookups)
-
-    @classmethod
-    def order_by(cls, *keys: str | Any) -> Query[Self]:
-        """Start a query sorted by field names (``"-id"``) or expressions.
-
-        Example:
-            >>> run(User.order_by("-id").first()) is None
-            True
-        """
-        return Query(cls).order_by(*keys)
-
-    @classmethod
-    def load(cls, *paths: str, strategy: str = "auto") -> Query[Self]:
-        """Start a query that eager-loads relationships by dotted path.
-
-        Example:
-            >>> run(User.load("posts").all())
-            []
-        """
-        return Query(cls).load(*paths, strategy=strategy)
-
-    @classmethod
-    def with_session(cls, session: AsyncSession | None) -> Query[Self]:
-        """Start a query that runs in ``session``.
-
-        Example:
-            >>> User.with_session(None).model is User
-            True
-        """
-        return Query(cls, session=session)
-
-    @classmethod
-    def all(cls) -> Query[Self]:
-        """A query for every row; ``await User.all()`` gives the list, and it chains.
-
-        Example:
-            >>> run(User.all().order_by("email").all())
-            []
-        """
-        return Query(cls)
-
-    @classmethod
-    async def first(cls) -> Self | None:
-        """The first row by primary key, or ``None``.
-
-        Example:
-            >>> run(User.first()) is None
-            True
-        """
-        keys = model_info(cls).primary_key_names
-        return await Query(cls).order_by(*keys).first()
-
-    @classmethod
-    async def count(cls) -> int:
-        """How many rows the table has (soft-deleted ones excluded).
-
-        Example:
-            >>> run(User.count())
-            0
-        """
-        return await Query(cls).count()
-
-    @classmethod
-    async def exists(cls, **lookups: Any) -> bool:
-        """Whether a row matches the lookups (any row, without lookups).
-
-        Example:
-            >>> run(User.exists(email__endswith="@example.com"))
-            False
-        """
-        return await Query(cls).filter_by(**lookups).exists()

@@ -1,0 +1,124 @@
+"""``QueryMixin``: class-level entry points into :class:`~sqlrecord.query.Query`."""
+
+from __future__ import annotations
+
+from typing import Any, Self
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import ColumnElement
+
+from .introspection import model_info
+from .q import Q
+from .query import Query
+
+__all__ = ["QueryMixin"]
+
+
+class QueryMixin:
+    """Class-level entry points into :class:`Query` (part of ``CRUDMixin``).
+
+    Example:
+        >>> run(User.count()), run(User.exists(email="kim@example.com"))
+        (0, False)
+    """
+
+    @classmethod
+    def filter_by(cls, **lookups: Any) -> Query[Self]:
+        """Start a query with keyword lookups (no lookups: every row).
+
+        Example:
+            >>> User.filter_by(name="Kim").model is User
+            True
+        """
+        return Query(cls).filter_by(**lookups)
+
+    @classmethod
+    def filter(cls, *conditions: ColumnElement[bool] | Q) -> Query[Self]:
+        """Start a query with SQLAlchemy expressions or ``Q`` objects.
+
+        Example:
+            >>> run(User.filter(User.id > 0).count())
+            0
+        """
+        return Query(cls).filter(*conditions)
+
+    @classmethod
+    def exclude(cls, **lookups: Any) -> Query[Self]:
+        """Start a query without the rows matching the lookups.
+
+        Example:
+            >>> run(User.exclude(name="Kim").all())
+            []
+        """
+        return Query(cls).exclude(**lookups)
+
+    @classmethod
+    def order_by(cls, *keys: str | Any) -> Query[Self]:
+        """Start a query sorted by field names (``"-id"``) or expressions.
+
+        Example:
+            >>> run(User.order_by("-id").first()) is None
+            True
+        """
+        return Query(cls).order_by(*keys)
+
+    @classmethod
+    def load(cls, *paths: str, strategy: str = "auto") -> Query[Self]:
+        """Start a query that eager-loads relationships by dotted path.
+
+        Example:
+            >>> run(User.load("posts").all())
+            []
+        """
+        return Query(cls).load(*paths, strategy=strategy)
+
+    @classmethod
+    def with_session(cls, session: AsyncSession | None) -> Query[Self]:
+        """Start a query that runs in ``session``.
+
+        Example:
+            >>> User.with_session(None).model is User
+            True
+        """
+        return Query(cls, session=session)
+
+    @classmethod
+    def all(cls) -> Query[Self]:
+        """A query for every row; ``await User.all()`` gives the list, and it chains.
+
+        Example:
+            >>> run(User.all().order_by("email").all())
+            []
+        """
+        return Query(cls)
+
+    @classmethod
+    async def first(cls) -> Self | None:
+        """The first row by primary key, or ``None``.
+
+        Example:
+            >>> run(User.first()) is None
+            True
+        """
+        keys = model_info(cls).primary_key_names
+        return await Query(cls).order_by(*keys).first()
+
+    @classmethod
+    async def count(cls) -> int:
+        """How many rows the table has (soft-deleted ones excluded).
+
+        Example:
+            >>> run(User.count())
+            0
+        """
+        return await Query(cls).count()
+
+    @classmethod
+    async def exists(cls, **lookups: Any) -> bool:
+        """Whether a row matches the lookups (any row, without lookups).
+
+        Example:
+            >>> run(User.exists(email__endswith="@example.com"))
+            False
+        """
+        return await Query(cls).filter_by(**lookups).exists()
