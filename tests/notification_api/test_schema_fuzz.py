@@ -158,6 +158,8 @@ class Account:
 def _sign_and_send(account: Account, case: schemathesis.Case) -> dict[str, Any]:
     """Put the account's token or signature on ``case``; the headers it needs."""
     case.query, headers = account.credentials(case.path, case.query)
+    # The generated ``secret``/``Authorization`` headers must not win over the real ones.
+    case.headers = {**(case.headers or {}), **headers}
     return headers
 
 
