@@ -25,6 +25,10 @@ __all__ = ["profile"]
 
 
 def _walk(frame: Any, own: dict[str, float], inclusive: dict[str, float], path: set[str]) -> None:
+    if frame.is_synthetic:  # "[self]" and "[await]" leaves: counted by their parent
+        if frame.function == "[await]":
+            own["[await] waiting on the database or the driver's thread"] += frame.time
+        return
     name = f"{frame.function} ({frame.file_path_short}:{frame.line_no})"
     own[name] += frame.total_self_time
     if name not in path:  # count a recursive function once per stack
@@ -70,9 +74,10 @@ async def profile(database: str, key: str, contestant_name: str, repeat: int) ->
         for name, seconds in inclusive.items()
         if "sqlrecord" in name or "sqlalchemy" in name
     ]
-    for name, seconds in sorted(shown, key=lambda kv: -kv[1])[:40]:
+    for name, seconds in sorted(shown, key=lambda kv: -kv[1])[:60]:
         lines.append(f"  {seconds / total:6.1%}  {name}")
-    return "\n".join(lines)
+    tree = profiler.output_text(unicode=False, color=False, show_all=False, time="percent_of_total")
+    return "\n".join([*lines, "", "Call tree (library frames collapsed):", tree])
 
 
 def main() -> None:
