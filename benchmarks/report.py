@@ -12,7 +12,7 @@ from .contestants import CONTESTANTS
 from .operations import OPERATIONS, Operation, Sizes
 from .runner import Measurement
 
-__all__ = ["evaluate_targets", "write_report"]
+__all__ = ["evaluate_targets", "rerender", "write_report"]
 
 _LABELS = {
     "raw": "raw driver",
@@ -278,7 +278,8 @@ def _charts(
     axes.bar(labels, ratios, color=["tab:green" if r <= ORM_LIMIT else "tab:red" for r in ratios])
     axes.axhline(ORM_LIMIT, color="black", linestyle="--", label="target 1.10")
     axes.axhline(1.0, color="grey", linewidth=0.8)
-    axes.set_ylabel("sqlrecord time / SQLAlchemy ORM time")
+    axes.set_yscale("log")  # one outlier (B) must not flatten the rest
+    axes.set_ylabel("sqlrecord time / SQLAlchemy ORM time (log scale)")
     axes.set_title(f"{title}: sqlrecord relative to idiomatic SQLAlchemy ORM (lower is better)")
     axes.tick_params(axis="x", rotation=60)
     axes.legend()
@@ -369,3 +370,28 @@ def _describe(op: Operation) -> dict[str, Any]:
         "unit": op.unit,
         "per_item": op.per_item,
     }
+
+
+def rerender(path: Path) -> Path:
+    """Write a results page and its charts again from its JSON file (no measuring)."""
+    data = json.loads(path.read_text())
+    keep = {"operation", "contestant", "concurrency", "rows", "seconds", "status", "note"}
+    measurements = [
+        Measurement(**{k: v for k, v in m.items() if k in keep}) for m in data["measurements"]
+    ]
+    sizes = Sizes(**data["sizes"])
+    return write_report(
+        path.parent,
+        machine=data["machine"],
+        versions=data["versions"],
+        sizes=sizes,
+        measurements=measurements,
+        memory=data["memory"],
+    )
+
+
+if __name__ == "__main__":
+    import sys
+
+    for argument in sys.argv[1:]:
+        print(f"Wrote {rerender(Path(argument))}")
