@@ -150,3 +150,16 @@ def test_protections_add_up_and_errors_list_only_fillable_names() -> None:
         User().fill(nope=1)
     assert "is_admin" not in caught.value.valid and "status" not in str(caught.value)
     assert "email" in caught.value.valid
+
+
+async def test_a_body_passed_as_data_cannot_set_options(db: Database) -> None:
+    body = {"email": "body@b.c", "allow_protected": True, "is_admin": True}
+    with pytest.raises(InvalidFieldError, match="'allow_protected'"):
+        await User.create(body)
+    with pytest.raises(ProtectedFieldError):
+        await User.create({"email": "body@b.c", "is_admin": True})
+    user = await User.create({"email": "body@b.c"}, name="From keyword")
+    assert (user.email, user.name) == ("body@b.c", "From keyword")
+    await user.update({"name": "Updated"})
+    assert user.fill({"age": 3}).age == 3
+    assert await fetch_column(db, User, "name") == ["Updated"]

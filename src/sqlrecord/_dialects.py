@@ -61,6 +61,14 @@ def install_dialect_fixes(engine: AsyncEngine) -> None:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 
+        @event.listens_for(sync_engine, "checkout")
+        def _sqlite_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+            # A connection whose work was cancelled can come back while SQLite still
+            # runs the statement in its thread; never hand it out mid-transaction.
+            driver = getattr(dbapi_connection, "driver_connection", None)
+            if getattr(driver, "in_transaction", False):
+                dbapi_connection.rollback()
+
         @event.listens_for(sync_engine, "begin")
         def _sqlite_begin(connection: Any) -> None:
             # A writing unit of work takes the write lock up front: two deferred

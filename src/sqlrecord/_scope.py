@@ -11,6 +11,7 @@ and closes it before returning, whatever happens.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from types import TracebackType
 from typing import Any
@@ -23,7 +24,7 @@ from ._dialects import prepare_write_session
 from ._registry import database_for
 from ._translate import translate_errors
 
-__all__ = ["SessionScope"]
+__all__ = ["SessionScope", "close_session", "discard"]
 
 
 class SessionScope:
@@ -84,7 +85,8 @@ class SessionScope:
                     with translate_errors(model=name):
                         await self.session.commit()
             finally:
-                await _close(self.session, failing=exc is not None)
+                cancelled = exc is not None and not isinstance(exc, Exception)
+                await close_session(self.session, failing=exc is not None, cancelled=cancelled)
             if exc is not None:
                 _reraise_translated(exc, name)
             return
@@ -119,11 +121,37 @@ def _reraise_translated(exc: BaseException, model: str) -> None:
             raise exc
 
 
-async def _close(session: AsyncSession, *, failing: bool) -> None:
+async def close_session(session: AsyncSession, *, failing: bool, cancelled: bool = False) -> None:
     """Close ``session``; while another error propagates, a failure to close (the
     connection is already gone) must not replace it: the pool discards the connection."""
+    if cancelled:
+        await discard(session)
+        return
     if not failing:
         await session.close()
         return
     with contextlib.suppress(sa_exc.DBAPIError):
         await session.close()
+
+
+async def discard(session: AsyncSession) -> None:
+    """End a session whose work was cancelled mid-statement: its connection may still be
+    busy (SQLite keeps running the query in its thread) or halfway through the driver's
+    protocol, so it is invalidated (closed, never pooled again) instead of reused."""
+    with contextlib.suppress(Exception):
+        await _interrupt_sqlite(session)
+    with contextlib.suppress(Exception):
+        await asyncio.shield(session.invalidate())
+
+
+async def _interrupt_sqlite(session: AsyncSession) -> None:
+    """Stop a statement SQLite is still running in its thread, so that it lets go of
+    the database lock now rather than when the statement would have finished."""
+    bind = session.bind
+    if bind is None or bind.dialect.name != "sqlite" or not session.in_transaction():
+        return
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    interrupt = getattr(raw.driver_connection, "interrupt", None)  # aiosqlite's, thread-safe
+    if interrupt is not None:
+        await interrupt()

@@ -213,6 +213,12 @@ def is_transaction_conflict(error: sa_exc.DBAPIError) -> bool:
     return "database is locked" in str(orig)
 
 
+# PostgreSQL: 42883 no such operator for these types, 42804 datatype mismatch.
+_TYPE_MISMATCH_STATES = {"42883", "42804"}
+
+
 def _is_value_problem(error: sa_exc.ProgrammingError) -> bool:
     # SQLite reports unsupported parameter types as ProgrammingError.
+    if getattr(error.orig, "sqlstate", None) in _TYPE_MISMATCH_STATES:
+        return True
     return "Error binding parameter" in str(error.orig) or "type" in str(error.orig).lower()

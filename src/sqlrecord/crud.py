@@ -43,6 +43,8 @@ class CRUDMixin(BulkMixin, QueryMixin, SerializeMixin, ObjectMixin):
     @classmethod
     async def create(
         cls,
+        data: Mapping[str, Any] | None = None,
+        /,
         *,
         session: AsyncSession | None = None,
         auto_commit: bool = False,
@@ -60,7 +62,7 @@ class CRUDMixin(BulkMixin, QueryMixin, SerializeMixin, ObjectMixin):
             (True, 'UTC')
         """
         obj = cls()
-        planned = obj._plan_fill(values, allow_protected)
+        planned = obj._plan_fill({**(data or {}), **values}, allow_protected)
         return await obj._write(session=session, auto_commit=auto_commit, planned=planned)
 
     @classmethod
@@ -130,6 +132,8 @@ class CRUDMixin(BulkMixin, QueryMixin, SerializeMixin, ObjectMixin):
 
     async def update(
         self,
+        data: Mapping[str, Any] | None = None,
+        /,
         *,
         session: AsyncSession | None = None,
         auto_commit: bool = False,
@@ -143,7 +147,7 @@ class CRUDMixin(BulkMixin, QueryMixin, SerializeMixin, ObjectMixin):
             >>> run(user.update(name="Kim", csrf_token="skipped")).name
             'Kim'
         """
-        planned = self._plan_fill(values, allow_protected)
+        planned = self._plan_fill({**(data or {}), **values}, allow_protected)
         return await self._write(session=session, auto_commit=auto_commit, planned=planned)
 
     async def delete(

@@ -36,6 +36,7 @@ from ._dialects import (
     prepare_write_session,
 )
 from ._registry import database_for, default_database
+from ._scope import close_session
 from ._transaction import Transaction
 from ._translate import translate_errors
 from .exceptions import ConfigurationError, NoDatabaseError
@@ -295,6 +296,22 @@ class Database:
             except ValueError:  # exited in another context (never for well-behaved callers)
                 self._ambient.set(None)
 
+    @asynccontextmanager
+    async def _own_session(self) -> AsyncIterator[AsyncSession]:
+        """A new session, ambient while open, always ended: closed, or discarded when
+        the work was cancelled mid-statement (its connection is then never reused)."""
+        session = self.sessionmaker()
+        try:
+            async with self._ambient_session(session):
+                yield session
+        except Exception:
+            await close_session(session, failing=True)
+            raise
+        except BaseException:
+            await close_session(session, failing=True, cancelled=True)
+            raise
+        await close_session(session, failing=False)
+
     async def session(self) -> AsyncIterator[AsyncSession]:
         """FastAPI dependency: one ``AsyncSession`` per request, the request's ambient session.
 
@@ -312,11 +329,11 @@ class Database:
             ... async def count(session: AsyncSession = Depends(db.session)) -> int:
             ...     return 0
         """
-        async with self.sessionmaker() as session, self._ambient_session(session):
+        async with self._own_session() as session:
             try:
                 yield session
             except Exception:
-                await session.rollback()
+                await _rollback_quietly(session)
                 raise
 
     get_db = session
@@ -335,11 +352,11 @@ class Database:
             >>> db = Database("sqlite+aiosqlite://")
             >>> dependency = Depends(db.committing_session, scope="function")
         """
-        async with self.sessionmaker() as session, self._ambient_session(session):
+        async with self._own_session() as session:
             try:
                 yield session
             except Exception:
-                await session.rollback()
+                await _rollback_quietly(session)
                 raise
             with translate_errors():
                 await session.commit()
@@ -418,16 +435,13 @@ class Database:
                 async with served.begin_nested():
                     yield served
             return
-        async with self.sessionmaker() as own, self._ambient_session(own):
+        async with self._own_session() as own:
             with translate_errors():
                 await prepare_write_session(own)
                 try:
                     yield own
-                except BaseException:
-                    # After a lost connection the rollback fails too; the first
-                    # error is the one to report, and the pool drops the connection.
-                    with contextlib.suppress(sa_exc.DBAPIError):
-                        await own.rollback()
+                except Exception:
+                    await _rollback_quietly(own)
                     raise
                 await own.commit()
 
@@ -479,3 +493,10 @@ def _secret_bytes(secret: str | bytes | None) -> bytes:
     if secret is None:
         return secrets.token_bytes(32)
     return secret.encode() if isinstance(secret, str) else bytes(secret)
+
+
+async def _rollback_quietly(session: AsyncSession) -> None:
+    """Roll back after an error; if the connection is gone the rollback fails too,
+    and the first error is the one to report (the pool drops the connection)."""
+    with contextlib.suppress(sa_exc.DBAPIError):
+        await session.rollback()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import math
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -22,7 +23,14 @@ from ._class_property import class_property
 from ._registry import register_model
 from .exceptions import InvalidFieldError
 
-__all__ = ["BaseMixin", "fits", "model_info", "sql_attribute", "storable_text"]
+__all__ = [
+    "BaseMixin",
+    "accepted_types",
+    "fits",
+    "model_info",
+    "sql_attribute",
+    "storable_text",
+]
 
 _lazy_guard.install()
 
@@ -99,7 +107,13 @@ def fits(value: Any, accepted: tuple[type, ...]) -> bool:
         return False
     if isinstance(value, str) and not storable_text(value):
         return False
+    if isinstance(value, float | decimal.Decimal) and not _finite(value):
+        return False  # MySQL refuses NaN/Infinity and SQLite turns NaN into NULL
     return isinstance(value, accepted)
+
+
+def _finite(value: float | decimal.Decimal) -> bool:
+    return value.is_finite() if isinstance(value, decimal.Decimal) else math.isfinite(value)
 
 
 def storable_text(value: str) -> bool:
@@ -140,7 +154,14 @@ def sql_attribute(model: Any, name: str) -> Any:
         ) from error
 
 
-def _accepted_types(column_type: types.TypeEngine[Any]) -> tuple[type, ...] | None:
+def accepted_types(column_type: types.TypeEngine[Any]) -> tuple[type, ...] | None:
+    """The Python types a column (or SQL expression) type takes, when unambiguous.
+
+    Example:
+        >>> from sqlalchemy import Integer, JSON
+        >>> accepted_types(Integer()), accepted_types(JSON())
+        ((<class 'int'>,), None)
+    """
     if isinstance(column_type, types.TypeDecorator):
         # A decorator may accept anything its bind processor converts; only
         # trust sqlrecord's own, which declares what it takes.
@@ -202,7 +223,7 @@ def _introspect(model: type[Any]) -> ModelInfo:
         column = prop.columns[0]
         if not isinstance(column, Column):  # a column_property over a SQL expression
             continue
-        python_types = _accepted_types(column.type)
+        python_types = accepted_types(column.type)
         if python_types is not None:
             accepted[prop.key] = python_types
         length = getattr(column.type, "length", None)

@@ -24,7 +24,7 @@ from sqlalchemy.sql import ClauseElement, ColumnElement
 
 from ._text_match import TextMatch
 from .exceptions import InvalidFieldError, InvalidValueError
-from .introspection import fits, model_info, sql_attribute
+from .introspection import accepted_types, fits, model_info, sql_attribute
 from .object import check_integer_range
 
 __all__ = [
@@ -329,6 +329,10 @@ def _check_scalar(path: FieldPath, where: str, value: Any, *, allow_none: bool) 
         return
     info = model_info(path.target)
     accepted = info.accepted_types.get(path.field)
+    if accepted is None and path.field in info.hybrid_property_names:
+        # A hybrid's SQL expression has a type too (e.g. coalesce of two strings).
+        expression_type = getattr(sql_attribute(path.target, path.field), "type", None)
+        accepted = accepted_types(expression_type) if expression_type is not None else None
     check_integer_range(path.target, info, path.field, value)
     if accepted is not None and not fits(value, accepted):
         expected = " or ".join(kind.__name__ for kind in accepted)

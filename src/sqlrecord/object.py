@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any, Self
 
 from sqlalchemy import Select, inspect, select
@@ -76,10 +76,21 @@ class ObjectMixin(BaseMixin):
         """
         return select(cls)
 
-    def fill(self, *, allow_protected: bool | Collection[str] = False, **values: Any) -> Self:
+    def fill(
+        self,
+        data: Mapping[str, Any] | None = None,
+        /,
+        *,
+        allow_protected: bool | Collection[str] = False,
+        **values: Any,
+    ) -> Self:
         """Set attributes from keyword arguments (a form or a request body), safely.
 
         The design notes' four rules, plus two:
+
+        Pass a request body as the positional ``data`` dict, not as ``**body``:
+        its keys then can never be taken for this method's own options (a
+        client sending ``"allow_protected": true``). Keyword values add to it.
 
         1. ``csrf_token``, ``submit`` and ``hidden_*`` keys are skipped.
         2. A name that is not a settable attribute (see ``settable_attributes``)
@@ -108,7 +119,7 @@ class ObjectMixin(BaseMixin):
             >>> user.fill(is_admin=True, allow_protected={"is_admin"}).is_admin
             True
         """
-        self._apply_fill(self._plan_fill(values, allow_protected))
+        self._apply_fill(self._plan_fill({**(data or {}), **values}, allow_protected))
         return self
 
     def _plan_fill(
@@ -250,6 +261,8 @@ class ObjectMixin(BaseMixin):
                     s.add(each)
                 if planned:
                     self._apply_fill(planned)
+                    # A hybrid or property setter may have set columns fill did not see.
+                    _check_assigned_values(self, state)
                 await _flush_into(s, self)
         except BaseException:
             for snapshot in snapshots:
