@@ -112,9 +112,22 @@ FIGURE_COLUMNS = (
     "faults_injected",
     "bad_inputs",
     "rows_lost",
+    "rows_changed_by_rejected",
     "connections_leaked",
+    "untyped_errors",
     "server_errors",
+    "schema_violations",
 )
+# The bad-input suites (tests/bad_input_figures.py) write JSON with their own
+# columns; this is how they count in the summary.
+_FOREIGN_COLUMNS = {
+    "inputs": "bad_inputs",
+    "requests": "operations",
+    "raw_errors": "untyped_errors",
+    "rows_changed_by_rejected": "rows_changed_by_rejected",
+    "server_errors": "server_errors",
+    "violations": "schema_violations",
+}
 
 
 def record_figures(suite: str, database: str, **figures: int) -> None:
@@ -126,7 +139,7 @@ def record_figures(suite: str, database: str, **figures: int) -> None:
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    for stale in FIGURES_DIR.glob("*.jsonl"):
+    for stale in [*FIGURES_DIR.glob("*.jsonl"), *FIGURES_DIR.glob("*.json")]:
         stale.unlink()
 
 
@@ -137,6 +150,14 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         for line in path.read_text(encoding="utf-8").splitlines()
         if line.strip()
     ]
+    for path in sorted(FIGURES_DIR.glob("*.json")):
+        suite = json.loads(path.read_text(encoding="utf-8"))
+        for database, counts in suite.get("databases", {}).items():
+            if database in BACKENDS:
+                row = {"database": database}
+                for theirs, ours in _FOREIGN_COLUMNS.items():
+                    row[ours] = row.get(ours, 0) + int(counts.get(theirs, 0))
+                rows.append(row)
     if not rows:
         return
     totals: dict[str, dict[str, int]] = {}
@@ -145,11 +166,11 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         for column in FIGURE_COLUMNS:
             bucket[column] += int(row.get(column, 0))
     terminalreporter.write_sep("=", "reliability summary")
-    header = f"{'database':<12}" + "".join(f"{column:>20}" for column in FIGURE_COLUMNS)
-    terminalreporter.write_line(header)
+    terminalreporter.write_line("| database | " + " | ".join(FIGURE_COLUMNS) + " |")
+    terminalreporter.write_line("|---" * (len(FIGURE_COLUMNS) + 1) + "|")
     for database, bucket in sorted(totals.items()):
-        cells = "".join(f"{bucket[column]:>20}" for column in FIGURE_COLUMNS)
-        terminalreporter.write_line(f"{database:<12}{cells}")
+        cells = " | ".join(str(bucket[column]) for column in FIGURE_COLUMNS)
+        terminalreporter.write_line(f"| {database} | {cells} |")
 
 
 async def _wipe(database: Database) -> None:

@@ -110,15 +110,15 @@ def _slow_sql(dialect: str) -> str:
     )
 
 
-async def test_cancelled_work_leaves_no_connection_or_transaction(db: Database) -> None:
+async def test_cancelled_work_leaves_no_connection_or_transaction(server_db: Database) -> None:
+    # On the servers only: SQLite cannot stop a statement it runs in the driver's
+    # thread in time, so a cancelled unit of work there keeps the file locked
+    # until the statement ends (an open issue, see docs/reliability.md).
+    db = server_db
     slow = text(_slow_sql(db.engine.dialect.name))
     await User.create(email="present@example.com")  # a row for the slow WHERE to test
     cancelled = 0
-    # Known gap: on SQLite a unit of work cancelled while it holds the write lock
-    # keeps the lock until its statement ends in the driver's thread (seen to
-    # outlast the 30 s busy timeout under load); that case runs on the servers.
-    writing_rounds = 0 if db.engine.dialect.name == "sqlite" else 2
-    for _ in range(writing_rounds):
+    for _ in range(2):
         with pytest.raises(TimeoutError):
             async with asyncio.timeout(0.2), db.transaction() as session:
                 await User.create(email="never-committed@example.com")
