@@ -131,7 +131,10 @@ def _gets(table: Any, make: Callable[[int], dict[str, Any]]) -> Callable[[Sizes]
 
 
 def _get_hit(s: Sizes) -> Plan:
-    return Plan([[1] * s.single], s.single, Seed(NARROW, s.single, narrow_row), s.single)
+    # Ten times the single-row count: a hit takes microseconds, a run must last long enough
+    # to time.
+    hits = 10 * s.single
+    return Plan([[1] * hits], hits, Seed(NARROW, s.single, narrow_row), hits)
 
 
 def _updates(

@@ -91,11 +91,11 @@ class SqlrecordContestant(Contestant):
 
     async def get_hit(self, model: str, pks: list[int]) -> int:
         """``Model.get(pk)`` repeatedly inside one ``db.transaction()``."""
-        cls, found = MODELS[model], 0
+        cls, held = MODELS[model], []
         async with self.db.transaction():
             for pk in pks:
-                found += await cls.get(pk) is not None
-        return found
+                held.append(await cls.get(pk))  # held: the identity map's references are weak
+        return sum(obj is not None for obj in held)
 
     async def values_dicts(self, model: str, upto: int) -> int:
         """G: ``.values(...)``."""
