@@ -488,7 +488,8 @@ class Query(QueryWritesAndPages[M]):
         refs = self._value_refs(fields)
         async with self._scope() as session:
             result = await session.execute(self._values_statement(refs))
-            return [dict(row) for row in result.mappings().all()]
+            keys = list(result.keys())
+            return [dict(zip(keys, row, strict=True)) for row in result.all()]
 
     async def values_list(self, *fields: str, flat: bool = False) -> list[Any]:
         """Rows as tuples of the named fields; ``flat=True`` with one field gives plain values.
