@@ -35,10 +35,7 @@ class RollbackError(Exception):
 def _small_pool(db: Database) -> Database:
     """The same database behind a pool of 5 (+5 overflow), made the models' default."""
     url = db.url.render_as_string(hide_password=False)
-    options = {"pool_size": 5, "max_overflow": 5, "pool_timeout": 120}
-    if db.engine.dialect.name == "sqlite":
-        options = {"pool_size": 5, "max_overflow": 5, "pool_timeout": 120}
-    return Database(url, engine_options=options)
+    return Database(url, engine_options={"pool_size": 5, "max_overflow": 5, "pool_timeout": 120})
 
 
 async def test_load_mixed_operations_lose_and_leak_nothing(db: Database) -> None:

@@ -198,12 +198,8 @@ def loader_option(
     for part in path.split("."):
         info = model_info(current)
         if part not in info.relation_names:
-            raise InvalidFieldError(
-                f"Cannot load {path!r}: {current.__name__} has no relationship {part!r}. "
-                f"Relationships: {', '.join(info.relation_names) or '(none)'}.",
-                model=current.__name__,
-                field=part,
-                valid=info.relation_names,
+            raise InvalidFieldError.no_relationship(
+                current.__name__, part, info.relation_names, context=f"Cannot load {path!r}: "
             )
         relation = inspect(current).relationships[part]
         chosen = strategy

@@ -1,6 +1,6 @@
 """``Database``: the engine, the session factory and the ambient session.
 
-One ``Database`` per database server. The first one configured with a URL
+One ``Database`` per database server. The latest one configured with a URL
 becomes the default for every model that does not name its own
 (``__database__``). While ``db.session`` (the FastAPI dependency) or
 ``db.transaction()`` is active, its session is the *ambient session* of the

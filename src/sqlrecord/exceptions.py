@@ -104,7 +104,7 @@ class NoDatabaseError(ConfigurationError):
         """
         return cls(
             f"{model_name} has no database: create one with "
-            "`db = Database('sqlite+aiosqlite:///app.db')` (the first configured Database "
+            "`db = Database('sqlite+aiosqlite:///app.db')` (a configured Database "
             "becomes the default), call `db.init(url)` on an existing one, or set "
             f"`{model_name}.__database__ = db`."
         )
@@ -143,6 +143,25 @@ class InvalidFieldError(SQLRecordError, KeyError):
         self.model = model
         self.field = field
         self.valid = tuple(valid)
+
+    @classmethod
+    def no_relationship(
+        cls, model: str, name: str, valid: Iterable[str], *, context: str = ""
+    ) -> InvalidFieldError:
+        """Build the error for a relationship name the model does not have.
+
+        Example:
+            >>> InvalidFieldError.no_relationship("User", "postz", ["posts"]).detail
+            "User has no relationship 'postz'. Relationships: posts."
+        """
+        valid = tuple(valid)
+        return cls(
+            f"{context}{model} has no relationship {name!r}. "
+            f"Relationships: {', '.join(valid) or '(none)'}.",
+            model=model,
+            field=name,
+            valid=valid,
+        )
 
     @classmethod
     def unknown(cls, model: str, field: str, valid: Iterable[str]) -> InvalidFieldError:

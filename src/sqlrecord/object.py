@@ -189,13 +189,7 @@ class ObjectMixin(BaseMixin):
         info = model_info(cls)
         for name in names:
             if name not in info.relation_names:
-                raise InvalidFieldError(
-                    f"{cls.__name__} has no relationship {name!r}. "
-                    f"Relationships: {', '.join(info.relation_names) or '(none)'}.",
-                    model=cls.__name__,
-                    field=name,
-                    valid=info.relation_names,
-                )
+                raise InvalidFieldError.no_relationship(cls.__name__, name, info.relation_names)
         state: InstanceState[Any] = inspect(self)
         if state.key is None:
             raise NotFoundError(f"This {cls.__name__} was never saved; it has nothing to load.")
