@@ -10,19 +10,18 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_object_session
 from sqlalchemy.orm import InstanceState
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.base import NO_VALUE
-from sqlalchemy.sql import ClauseElement
 
 from ._class_property import class_property
 from ._scope import SessionScope
+from ._values import check_assigned_values, check_column_value, check_integer_range, check_value
 from .exceptions import (
     InvalidFieldError,
-    InvalidValueError,
     NoSessionError,
     NotFoundError,
     NotLoadedError,
     ProtectedFieldError,
 )
-from .introspection import BaseMixin, ModelInfo, fits, model_info, storable_text
+from .introspection import BaseMixin, ModelInfo, model_info
 
 __all__ = ["FORM_NOISE", "ObjectMixin", "check_column_value", "check_integer_range"]
 
@@ -142,7 +141,7 @@ class ObjectMixin(BaseMixin):
                     valid=info.fillable_names,
                 )
             if name in settable or (name in info.natural_key_names and inspect(self).key is None):
-                _check_value(cls, info, name, value)
+                check_value(cls, info, name, value)
             elif not _is_writable_property(cls, name):
                 raise InvalidFieldError.unknown(cls.__name__, name, info.fillable_names)
             planned.append((name, value))
@@ -241,7 +240,7 @@ class ObjectMixin(BaseMixin):
             raise NotFoundError(
                 f"This {type(self).__name__} was deleted; build a new object to insert it again."
             )
-        _check_assigned_values(self, state)
+        check_assigned_values(self, state)
         target = session if session is not None else async_object_session(self)
         scope = SessionScope(type(self), target, write=True, auto_commit=auto_commit)
         # Objects a failed write can disturb: this one and the ones it links to
@@ -256,7 +255,7 @@ class ObjectMixin(BaseMixin):
                 if planned:
                     self._apply_fill(planned)
                     # A hybrid or property setter may have set columns fill did not see.
-                    _check_assigned_values(self, state)
+                    check_assigned_values(self, state)
                 await _flush_into(s, self)
         except BaseException:
             for snapshot in snapshots:
@@ -277,85 +276,6 @@ def _is_writable_property(model: type[Any], name: str) -> bool:
             descriptor = vars(klass)[name]
             return isinstance(descriptor, property) and descriptor.fset is not None
     return False
-
-
-def check_column_value(model: type[Any], name: str, value: Any) -> None:
-    """Raise :class:`InvalidValueError` if ``value`` does not fit column ``name`` of ``model``.
-
-    Example:
-        >>> check_column_value(User, "email", 42)  # doctest: +ELLIPSIS
-        Traceback (most recent call last):
-        ...
-        sqlrecord.exceptions.InvalidValueError: User.email takes str, got int ...
-    """
-    _check_value(model, model_info(model), name, value)
-
-
-def _check_value(model: type[Any], info: ModelInfo, name: str, value: Any) -> None:
-    if value is None or isinstance(value, ClauseElement):
-        return
-    target = info.relation_targets.get(name)
-    if target is not None:
-        many = name in info.list_relation_names and isinstance(
-            value, list | tuple | set | frozenset
-        )
-        items = value if many else (value,)
-        wrong = [item for item in items if not isinstance(item, target)]
-        if wrong:
-            raise InvalidValueError(
-                f"{model.__name__}.{name} takes {target.__name__} objects, "
-                f"got {type(wrong[0]).__name__}."
-            )
-        return
-    if isinstance(value, str) and not storable_text(value):
-        raise InvalidValueError(
-            f"{model.__name__}.{name} cannot hold this text: it has NUL characters (\\x00) "
-            "or invalid Unicode (lone surrogates). Clean the value first."
-        )
-    accepted = info.accepted_types.get(name)
-    if accepted is not None and not fits(value, accepted):
-        expected = " or ".join(kind.__name__ for kind in accepted)
-        raise InvalidValueError(
-            f"{model.__name__}.{name} takes {expected}, got {type(value).__name__} "
-            f"({value!r:.60}). Convert the value before setting it."
-        )
-    limit = info.max_lengths.get(name)
-    if limit is not None and isinstance(value, str) and len(value) > limit:
-        raise InvalidValueError(
-            f"{model.__name__}.{name} holds at most {limit} characters, got {len(value)}."
-        )
-    check_integer_range(model, info, name, value)
-
-
-def check_integer_range(model: type[Any], info: ModelInfo, name: str, value: Any) -> None:
-    """Refuse an integer outside the column type's range, on every database alike.
-
-    Example:
-        >>> check_integer_range(User, model_info(User), "id", 2**63)  # doctest: +ELLIPSIS
-        Traceback (most recent call last):
-        ...
-        sqlrecord.exceptions.InvalidValueError: User.id holds integers from -2147483648 ...
-    """
-    bounds = info.integer_ranges.get(name)
-    if bounds is not None and isinstance(value, int) and not bounds[0] <= value <= bounds[1]:
-        raise InvalidValueError(
-            f"{model.__name__}.{name} holds integers from {bounds[0]} to {bounds[1]}; "
-            f"{value} is out of range."
-        )
-
-
-def _check_assigned_values(obj: Any, state: InstanceState[Any]) -> None:
-    """Check values set directly on attributes (not through ``fill``) before writing them.
-
-    Same verdict on every database: SQLite would store a 200-character value
-    in a ``String(100)`` column that PostgreSQL refuses.
-    """
-    cls = type(obj)
-    info = model_info(cls)
-    keys = state.dict.keys() if state.key is None else state.committed_state.keys()
-    for key in keys:
-        if key in info.accepted_types:
-            _check_value(cls, info, key, state.dict.get(key))
 
 
 def _linked_objects(obj: Any, planned: list[tuple[str, Any]] | None) -> list[Any]:
