@@ -38,3 +38,15 @@ class StatementLog:
 
     def __exit__(self, *exc: object) -> None:
         event.remove(self.engine, "before_cursor_execute", self._record)
+
+
+def slow_sql(dialect: str) -> str:
+    """A statement that runs about two seconds: something to cancel mid-way."""
+    if dialect == "postgresql":
+        return "SELECT pg_sleep(2)"
+    if dialect == "mysql":
+        return "SELECT SLEEP(2)"
+    return (
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1500000) "
+        "SELECT count(*) FROM c"
+    )

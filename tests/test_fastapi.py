@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import Depends, FastAPI, HTTPException
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from sqlrecord import CRUDMixin, Database
 from sqlrecord.exceptions import ConfigurationError, DuplicateKeyError
 
-from .helpers import count_rows, fetch_column
+from .helpers import count_rows, fetch_column, slow_sql
 from .models import User
 
 
@@ -124,3 +126,38 @@ async def test_unexpected_error_rolls_back_and_reaches_the_app(db: Database) -> 
         response = await client.post("/crash")
     assert response.status_code == 500
     assert await count_rows(db, User) == 0
+
+
+@pytest.mark.parametrize("dependency", ["session", "committing_session"])
+async def test_a_request_cancelled_mid_statement_keeps_nothing(
+    db: Database, dependency: str
+) -> None:
+    """A request task cancelled while its statement runs (a client gone, a request
+    timeout): its writes are dropped, its connection is not returned half-used, and
+    the next request is served at once."""
+    app = FastAPI()
+    slow = text(slow_sql(db.engine.dialect.name))
+    session_dependency = getattr(db, dependency)
+
+    @app.post("/slow")
+    async def handler(
+        session: AsyncSession = Depends(session_dependency, scope="function"),
+    ) -> None:
+        await User.create(email="cancelled@example.com")
+        await session.execute(slow)
+
+    @app.post("/quick")
+    async def quick(
+        session: AsyncSession = Depends(db.committing_session, scope="function"),
+    ) -> None:
+        await User.create(email="next@example.com")
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.2):
+                await client.post("/slow")
+        assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        async with asyncio.timeout(5):
+            assert (await client.post("/quick")).status_code == 200
+    assert await fetch_column(db, User, "email") == ["next@example.com"]

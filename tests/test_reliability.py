@@ -13,14 +13,15 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.pool import NullPool
+from sqlalchemy.util import await_only
 
 from sqlrecord import Database
 from sqlrecord.exceptions import DatabaseUnavailableError, TransactionConflictError
 
 from .conftest import record_figures
-from .helpers import count_rows
+from .helpers import count_rows, fetch_column, slow_sql
 from .models import Invoice, Note, Tag, User
 
 LOAD_TASKS = int(os.environ.get("SQLRECORD_LOAD_TASKS", "1000"))
@@ -96,23 +97,8 @@ async def test_load_mixed_operations_lose_and_leak_nothing(db: Database) -> None
     )
 
 
-def _slow_sql(dialect: str) -> str:
-    if dialect == "postgresql":
-        return "SELECT pg_sleep(2)"
-    if dialect == "mysql":
-        return "SELECT SLEEP(2)"
-    return (
-        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1500000) "
-        "SELECT count(*) FROM c"
-    )
-
-
-async def test_cancelled_work_leaves_no_connection_or_transaction(server_db: Database) -> None:
-    # On the servers only: SQLite cannot stop a statement it runs in the driver's
-    # thread in time, so a cancelled unit of work there keeps the file locked
-    # until the statement ends (an open issue, see docs/reliability.md).
-    db = server_db
-    slow = text(_slow_sql(db.engine.dialect.name))
+async def test_cancelled_work_leaves_no_connection_or_transaction(db: Database) -> None:
+    slow = text(slow_sql(db.engine.dialect.name))
     await User.create(email="present@example.com")  # a row for the slow WHERE to test
     cancelled = 0
     for _ in range(2):
@@ -123,16 +109,54 @@ async def test_cancelled_work_leaves_no_connection_or_transaction(server_db: Dat
         cancelled += 1
     with pytest.raises(TimeoutError):
         async with asyncio.timeout(0.2):
-            await User.filter(text(f"({_slow_sql(db.engine.dialect.name)}) IS NOT NULL")).count()
+            await User.filter(text(f"({slow_sql(db.engine.dialect.name)}) IS NOT NULL")).count()
     cancelled += 1
-    for _ in range(50):  # a cancelled SQLite query finishes in its thread first
-        if db.engine.pool.checkedout() == 0:  # type: ignore[attr-defined]
-            break
-        await asyncio.sleep(0.1)
+    # Straight away: the cancelled work holds no connection and, on SQLite, no lock
+    # (the next writer would otherwise wait out the 30 s busy timeout).
     assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
-    assert await count_rows(db, User) == 1  # nothing of the cancelled units was kept
-    await User.create(email="after@example.com")  # the pool still serves
+    async with asyncio.timeout(5):
+        await User.create(email="after@example.com")  # the pool still serves
+    assert await count_rows(db, User) == 2  # nothing of the cancelled units was kept
     record_figures("cancellation", db.engine.dialect.name, operations=cancelled + 1)
+
+
+async def test_cancellations_among_concurrent_writers(db: Database) -> None:
+    """Units cancelled mid-statement while other tasks write: every writer gets through
+    promptly, nothing of a cancelled unit is kept, no connection is left out."""
+    loaded = _small_pool(db)
+    slow = text(slow_sql(db.engine.dialect.name))
+    cancelled = 0
+
+    async def doomed(n: int) -> None:
+        nonlocal cancelled
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.1 + n % 3 * 0.05), loaded.transaction() as session:
+                await Note.create(text="cancelled", code=f"cancelled{n}")
+                await session.execute(slow)
+        cancelled += 1
+
+    async def writer(n: int) -> None:
+        await Note.create(text="kept", code=f"kept{n}")
+
+    tasks = [doomed(n) for n in range(10)] + [writer(n) for n in range(40)]
+    try:
+        async with asyncio.timeout(60):  # 10 units cancelled at 0.2 s at most: far less
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+        leaked = loaded.engine.pool.checkedout()  # type: ignore[attr-defined]
+    finally:
+        await loaded.dispose()
+        db.make_default()
+    assert [result for result in results if isinstance(result, BaseException)] == []
+    assert leaked == 0
+    assert sorted(await fetch_column(db, Note, "text")) == ["kept"] * 40
+    record_figures(
+        "cancellation",
+        db.engine.dialect.name,
+        operations=len(tasks),
+        concurrent_tasks=len(tasks),
+        connections_leaked=leaked,
+        rows_lost=40 - await count_rows(db, Note),
+    )
 
 
 async def _lock_in_order(first: str, second: str, pause: float) -> None:
@@ -251,5 +275,90 @@ async def test_server_faults_give_typed_errors_and_no_partial_writes(server_db: 
         concurrent_tasks=units,
         faults_injected=faults,
         rows_lost=len(xs ^ ys),
+        connections_leaked=leaked,
+    )
+
+
+# Loopback addresses where nothing listens, and a file SQLite cannot create.
+UNREACHABLE_URLS = {
+    "sqlite": "sqlite+aiosqlite:////nonexistent-directory/sqlrecord.db",
+    "postgresql": "postgresql+asyncpg://postgres@127.0.0.1:1/test",
+    "mysql": "mysql+aiomysql://root@127.0.0.1:1/test",
+}
+
+
+@pytest.mark.parametrize("backend", sorted(UNREACHABLE_URLS))
+async def test_an_unreachable_database_is_a_typed_error(backend: str) -> None:
+    unreachable = Database(UNREACHABLE_URLS[backend])  # the models' default until the next test
+
+    async def in_transaction() -> None:
+        async with unreachable.transaction():
+            await User.create(email="never@example.com")
+
+    calls = {
+        "create": lambda: User.create(email="never@example.com"),
+        "first": lambda: User.filter_by(email="x").first(),
+        "get": lambda: User.get(1),
+        "transaction": in_transaction,
+    }
+    try:
+        for name, call in calls.items():
+            with pytest.raises(DatabaseUnavailableError, match="could not be reached"):
+                await call()
+            assert unreachable.engine.pool.checkedout() == 0, name  # type: ignore[attr-defined]
+    finally:
+        await unreachable.dispose()
+    record_figures("faults", backend, operations=len(calls), faults_injected=len(calls))
+
+
+async def _kill_backend(admin: Database, server_id: int) -> None:
+    statement = (
+        "SELECT pg_terminate_backend(:id)"
+        if admin.engine.dialect.name == "postgresql"
+        else "KILL CONNECTION :id"
+    )
+    async with admin.engine.connect() as connection:
+        await connection.execute(text(statement), {"id": server_id})
+    await asyncio.sleep(0.05)  # let the client read the server's goodbye
+
+
+async def test_a_connection_killed_while_it_opens_is_a_typed_error(server_db: Database) -> None:
+    """The server drops a new connection before the driver has set it up (SQLAlchemy's
+    type codecs on asyncpg, sqlrecord's time zone on MySQL): a typed error, no leak."""
+    url = server_db.url.render_as_string(hide_password=False)
+    # The models' default for this test.
+    victim = Database(url, engine_options={"pool_size": 1, "max_overflow": 0})
+    admin = Database(url, default=False, engine_options={"poolclass": NullPool})
+    killed = 0
+
+    @event.listens_for(victim.engine.sync_engine, "do_connect")
+    def open_then_kill(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        nonlocal killed
+        connection = dialect.loaded_dbapi.connect(*cargs, **cparams)
+        driver = connection._connection  # asyncpg or aiomysql
+        pid = driver.get_server_pid() if hasattr(driver, "get_server_pid") else driver.thread_id()
+        await_only(_kill_backend(admin, pid))
+        killed += 1
+        return connection
+
+    try:
+        with pytest.raises(DatabaseUnavailableError):
+            async with victim.transaction():
+                await User.create(email="never@example.com")
+        with pytest.raises(DatabaseUnavailableError):
+            async with victim.transaction():
+                await User.filter_by(email="never@example.com").first()
+        leaked = victim.engine.pool.checkedout()  # type: ignore[attr-defined]
+    finally:
+        await victim.dispose()
+        await admin.dispose()
+        server_db.make_default()
+    assert killed >= 1 and leaked == 0
+    assert await count_rows(server_db, User) == 0
+    record_figures(
+        "faults",
+        server_db.engine.dialect.name,
+        operations=1,
+        faults_injected=killed,
         connections_leaked=leaked,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from sqlalchemy import event
@@ -16,6 +17,7 @@ __all__ = [
     "dialect_connect_args",
     "install_dialect_fixes",
     "prepare_write_session",
+    "release_sqlite_lock",
 ]
 
 #: Execution option that makes SQLite start the transaction with BEGIN IMMEDIATE.
@@ -27,6 +29,32 @@ async def prepare_write_session(session: AsyncSession) -> None:
     bind = session.bind
     if bind is not None and bind.dialect.name == "sqlite" and not session.in_transaction():
         await session.connection(execution_options={IMMEDIATE_OPTION: True})
+
+
+def release_sqlite_lock(dbapi_connection: Any) -> None:
+    """Make an SQLite connection that is being thrown away let go of the database now.
+
+    A unit of work cancelled mid-statement leaves the statement running in the
+    driver's thread, inside an open transaction. SQLAlchemy then closes the
+    connection, but sqlite3 only turns a connection with live statements into a
+    "zombie" that keeps its transaction, and its lock, until the garbage collector
+    finalises them: every other writer waited out the busy timeout. So: interrupt
+    the statement (thread-safe), and queue a ROLLBACK on the driver's thread ahead
+    of the close that SQLAlchemy queues next. The rollback ends the transaction even
+    while statements are alive.
+    """
+    driver = getattr(dbapi_connection, "driver_connection", None)  # aiosqlite.Connection
+    sqlite_connection = getattr(driver, "_connection", None)  # sqlite3.Connection
+    work_queue = getattr(driver, "_tx", None)  # the queue aiosqlite's thread serves
+    if sqlite_connection is None or work_queue is None:
+        return
+    sqlite_connection.interrupt()
+
+    def rollback() -> None:
+        with contextlib.suppress(Exception):  # already closed or never begun: nothing held
+            sqlite_connection.rollback()
+
+    work_queue.put_nowait((None, rollback))
 
 
 def adapt_url(url: URL) -> URL:
@@ -68,6 +96,10 @@ def install_dialect_fixes(engine: AsyncEngine) -> None:
             driver = getattr(dbapi_connection, "driver_connection", None)
             if getattr(driver, "in_transaction", False):
                 dbapi_connection.rollback()
+
+        @event.listens_for(sync_engine, "invalidate")
+        def _sqlite_invalidate(dbapi_connection: Any, _record: Any, _error: Any) -> None:
+            release_sqlite_lock(dbapi_connection)
 
         @event.listens_for(sync_engine, "begin")
         def _sqlite_begin(connection: Any) -> None:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import exc as orm_exc
 
 from ._dialects import prepare_write_session
 from ._registry import database_for
-from ._translate import translate_errors
+from ._translate import is_unwrapped_connection_loss, translate_errors
 
 __all__ = ["SessionScope", "close_session", "discard"]
 
@@ -116,7 +116,7 @@ def _reraise_translated(exc: BaseException, model: str) -> None:
         sa_exc.TimeoutError,
         orm_exc.StaleDataError,
     )
-    if isinstance(exc, translatable):
+    if isinstance(exc, translatable) or is_unwrapped_connection_loss(exc):
         with translate_errors(model=model):
             raise exc
 
@@ -137,21 +137,8 @@ async def close_session(session: AsyncSession, *, failing: bool, cancelled: bool
 async def discard(session: AsyncSession) -> None:
     """End a session whose work was cancelled mid-statement: its connection may still be
     busy (SQLite keeps running the query in its thread) or halfway through the driver's
-    protocol, so it is invalidated (closed, never pooled again) instead of reused."""
-    with contextlib.suppress(Exception):
-        await _interrupt_sqlite(session)
+    protocol, so it is invalidated (closed, never pooled again) instead of reused.
+    On SQLite the engine's invalidate hook also stops the statement and rolls back
+    (``_dialects.release_sqlite_lock``)."""
     with contextlib.suppress(Exception):
         await asyncio.shield(session.invalidate())
-
-
-async def _interrupt_sqlite(session: AsyncSession) -> None:
-    """Stop a statement SQLite is still running in its thread, so that it lets go of
-    the database lock now rather than when the statement would have finished."""
-    bind = session.bind
-    if bind is None or bind.dialect.name != "sqlite" or not session.in_transaction():
-        return
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    interrupt = getattr(raw.driver_connection, "interrupt", None)  # aiosqlite's, thread-safe
-    if interrupt is not None:
-        await interrupt()

@@ -25,7 +25,12 @@ from .exceptions import (
     TransactionConflictError,
 )
 
-__all__ = ["is_transaction_conflict", "translate_errors", "translate_integrity_error"]
+__all__ = [
+    "is_transaction_conflict",
+    "is_unwrapped_connection_loss",
+    "translate_errors",
+    "translate_integrity_error",
+]
 
 _DUPLICATE, _FOREIGN_KEY, _NOT_NULL = "duplicate", "foreign_key", "not_null"
 
@@ -148,6 +153,11 @@ def translate_errors(*, model: str = "row") -> Iterator[None]:
                 f"The database connection was lost while working on {model} "
                 f"({error.orig}). Nothing of the transaction was kept; try again."
             ) from error
+        if _is_connection_failure(error):
+            raise DatabaseUnavailableError(
+                f"The database could not be reached for {model} ({error.orig}). Nothing "
+                "was written. Check that the server is up and the URL is right, then try again."
+            ) from error
         if not is_transaction_conflict(error):
             raise
         raise TransactionConflictError(
@@ -193,6 +203,50 @@ def translate_errors(*, model: str = "row") -> Iterator[None]:
             f"A value of {model} could not be sent to the database: {error.orig}. "
             "Check the value's type against the column."
         ) from error
+    except Exception as error:
+        if not is_unwrapped_connection_loss(error):
+            raise
+        raise DatabaseUnavailableError(
+            f"The database could not be reached, or dropped the connection while it was "
+            f"being opened, for {model} ({error!r}). Nothing was written; try again."
+        ) from error
+
+
+# MySQL client errors: 2002/2003 cannot connect, 2005 unknown host, 2006 server
+# gone, 2013 lost during query, 2055 lost at handshake; server: 1053 shutdown in
+# progress, 1927 connection killed.
+_MYSQL_CONNECTION_CODES = {2002, 2003, 2005, 2006, 2013, 2055, 1053, 1927}
+
+
+def _is_connection_failure(error: sa_exc.OperationalError) -> bool:
+    """A connection that could not be opened, or broke, without SQLAlchemy marking it."""
+    args = getattr(error.orig, "args", ())
+    if args and isinstance(args[0], int):
+        return args[0] in _MYSQL_CONNECTION_CODES
+    return "unable to open database file" in str(error.orig)  # SQLite
+
+
+# asyncpg: connection exceptions (class 08) and operator intervention such as
+# pg_terminate_backend (57P01-57P03).
+_LOST_CONNECTION_STATES = ("08", "57P")
+
+
+def is_unwrapped_connection_loss(error: BaseException) -> bool:
+    """A failed or dropped connection that reached us without SQLAlchemy's wrapping.
+
+    SQLAlchemy wraps errors of the DBAPI it adapts, but not the socket errors of a
+    refused connection, nor asyncpg's own exceptions raised while a new connection
+    is set up (its type codecs): a server that kills the connection at that moment
+    raises ``asyncpg.InterfaceError('connection is closed')``.
+    """
+    if isinstance(error, ConnectionError):
+        return True
+    if not type(error).__module__.startswith("asyncpg"):
+        return False
+    if any(cls.__name__ == "InterfaceError" for cls in type(error).__mro__):
+        return True
+    state = getattr(error, "sqlstate", None)
+    return isinstance(state, str) and state.startswith(_LOST_CONNECTION_STATES)
 
 
 # MySQL: 1213 deadlock, 1205 lock wait timeout. PostgreSQL: 40P01 deadlock,

@@ -106,9 +106,13 @@ def start_smtp(mailbox: Mailbox) -> Controller:
 
 @dataclass
 class Receiver:
-    """An ASGI app: ``POST /ok/...`` answers 200, ``POST /fail/...`` 500; it records all."""
+    """An ASGI app: ``POST /ok/...`` answers 200, ``POST /fail/...`` 500, and
+    ``POST /slow-first/...`` acts on a delivery, then answers it only after a
+    while (long enough for a test to kill the sender meanwhile). It records every
+    call, and acts on each ``Idempotency-Key`` once, as a careful receiver does."""
 
     calls: list[tuple[str, dict[str, str], bytes]] = field(default_factory=list)
+    acted_on: dict[tuple[str, str], bytes] = field(default_factory=dict)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = b""
@@ -118,10 +122,21 @@ class Receiver:
             if not message.get("more_body"):
                 break
         headers = {key.decode(): value.decode() for key, value in scope["headers"]}
-        self.calls.append((scope["path"], headers, body))
-        status = 500 if scope["path"].startswith("/fail") else 200
+        path = scope["path"]
+        self.calls.append((path, headers, body))
+        status = 500 if path.startswith("/fail") else 200
+        # Keys are unique per sender, and each endpoint path is a sender's here.
+        idempotency_key = (path, headers.get("idempotency-key", ""))
+        if status == 200 and idempotency_key[1] and idempotency_key not in self.acted_on:
+            self.acted_on[idempotency_key] = body
+            if path.startswith("/slow-first"):
+                await asyncio.sleep(3)
         await send({"type": "http.response.start", "status": status, "headers": []})
         await send({"type": "http.response.body", "body": b"{}"})
+
+    def acted_on_at(self, path: str) -> list[dict[str, Any]]:
+        """The deliveries to ``path`` acted on, one per idempotency key."""
+        return [json.loads(body) for (got, _), body in self.acted_on.items() if got == path]
 
     def received_on(self, path: str) -> list[tuple[dict[str, str], dict[str, Any]]]:
         return [(headers, json.loads(body)) for got, headers, body in self.calls if got == path]

@@ -32,6 +32,10 @@ async def _queue(client: httpx.AsyncClient, key: dict[str, Any], **note: str) ->
     return int(response.json()["id"])
 
 
+async def _queue_webhook(client: httpx.AsyncClient, key: dict[str, Any], url: str) -> int:
+    return await _queue(client, key, channel="webhook", recipient=url, subject="s", body="b")
+
+
 async def _settled(client: httpx.AsyncClient, key: dict[str, Any], notification_id: int) -> Any:
     async def check() -> Any:
         body = (await signed(client, "GET", f"{PATH}/{notification_id}", key)).json()
@@ -92,14 +96,7 @@ async def test_failing_receivers_are_retried_then_failed(
     app, receiver_url = receiver
     key = await create_key(client, await register(client))
     hook_path = f"/fail/{service.backend}/{key['id']}"
-    hook_id = await _queue(
-        client,
-        key,
-        channel="webhook",
-        recipient=f"{receiver_url}{hook_path}",
-        subject="s",
-        body="b",
-    )
+    hook_id = await _queue_webhook(client, key, f"{receiver_url}{hook_path}")
     refused_id = await _queue(
         client, key, channel="email", recipient="nobody@refuse.example", subject="s", body="b"
     )
@@ -202,3 +199,34 @@ async def test_two_workers_never_send_one_message_twice(
         assert (await _settled(client, key, notification_id))["status"] == "sent"
     delivered = [payload["id"] for _, payload in app.received_on(hook_path)]
     assert sorted(delivered) == sorted(ids)  # each exactly once
+
+
+async def test_a_worker_killed_after_sending_repeats_it_under_the_same_key(
+    client: httpx.AsyncClient, service: Service, receiver: tuple[Receiver, str]
+) -> None:
+    # The worst moment to die: the receiver has the webhook, the worker has not
+    # recorded it. The row keeps its lease, and after it the message goes out
+    # again with the same Idempotency-Key, so the receiver acts on it once.
+    app, receiver_url = receiver
+    worker = service.app.state.worker
+    key = await create_key(client, await register(client))
+    hook_path = f"/slow-first/{service.backend}/{key['id']}"
+    notification_id = await _queue_webhook(client, key, f"{receiver_url}{hook_path}")
+    await eventually(lambda: asyncio.sleep(0, app.received_on(hook_path)))
+    await worker.stop()  # killed mid-delivery
+    try:
+        claimed = await Notification.get_or_fail(notification_id)
+        assert (claimed.status, claimed.attempts, claimed.sent_at) == ("queued", 1, None)
+        assert claimed.locked_until is not None  # the lease of the dead worker
+        past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+        await claimed.update(locked_until=past, allow_protected=True)  # the lease runs out
+    finally:
+        worker.start()
+    settled = await _settled(client, key, notification_id)
+    assert (settled["status"], settled["attempts"]) == ("sent", 2), settled
+    posts = app.received_on(hook_path)
+    assert len(posts) == 2  # sent again: at least once is all a crash allows ...
+    assert {headers[IDEMPOTENCY_HEADER.lower()] for headers, _ in posts} == {
+        f"notification-{notification_id}"
+    }
+    assert [payload["id"] for payload in app.acted_on_at(hook_path)] == [notification_id]
