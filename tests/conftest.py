@@ -103,6 +103,27 @@ async def server_db(request: pytest.FixtureRequest, sqlite_dir: Path) -> AsyncIt
         yield database
 
 
+# A real restart stops the whole server, so only where the command is given
+# (.ci/run gives both); a developer sharing a server leaves them unset.
+RESTART_COMMANDS = {
+    backend: os.environ[variable]
+    for backend, variable in (
+        ("postgresql", "SQLRECORD_TEST_POSTGRES_RESTART"),
+        ("mysql", "SQLRECORD_TEST_MYSQL_RESTART"),
+    )
+    if backend in BACKENDS and os.environ.get(variable)
+}
+
+
+@pytest.fixture(params=sorted(RESTART_COMMANDS))
+async def restartable_db(
+    request: pytest.FixtureRequest, sqlite_dir: Path
+) -> AsyncIterator[tuple[Database, str]]:
+    """A server database with the shell command that restarts its server."""
+    async for database in _serve(request.param, sqlite_dir):
+        yield database, RESTART_COMMANDS[request.param]
+
+
 # -- reliability figures -----------------------------------------------------------
 
 FIGURES_DIR = Path(__file__).resolve().parent.parent / "var" / "reliability"

@@ -20,7 +20,7 @@ from sqlalchemy.util import await_only
 from sqlrecord import Database
 from sqlrecord.exceptions import DatabaseUnavailableError, TransactionConflictError
 
-from .conftest import record_figures
+from .conftest import RESTART_COMMANDS, record_figures
 from .helpers import count_rows, fetch_column, slow_sql
 from .models import Invoice, Note, Tag, User
 
@@ -360,5 +360,74 @@ async def test_a_connection_killed_while_it_opens_is_a_typed_error(server_db: Da
         server_db.engine.dialect.name,
         operations=1,
         faults_injected=killed,
+        connections_leaked=leaked,
+    )
+
+
+if RESTART_COMMANDS:  # not generated at all where no restart command is given
+
+    async def test_a_server_restart_mid_load_loses_nothing(
+        restartable_db: tuple[Database, str],
+    ) -> None:
+        """The server stops (its connections are cut, new ones are refused) and comes
+        back while 20 tasks run units of work: only typed errors, no half-written unit,
+        and the same pool serves again without a restart of the app."""
+        await _load_through_a_restart(*restartable_db)
+
+
+async def _load_through_a_restart(server_db: Database, command: str) -> None:
+    loaded = _small_pool(server_db)
+    outcomes: Counter[str] = Counter()
+    restarted = asyncio.Event()
+    after_restart = 0
+
+    async def worker(w: int) -> None:
+        nonlocal after_restart
+        n = 0
+        while not restarted.is_set() or after_restart < 50:
+            n += 1
+            code = f"{w}-{n}"
+            try:
+                async with loaded.transaction():
+                    await Note.create(text=f"x{code}", code=f"x{code}")
+                    await asyncio.sleep(0.005)
+                    await Note.create(text=f"y{code}", code=f"y{code}")
+                outcomes["committed"] += 1
+                after_restart += restarted.is_set()
+            except (DatabaseUnavailableError, TransactionConflictError) as error:
+                outcomes[type(error).__name__] += 1
+                await asyncio.sleep(0.05)  # the server is away: do not spin
+
+    async def restart() -> None:
+        await asyncio.sleep(0.5)
+        process = await asyncio.create_subprocess_shell(command)
+        assert await process.wait() == 0, f"{command!r} failed"
+        restarted.set()
+
+    try:
+        async with asyncio.timeout(120):
+            results = await asyncio.gather(
+                restart(), *(worker(w) for w in range(20)), return_exceptions=True
+            )
+        leaked = loaded.engine.pool.checkedout()  # type: ignore[attr-defined]
+    finally:
+        await loaded.dispose()
+        server_db.make_default()
+    assert [result for result in results if isinstance(result, BaseException)] == []
+    codes: Any = await Note.filter_by().values_list("code", flat=True)
+    xs = {code[1:] for code in codes if code.startswith("x")}
+    ys = {code[1:] for code in codes if code.startswith("y")}
+    assert xs == ys  # every unit is all there or not there at all
+    lost_replies = outcomes["DatabaseUnavailableError"]
+    assert outcomes["committed"] <= len(xs) <= outcomes["committed"] + lost_replies
+    assert lost_replies > 0  # the restart was felt: units in flight failed, typed
+    assert after_restart >= 50 and leaked == 0
+    record_figures(
+        "faults",
+        server_db.engine.dialect.name,
+        operations=2 * sum(outcomes.values()),
+        concurrent_tasks=20,
+        faults_injected=1,
+        rows_lost=len(xs ^ ys),
         connections_leaked=leaked,
     )

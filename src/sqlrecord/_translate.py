@@ -174,8 +174,9 @@ def translate_errors(*, model: str = "row") -> Iterator[None]:
         ) from error
     except sa_exc.DBAPIError as error:
         # Drivers that report a deadlock or a dropped connection with their
-        # base error class (asyncpg does) land here.
-        if error.connection_invalidated:
+        # base error class (asyncpg does) land here, and so does a server that
+        # is shutting down or starting (57P03) when the connection is opened.
+        if error.connection_invalidated or _is_lost_connection_state(error.orig):
             raise DatabaseUnavailableError(
                 f"The database connection was lost while working on {model} "
                 f"({error.orig}). Nothing of the transaction was kept; try again."
@@ -245,6 +246,10 @@ def is_unwrapped_connection_loss(error: BaseException) -> bool:
         return False
     if any(cls.__name__ == "InterfaceError" for cls in type(error).__mro__):
         return True
+    return _is_lost_connection_state(error)
+
+
+def _is_lost_connection_state(error: BaseException | None) -> bool:
     state = getattr(error, "sqlstate", None)
     return isinstance(state, str) and state.startswith(_LOST_CONNECTION_STATES)
 
