@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -127,3 +129,42 @@ async def test_dispose_then_use_again(db: Database) -> None:
     await User.create(email="before@example.com")
     await db.dispose()
     assert await count_rows(db, User) == 1
+
+
+@pytest.mark.parametrize("setting", [-1, "yes", None])
+def test_pool_pre_ping_refuses_a_setting_it_cannot_read(setting: Any) -> None:
+    with pytest.raises(ConfigurationError, match="pool_pre_ping"):
+        Database("sqlite+aiosqlite://", pool_pre_ping=setting, default=False)
+
+
+async def test_sqlite_sends_begin_with_the_first_statement(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every transaction begins explicitly (IMMEDIATE for writers, which take the
+    # write lock up front), in the same hand-off to the driver's thread as its
+    # first statement; a transaction without statements sends none, and a read
+    # in a session of sqlrecord's own is a single statement, with no BEGIN.
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'begin.db'}", default=False)
+    monkeypatch.setattr(User, "__database__", database, raising=False)
+    async with database.engine.begin() as connection:
+        await connection.run_sync(User.metadata.create_all, tables=[User.__table__])
+    executed: list[str] = []
+    async with database.engine.connect() as connection:  # the pool's one idle connection
+        raw = await connection.get_raw_connection()
+        raw.driver_connection._connection.set_trace_callback(executed.append)  # type: ignore[union-attr]
+    try:
+        user = await User.create(email="kim@example.com")
+        await User.get(user.id)
+        async with database.transaction():
+            pass
+        async with database.transaction():
+            await User.filter_by(email__startswith="k").count()
+    finally:
+        await database.dispose()
+    verbs = [statement.split()[0] for statement in executed]
+    assert verbs == [
+        *("BEGIN", "INSERT", "COMMIT"),  # create
+        "SELECT",  # get: one statement, a transaction by itself
+        *("BEGIN", "SELECT", "COMMIT"),  # a unit of work; the empty one sent nothing
+    ]
+    assert [executed[0], executed[4]] == ["BEGIN IMMEDIATE", "BEGIN IMMEDIATE"]

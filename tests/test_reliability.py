@@ -431,3 +431,46 @@ async def _load_through_a_restart(server_db: Database, command: str) -> None:
         rows_lost=len(xs ^ ys),
         connections_leaked=leaked,
     )
+
+
+async def test_a_connection_dropped_while_idle_is_replaced_unseen(server_db: Database) -> None:
+    """The pre-ping: a pooled connection that sat idle past the threshold and was
+    dropped by the server meanwhile is replaced at checkout; the caller sees nothing."""
+    url = server_db.url.render_as_string(hide_password=False)
+    pinged = Database(url, pool_pre_ping=0.05, engine_options={"pool_size": 1, "max_overflow": 0})
+    try:
+        await User.create(email="before@example.com")
+        faults = await _kill_connections(server_db)
+        await asyncio.sleep(0.2)  # idle past the threshold
+        await User.create(email="after@example.com")
+        assert await User.count() == 2
+        leaked = pinged.engine.pool.checkedout()  # type: ignore[attr-defined]
+    finally:
+        await pinged.dispose()
+        server_db.make_default()
+    assert faults >= 1 and leaked == 0
+    record_figures("faults", server_db.engine.dialect.name, operations=3, faults_injected=faults)
+
+
+async def test_a_connection_dropped_right_after_use_fails_once_typed(server_db: Database) -> None:
+    """Not pinged (used a moment ago): the call that meets the dead connection fails
+    with a typed error, and the pool replaces it, so the next call succeeds."""
+    url = server_db.url.render_as_string(hide_password=False)
+    unpinged = Database(url, engine_options={"pool_size": 1, "max_overflow": 0})
+    try:
+        await User.create(email="before@example.com")
+        faults = await _kill_connections(server_db)
+        await asyncio.sleep(0.05)
+        with pytest.raises(DatabaseUnavailableError):
+            await User.create(email="lost@example.com")
+        await User.create(email="after@example.com")
+        leaked = unpinged.engine.pool.checkedout()  # type: ignore[attr-defined]
+    finally:
+        await unpinged.dispose()
+        server_db.make_default()
+    assert await fetch_column(server_db, User, "email") == [
+        "after@example.com",
+        "before@example.com",
+    ]
+    assert faults >= 1 and leaked == 0
+    record_figures("faults", server_db.engine.dialect.name, operations=3, faults_injected=faults)

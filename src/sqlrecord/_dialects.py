@@ -9,19 +9,39 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from ._sqlite_connection import DeferredBeginConnection, defer_begin, use_one_hop_cursors
 from ._text_match import SQLITE_FUNCTIONS
 
 __all__ = [
     "IMMEDIATE_OPTION",
+    "READ_ONLY_OPTION",
     "adapt_url",
     "dialect_connect_args",
     "install_dialect_fixes",
     "prepare_write_session",
+    "read_only_bind",
     "release_sqlite_lock",
 ]
 
 #: Execution option that makes SQLite start the transaction with BEGIN IMMEDIATE.
 IMMEDIATE_OPTION = "sqlrecord_begin_immediate"
+
+
+#: Execution option of an own read-only session's connection on SQLite: no BEGIN.
+READ_ONLY_OPTION = "sqlrecord_read_only"
+
+
+def read_only_bind(engine: AsyncEngine) -> AsyncEngine:
+    """The engine for sqlrecord's own read-only sessions: each statement a
+    transaction by itself. On SQLite, no BEGIN is sent (so no ROLLBACK either); on
+    PostgreSQL, autocommit. MySQL/MariaDB: the engine itself (a round trip to switch
+    autocommit on and another to switch it off would cost more than they save)."""
+    name = engine.dialect.name
+    if name == "sqlite":
+        return engine.execution_options(**{READ_ONLY_OPTION: True})
+    if name == "postgresql":
+        return engine.execution_options(isolation_level="AUTOCOMMIT")
+    return engine
 
 
 async def prepare_write_session(session: AsyncSession) -> None:
@@ -68,7 +88,7 @@ def dialect_connect_args(url: URL) -> dict[str, Any]:
     """SQLite connections are used from the driver's worker thread."""
     if url.get_backend_name() == "sqlite":
         # timeout: how long a writer waits for another's lock before giving up.
-        return {"check_same_thread": False, "timeout": 30}
+        return {"check_same_thread": False, "timeout": 30, "factory": DeferredBeginConnection}
     return {}
 
 
@@ -77,6 +97,8 @@ def install_dialect_fixes(engine: AsyncEngine) -> None:
     sync_engine = engine.sync_engine
     backend = sync_engine.dialect.name
     if backend == "sqlite":
+        use_one_hop_cursors(sync_engine.dialect.loaded_dbapi)
+
         # The sqlite3 module opens transactions lazily and breaks SAVEPOINT;
         # take over: no implicit transactions, an explicit BEGIN, and foreign
         # keys enforced as on the other databases.
@@ -106,8 +128,13 @@ def install_dialect_fixes(engine: AsyncEngine) -> None:
             # A writing unit of work takes the write lock up front: two deferred
             # transactions that both read and then write would deadlock, and
             # SQLite answers that with "database is locked" instead of waiting.
-            immediate = connection.get_execution_options().get(IMMEDIATE_OPTION)
-            connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            # The BEGIN goes out with the first statement (_sqlite_connection.py).
+            options = connection.get_execution_options()
+            if options.get(READ_ONLY_OPTION):
+                return
+            sqlite_connection = connection.connection.driver_connection._connection
+            begin = "BEGIN IMMEDIATE" if options.get(IMMEDIATE_OPTION) else "BEGIN"
+            defer_begin(sqlite_connection, begin)
 
     elif backend in ("mysql", "mariadb"):
         # Timestamps are stored as UTC everywhere; MySQL's NOW() follows the

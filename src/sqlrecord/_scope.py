@@ -47,7 +47,10 @@ class SessionScope:
         *,
         write: bool,
         auto_commit: bool = False,
+        cursor: bool = False,
     ) -> None:
+        # cursor: the work keeps a server-side cursor open, which needs a transaction
+        # (an own read session otherwise runs its statements in autocommit).
         self._model = model
         self._write = write
         self._auto_commit = auto_commit
@@ -56,7 +59,7 @@ class SessionScope:
             database = database_for(model)
             session = database.current_session()
             if session is None:
-                session = database.sessionmaker()
+                session = database.new_own_session(read_only=not (write or cursor))
                 self.served = False
                 self.session: AsyncSession = session
                 return
@@ -64,12 +67,22 @@ class SessionScope:
         self.session = session
 
     async def __aenter__(self) -> AsyncSession:
-        if self._write:
-            with translate_errors(model=self._model.__name__):
-                if self.served:
+        if self.served:
+            if self._write:
+                with translate_errors(model=self._model.__name__):
                     self._savepoint = await self.session.begin_nested()
-                else:
+            return self.session
+        if self._write:
+            try:
+                with translate_errors(model=self._model.__name__):
                     await prepare_write_session(self.session)
+            except BaseException as error:
+                # __aexit__ does not run when entering fails: end the own session
+                # here, so that a connection already checked out goes back.
+                await close_session(
+                    self.session, failing=True, cancelled=not isinstance(error, Exception)
+                )
+                raise
         return self.session
 
     async def __aexit__(

@@ -10,9 +10,9 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ._scope import SessionScope
+from ._values import check_value
 from .exceptions import InvalidFieldError, InvalidValueError
 from .introspection import model_info
-from .object import check_column_value
 from .types import utc_now
 
 __all__ = ["BulkMixin"]
@@ -75,7 +75,7 @@ class BulkMixin:
             >>> users[0].id is not None, users[0].created_at is not None
             (True, True)
         """
-        checked = [_checked_row(cls, row, allow_protected) for row in rows]
+        checked = _checked_rows(cls, rows, allow_protected)
         size = _batch_size(batch_size)
         if not checked:
             return [] if return_objects else 0
@@ -122,7 +122,7 @@ class BulkMixin:
             [('kim@example.com', 'New'), ('lee@example.com', None)]
         """
         info = model_info(cls)
-        checked = [_checked_row(cls, row, allow_protected) for row in rows]
+        checked = _checked_rows(cls, rows, allow_protected)
         conflict = list(conflict)
         _check_conflict(cls, conflict, checked)
         updated = _update_columns(cls, conflict, update, checked)
@@ -171,31 +171,41 @@ def _batch_size(value: Any) -> int:
     return value
 
 
-def _checked_row(
-    model: type[Any], row: Mapping[str, Any], allow_protected: bool | Collection[str]
-) -> dict[str, Any]:
-    """A row for INSERT: columns only (no relationships), checked like ``fill``."""
-    if not isinstance(row, Mapping):
-        raise InvalidValueError(
-            f"Bulk rows for {model.__name__} are dicts of column values, got {type(row).__name__}."
-        )
+def _checked_rows(
+    model: type[Any], rows: Iterable[Mapping[str, Any]], allow_protected: bool | Collection[str]
+) -> list[dict[str, Any]]:
+    """Rows for INSERT: columns only (no relationships), each value checked like ``fill``."""
     info = model_info(model)
     allowed = set(info.settable_column_names) | info.natural_key_names
-    for name, value in row.items():
-        if name not in allowed:
-            raise InvalidFieldError.unknown(model.__name__, name, sorted(allowed))
-        permitted = (
-            allow_protected if isinstance(allow_protected, bool) else name in allow_protected
-        )
-        if name in info.protected_names and not permitted:
-            raise InvalidFieldError(
-                f"{model.__name__}.{name} is protected from mass assignment; pass "
-                f"allow_protected={{{name!r}}} when the values are trusted.",
-                model=model.__name__,
-                field=name,
+    if allow_protected is True:
+        writable = allowed
+    else:
+        trusted = () if allow_protected is False else allow_protected
+        writable = {name for name in allowed if name not in info.protected_names or name in trusted}
+    checked = []
+    for row in rows:
+        if not isinstance(row, Mapping):
+            raise InvalidValueError(
+                f"Bulk rows for {model.__name__} are dicts of column values, "
+                f"got {type(row).__name__}."
             )
-        check_column_value(model, name, value)
-    return dict(row)
+        for name, value in row.items():
+            if name not in writable:
+                _refuse_name(model, name, allowed)
+            check_value(model, info, name, value)
+        checked.append(dict(row))
+    return checked
+
+
+def _refuse_name(model: type[Any], name: str, allowed: set[str]) -> None:
+    if name not in allowed:
+        raise InvalidFieldError.unknown(model.__name__, name, sorted(allowed))
+    raise InvalidFieldError(
+        f"{model.__name__}.{name} is protected from mass assignment; pass "
+        f"allow_protected={{{name!r}}} when the values are trusted.",
+        model=model.__name__,
+        field=name,
+    )
 
 
 def _check_conflict(model: type[Any], conflict: list[str], rows: list[dict[str, Any]]) -> None:

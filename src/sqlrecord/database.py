@@ -34,7 +34,9 @@ from ._dialects import (
     dialect_connect_args,
     install_dialect_fixes,
     prepare_write_session,
+    read_only_bind,
 )
+from ._idle_ping import install_idle_ping, ping_after_idle
 from ._registry import database_for, default_database
 from ._scope import close_session
 from ._transaction import Transaction
@@ -66,7 +68,12 @@ class Database:
             :meth:`init` later.
         echo: log every SQL statement.
         pool_recycle: seconds after which a pooled connection is replaced.
-        pool_pre_ping: test a pooled connection before handing it out.
+        pool_pre_ping: test a pooled connection before handing it out, if it has sat
+            unused for over a second (a number: for over that many seconds; ``0``: on
+            every checkout, SQLAlchemy's own behaviour; ``False``: never). A connection
+            used a moment ago is not tested: should it have broken since, the call
+            fails with ``DatabaseUnavailableError`` and the pool replaces every older
+            connection.
         engine_options: more keyword arguments for ``create_async_engine``.
         session_options: more keyword arguments for ``async_sessionmaker``
             (sqlrecord's defaults: ``expire_on_commit=False``, ``autoflush=False``).
@@ -88,7 +95,7 @@ class Database:
         *,
         echo: bool = False,
         pool_recycle: int = 900,
-        pool_pre_ping: bool = True,
+        pool_pre_ping: bool | float = True,
         engine_options: Mapping[str, Any] | None = None,
         session_options: Mapping[str, Any] | None = None,
         default: bool = True,
@@ -120,7 +127,7 @@ class Database:
         *,
         echo: bool = False,
         pool_recycle: int = 900,
-        pool_pre_ping: bool = True,
+        pool_pre_ping: bool | float = True,
         engine_options: Mapping[str, Any] | None = None,
         session_options: Mapping[str, Any] | None = None,
         default: bool = True,
@@ -138,21 +145,21 @@ class Database:
                 "Database for a second database, or `await db.dispose()` and make a new one."
             )
         parsed = make_url(url)
-        options: dict[str, Any] = {
-            "echo": echo,
-            "pool_recycle": pool_recycle,
-            "pool_pre_ping": pool_pre_ping,
-        }
+        options: dict[str, Any] = {"echo": echo, "pool_recycle": pool_recycle}
         connect_args = dialect_connect_args(parsed)
         if connect_args:
             options["connect_args"] = connect_args
         options.update(engine_options or {})
         engine = create_async_engine(adapt_url(parsed), **options)
         install_dialect_fixes(engine)
+        ping_after = ping_after_idle(pool_pre_ping)
+        if ping_after is not None:
+            install_idle_ping(engine, idle_seconds=ping_after)
         self._engine = engine
         self._sessionmaker = async_sessionmaker(
             engine, **{"expire_on_commit": False, "autoflush": False, **(session_options or {})}
         )
+        self._read_bind = read_only_bind(engine)
         if default:
             self.make_default()
         return self
@@ -215,6 +222,22 @@ class Database:
         if self._sessionmaker is None:
             raise NoDatabaseError("This Database has no URL yet: call `db.init(url)` first.")
         return self._sessionmaker
+
+    def new_own_session(self, *, read_only: bool) -> AsyncSession:
+        """A session for sqlrecord's own use (the caller closes it).
+
+        A read-only one runs each statement in a transaction of its own (autocommit):
+        no BEGIN and no ROLLBACK around a single SELECT, two round trips fewer on
+        PostgreSQL and a hand-off fewer on SQLite. MySQL/MariaDB keep the plain
+        session (switching a connection to autocommit costs a round trip there).
+
+        Example:
+            >>> db = Database("sqlite+aiosqlite://")
+            >>> run(db.new_own_session(read_only=True).close())
+        """
+        if read_only:
+            return self.sessionmaker(bind=self._read_bind)
+        return self.sessionmaker()
 
     def __repr__(self) -> str:
         where = repr(self._engine.url) if self._engine is not None else "not configured"

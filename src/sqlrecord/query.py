@@ -326,8 +326,8 @@ class Query(QueryWritesAndPages[M]):
             statement = statement.execution_options(populate_existing=True)
         return statement
 
-    def _scope(self, *, write: bool = False) -> SessionScope:
-        return SessionScope(self._model, self._session, write=write)
+    def _scope(self, *, write: bool = False, cursor: bool = False) -> SessionScope:
+        return SessionScope(self._model, self._session, write=write, cursor=cursor)
 
     # -- reading -------------------------------------------------------
 

@@ -1,0 +1,215 @@
+"""Fewer hand-offs to aiosqlite's thread: a deferred BEGIN, one hand-off per statement.
+
+aiosqlite runs every call in the connection's own thread, and each call is a
+hand-off between threads. sqlrecord needs an explicit BEGIN (IMMEDIATE for
+writers) on SQLite; sent on its own it costs one hand-off per transaction, a
+third of a short write's. Here the BEGIN waits on the connection and runs in the
+same hand-off as the transaction's first statement; a transaction that ends
+before any statement never sends it.
+"""
+
+from __future__ import annotations
+
+import collections
+import sqlite3
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy.dialects.sqlite.aiosqlite import (
+    AsyncAdapt_aiosqlite_connection,
+    AsyncAdapt_aiosqlite_cursor,
+)
+from sqlalchemy.util import EMPTY_DICT
+from sqlalchemy.util import await_only as await_
+
+__all__ = [
+    "DeferredBeginConnection",
+    "OneHopConnection",
+    "OneHopCursor",
+    "defer_begin",
+    "use_one_hop_cursors",
+]
+
+
+class DeferredBeginConnection(sqlite3.Connection):
+    """``sqlite3.connect(..., factory=DeferredBeginConnection)``; see :func:`defer_begin`.
+
+    Example:
+        >>> connection = sqlite3.connect(":memory:", factory=DeferredBeginConnection)
+        >>> connection.isolation_level = None
+        >>> defer_begin(connection, "BEGIN")
+        >>> connection.in_transaction
+        False
+        >>> connection.cursor().execute("SELECT 1").fetchone(), connection.in_transaction
+        ((1,), True)
+        >>> connection.rollback(); connection.close()
+    """
+
+    pending_begin: str | None = None
+
+    def cursor(self, factory: Any = None) -> Any:
+        return super().cursor(factory or _DeferredBeginCursor)
+
+    def commit(self) -> None:
+        self.pending_begin = None
+        super().commit()
+
+    def rollback(self) -> None:
+        self.pending_begin = None
+        super().rollback()
+
+
+class _DeferredBeginCursor(sqlite3.Cursor):
+    def _send_pending_begin(self) -> None:
+        connection = self.connection
+        begin = getattr(connection, "pending_begin", None)
+        if begin is not None:
+            connection.pending_begin = None  # type: ignore[attr-defined]
+            super().execute(begin)
+
+    def execute(self, sql: str, parameters: Any = (), /) -> Any:
+        self._send_pending_begin()
+        return super().execute(sql, parameters)
+
+    def executemany(self, sql: str, seq_of_parameters: Iterable[Any], /) -> Any:
+        self._send_pending_begin()
+        return super().executemany(sql, seq_of_parameters)
+
+
+def defer_begin(connection: Any, statement: str) -> None:
+    """Have ``connection`` (a :class:`DeferredBeginConnection`) send ``statement``
+    before its next one. Set from the event loop while the connection is idle; read
+    in its thread by the next statement, which aiosqlite queues after this call."""
+    connection.pending_begin = statement
+
+
+# -- one hand-off per statement -------------------------------------------------
+#
+# SQLAlchemy's aiosqlite adapter makes four hand-offs per statement: create the
+# cursor, execute, fetch the rows, close the cursor. Statements sqlrecord runs on
+# SQLite are short, so the hand-offs are most of their time. This cursor does all
+# four in one; server-side cursors (``stream``) keep SQLAlchemy's own.
+
+
+def _run_statement(
+    connection: sqlite3.Connection, operation: str, parameters: Any, many: bool
+) -> tuple[Any, list[Any], int, int | None]:
+    """In the driver's thread: execute, fetch every row, close."""
+    cursor = connection.cursor()
+    try:
+        if many:
+            cursor.executemany(operation, parameters)
+        elif parameters is None:
+            cursor.execute(operation)
+        else:
+            cursor.execute(operation, parameters)
+        description = cursor.description
+        rows = cursor.fetchall() if description else []
+        return description, rows, cursor.rowcount, cursor.lastrowid
+    finally:
+        cursor.close()
+
+
+class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
+    """A DBAPI cursor for SQLAlchemy's aiosqlite adapter that runs each statement,
+    fetch and close included, in one hand-off to the driver's thread."""
+
+    __slots__ = ("_arraysize", "_description", "_lastrowid", "_rowcount")
+
+    def __init__(self, adapt_connection: Any) -> None:
+        self._adapt_connection = adapt_connection
+        self._connection = adapt_connection._connection
+        self._cursor = None  # type: ignore[assignment]  # none until a statement runs
+        self._soft_closed_memoized = EMPTY_DICT
+        self._rows = collections.deque()
+        self._description: Any = None
+        self._rowcount = -1
+        self._lastrowid: int | None = None
+        self._arraysize = 1
+
+    @property
+    def description(self) -> Any:
+        return self._description
+
+    @property
+    def rowcount(self) -> int:
+        return self._rowcount
+
+    @property
+    def lastrowid(self) -> Any:
+        return self._lastrowid
+
+    @property
+    def arraysize(self) -> int:
+        return self._arraysize
+
+    @arraysize.setter
+    def arraysize(self, value: int) -> None:
+        self._arraysize = value
+
+    def execute(self, operation: Any, parameters: Any = None) -> Any:
+        try:
+            await_(self._run(operation, parameters, many=False))
+        except Exception as error:
+            self._adapt_connection._handle_exception(error)
+
+    def executemany(self, operation: Any, seq_of_parameters: Any) -> Any:
+        try:
+            await_(self._run(operation, seq_of_parameters, many=True))
+        except Exception as error:
+            self._adapt_connection._handle_exception(error)
+
+    async def _run(self, operation: Any, parameters: Any, *, many: bool) -> None:
+        driver = self._connection  # aiosqlite.Connection
+        async with self._adapt_connection._execute_mutex:
+            outcome = await driver._execute(
+                _run_statement, driver._conn, operation, parameters, many
+            )
+        self._description, rows, self._rowcount, self._lastrowid = outcome
+        self._rows = collections.deque(rows)
+
+    async def _async_soft_close(self) -> None:
+        return  # nothing is open in the driver's thread between statements
+
+    def close(self) -> None:
+        self._rows.clear()
+
+
+class OneHopConnection(AsyncAdapt_aiosqlite_connection):
+    """SQLAlchemy's aiosqlite connection adapter, with :class:`OneHopCursor`, and no
+    hand-off for a COMMIT or ROLLBACK when SQLite has no transaction open."""
+
+    __slots__ = ()
+    _cursor_cls = OneHopCursor
+
+    def commit(self) -> None:
+        if self._nothing_to_end():
+            return
+        super().commit()
+
+    def rollback(self) -> None:
+        if self._nothing_to_end():
+            return
+        super().rollback()
+
+    def _nothing_to_end(self) -> bool:
+        # Read while the driver's thread is idle for this connection (SQLAlchemy
+        # runs one call at a time on it); sqlite3 reads the flag without a lock.
+        sqlite_connection = self._connection._connection
+        if sqlite_connection is None or sqlite_connection.in_transaction:
+            return False
+        sqlite_connection.pending_begin = None  # a transaction without statements
+        return True
+
+
+def use_one_hop_cursors(dbapi: Any) -> None:
+    """Make the connections of an engine's aiosqlite DBAPI adapter (one per engine)
+    use :class:`OneHopCursor`."""
+    plain_connect = dbapi.connect
+
+    def connect(*args: Any, **kwargs: Any) -> Any:
+        adapted = plain_connect(*args, **kwargs)
+        adapted.__class__ = OneHopConnection  # same layout: a subclass without slots
+        return adapted
+
+    dbapi.connect = connect
