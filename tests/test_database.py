@@ -159,12 +159,23 @@ async def test_sqlite_sends_begin_with_the_first_statement(
             pass
         async with database.transaction():
             await User.filter_by(email__startswith="k").count()
+        async with database.transaction():  # savepoints wait for the next statement
+            await User.create(email="lee@example.com")
+            with pytest.raises(DuplicateKeyError):
+                await User.create(email="kim@example.com")
+            await User.create(email="park@example.com")
+        traced = list(executed)
+        emails = await User.filter_by().order_by("email").values_list("email", flat=True)
     finally:
         await database.dispose()
-    verbs = [statement.split()[0] for statement in executed]
+    verbs = [statement.split()[0] for statement in traced]
     assert verbs == [
         *("BEGIN", "INSERT", "COMMIT"),  # create
         "SELECT",  # get: one statement, a transaction by itself
         *("BEGIN", "SELECT", "COMMIT"),  # a unit of work; the empty one sent nothing
+        *("BEGIN", "SAVEPOINT", "INSERT"),  # lee
+        *("RELEASE", "SAVEPOINT", "INSERT", "ROLLBACK"),  # kim: refused, rolled back to
+        *("SAVEPOINT", "INSERT", "COMMIT"),  # park; the COMMIT releases it
     ]
-    assert [executed[0], executed[4]] == ["BEGIN IMMEDIATE", "BEGIN IMMEDIATE"]
+    assert [traced[0], traced[4]] == ["BEGIN IMMEDIATE", "BEGIN IMMEDIATE"]
+    assert emails == ["kim@example.com", "lee@example.com", "park@example.com"]

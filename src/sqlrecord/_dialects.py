@@ -9,7 +9,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from ._sqlite_connection import DeferredBeginConnection, defer_begin, use_one_hop_cursors
+from ._sqlite_connection import DeferringConnection, defer, use_one_hop_cursors
 from ._text_match import SQLITE_FUNCTIONS
 
 __all__ = [
@@ -88,7 +88,7 @@ def dialect_connect_args(url: URL) -> dict[str, Any]:
     """SQLite connections are used from the driver's worker thread."""
     if url.get_backend_name() == "sqlite":
         # timeout: how long a writer waits for another's lock before giving up.
-        return {"check_same_thread": False, "timeout": 30, "factory": DeferredBeginConnection}
+        return {"check_same_thread": False, "timeout": 30, "factory": DeferringConnection}
     return {}
 
 
@@ -134,7 +134,7 @@ def install_dialect_fixes(engine: AsyncEngine) -> None:
                 return
             sqlite_connection = connection.connection.driver_connection._connection
             begin = "BEGIN IMMEDIATE" if options.get(IMMEDIATE_OPTION) else "BEGIN"
-            defer_begin(sqlite_connection, begin)
+            defer(sqlite_connection, begin)
 
     elif backend in ("mysql", "mariadb"):
         # Timestamps are stored as UTC everywhere; MySQL's NOW() follows the

@@ -1,11 +1,12 @@
-"""Fewer hand-offs to aiosqlite's thread: a deferred BEGIN, one hand-off per statement.
+"""Fewer hand-offs to aiosqlite's thread: deferred BEGIN and SAVEPOINTs, one per statement.
 
 aiosqlite runs every call in the connection's own thread, and each call is a
 hand-off between threads. sqlrecord needs an explicit BEGIN (IMMEDIATE for
-writers) on SQLite; sent on its own it costs one hand-off per transaction, a
-third of a short write's. Here the BEGIN waits on the connection and runs in the
-same hand-off as the transaction's first statement; a transaction that ends
-before any statement never sends it.
+writers) on SQLite, and a SAVEPOINT around each write in a unit of work; sent on
+their own they cost a hand-off each, as much as the statement they guard. Here
+they wait on the connection and go out in the same hand-off as the next real
+statement; a transaction that ends before any statement never sends its BEGIN,
+and a COMMIT makes pending RELEASEs unnecessary.
 """
 
 from __future__ import annotations
@@ -23,21 +24,24 @@ from sqlalchemy.util import EMPTY_DICT
 from sqlalchemy.util import await_only as await_
 
 __all__ = [
-    "DeferredBeginConnection",
+    "DeferringConnection",
     "OneHopConnection",
     "OneHopCursor",
-    "defer_begin",
+    "defer",
     "use_one_hop_cursors",
 ]
 
+# Statements that change no data and return nothing: they can wait for the next one.
+_DEFERRABLE = ("SAVEPOINT ", "RELEASE SAVEPOINT ")
 
-class DeferredBeginConnection(sqlite3.Connection):
-    """``sqlite3.connect(..., factory=DeferredBeginConnection)``; see :func:`defer_begin`.
+
+class DeferringConnection(sqlite3.Connection):
+    """``sqlite3.connect(..., factory=DeferringConnection)``; see :func:`defer`.
 
     Example:
-        >>> connection = sqlite3.connect(":memory:", factory=DeferredBeginConnection)
+        >>> connection = sqlite3.connect(":memory:", factory=DeferringConnection)
         >>> connection.isolation_level = None
-        >>> defer_begin(connection, "BEGIN")
+        >>> defer(connection, "BEGIN")
         >>> connection.in_transaction
         False
         >>> connection.cursor().execute("SELECT 1").fetchone(), connection.in_transaction
@@ -45,42 +49,45 @@ class DeferredBeginConnection(sqlite3.Connection):
         >>> connection.rollback(); connection.close()
     """
 
-    pending_begin: str | None = None
+    #: Statements to send, in order, before the next one (replaced, never mutated).
+    pending: tuple[str, ...] = ()
 
     def cursor(self, factory: Any = None) -> Any:
-        return super().cursor(factory or _DeferredBeginCursor)
+        return super().cursor(factory or _DeferringCursor)
 
     def commit(self) -> None:
-        self.pending_begin = None
+        # A COMMIT releases every savepoint: pending ones need not be sent.
+        self.pending = ()
         super().commit()
 
     def rollback(self) -> None:
-        self.pending_begin = None
+        self.pending = ()
         super().rollback()
 
 
-class _DeferredBeginCursor(sqlite3.Cursor):
-    def _send_pending_begin(self) -> None:
-        connection = self.connection
-        begin = getattr(connection, "pending_begin", None)
-        if begin is not None:
-            connection.pending_begin = None  # type: ignore[attr-defined]
-            super().execute(begin)
+class _DeferringCursor(sqlite3.Cursor):
+    def _send_pending(self) -> None:
+        connection: Any = self.connection
+        pending = connection.pending
+        if pending:
+            connection.pending = ()
+            for statement in pending:
+                super().execute(statement)
 
     def execute(self, sql: str, parameters: Any = (), /) -> Any:
-        self._send_pending_begin()
+        self._send_pending()
         return super().execute(sql, parameters)
 
     def executemany(self, sql: str, seq_of_parameters: Iterable[Any], /) -> Any:
-        self._send_pending_begin()
+        self._send_pending()
         return super().executemany(sql, seq_of_parameters)
 
 
-def defer_begin(connection: Any, statement: str) -> None:
-    """Have ``connection`` (a :class:`DeferredBeginConnection`) send ``statement``
-    before its next one. Set from the event loop while the connection is idle; read
-    in its thread by the next statement, which aiosqlite queues after this call."""
-    connection.pending_begin = statement
+def defer(connection: Any, statement: str) -> None:
+    """Have ``connection`` (a :class:`DeferringConnection`) send ``statement`` before
+    its next one. Called from the event loop while the connection is idle; read in
+    its thread by the next statement, which aiosqlite queues after this call."""
+    connection.pending = (*connection.pending, statement)
 
 
 # -- one hand-off per statement -------------------------------------------------
@@ -148,6 +155,12 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
         self._arraysize = value
 
     def execute(self, operation: Any, parameters: Any = None) -> Any:
+        sqlite_connection = self._connection._connection  # None once closed
+        if sqlite_connection is not None and not parameters and operation.startswith(_DEFERRABLE):
+            self._description, self._rowcount, self._lastrowid = None, -1, None
+            self._rows.clear()
+            defer(sqlite_connection, operation)
+            return
         try:
             await_(self._run(operation, parameters, many=False))
         except Exception as error:
@@ -198,7 +211,7 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
         sqlite_connection = self._connection._connection
         if sqlite_connection is None or sqlite_connection.in_transaction:
             return False
-        sqlite_connection.pending_begin = None  # a transaction without statements
+        sqlite_connection.pending = ()  # a transaction without statements
         return True
 
 
