@@ -146,6 +146,17 @@ class Membership(CRUDMixin, PlainBase):
     role: Mapped[str] = mapped_column(String(20), default="member")
 
 
+class Reading(CRUDMixin, PlainBase):
+    """An attribute stored under another column name, and a Python-side default."""
+
+    __tablename__ = "test_readings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    value: Mapped[int] = mapped_column("reading_value")
+    unit: Mapped[str] = mapped_column(String(10), default="mm")
+    note: Mapped[str | None] = mapped_column(String(50))
+
+
 ALL_METADATA = (Base.metadata, PlainBase.metadata)
 
 

@@ -14,7 +14,7 @@ from sqlrecord.exceptions import (
 )
 
 from .helpers import count_rows, fetch_column
-from .models import Membership, Note, User
+from .models import Membership, Note, Reading, User
 
 
 async def test_bulk_create_counts_and_objects(db: Database) -> None:
@@ -27,6 +27,15 @@ async def test_bulk_create_counts_and_objects(db: Database) -> None:
     assert all(user.id and user.created_at and user.status == "active" for user in created)
     assert await count_rows(db, User) == 252
     assert await User.bulk_create([]) == 0
+
+
+async def test_bulk_create_maps_names_fills_defaults_and_keeps_order(db: Database) -> None:
+    # Rows that give different columns, an attribute stored under another column
+    # name, and a Python-side default: what the ORM's bulk INSERT handles.
+    rows = [{"value": 1}, {"value": 2, "unit": "cm"}, {"value": 3}, {"note": "n", "value": 4}]
+    assert await Reading.bulk_create(rows) == 4
+    stored = await Reading.filter_by().order_by("id").values_list("value", "unit", "note")
+    assert stored == [(1, "mm", None), (2, "cm", None), (3, "mm", None), (4, "mm", "n")]
 
 
 async def test_bulk_create_is_all_or_nothing(db: Database) -> None:
@@ -45,6 +54,15 @@ async def test_bulk_create_is_all_or_nothing(db: Database) -> None:
         ([{"email": 5}], InvalidValueError, "takes str"),
         ([{"email": "a" * 121}], InvalidValueError, "at most 120"),
         (["not a dict"], InvalidValueError, "dicts of column values"),
+        # Whole columns are checked at once; a bad value anywhere in one is found.
+        ([{"email": "a@b.c"}, {"email": "b@c.d", "age": True}], InvalidValueError, "got bool"),
+        ([{"email": "a@b.c"}, {"email": "nul\x00@c.d"}], InvalidValueError, "NUL"),
+        (
+            [{"email": "a@b.c", "age": 1}, {"email": "b@c.d", "age": 2**40}],
+            InvalidValueError,
+            "range",
+        ),
+        ([{"email": "a@b.c"}, {"email": "\ud800@c.d"}], InvalidValueError, "Unicode"),
         ([{"email": "a@b.c", "posts": []}], InvalidFieldError, "Cannot set 'posts'"),
     ],
 )

@@ -20,7 +20,13 @@ from sqlalchemy.sql import ClauseElement
 from .exceptions import InvalidValueError
 from .introspection import ModelInfo, fits, model_info, storable_text
 
-__all__ = ["check_assigned_values", "check_column_value", "check_integer_range", "check_value"]
+__all__ = [
+    "check_assigned_values",
+    "check_column_value",
+    "check_integer_range",
+    "check_rows",
+    "check_value",
+]
 
 
 def check_column_value(model: type[Any], name: str, value: Any) -> None:
@@ -36,12 +42,7 @@ def check_column_value(model: type[Any], name: str, value: Any) -> None:
 
 
 def check_value(model: type[Any], info: ModelInfo, name: str, value: Any) -> None:
-    if value is None:
-        return
-    quick = _quick_checks(model, info).get(name)
-    if quick is not None and quick(value):
-        return  # the common case, decided without the general checks below
-    if isinstance(value, ClauseElement):
+    if value is None or isinstance(value, ClauseElement):
         return
     target = info.relation_targets.get(name)
     if target is not None:
@@ -76,50 +77,84 @@ def check_value(model: type[Any], info: ModelInfo, name: str, value: Any) -> Non
     check_integer_range(model, info, name, value)
 
 
-# -- quick checks ------------------------------------------------------------
-#
-# ``bulk_create`` checks every value of every row, and the general checks above
-# cost more than the INSERT itself on a wide model. For each column, a closure
-# answers True for the everyday value (exact type, ASCII text within the length,
-# an integer in range) with a couple of operations; anything else, valid or not,
-# goes through the general checks, which also write the error messages.
+def check_rows(model: type[Any], rows: list[dict[str, Any]]) -> None:
+    """:func:`check_value` for every value of ``rows``, a column at a time.
 
-_QuickCheck = Callable[[Any], bool]
-_quick: dict[type[Any], dict[str, _QuickCheck]] = {}
+    ``bulk_create`` checks thousands of values; checked one by one, that costs
+    more than the INSERT. A column whose values all share one everyday type is
+    checked with a few whole-column operations (the longest text, the smallest and
+    largest integer); any other column, or one that fails, is checked value by
+    value, which also writes the error.
+
+    Example:
+        >>> check_rows(User, [{"email": "kim@example.com"}, {"email": "lee@example.com"}])
+        >>> check_rows(User, [{"email": "kim@example.com"}, {"email": 42}])  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        sqlrecord.exceptions.InvalidValueError: User.email takes str, got int ...
+    """
+    info = model_info(model)
+    column_checks = _column_checks(model, info)
+    for name in set().union(*rows):
+        values = [row[name] for row in rows if name in row]
+        passes = column_checks.get(name)
+        if passes is not None and passes(values):
+            continue
+        for value in values:
+            check_value(model, info, name, value)
+
+
+_ColumnCheck = Callable[[list[Any]], bool]
 # Types whose values need a closer look than isinstance (text, numbers, bools).
 _CAREFUL = (str, int, float, bool, decimal.Decimal)
+_column_checks_of: dict[type[Any], dict[str, _ColumnCheck]] = {}
 
 
-def _quick_checks(model: type[Any], info: ModelInfo) -> dict[str, _QuickCheck]:
-    checks = _quick.get(model)
+def _column_checks(model: type[Any], info: ModelInfo) -> dict[str, _ColumnCheck]:
+    checks = _column_checks_of.get(model)
     if checks is None:
-        checks = _quick[model] = {
-            name: check
-            for name, accepted in info.accepted_types.items()
-            if (check := _quick_check(info, name, accepted)) is not None
+        checks = _column_checks_of[model] = {
+            name: _column_check(info, name, info.accepted_types.get(name))
+            for name in info.column_names
+            if name not in info.relation_targets
         }
     return checks
 
 
-def _quick_check(info: ModelInfo, name: str, accepted: tuple[type, ...]) -> _QuickCheck | None:
-    if name in info.relation_targets:
-        return None
-    takes_str, takes_int = str in accepted, int in accepted
-    takes_float, takes_bool = float in accepted, bool in accepted
+def _column_check(info: ModelInfo, name: str, accepted: tuple[type, ...] | None) -> _ColumnCheck:
+    """True when every value of the column is surely fine; False: check one by one."""
     limit = info.max_lengths.get(name, sys.maxsize)
     low, high = info.integer_ranges.get(name, (-sys.maxsize - 1, sys.maxsize))
-    plain = frozenset(kind for kind in accepted if kind not in _CAREFUL)
+    anything = accepted is None
+    takes_str = anything or str in accepted  # type: ignore[operator]
+    takes_int = anything or int in accepted  # type: ignore[operator]
+    takes_float = anything or float in accepted  # type: ignore[operator]
+    takes_bool = anything or bool in accepted  # type: ignore[operator]
+    plain = frozenset(kind for kind in accepted or () if kind not in _CAREFUL)
 
-    def check(value: Any) -> bool:
-        kind = type(value)
+    def check(values: list[Any]) -> bool:
+        present = [value for value in values if value is not None]
+        kinds = set(map(type, present))
+        if not kinds:
+            return True
+        if len(kinds) > 1:
+            return False
+        kind = kinds.pop()
         if kind is str:
-            return takes_str and len(value) <= limit and value.isascii() and "\x00" not in value
+            return bool(
+                takes_str
+                and max(map(len, present)) <= limit
+                and all(map(str.isascii, present))
+                and "\x00" not in "".join(present)
+            )
         if kind is int:
-            return takes_int and low <= value <= high
+            return bool(takes_int and low <= min(present) and max(present) <= high)
         if kind is float:
-            return takes_float and math.isfinite(value)
+            return bool(takes_float and all(map(math.isfinite, present)))
         if kind is bool:
-            return takes_bool
+            return bool(takes_bool)
+        if anything:
+            return not issubclass(kind, str | int)
         return kind in plain
 
     return check
