@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -179,3 +180,31 @@ async def test_sqlite_sends_begin_with_the_first_statement(
     ]
     assert [traced[0], traced[4]] == ["BEGIN IMMEDIATE", "BEGIN IMMEDIATE"]
     assert emails == ["kim@example.com", "lee@example.com", "park@example.com"]
+
+
+@pytest.mark.parametrize(
+    "connect_args", [{"timeout": 5}, {"factory": sqlite3.Connection}], ids=["timeout", "factory"]
+)
+async def test_sqlite_connect_args_keep_units_of_work_atomic(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, connect_args: dict[str, Any]
+) -> None:
+    # The caller's connect_args join sqlrecord's; with a sqlite3 connection factory
+    # of the caller's own, BEGIN goes out on its own instead of with the next statement.
+    url = f"sqlite+aiosqlite:///{tmp_path / 'args.db'}"
+    database = Database(url, default=False, engine_options={"connect_args": connect_args})
+    monkeypatch.setattr(User, "__database__", database, raising=False)
+    try:
+        async with database.engine.begin() as connection:
+            await connection.run_sync(User.metadata.create_all, tables=[User.__table__])
+        with pytest.raises(RuntimeError):
+            async with database.transaction():
+                await User.create(email="rolled-back@example.com")
+                raise RuntimeError
+        async with database.transaction():
+            await User.create(email="kept@example.com")
+            with pytest.raises(DuplicateKeyError):
+                await User.create(email="kept@example.com")
+        assert await User.filter_by().values_list("email", flat=True) == ["kept@example.com"]
+        assert database.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    finally:
+        await database.dispose()

@@ -134,7 +134,10 @@ def install_dialect_fixes(engine: AsyncEngine) -> None:
                 return
             sqlite_connection = connection.connection.driver_connection._connection
             begin = "BEGIN IMMEDIATE" if options.get(IMMEDIATE_OPTION) else "BEGIN"
-            defer(sqlite_connection, begin)
+            if isinstance(sqlite_connection, DeferringConnection):
+                defer(sqlite_connection, begin)
+            else:  # connect_args named another sqlite3 connection factory
+                connection.exec_driver_sql(begin)
 
     elif backend in ("mysql", "mariadb"):
         # Timestamps are stored as UTC everywhere; MySQL's NOW() follows the

@@ -156,7 +156,8 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
 
     def execute(self, operation: Any, parameters: Any = None) -> Any:
         sqlite_connection = self._connection._connection  # None once closed
-        if sqlite_connection is not None and not parameters and operation.startswith(_DEFERRABLE):
+        deferring = isinstance(sqlite_connection, DeferringConnection)
+        if deferring and not parameters and operation.startswith(_DEFERRABLE):
             self._description, self._rowcount, self._lastrowid = None, -1, None
             self._rows.clear()
             defer(sqlite_connection, operation)
@@ -209,7 +210,9 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
         # Read while the driver's thread is idle for this connection (SQLAlchemy
         # runs one call at a time on it); sqlite3 reads the flag without a lock.
         sqlite_connection = self._connection._connection
-        if sqlite_connection is None or sqlite_connection.in_transaction:
+        if not isinstance(sqlite_connection, DeferringConnection):
+            return False
+        if sqlite_connection.in_transaction:
             return False
         sqlite_connection.pending = ()  # a transaction without statements
         return True

@@ -146,10 +146,11 @@ class Database:
             )
         parsed = make_url(url)
         options: dict[str, Any] = {"echo": echo, "pool_recycle": pool_recycle}
-        connect_args = dialect_connect_args(parsed)
+        options.update(engine_options or {})
+        # The dialect's connection settings, under any the caller gave.
+        connect_args = {**dialect_connect_args(parsed), **options.get("connect_args", {})}
         if connect_args:
             options["connect_args"] = connect_args
-        options.update(engine_options or {})
         engine = create_async_engine(adapt_url(parsed), **options)
         install_dialect_fixes(engine)
         ping_after = ping_after_idle(pool_pre_ping)
