@@ -162,14 +162,14 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
             self._rows.clear()
             defer(sqlite_connection, operation)
             return
-        try:
-            await_(self._run(operation, parameters, many=False))
-        except Exception as error:
-            self._adapt_connection._handle_exception(error)
+        self._send(operation, parameters, many=False)
 
     def executemany(self, operation: Any, seq_of_parameters: Any) -> Any:
+        self._send(operation, seq_of_parameters, many=True)
+
+    def _send(self, operation: Any, parameters: Any, *, many: bool) -> None:
         try:
-            await_(self._run(operation, seq_of_parameters, many=True))
+            await_(self._run(operation, parameters, many=many))
         except Exception as error:
             self._adapt_connection._handle_exception(error)
 
