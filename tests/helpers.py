@@ -41,12 +41,12 @@ class StatementLog:
 
 
 def slow_sql(dialect: str) -> str:
-    """A statement that runs about two seconds: something to cancel mid-way."""
+    """A statement that runs for seconds (about two on SQLite here): something to cancel mid-way."""
     if dialect == "postgresql":
         return "SELECT pg_sleep(2)"
     if dialect == "mysql":
         return "SELECT SLEEP(2)"
     return (
-        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1500000) "
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 20000000) "
         "SELECT count(*) FROM c"
     )
