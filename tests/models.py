@@ -157,6 +157,29 @@ class Reading(CRUDMixin, PlainBase):
     note: Mapped[str | None] = mapped_column(String(50))
 
 
+class Animal(CRUDMixin, PlainBase):
+    """Joined-table inheritance: a Dog is a row here and a row in ``test_dogs``."""
+
+    __tablename__ = "test_animals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(40))
+
+    __mapper_args__ = {"polymorphic_on": "kind", "polymorphic_identity": "animal"}
+
+
+class Dog(Animal):
+    __tablename__ = "test_dogs"
+
+    id: Mapped[int] = mapped_column(
+        ForeignKey("test_animals.id", ondelete="CASCADE"), primary_key=True
+    )
+    licence: Mapped[str] = mapped_column(String(20), unique=True)
+
+    __mapper_args__ = {"polymorphic_identity": "dog"}
+
+
 ALL_METADATA = (Base.metadata, PlainBase.metadata)
 
 

@@ -143,8 +143,9 @@ async def test_sqlite_sends_begin_with_the_first_statement(
 ) -> None:
     # Every transaction begins explicitly (IMMEDIATE for writers, which take the
     # write lock up front), in the same hand-off to the driver's thread as its
-    # first statement; a transaction without statements sends none, and a read
-    # in a session of sqlrecord's own is a single statement, with no BEGIN.
+    # first statement; a transaction without statements sends none, and a read or
+    # a one-row write in a session of sqlrecord's own is a single statement, with
+    # no BEGIN.
     database = Database(f"sqlite+aiosqlite:///{tmp_path / 'begin.db'}", default=False)
     monkeypatch.setattr(User, "__database__", database, raising=False)
     async with database.engine.begin() as connection:
@@ -156,6 +157,7 @@ async def test_sqlite_sends_begin_with_the_first_statement(
     try:
         user = await User.create(email="kim@example.com")
         await User.get(user.id)
+        await user.update(name="Kim")
         async with database.transaction():
             pass
         async with database.transaction():
@@ -171,14 +173,15 @@ async def test_sqlite_sends_begin_with_the_first_statement(
         await database.dispose()
     verbs = [statement.split()[0] for statement in traced]
     assert verbs == [
-        *("BEGIN", "INSERT", "COMMIT"),  # create
-        "SELECT",  # get: one statement, a transaction by itself
+        "INSERT",  # create: one statement, a transaction by itself
+        "SELECT",  # get: likewise
+        "UPDATE",  # update
         *("BEGIN", "SELECT", "COMMIT"),  # a unit of work; the empty one sent nothing
         *("BEGIN", "SAVEPOINT", "INSERT"),  # lee
         *("RELEASE", "SAVEPOINT", "INSERT", "ROLLBACK"),  # kim: refused, rolled back to
         *("SAVEPOINT", "INSERT", "COMMIT"),  # park; the COMMIT releases it
     ]
-    assert [traced[0], traced[4]] == ["BEGIN IMMEDIATE", "BEGIN IMMEDIATE"]
+    assert [traced[3], traced[6]] == ["BEGIN IMMEDIATE", "BEGIN IMMEDIATE"]
     assert emails == ["kim@example.com", "lee@example.com", "park@example.com"]
 
 

@@ -13,13 +13,14 @@ from ._sqlite_connection import DeferringConnection, defer, use_one_hop_cursors
 from ._text_match import SQLITE_FUNCTIONS
 
 __all__ = [
+    "AUTOCOMMIT_OPTION",
     "IMMEDIATE_OPTION",
-    "READ_ONLY_OPTION",
     "adapt_url",
+    "autocommit_bind",
     "dialect_connect_args",
+    "holds_connection",
     "install_dialect_fixes",
     "prepare_write_session",
-    "read_only_bind",
     "release_sqlite_lock",
 ]
 
@@ -27,27 +28,38 @@ __all__ = [
 IMMEDIATE_OPTION = "sqlrecord_begin_immediate"
 
 
-#: Execution option of an own read-only session's connection on SQLite: no BEGIN.
-READ_ONLY_OPTION = "sqlrecord_read_only"
+#: Execution option of an own autocommit session's connection on SQLite: no BEGIN.
+AUTOCOMMIT_OPTION = "sqlrecord_autocommit"
 
 
-def read_only_bind(engine: AsyncEngine) -> AsyncEngine:
-    """The engine for sqlrecord's own read-only sessions: each statement a
-    transaction by itself. On SQLite, no BEGIN is sent (so no ROLLBACK either); on
-    PostgreSQL, autocommit. MySQL/MariaDB: the engine itself (a round trip to switch
-    autocommit on and another to switch it off would cost more than they save)."""
+def autocommit_bind(engine: AsyncEngine) -> AsyncEngine:
+    """The engine for sqlrecord's own read-only and single-statement sessions: each
+    statement a transaction by itself. On SQLite, no BEGIN is sent (so no COMMIT or
+    ROLLBACK either); on PostgreSQL, autocommit. MySQL/MariaDB: the engine itself (a
+    round trip to switch autocommit on and another to switch it off would cost more
+    than they save)."""
     name = engine.dialect.name
     if name == "sqlite":
-        return engine.execution_options(**{READ_ONLY_OPTION: True})
+        return engine.execution_options(**{AUTOCOMMIT_OPTION: True})
     if name == "postgresql":
         return engine.execution_options(isolation_level="AUTOCOMMIT")
     return engine
 
 
+def holds_connection(session: AsyncSession) -> bool:
+    """Whether ``session`` has checked out a connection (sent or begun anything).
+
+    ``in_transaction()`` does not tell: adding an object begins the session's
+    transaction before any connection is needed.
+    """
+    transaction = session.sync_session.get_transaction()
+    return transaction is not None and bool(transaction.connections)
+
+
 async def prepare_write_session(session: AsyncSession) -> None:
     """Before the first statement of a writing session: on SQLite, BEGIN IMMEDIATE."""
     bind = session.bind
-    if bind is not None and bind.dialect.name == "sqlite" and not session.in_transaction():
+    if bind is not None and bind.dialect.name == "sqlite" and not holds_connection(session):
         await session.connection(execution_options={IMMEDIATE_OPTION: True})
 
 
@@ -130,7 +142,7 @@ def install_dialect_fixes(engine: AsyncEngine) -> None:
             # SQLite answers that with "database is locked" instead of waiting.
             # The BEGIN goes out with the first statement (_sqlite_connection.py).
             options = connection.get_execution_options()
-            if options.get(READ_ONLY_OPTION):
+            if options.get(AUTOCOMMIT_OPTION):
                 return
             sqlite_connection = connection.connection.driver_connection._connection
             begin = "BEGIN IMMEDIATE" if options.get(IMMEDIATE_OPTION) else "BEGIN"

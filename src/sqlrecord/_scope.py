@@ -6,7 +6,8 @@ flushes inside a SAVEPOINT (so a failed write leaves the caller's unit of work
 intact), commits only with ``auto_commit=True`` and never closes it.
 
 *Own*: no session anywhere. sqlrecord opens one, does the work, commits writes
-and closes it before returning, whatever happens.
+and closes it before returning, whatever happens. A write that is provably one
+statement runs in autocommit there (``_one_statement.py``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction
 from sqlalchemy.orm import exc as orm_exc
 
-from ._dialects import prepare_write_session
+from ._dialects import holds_connection, prepare_write_session
+from ._one_statement import is_one_statement
 from ._registry import database_for
 from ._translate import is_unwrapped_connection_loss, translate_errors
 
@@ -38,7 +40,16 @@ class SessionScope:
         0
     """
 
-    __slots__ = ("_auto_commit", "_model", "_savepoint", "_write", "served", "session")
+    __slots__ = (
+        "_auto_commit",
+        "_begin_pending",
+        "_database",
+        "_model",
+        "_savepoint",
+        "_write",
+        "served",
+        "session",
+    )
 
     def __init__(
         self,
@@ -48,17 +59,23 @@ class SessionScope:
         write: bool,
         auto_commit: bool = False,
         cursor: bool = False,
+        begin_later: bool = False,
     ) -> None:
         # cursor: the work keeps a server-side cursor open, which needs a transaction
         # (an own read session otherwise runs its statements in autocommit).
+        # begin_later: an own write session begins at begin_writing(), where the
+        # caller may show that its work is one statement.
         self._model = model
         self._write = write
         self._auto_commit = auto_commit
         self._savepoint: AsyncSessionTransaction | None = None
+        self._begin_pending = False
         if session is None:
             database = database_for(model)
             session = database.current_session()
             if session is None:
+                self._database = database
+                self._begin_pending = write and begin_later
                 session = database.new_own_session(read_only=not (write or cursor))
                 self.served = False
                 self.session: AsyncSession = session
@@ -72,7 +89,7 @@ class SessionScope:
                 with translate_errors(model=self._model.__name__):
                     self._savepoint = await self.session.begin_nested()
             return self.session
-        if self._write:
+        if self._write and not self._begin_pending:
             try:
                 with translate_errors(model=self._model.__name__):
                     await prepare_write_session(self.session)
@@ -84,6 +101,30 @@ class SessionScope:
                 )
                 raise
         return self.session
+
+    async def begin_writing(self, *, alone: Any = None) -> None:
+        """Begin an own session that was opened with ``begin_later=True``.
+
+        ``alone``: the object the next flush writes. When that flush is provably
+        one statement writing only that object, it runs in autocommit (one round
+        trip instead of BEGIN, statement, COMMIT); otherwise, and for served
+        sessions, nothing changes. Call it before the session's first statement.
+        """
+        if not self._begin_pending:
+            return
+        self._begin_pending = False
+        session = self.session
+        if (
+            alone is not None
+            and not holds_connection(session)
+            and is_one_statement(session.sync_session, alone)
+        ):
+            bind = self._database.autocommit_bind
+            session.bind = bind
+            session.sync_session.bind = bind.sync_engine
+            return
+        with translate_errors(model=self._model.__name__):
+            await prepare_write_session(session)
 
     async def __aexit__(
         self,

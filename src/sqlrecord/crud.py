@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_object_session
 from sqlalchemy.orm import InstanceState
 
 from . import unique_writes
+from ._one_statement import deletes_alone
 from ._scope import SessionScope
 from ._soft import live_condition, soft_delete_column
 from .bulk import BulkMixin
@@ -176,13 +177,18 @@ class CRUDMixin(BulkMixin, QueryMixin, SerializeMixin, ObjectMixin):
                 "it was deleted already."
             )
         target = session if session is not None else async_object_session(self)
+        scope = SessionScope(cls, target, write=True, auto_commit=auto_commit, begin_later=True)
         try:
-            async with SessionScope(cls, target, write=True, auto_commit=auto_commit) as s:
+            async with scope as s:
+                if not deletes_alone(cls):
+                    # Deleting may load related rows first: begin before that.
+                    await scope.begin_writing()
                 held = s.sync_session.identity_map.get(state.key)
                 victim = held if held is not None else self
                 if held is None:
                     s.add(self)
                 await s.delete(victim)
+                await scope.begin_writing(alone=victim)
                 await s.flush()
         except StaleObjectError as error:
             if inspect(cls).version_id_col is not None:

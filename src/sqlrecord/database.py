@@ -31,10 +31,10 @@ from sqlalchemy.ext.asyncio import (
 from . import _registry
 from ._dialects import (
     adapt_url,
+    autocommit_bind,
     dialect_connect_args,
     install_dialect_fixes,
     prepare_write_session,
-    read_only_bind,
 )
 from ._idle_ping import install_idle_ping, ping_after_idle
 from ._registry import database_for, default_database
@@ -160,7 +160,7 @@ class Database:
         self._sessionmaker = async_sessionmaker(
             engine, **{"expire_on_commit": False, "autoflush": False, **(session_options or {})}
         )
-        self._read_bind = read_only_bind(engine)
+        self._autocommit_bind = autocommit_bind(engine)
         if default:
             self.make_default()
         return self
@@ -237,8 +237,25 @@ class Database:
             >>> run(db.new_own_session(read_only=True).close())
         """
         if read_only:
-            return self.sessionmaker(bind=self._read_bind)
+            return self.sessionmaker(bind=self.autocommit_bind)
         return self.sessionmaker()
+
+    @property
+    def autocommit_bind(self) -> AsyncEngine:
+        """The engine of sqlrecord's own reads and single-statement writes.
+
+        Each statement is a transaction by itself: on SQLite no BEGIN is sent, on
+        PostgreSQL the connection is in autocommit. On MySQL/MariaDB it is the
+        engine itself (switching a connection to autocommit costs a round trip).
+
+        Example:
+            >>> db = Database("sqlite+aiosqlite://")
+            >>> db.autocommit_bind.get_execution_options()
+            immutabledict({'sqlrecord_autocommit': True})
+        """
+        if self._engine is None:
+            raise NoDatabaseError("This Database has no URL yet: call `db.init(url)` first.")
+        return self._autocommit_bind
 
     def __repr__(self) -> str:
         where = repr(self._engine.url) if self._engine is not None else "not configured"

@@ -242,7 +242,9 @@ class ObjectMixin(BaseMixin):
             )
         check_assigned_values(self, state)
         target = session if session is not None else async_object_session(self)
-        scope = SessionScope(type(self), target, write=True, auto_commit=auto_commit)
+        scope = SessionScope(
+            type(self), target, write=True, auto_commit=auto_commit, begin_later=True
+        )
         # Objects a failed write can disturb: this one and the ones it links to
         # (a rolled-back flush expires them all, which async code cannot undo).
         linked = _linked_objects(self, planned)
@@ -256,7 +258,7 @@ class ObjectMixin(BaseMixin):
                     self._apply_fill(planned)
                     # A hybrid or property setter may have set columns fill did not see.
                     check_assigned_values(self, state)
-                await _flush_into(s, self)
+                await _flush_into(scope, self)
         except BaseException:
             for snapshot in snapshots:
                 snapshot.restore()
@@ -303,20 +305,26 @@ def _take_out_pending(session: AsyncSession, objects: list[Any]) -> list[Any]:
     return taken_out
 
 
-async def _flush_into(session: AsyncSession, obj: Any) -> None:
-    """Make ``obj`` part of ``session`` (add, or merge onto the copy it holds) and flush."""
+async def _flush_into(scope: SessionScope, obj: Any) -> None:
+    """Make ``obj`` part of the scope's session (add, or merge onto the copy it
+    holds) and flush; an own session begins here, in autocommit when the flush is
+    one statement."""
+    session = scope.session
     state: InstanceState[Any] = inspect(obj)
     sync_session = session.sync_session
     if state.session_id == sync_session.hash_key:
+        await scope.begin_writing(alone=obj)
         await session.flush()
         return
     held = sync_session.identity_map.get(state.key) if state.key is not None else None
     if state.session_id is None and held is None:
         session.add(obj)
+        await scope.begin_writing(alone=obj)
         await session.flush()
         return
     # Attached to another session, or this session already holds the row:
     # copy the changes onto the session's instance, then read the result back.
+    await scope.begin_writing()
     merged = await session.merge(obj)
     await session.flush()
     merged_values = inspect(merged).dict
