@@ -1,5 +1,6 @@
-"""An own session's one-row write runs in autocommit; any write that could be two
-statements keeps its transaction, so a failure in the second undoes the first."""
+"""An own session's one-row write runs in autocommit, sent past the ORM's unit of work;
+any write that could be two statements keeps its transaction and the ORM's flush, so a
+failure in the second statement undoes the first."""
 
 from __future__ import annotations
 
@@ -8,14 +9,18 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import event, insert
+from sqlalchemy import event, insert, inspect
 from sqlalchemy.orm import Session
 
-from sqlrecord import Database
-from sqlrecord.exceptions import DuplicateKeyError, StaleObjectError
+from sqlrecord import Database, _scope
+from sqlrecord.exceptions import (
+    DuplicateKeyError,
+    NotLoadedError,
+    StaleObjectError,
+)
 
 from .helpers import count_rows, fetch_column
-from .models import Animal, Dog, Invoice, Note, Post, User
+from .models import Animal, Dog, Invoice, Membership, Note, Post, Reading, User
 
 WRITES = ("INSERT", "UPDATE", "DELETE")
 
@@ -161,3 +166,120 @@ async def test_a_stale_version_is_refused_in_autocommit_too(db: Database) -> Non
     with pytest.raises(StaleObjectError):
         await invoice.update(amount=9)
     assert await fetch_column(db, Invoice, "amount") == [7]
+
+
+# -- one-row writes sent past the unit of work (_direct_write.py) ----------
+
+
+@pytest.fixture
+def direct_writes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The direct writes made during the test, by kind."""
+    made: list[str] = []
+    for kind in ("insert", "update"):
+        original = getattr(_scope, f"{kind}_row")
+
+        async def spy(*args: Any, _kind: str = kind, _original: Any = original) -> None:
+            made.append(_kind)
+            await _original(*args)
+
+        monkeypatch.setattr(_scope, f"{kind}_row", spy)
+    return made
+
+
+@contextmanager
+def orm_flush_forced() -> Iterator[None]:
+    """A session hook of no consequence: every write then goes through the ORM's flush."""
+
+    def noop(_session: Session, _context: Any, _instances: Any) -> None:
+        pass
+
+    event.listen(Session, "before_flush", noop)
+    try:
+        yield
+    finally:
+        event.remove(Session, "before_flush", noop)
+
+
+def _column_values(obj: Any) -> dict[str, Any]:
+    state = inspect(obj)
+    return {
+        prop.key: state.dict[prop.key]
+        for prop in state.mapper.column_attrs
+        if prop.key in state.dict
+    }
+
+
+SKIPPED_IN_COMPARISON = {"id", "created_at", "updated_at", "email", "code", "number", "member"}
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda n: User(email=f"u{n}@example.com", name="Kim"),
+        lambda n: Note(text="t", code=f"c{n}"),
+        lambda n: Reading(value=7),  # a column under another name, a Python default
+        lambda n: Invoice(number=f"I-{n}"),  # a version counter
+        lambda n: Membership(group="g", member=n),  # a composite key, all given
+    ],
+    ids=["user", "note", "reading", "invoice", "membership"],
+)
+async def test_a_direct_insert_leaves_the_object_as_a_flush_would(
+    db: Database, build: Any, direct_writes: list[str]
+) -> None:
+    direct = await build(1).save()
+    with orm_flush_forced():
+        flushed = await build(2).save()
+    assert direct_writes == ["insert"]  # the first only
+    for obj in (direct, flushed):
+        state = inspect(obj)
+        assert state.detached and not state.modified and not state.committed_state
+        assert state.key == state.mapper.identity_key_from_instance(obj)
+    shown, expected = _column_values(direct), _column_values(flushed)
+    assert set(expected) <= set(shown)
+    for key in set(expected) - SKIPPED_IN_COMPARISON:
+        assert shown[key] == expected[key], key
+    # Relationships stay unloaded, and say so.
+    if isinstance(direct, User):
+        with pytest.raises(NotLoadedError):
+            _ = direct.posts
+        assert (await User.get(direct.id)).name == "Kim"  # type: ignore[union-attr]
+
+
+async def test_a_direct_update_leaves_the_object_as_a_flush_would(
+    db: Database, direct_writes: list[str]
+) -> None:
+    direct, flushed = [await Invoice.create(number=f"I-{n}", amount=1) for n in (1, 2)]
+    direct_before, flushed_before = direct.updated_at, flushed.updated_at
+    direct_writes.clear()
+    await direct.update(amount=5)
+    with orm_flush_forced():
+        await flushed.update(amount=5)
+    # MariaDB has no UPDATE … RETURNING to read updated_at back: the ORM writes there.
+    assert direct_writes == (["update"] if db.engine.dialect.update_returning else [])
+    for obj, before in ((direct, direct_before), (flushed, flushed_before)):
+        state = inspect(obj)
+        assert state.detached and not state.modified and not state.committed_state
+        assert (obj.amount, obj.version) == (5, 2)
+        assert obj.updated_at >= before
+    stored = {row.number: (row.amount, row.version) for row in await Invoice.filter_by().all()}
+    assert stored == {"I-1": (5, 2), "I-2": (5, 2)}
+
+
+async def test_a_changed_object_linked_to_the_written_one_is_written_too(db: Database) -> None:
+    author = await User.create(email="kim@example.com")
+    await Post.create(title="draft", author_id=author.id)
+    loaded = await User.filter_by(id=author.id).load("posts").first()
+    assert loaded is not None
+    loaded.posts[0].title = "final"  # a change the save below must carry
+    await loaded.update(name="Kim")
+    assert await fetch_column(db, Post, "title") == ["final"]
+    assert await fetch_column(db, User, "name") == ["Kim"]
+
+
+async def test_a_direct_write_of_a_row_gone_meanwhile_is_refused(db: Database) -> None:
+    note = await Note.create(text="here", code="n1")
+    await Note.filter_by(id=note.id).hard_delete()
+    with pytest.raises(StaleObjectError):  # as from the ORM's flush
+        await note.update(text="changed")
+    assert note.text == "here"
+    assert await count_rows(db, Note) == 0

@@ -17,7 +17,7 @@ from sqlalchemy import inspect
 from sqlalchemy.orm import InstanceState, Mapper, Session
 from sqlalchemy.orm.interfaces import MANYTOONE
 
-__all__ = ["deletes_alone", "is_one_statement"]
+__all__ = ["deletes_alone", "is_one_statement", "writes_alone"]
 
 # Hooks that run inside a flush or a transaction and may send statements of their own.
 _MAPPER_HOOKS = (
@@ -42,7 +42,10 @@ def _single_table_without_hooks(mapper: Mapper[Any]) -> bool:
     if len(mapper.tables) != 1:
         return False
     dispatch = mapper.dispatch
-    return not any(getattr(dispatch, hook) for hook in _MAPPER_HOOKS)
+    if any(getattr(dispatch, hook) for hook in _MAPPER_HOOKS):
+        return False
+    # Fires when a flush reads back server-set values.
+    return not mapper.class_manager.dispatch.refresh_flush
 
 
 def deletes_alone(model: type[Any]) -> bool:
@@ -67,12 +70,36 @@ def is_one_statement(session: Session, obj: Any) -> bool:
     Call it after ``obj`` has been added (or marked deleted) and before any
     statement of the session has run.
     """
-    if any(getattr(session.dispatch, hook) for hook in _SESSION_HOOKS):
+    if _hooked(session):
         return False
     for pending in (session.new, session.dirty, session.deleted):
         if any(each is not obj for each in pending):
             return False
+    return _writes_one_row(inspect(obj))
+
+
+def writes_alone(session: Session, obj: Any) -> bool:
+    """Whether writing ``obj``, which is in no session, would be one statement.
+
+    As :func:`is_one_statement`, for an object not yet added: the objects that
+    adding it would bring along (its save-update cascade) must have no changes.
+    """
+    if _hooked(session):
+        return False
     state: InstanceState[Any] = inspect(obj)
+    if not _writes_one_row(state):
+        return False
+    for _each, _mapper, linked, _values in state.mapper.cascade_iterator("save-update", state):
+        if linked.key is None or linked.modified:
+            return False
+    return True
+
+
+def _hooked(session: Session) -> bool:
+    return any(getattr(session.dispatch, hook) for hook in _SESSION_HOOKS)
+
+
+def _writes_one_row(state: InstanceState[Any]) -> bool:
     mapper = state.mapper
     if not _single_table_without_hooks(mapper):
         return False

@@ -18,11 +18,14 @@ from types import TracebackType
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction
+from sqlalchemy.orm import InstanceState
 from sqlalchemy.orm import exc as orm_exc
 
 from ._dialects import holds_connection, prepare_write_session
-from ._one_statement import is_one_statement
+from ._direct_write import insert_row, update_row, writes_directly
+from ._one_statement import is_one_statement, writes_alone
 from ._registry import database_for
 from ._translate import is_unwrapped_connection_loss, translate_errors
 
@@ -126,6 +129,31 @@ class SessionScope:
         with translate_errors(model=self._model.__name__):
             await prepare_write_session(session)
 
+    async def write_directly(self, obj: Any) -> bool:
+        """Write a lone object of an own session as one Core statement; whether it did.
+
+        For a scope opened with ``begin_later=True`` that has not begun: when
+        ``obj`` (in no session) is provably a one-row INSERT or UPDATE, it is
+        sent past the ORM's unit of work, in autocommit where the database allows
+        (``_direct_write``). Otherwise nothing happens and the caller flushes.
+        """
+        if not self._begin_pending:
+            return False
+        state: InstanceState[Any] = inspect(obj)
+        if state.session_id is not None or state.was_deleted:
+            return False
+        bind = self._database.autocommit_bind
+        if not (
+            writes_alone(self.session.sync_session, obj) and writes_directly(state, bind.dialect)
+        ):
+            return False
+        self._begin_pending = False
+        if state.key is None:
+            await insert_row(bind, state)
+        else:
+            await update_row(bind, state)
+        return True
+
     async def __aexit__(
         self,
         exc_type: type[BaseException] | None,
@@ -134,6 +162,8 @@ class SessionScope:
     ) -> None:
         name = self._model.__name__
         if not self.served:
+            if exc is None and self.session.sync_session.get_transaction() is None:
+                return  # never began (a direct write): nothing to commit or close
             try:
                 if exc is None and self._write:
                     with translate_errors(model=name):

@@ -318,6 +318,8 @@ async def _flush_into(scope: SessionScope, obj: Any) -> None:
         return
     held = sync_session.identity_map.get(state.key) if state.key is not None else None
     if state.session_id is None and held is None:
+        if await scope.write_directly(obj):
+            return
         session.add(obj)
         await scope.begin_writing(alone=obj)
         await session.flush()
