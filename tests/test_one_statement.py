@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from sqlrecord import Database, _scope
 from sqlrecord.exceptions import (
     DuplicateKeyError,
+    NotFoundError,
     NotLoadedError,
     StaleObjectError,
 )
@@ -175,7 +176,7 @@ async def test_a_stale_version_is_refused_in_autocommit_too(db: Database) -> Non
 def direct_writes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The direct writes made during the test, by kind."""
     made: list[str] = []
-    for kind in ("insert", "update"):
+    for kind in ("insert", "update", "delete"):
         original = getattr(_scope, f"{kind}_row")
 
         async def spy(*args: Any, _kind: str = kind, _original: Any = original) -> None:
@@ -283,3 +284,41 @@ async def test_a_direct_write_of_a_row_gone_meanwhile_is_refused(db: Database) -
         await note.update(text="changed")
     assert note.text == "here"
     assert await count_rows(db, Note) == 0
+
+
+@pytest.mark.parametrize("model", [Note, Invoice])
+async def test_a_direct_delete_leaves_the_object_as_a_flush_would(
+    db: Database, model: Any, direct_writes: list[str]
+) -> None:
+    fields = {"text": "t", "code": "c{}"} if model is Note else {"number": "I-{}"}
+    direct, flushed = [
+        await model.create(**{key: value.format(n) for key, value in fields.items()})
+        for n in (1, 2)
+    ]
+    direct_writes.clear()
+    await direct.delete()
+    with orm_flush_forced():
+        await flushed.delete()
+    assert direct_writes == ["delete"]
+    for obj in (direct, flushed):
+        state = inspect(obj)
+        assert state.was_deleted and state.detached
+        with pytest.raises(NotFoundError, match="deleted already"):
+            await obj.delete()
+        with pytest.raises(NotFoundError, match="was deleted"):
+            await obj.save()
+    assert await count_rows(db, model) == 0
+
+
+async def test_a_direct_delete_of_a_row_changed_or_gone_meanwhile_is_refused(db: Database) -> None:
+    invoice = await Invoice.create(number="I-1")
+    other = await Invoice.get(invoice.id)
+    assert other is not None
+    await other.update(amount=3)
+    with pytest.raises(StaleObjectError):
+        await invoice.delete()  # its version is behind
+    note = await Note.create(text="here", code="n1")
+    await Note.filter_by(id=note.id).hard_delete()
+    with pytest.raises(NotFoundError, match="no longer exists"):
+        await note.delete()
+    assert await count_rows(db, Invoice) == 1

@@ -1,4 +1,4 @@
-"""One-row INSERT and UPDATE sent as a Core statement, past the ORM's unit of work.
+"""One-row INSERT, UPDATE and DELETE sent as a Core statement, past the ORM's unit of work.
 
 An own session's ``create()``/``save()`` of a lone object spends most of its
 CPU time in the flush machinery (the unit of work, the session's transaction
@@ -14,9 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal, overload
 
-from sqlalchemy import Column, Table, bindparam, insert, update
+from sqlalchemy import Column, Table, bindparam, delete, insert, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -24,7 +24,7 @@ from sqlalchemy.orm import InstanceState, Mapper
 from sqlalchemy.orm import exc as orm_exc
 from sqlalchemy.sql.elements import ClauseElement
 
-__all__ = ["insert_row", "update_row", "writes_directly"]
+__all__ = ["delete_row", "insert_row", "update_row", "writes_directly"]
 
 _PK_PARAM = "sqlrecord_pk_"
 
@@ -89,7 +89,7 @@ def _plan(mapper: Mapper[Any]) -> _Plan:
     return plan
 
 
-def writes_directly(state: InstanceState[Any], dialect: Any) -> bool:
+def writes_directly(state: InstanceState[Any], dialect: Any, *, deleting: bool = False) -> bool:
     """Whether ``state``'s write may go as one Core statement on ``dialect``.
 
     The caller has shown already that the flush would be one statement
@@ -106,6 +106,11 @@ def writes_directly(state: InstanceState[Any], dialect: Any) -> bool:
     values = state.dict
     if any(isinstance(values.get(key), ClauseElement) for key in plan.columns):
         return False  # a SQL expression assigned to an attribute
+    if deleting:
+        # The WHERE clause needs the loaded key and version, and nothing comes back.
+        return state.key is not None and (
+            plan.version is None or plan.key_of[plan.version.key] in values
+        )
     if state.key is None:
         return bool(dialect.insert_returning)
     changed = state.committed_state
@@ -156,31 +161,21 @@ async def update_row(bind: AsyncEngine, state: InstanceState[Any]) -> None:
     A row that is gone (or whose version moved on) raises the ORM's own
     ``StaleDataError``, which the session scope turns into sqlrecord's error.
     """
-    mapper = state.mapper
-    plan = _plan(mapper)
+    plan = _plan(state.mapper)
     values = state.dict
     changed = [key for key in state.committed_state if key in plan.columns and key in values]
     if not changed:
         return
-    params: dict[str, Any] = {plan.columns[key].key: values[key] for key in changed}
-    identity = state.key[1] if state.key is not None else ()
-    for column, value in zip(plan.pk, identity, strict=True):
-        params[_PK_PARAM + column.key] = value
-    version_key = None
+    params = _row_condition_params(plan, state)
+    params.update({plan.columns[key].key: values[key] for key in changed})
     if plan.version is not None and plan.next_version is not None:
-        version_key = plan.key_of[plan.version.key]
-        current = values[version_key]
-        params[_PK_PARAM + plan.version.key] = current
-        params[plan.version.key] = plan.next_version(current)
+        params[plan.version.key] = plan.next_version(values[plan.key_of[plan.version.key]])
     given = frozenset(params)
     statement = plan.statements.get(given)
     if statement is None:
-        condition = [column == bindparam(_PK_PARAM + column.key) for column in plan.pk]
-        if plan.version is not None:
-            condition.append(plan.version == bindparam(_PK_PARAM + plan.version.key))
         fetched = [column for column in plan.onupdate if column.key not in given]
         # The primary key comes back too: no row back means no row matched.
-        statement = update(plan.table).where(*condition).returning(*plan.pk, *fetched)
+        statement = update(plan.table).where(*_row_condition(plan)).returning(*plan.pk, *fetched)
         plan.statements[given] = statement
     row = await _execute_alone(bind, statement, params)
     if row is None:
@@ -191,9 +186,49 @@ async def update_row(bind: AsyncEngine, state: InstanceState[Any]) -> None:
     for name, value in row._mapping.items():
         if name not in plan.pk_keys:
             values[plan.key_of[name]] = value
-    if version_key is not None:
-        values[version_key] = params[str(plan.version.key)]  # type: ignore[union-attr]
+    if plan.version is not None and plan.next_version is not None:
+        values[plan.key_of[plan.version.key]] = params[plan.version.key]
     _settle(state)
+
+
+async def delete_row(bind: AsyncEngine, state: InstanceState[Any]) -> None:
+    """DELETE ``state``'s row as one statement; the object ends deleted and detached.
+
+    A row that is gone (or whose version moved on) raises the ORM's own
+    ``StaleDataError``, as from a flush.
+    """
+    plan = _plan(state.mapper)
+    params = _row_condition_params(plan, state)
+    statement = plan.statements.get("delete")
+    if statement is None:
+        statement = plan.statements["delete"] = delete(plan.table).where(*_row_condition(plan))
+    if await _execute_alone(bind, statement, params, count=True) != 1:
+        raise orm_exc.StaleDataError(
+            f"DELETE of {plan.table.name} matched no row: it was deleted or changed since "
+            "it was loaded."
+        )
+    # As after an ORM flush and commit: was_deleted is true, and sqlrecord refuses
+    # to write the object again. No public API sets it on an object outside a session.
+    state._deleted = True
+
+
+def _row_condition(plan: _Plan) -> list[Any]:
+    """``WHERE`` the row's key (and its version, for a versioned model) as loaded."""
+    condition = [column == bindparam(_PK_PARAM + column.key) for column in plan.pk]
+    if plan.version is not None:
+        condition.append(plan.version == bindparam(_PK_PARAM + plan.version.key))
+    return condition
+
+
+def _row_condition_params(plan: _Plan, state: InstanceState[Any]) -> dict[str, Any]:
+    """The values for :func:`_row_condition`: the identity key, and the loaded version."""
+    identity = state.key[1] if state.key is not None else ()
+    params = {
+        _PK_PARAM + column.key: value for column, value in zip(plan.pk, identity, strict=True)
+    }
+    if plan.version is not None:
+        params[_PK_PARAM + plan.version.key] = state.dict[plan.key_of[plan.version.key]]
+    return params
 
 
 def _settle(state: InstanceState[Any]) -> None:
@@ -207,26 +242,43 @@ def _settle(state: InstanceState[Any]) -> None:
     state._commit_all(state.dict)
 
 
+@overload
 async def _execute_alone(
     bind: AsyncEngine, statement: Any, params: dict[str, Any]
-) -> Row[Any] | None:
-    """Run ``statement`` on a connection of its own and commit (a no-op in autocommit)."""
+) -> Row[Any] | None: ...
 
-    def run(connection: Connection) -> Row[Any] | None:
+
+@overload
+async def _execute_alone(
+    bind: AsyncEngine, statement: Any, params: dict[str, Any], *, count: Literal[True]
+) -> int: ...
+
+
+async def _execute_alone(
+    bind: AsyncEngine, statement: Any, params: dict[str, Any], *, count: bool = False
+) -> Row[Any] | int | None:
+    """Run ``statement`` on a connection of its own and commit (a no-op in autocommit);
+    return its row, or with ``count=True`` the number of rows it matched."""
+
+    def run(connection: Connection) -> Row[Any] | int | None:
         result = connection.execute(statement, params)
-        row = result.first() if result.returns_rows else None
+        outcome: Row[Any] | int | None = None
+        if count:
+            outcome = result.rowcount
+        elif result.returns_rows:
+            outcome = result.first()
         connection.commit()
-        return row
+        return outcome
 
     connection = bind.connect()
     try:
         await connection.start()
-        row = await connection.run_sync(run)
+        outcome = await connection.run_sync(run)
     except BaseException as error:
         await _abandon(connection, cancelled=not isinstance(error, Exception))
         raise
     await connection.close()
-    return row
+    return outcome
 
 
 async def _abandon(connection: AsyncConnection, *, cancelled: bool) -> None:

@@ -24,8 +24,8 @@ from sqlalchemy.orm import InstanceState
 from sqlalchemy.orm import exc as orm_exc
 
 from ._dialects import holds_connection, prepare_write_session
-from ._direct_write import insert_row, update_row, writes_directly
-from ._one_statement import is_one_statement, writes_alone
+from ._direct_write import delete_row, insert_row, update_row, writes_directly
+from ._one_statement import deletes_alone, is_one_statement, writes_alone
 from ._registry import database_for
 from ._translate import is_unwrapped_connection_loss, translate_errors
 
@@ -152,6 +152,27 @@ class SessionScope:
             await insert_row(bind, state)
         else:
             await update_row(bind, state)
+        return True
+
+    async def delete_directly(self, obj: Any) -> bool:
+        """Delete a lone object of an own session as one Core statement; whether it did.
+
+        As :meth:`write_directly`, for a row whose deletion touches no other
+        (``_one_statement.deletes_alone``).
+        """
+        if not self._begin_pending:
+            return False
+        state: InstanceState[Any] = inspect(obj)
+        if state.session_id is not None or not deletes_alone(type(obj)):
+            return False
+        bind = self._database.autocommit_bind
+        if not (
+            writes_alone(self.session.sync_session, obj)
+            and writes_directly(state, bind.dialect, deleting=True)
+        ):
+            return False
+        self._begin_pending = False
+        await delete_row(bind, state)
         return True
 
     async def __aexit__(

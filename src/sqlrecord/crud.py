@@ -180,6 +180,8 @@ class CRUDMixin(BulkMixin, QueryMixin, SerializeMixin, ObjectMixin):
         scope = SessionScope(cls, target, write=True, auto_commit=auto_commit, begin_later=True)
         try:
             async with scope as s:
+                if await scope.delete_directly(self):
+                    return
                 if not deletes_alone(cls):
                     # Deleting may load related rows first: begin before that.
                     await scope.begin_writing()
