@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import event, insert, inspect
 from sqlalchemy.orm import Session
 
-from sqlrecord import Database, _scope
+from sqlrecord import Database, _scope, crud
+from sqlrecord._direct_read import reads_directly
 from sqlrecord.exceptions import (
     DuplicateKeyError,
     NotFoundError,
@@ -21,7 +22,7 @@ from sqlrecord.exceptions import (
 )
 
 from .helpers import count_rows, fetch_column
-from .models import Animal, Dog, Invoice, Membership, Note, Post, Reading, User
+from .models import Animal, Article, Dog, Invoice, Membership, Note, Post, Reading, User
 
 WRITES = ("INSERT", "UPDATE", "DELETE")
 
@@ -190,17 +191,17 @@ def direct_writes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 @contextmanager
-def orm_flush_forced() -> Iterator[None]:
-    """A session hook of no consequence: every write then goes through the ORM's flush."""
+def session_hook(name: str) -> Iterator[None]:
+    """A session hook of no consequence: sqlrecord then takes the ORM's own path."""
 
-    def noop(_session: Session, _context: Any, _instances: Any) -> None:
+    def noop(*_args: Any) -> None:
         pass
 
-    event.listen(Session, "before_flush", noop)
+    event.listen(Session, name, noop)
     try:
         yield
     finally:
-        event.remove(Session, "before_flush", noop)
+        event.remove(Session, name, noop)
 
 
 def _column_values(obj: Any) -> dict[str, Any]:
@@ -230,7 +231,7 @@ async def test_a_direct_insert_leaves_the_object_as_a_flush_would(
     db: Database, build: Any, direct_writes: list[str]
 ) -> None:
     direct = await build(1).save()
-    with orm_flush_forced():
+    with session_hook("before_flush"):  # the ORM's flush
         flushed = await build(2).save()
     assert direct_writes == ["insert"]  # the first only
     for obj in (direct, flushed):
@@ -255,7 +256,7 @@ async def test_a_direct_update_leaves_the_object_as_a_flush_would(
     direct_before, flushed_before = direct.updated_at, flushed.updated_at
     direct_writes.clear()
     await direct.update(amount=5)
-    with orm_flush_forced():
+    with session_hook("before_flush"):  # the ORM's flush
         await flushed.update(amount=5)
     # MariaDB has no UPDATE … RETURNING to read updated_at back: the ORM writes there.
     assert direct_writes == (["update"] if db.engine.dialect.update_returning else [])
@@ -299,7 +300,7 @@ async def test_a_direct_delete_leaves_the_object_as_a_flush_would(
     ]
     direct_writes.clear()
     await direct.delete()
-    with orm_flush_forced():
+    with session_hook("before_flush"):  # the ORM's flush
         await flushed.delete()
     assert direct_writes == ["delete"]
     for obj in (direct, flushed):
@@ -318,3 +319,81 @@ async def test_a_direct_delete_of_a_row_gone_meanwhile_is_refused(db: Database) 
     with pytest.raises(NotFoundError, match="no longer exists"):
         await note.delete()
     assert not inspect(note).was_deleted  # refused, not marked
+
+
+# -- get(pk) as one SELECT (_direct_read.py) ----------------------------------
+
+
+@pytest.fixture
+def direct_reads(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The keys read directly during the test."""
+    read: list[Any] = []
+    original = crud.read_row
+
+    async def spy(bind: Any, mapper: Any, key: Any) -> Any:
+        read.append(key)
+        return await original(bind, mapper, key)
+
+    monkeypatch.setattr(crud, "read_row", spy)
+    return read
+
+
+@pytest.mark.parametrize("model", [User, Note, Reading, Invoice, Membership])
+async def test_a_direct_get_returns_the_object_a_load_would(
+    db: Database, model: Any, direct_reads: list[Any]
+) -> None:
+    made = {
+        User: lambda: User.create(email="kim@example.com", name="Kim", age=30),
+        Note: lambda: Note.create(text="t", code="c1"),
+        Reading: lambda: Reading.create(value=7),
+        Invoice: lambda: Invoice.create(number="I-1", amount=3),
+        Membership: lambda: Membership.create(group="g", member=1),
+    }
+    saved = await made[model]()
+    key = inspect(saved).key[1]
+    direct = await model.get(key if len(key) > 1 else key[0])
+    with session_hook("do_orm_execute"):  # the ORM's load
+        loaded = await model.get(key if len(key) > 1 else key[0])
+    assert direct_reads == [key]
+    assert _column_values(direct) == _column_values(loaded) == _column_values(saved)
+    for obj in (direct, loaded):
+        state = inspect(obj)
+        assert state.detached and not state.modified and state.key == inspect(saved).key
+    if model is User:
+        with pytest.raises(NotLoadedError):
+            _ = direct.posts
+    if len(key) == 1:
+        assert await model.get(-1) is None
+
+
+async def test_a_get_that_loads_more_than_columns_keeps_the_orm(
+    db: Database, direct_reads: list[Any]
+) -> None:
+    dog = await Dog.create(name="Rex", licence="L-1")
+    assert isinstance(await Animal.get(dog.id), Dog)  # polymorphic: comes back as a Dog
+    assert (await Dog.get(dog.id)).licence == "L-1"  # type: ignore[union-attr]  # two tables
+    note = await Note.create(text="t", code="c1")
+
+    def on_load(_target: Any, _context: Any) -> None:
+        pass
+
+    event.listen(Note, "load", on_load)
+    try:
+        assert (await Note.get(note.id)).text == "t"  # type: ignore[union-attr]
+    finally:
+        event.remove(Note, "load", on_load)
+    assert direct_reads == []
+    assert not reads_directly(Session(), inspect(Animal))
+    assert reads_directly(Session(), inspect(Note))
+
+
+async def test_a_direct_get_skips_soft_deleted_rows_and_served_sessions(
+    db: Database, direct_reads: list[Any]
+) -> None:
+    article = await Article.create(slug="a")
+    await article.delete()  # soft
+    assert await Article.get(article.id) is None
+    assert (await Article.get(article.id, with_deleted=True)).slug == "a"  # type: ignore[union-attr]
+    async with db.transaction():
+        assert (await Article.get(article.id, with_deleted=True)) is not None
+    assert len(direct_reads) == 2  # the two own-session reads

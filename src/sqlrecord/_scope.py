@@ -19,11 +19,12 @@ from typing import Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import inspect
-from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, AsyncSessionTransaction
 from sqlalchemy.orm import InstanceState
 from sqlalchemy.orm import exc as orm_exc
 
 from ._dialects import holds_connection, prepare_write_session
+from ._direct_read import reads_directly
 from ._direct_write import delete_row, insert_row, update_row, writes_directly
 from ._one_statement import deletes_alone, is_one_statement, writes_alone
 from ._registry import database_for
@@ -174,6 +175,18 @@ class SessionScope:
         self._begin_pending = False
         await delete_row(bind, state)
         return True
+
+    def direct_read_bind(self) -> AsyncEngine | None:
+        """Where a ``get(pk)`` of this scope's model may go as one Core SELECT, if it may.
+
+        Only for an own session that has not begun, and a model whose loading is
+        copying columns (``_direct_read.reads_directly``).
+        """
+        if self.served or self.session.sync_session.get_transaction() is not None:
+            return None
+        if not reads_directly(self.session.sync_session, inspect(self._model)):
+            return None
+        return self._database.autocommit_bind
 
     async def __aexit__(
         self,

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_object_session
 from sqlalchemy.orm import InstanceState
 
 from . import unique_writes
+from ._direct_read import read_row
 from ._one_statement import deletes_alone
 from ._scope import SessionScope
 from ._soft import live_condition, soft_delete_column
@@ -254,14 +255,18 @@ class CRUDMixin(BulkMixin, QueryMixin, SerializeMixin, ObjectMixin):
         if not pks and not unique:
             raise TypeError(f"{cls.__name__}.get needs a primary key or a unique keyword.")
         live = [] if with_deleted or soft_delete_column(cls) is None else [live_condition(cls)]
-        async with SessionScope(cls, session, write=False) as s:
+        scope = SessionScope(cls, session, write=False)
+        async with scope as s:
             if unique:
                 statement = select(cls).filter_by(**_checked_unique(cls, info, unique)).where(*live)
                 return (await s.scalars(statement)).one_or_none()
             keys = [_checked_key(cls, info, pk) for pk in pks]
             if len(keys) == 1:
                 found: Self | None = _held_by(s, cls, keys[0])
-                if found is None:
+                direct = None if found is not None else scope.direct_read_bind()
+                if direct is not None:
+                    found = await read_row(direct, inspect(cls), _as_tuple(keys[0]))
+                elif found is None:
                     found = await s.get(cls, keys[0])
                 if found is not None and live and getattr(found, str(soft_delete_column(cls))):
                     return None
