@@ -4,6 +4,7 @@ failure in the second statement undoes the first."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -397,3 +398,61 @@ async def test_a_direct_get_skips_soft_deleted_rows_and_served_sessions(
     async with db.transaction():
         assert (await Article.get(article.id, with_deleted=True)) is not None
     assert len(direct_reads) == 2  # the two own-session reads
+
+
+# -- create() in a served session ------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["direct", "flush"])
+async def test_a_served_create_joins_the_session_as_a_flush_would(
+    db: Database, path: str, direct_writes: list[str]
+) -> None:
+    forced = session_hook("before_flush") if path == "flush" else contextlib.nullcontext()
+    with forced:
+        async with db.sessionmaker() as session:
+            user = await User.create(session=session, email="kim@example.com", name="Kim")
+            state = inspect(user)
+            assert state.persistent and not state.modified and user in session
+            assert user.id is not None and user.updated_at is not None
+            assert await User.get(user.id, session=session) is user  # the identity map's
+            await user.update(name="Kim J.")  # later changes flush as usual
+            await session.rollback()
+            # Rolled back: the object is transient again, its values still readable.
+            assert inspect(user).transient
+            assert (user.email, user.name) == ("kim@example.com", "Kim J.")
+            kept = await User.create(session=session, email="lee@example.com")
+            await session.commit()
+    assert direct_writes == (["insert", "insert"] if path == "direct" else [])
+    assert await fetch_column(db, User, "email") == ["lee@example.com"]
+    assert inspect(kept).detached
+
+
+async def test_served_creates_in_a_unit_of_work_each_stand_or_fall_alone(
+    db: Database, direct_writes: list[str]
+) -> None:
+    async with db.transaction():
+        first = await Note.create(text="a", code="n1")
+        with pytest.raises(DuplicateKeyError):
+            await Note.create(text="b", code="n1")
+        await Note.create(text="c", code="n2")
+        first.text = "a2"
+        await first.save()
+    assert direct_writes == ["insert", "insert", "insert"]  # the refused one included
+    assert await fetch_column(db, Note, "text") == ["a2", "c"]
+
+
+async def test_a_served_create_with_a_lifecycle_hook_keeps_the_flush(
+    db: Database, direct_writes: list[str]
+) -> None:
+    seen: list[Any] = []
+
+    def pending_to_persistent(_session: Session, instance: Any) -> None:
+        seen.append(instance)
+
+    event.listen(Session, "pending_to_persistent", pending_to_persistent)
+    try:
+        async with db.transaction():
+            note = await Note.create(text="a", code="n1")
+    finally:
+        event.remove(Session, "pending_to_persistent", pending_to_persistent)
+    assert seen == [note] and direct_writes == []

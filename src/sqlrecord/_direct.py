@@ -19,7 +19,15 @@ from sqlalchemy.engine import Connection, Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.orm import InstanceState, Mapper
 
-__all__ = ["PK_PARAM", "TablePlan", "execute_alone", "key_condition", "settle", "table_plan"]
+__all__ = [
+    "PK_PARAM",
+    "TablePlan",
+    "execute_alone",
+    "execute_on",
+    "key_condition",
+    "settle",
+    "table_plan",
+]
 
 #: Prefix of the bound parameters that name a row by its key (never a column's key).
 PK_PARAM = "sqlrecord_pk_"
@@ -140,6 +148,14 @@ async def execute_alone(
         raise
     await connection.close()
     return outcome
+
+
+async def execute_on(
+    connection: AsyncConnection, statement: Any, params: dict[str, Any]
+) -> Row[Any] | None:
+    """Run ``statement`` on a served session's connection, in its transaction; its row."""
+    result = await connection.execute(statement, params)
+    return result.first() if result.returns_rows else None
 
 
 async def _abandon(connection: AsyncConnection, *, cancelled: bool) -> None:

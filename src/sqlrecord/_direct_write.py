@@ -14,12 +14,20 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import delete, insert, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.orm import InstanceState
 from sqlalchemy.orm import exc as orm_exc
 from sqlalchemy.sql.elements import ClauseElement
 
-from ._direct import PK_PARAM, TablePlan, execute_alone, key_condition, settle, table_plan
+from ._direct import (
+    PK_PARAM,
+    TablePlan,
+    execute_alone,
+    execute_on,
+    key_condition,
+    settle,
+    table_plan,
+)
 
 __all__ = ["delete_row", "insert_row", "update_row", "writes_directly"]
 
@@ -58,8 +66,10 @@ def writes_directly(state: InstanceState[Any], dialect: Any, *, deleting: bool =
     return bool(dialect.update_returning)
 
 
-async def insert_row(bind: AsyncEngine, state: InstanceState[Any]) -> None:
-    """INSERT ``state``'s object as one statement and make it a detached, loaded row."""
+async def insert_row(target: AsyncEngine | AsyncConnection, state: InstanceState[Any]) -> None:
+    """INSERT ``state``'s object as one statement and settle it as a loaded row with its
+    identity: on a connection of its own (``AsyncEngine``), or on a served session's
+    connection, in its transaction (``AsyncConnection``)."""
     mapper = state.mapper
     plan = table_plan(mapper)
     values = state.dict
@@ -83,7 +93,10 @@ async def insert_row(bind: AsyncEngine, state: InstanceState[Any]) -> None:
         statement = insert(plan.table).returning(*missing) if missing else insert(plan.table)
         cached = plan.statements[given] = (statement, missing)
     statement, missing = cached
-    row = await execute_alone(bind, statement, params)
+    if isinstance(target, AsyncConnection):
+        row = await execute_on(target, statement, params)
+    else:
+        row = await execute_alone(target, statement, params)
     if row is not None:
         for column, value in zip(missing, row, strict=True):
             values[plan.key_of[column.key]] = value

@@ -32,6 +32,16 @@ from ._translate import is_unwrapped_connection_loss, translate_errors
 
 __all__ = ["SessionScope", "close_session", "discard"]
 
+# Session events that tell an object's way into the session; a direct INSERT takes
+# another way (detached to persistent), so any of them keeps the ORM's flush.
+_LIFECYCLE_HOOKS = (
+    "before_attach",
+    "after_attach",
+    "transient_to_pending",
+    "pending_to_persistent",
+    "detached_to_persistent",
+)
+
 
 class SessionScope:
     """``async with SessionScope(Model, session, write=..., auto_commit=...) as session:``.
@@ -131,13 +141,17 @@ class SessionScope:
             await prepare_write_session(session)
 
     async def write_directly(self, obj: Any) -> bool:
-        """Write a lone object of an own session as one Core statement; whether it did.
+        """Write a lone object as one Core statement; whether it did.
 
-        For a scope opened with ``begin_later=True`` that has not begun: when
-        ``obj`` (in no session) is provably a one-row INSERT or UPDATE, it is
+        Own session (a scope opened with ``begin_later=True`` that has not begun):
+        when ``obj`` (in no session) is provably a one-row INSERT or UPDATE, it is
         sent past the ORM's unit of work, in autocommit where the database allows
-        (``_direct_write``). Otherwise nothing happens and the caller flushes.
+        (``_direct_write``). Served session: a new object's INSERT, in the
+        scope's savepoint (see :meth:`_insert_directly_served`). Otherwise nothing
+        happens and the caller flushes.
         """
+        if self.served and self._write:
+            return await self._insert_directly_served(obj)
         if not self._begin_pending:
             return False
         state: InstanceState[Any] = inspect(obj)
@@ -153,6 +167,37 @@ class SessionScope:
             await insert_row(bind, state)
         else:
             await update_row(bind, state)
+        return True
+
+    async def _insert_directly_served(self, obj: Any) -> bool:
+        """INSERT a new object into a served session's transaction as one statement.
+
+        Then the object joins the session as the ORM's flush leaves it: persistent,
+        clean, and recorded as new in the current transaction, so that a rollback
+        makes it transient again, exactly as after a flushed INSERT.
+        """
+        state: InstanceState[Any] = inspect(obj)
+        if state.key is not None or state.session_id is not None:
+            return False  # an existing row, or another session's object: the ORM merges
+        sync_session = self.session.sync_session
+        # begin_nested() flushed the session's pending work: anything left over
+        # (or a lifecycle hook of the user's) keeps the ORM's flush.
+        if sync_session.new or sync_session.dirty or sync_session.deleted:
+            return False
+        if any(getattr(sync_session.dispatch, hook) for hook in _LIFECYCLE_HOOKS):
+            return False
+        if not writes_alone(sync_session, obj):
+            return False
+        connection = await self.session.connection()
+        if not writes_directly(state, connection.dialect):
+            return False
+        await insert_row(connection, state)
+        sync_session.add(obj)  # it has its identity now: joins as persistent
+        # What Session._register_persistent records for a flushed INSERT, so that
+        # SessionTransaction._restore_snapshot expunges it on rollback.
+        transaction = sync_session._transaction
+        if transaction is not None:
+            transaction._new[state] = True
         return True
 
     async def delete_directly(self, obj: Any) -> bool:
