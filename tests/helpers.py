@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import event, func, select
@@ -50,3 +52,14 @@ def slow_sql(dialect: str) -> str:
         "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 20000000) "
         "SELECT count(*) FROM c"
     )
+
+
+@contextmanager
+def engine_listener(db: Database, name: str, listener: Callable[..., None]) -> Iterator[None]:
+    """``listener`` on the engine's ``name`` event for the duration of the block."""
+    engine = db.engine.sync_engine
+    event.listen(engine, name, listener)
+    try:
+        yield
+    finally:
+        event.remove(engine, name, listener)

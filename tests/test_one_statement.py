@@ -22,7 +22,7 @@ from sqlrecord.exceptions import (
     StaleObjectError,
 )
 
-from .helpers import count_rows, fetch_column
+from .helpers import count_rows, engine_listener, fetch_column
 from .models import Animal, Article, Dog, Invoice, Membership, Note, Post, Reading, User
 
 WRITES = ("INSERT", "UPDATE", "DELETE")
@@ -50,12 +50,8 @@ def writes_seen(db: Database) -> Iterator[list[tuple[str, bool]]]:
         if verb in WRITES:
             seen.append((verb, _open_transaction(connection)))
 
-    engine = db.engine.sync_engine
-    event.listen(engine, "after_cursor_execute", after)
-    try:
+    with engine_listener(db, "after_cursor_execute", after):
         yield seen
-    finally:
-        event.remove(engine, "after_cursor_execute", after)
 
 
 def autocommits(db: Database) -> bool:

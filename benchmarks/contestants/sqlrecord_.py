@@ -1,8 +1,8 @@
 """sqlrecord through its public API, exactly as its docs teach it.
 
 Calls that pass no session use their own (opened, committed, closed per call); batches run
-inside ``async with db.transaction():``. Objects for updates and deletes come from a query,
-as they would from an earlier request.
+inside ``async with db.transaction(savepoints=False):``. Objects for updates and deletes come
+from a query, as they would from an earlier request.
 """
 
 from __future__ import annotations
@@ -65,9 +65,10 @@ class SqlrecordContestant(Contestant):
         await MODELS[model].create(**row)
 
     async def insert_batch(self, model: str, rows: list[dict[str, Any]]) -> None:
-        """B: ``Model.create`` per row inside ``db.transaction()``."""
+        """B: ``Model.create`` per row inside ``db.transaction(savepoints=False)``, as
+        docs/sessions.md teaches for a batch that stands or falls as a whole."""
         cls = MODELS[model]
-        async with self.db.transaction():
+        async with self.db.transaction(savepoints=False):
             for row in rows:
                 await cls.create(**row)
 

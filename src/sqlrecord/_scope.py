@@ -29,8 +29,15 @@ from ._direct_write import delete_row, insert_row, update_row, writes_directly
 from ._one_statement import deletes_alone, is_one_statement, writes_alone
 from ._registry import database_for
 from ._translate import is_unwrapped_connection_loss, translate_errors
+from .exceptions import TransactionAbortedError
 
-__all__ = ["SessionScope", "close_session", "discard"]
+__all__ = ["ABORTED", "NO_SAVEPOINTS", "SessionScope", "close_session", "discard"]
+
+#: ``session.info`` key: writes directly in the session's unit of work take no
+#: SAVEPOINT (``db.transaction(savepoints=False)``).
+NO_SAVEPOINTS = "sqlrecord_no_savepoints"
+#: ``session.info`` key: such a write failed and the unit was rolled back.
+ABORTED = "sqlrecord_aborted"
 
 # Session events that tell an object's way into the session; a direct INSERT takes
 # another way (detached to persistent), so any of them keeps the ORM's flush.
@@ -60,6 +67,7 @@ class SessionScope:
         "_database",
         "_model",
         "_savepoint",
+        "_unprotected",
         "_write",
         "served",
         "session",
@@ -83,6 +91,7 @@ class SessionScope:
         self._write = write
         self._auto_commit = auto_commit
         self._savepoint: AsyncSessionTransaction | None = None
+        self._unprotected = False  # a served write without its SAVEPOINT
         self._begin_pending = False
         if session is None:
             database = database_for(model)
@@ -99,9 +108,24 @@ class SessionScope:
 
     async def __aenter__(self) -> AsyncSession:
         if self.served:
-            if self._write:
-                with translate_errors(model=self._model.__name__):
-                    self._savepoint = await self.session.begin_nested()
+            info = self.session.info
+            if info.get(ABORTED):
+                raise TransactionAbortedError(
+                    f"An earlier write in this unit of work failed, so the unit was rolled "
+                    f"back and {self._model.__name__} cannot be used in it. Leave the "
+                    "`db.transaction(savepoints=False)` block and run the unit again."
+                )
+            if not self._write:
+                return self.session
+            # Only directly in the unit: a nested db.transaction() keeps its savepoints.
+            if (
+                info.get(NO_SAVEPOINTS)
+                and self.session.sync_session.get_nested_transaction() is None
+            ):
+                self._unprotected = True
+                return self.session
+            with translate_errors(model=self._model.__name__):
+                self._savepoint = await self.session.begin_nested()
             return self.session
         if self._write and not self._begin_pending:
             try:
@@ -254,6 +278,12 @@ class SessionScope:
                 _reraise_translated(exc, name)
             return
         if exc is not None:
+            if self._unprotected:
+                # No savepoint to return to: the whole unit goes, now, on every
+                # database alike (PostgreSQL would refuse its next statement anyway).
+                self.session.info[ABORTED] = True
+                with contextlib.suppress(sa_exc.DBAPIError):
+                    await self.session.rollback()
             if self._savepoint is not None:
                 # Also when the failed flush has already deactivated it: the
                 # rollback is what returns the session to the outer transaction.

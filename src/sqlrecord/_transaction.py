@@ -40,14 +40,22 @@ class Transaction:
         True
     """
 
-    __slots__ = ("_context", "_database", "_retries", "_session")
+    __slots__ = ("_context", "_database", "_retries", "_savepoints", "_session")
 
-    def __init__(self, database: Database, *, session: AsyncSession | None, retries: int) -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        session: AsyncSession | None,
+        retries: int,
+        savepoints: bool = True,
+    ) -> None:
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
             raise ConfigurationError(f"retries takes a whole number >= 0, got {retries!r}.")
         self._database = database
         self._session = session
         self._retries = retries
+        self._savepoints = savepoints
         self._context: AbstractAsyncContextManager[AsyncSession] | None = None
 
     async def __aenter__(self) -> AsyncSession:
@@ -57,7 +65,9 @@ class Transaction:
                 "twice). Decorate an async function with it, or call "
                 "db.run_in_transaction(fn, retries=...)."
             )
-        self._context = self._database.unit_of_work(session=self._session)
+        self._context = self._database.unit_of_work(
+            session=self._session, savepoints=self._savepoints
+        )
         return await self._context.__aenter__()
 
     async def __aexit__(
@@ -73,7 +83,9 @@ class Transaction:
         @functools.wraps(function)
         async def in_transaction(*args: _P.args, **kwargs: _P.kwargs) -> _T:
             async def once() -> _T:
-                async with self._database.unit_of_work(session=self._session):
+                async with self._database.unit_of_work(
+                    session=self._session, savepoints=self._savepoints
+                ):
                     return await function(*args, **kwargs)
 
             nested = self._session is not None or self._database.current_session() is not None

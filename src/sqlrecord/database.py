@@ -38,10 +38,10 @@ from ._dialects import (
 )
 from ._idle_ping import install_idle_ping, ping_after_idle
 from ._registry import database_for, default_database
-from ._scope import close_session
+from ._scope import ABORTED, NO_SAVEPOINTS, close_session
 from ._transaction import Transaction
 from ._translate import translate_errors
-from .exceptions import ConfigurationError, NoDatabaseError
+from .exceptions import ConfigurationError, NoDatabaseError, TransactionAbortedError
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -422,7 +422,9 @@ class Database:
         """
         await prepare_write_session(session)
 
-    def transaction(self, *, session: AsyncSession | None = None, retries: int = 0) -> Transaction:
+    def transaction(
+        self, *, session: AsyncSession | None = None, retries: int = 0, savepoints: bool = True
+    ) -> Transaction:
         """A unit of work: commit on success, roll back on error (``async with`` or decorator).
 
         At the top level it opens a session, makes it the ambient session for
@@ -431,6 +433,13 @@ class Database:
         error rolls back only the block, and the outer owner commits. Used as
         a decorator with ``retries=N``, a deadlock or serialization failure
         runs the function again, up to N more times.
+
+        ``savepoints=False`` (top level only) gives up the SAVEPOINT each write
+        in the unit otherwise takes: two round trips fewer per ``create()`` on
+        PostgreSQL and MySQL. The price: a failed write then rolls back the
+        whole unit at once, and anything the unit tries afterwards raises
+        :class:`~sqlrecord.exceptions.TransactionAbortedError`. For batches that
+        stand or fall together.
 
         Example:
             >>> async def sign_up() -> None:
@@ -442,7 +451,7 @@ class Database:
             >>> run(User.get(email="kim@example.com")) is not None
             True
         """
-        return Transaction(self, session=session, retries=retries)
+        return Transaction(self, session=session, retries=retries, savepoints=savepoints)
 
     async def run_in_transaction(
         self, function: Callable[..., Awaitable[_T]], *args: Any, retries: int = 3, **kwargs: Any
@@ -459,7 +468,7 @@ class Database:
 
     @asynccontextmanager
     async def unit_of_work(
-        self, *, session: AsyncSession | None = None
+        self, *, session: AsyncSession | None = None, savepoints: bool = True
     ) -> AsyncIterator[AsyncSession]:
         """The ``async with`` form of :meth:`transaction` (no retries).
 
@@ -472,11 +481,19 @@ class Database:
         """
         served = session if session is not None else self.current_session()
         if served is not None:
+            if not savepoints:
+                raise ConfigurationError(
+                    "db.transaction(savepoints=False) starts a unit of work of its own; "
+                    "inside another one (or a request's db.session) every unit is a "
+                    "SAVEPOINT. Drop savepoints=False here, or move the unit out."
+                )
             with translate_errors():
                 async with served.begin_nested():
                     yield served
             return
         async with self._own_session() as own:
+            if not savepoints:
+                own.info[NO_SAVEPOINTS] = True
             with translate_errors():
                 await prepare_write_session(own)
                 try:
@@ -484,6 +501,12 @@ class Database:
                 except Exception:
                     await _rollback_quietly(own)
                     raise
+                if own.info.get(ABORTED):
+                    raise TransactionAbortedError(
+                        "A write in this db.transaction(savepoints=False) failed, so the "
+                        "whole unit was rolled back and nothing of it was kept (the error "
+                        "was raised where the write failed). Run the unit again."
+                    )
                 await own.commit()
 
     # -- FastAPI -------------------------------------------------------

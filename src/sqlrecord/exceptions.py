@@ -17,6 +17,7 @@ chained (``raise ... from exc``) so the original stays in the traceback::
     ├── MultipleResultsError           several rows where one was required
     ├── StaleObjectError               another writer changed the row first (optimistic lock)
     ├── TransactionConflictError       deadlock / serialization failure: run it again
+    ├── TransactionAbortedError        a write failed in db.transaction(savepoints=False)
     ├── DatabaseUnavailableError       connection lost or none free: try again later
     └── IntegrityConstraintError       the database refused a write
         ├── DuplicateKeyError          unique / primary key violated
@@ -51,6 +52,7 @@ __all__ = [
     "ProtectedFieldError",
     "SQLRecordError",
     "StaleObjectError",
+    "TransactionAbortedError",
     "TransactionConflictError",
 ]
 
@@ -274,6 +276,21 @@ class TransactionConflictError(SQLRecordError):
 
     Example:
         >>> issubclass(TransactionConflictError, SQLRecordError)
+        True
+    """
+
+
+class TransactionAbortedError(SQLRecordError):
+    """A write failed inside ``db.transaction(savepoints=False)``, so the whole unit of
+    work was rolled back at once; nothing of it is kept.
+
+    Such a unit gives up the per-write SAVEPOINT that lets a served session carry
+    on after a refused write. The first error says what failed; this one is raised
+    by anything the unit tries afterwards, and when the block ends normally
+    although a write failed. Run the whole unit again.
+
+    Example:
+        >>> issubclass(TransactionAbortedError, SQLRecordError)
         True
     """
 
