@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 from collections.abc import Callable
 from typing import Any, Literal, overload
 
@@ -34,7 +35,8 @@ PK_PARAM = "sqlrecord_pk_"
 
 
 class TablePlan:
-    """What a mapper's direct writes need, worked out once per mapper."""
+    """What a mapper's direct statements need, worked out once per mapper, and the
+    statements built so far (one per set of columns given)."""
 
     __slots__ = (
         "as_none",
@@ -80,11 +82,22 @@ class TablePlan:
         ]
         self.statements: dict[Any, Any] = {}
 
+    def remember(self, key: Any, statement: Any) -> Any:
+        """Keep ``statement`` under ``key`` (bounded: a model updated in many different
+        column sets must not grow the cache without end) and return it."""
+        if len(self.statements) >= _STATEMENTS_PER_TABLE:
+            self.statements.clear()
+        self.statements[key] = statement
+        return statement
 
-_PLANS: dict[Mapper[Any], TablePlan] = {}
+
+_STATEMENTS_PER_TABLE = 256
+# Weak: a model class that goes away (tests declare them on the fly) takes its plan along.
+_PLANS: weakref.WeakKeyDictionary[Mapper[Any], TablePlan] = weakref.WeakKeyDictionary()
 
 
 def table_plan(mapper: Mapper[Any]) -> TablePlan:
+    """The :class:`TablePlan` of ``mapper``, made on first use."""
     plan = _PLANS.get(mapper)
     if plan is None:
         plan = _PLANS[mapper] = TablePlan(mapper)

@@ -53,7 +53,7 @@ async def read_row(bind: AsyncEngine, mapper: Mapper[Any], key: tuple[Any, ...])
     statement = plan.statements.get("get")
     if statement is None:
         condition = key_condition(plan, with_version=False)
-        statement = plan.statements["get"] = select(*plan.columns.values()).where(*condition)
+        statement = plan.remember("get", select(*plan.columns.values()).where(*condition))
     params = {PK_PARAM + column.key: value for column, value in zip(plan.pk, key, strict=True)}
     row = await execute_alone(bind, statement, params)
     if row is None:

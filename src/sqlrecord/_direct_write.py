@@ -1,8 +1,9 @@
 """One-row INSERT, UPDATE and DELETE sent as a Core statement, past the ORM's unit of work.
 
-An own session's ``create()``/``save()``/``delete()`` of a lone object spends most
-of its CPU time in the flush machinery (the unit of work, the session's
-transaction bookkeeping, identity-map registration), for what is one statement.
+An own session's ``create()``/``save()``/``delete()`` of a lone object, and a served
+session's ``create()``, spend most of their CPU time in the flush machinery (the
+unit of work, the session's transaction bookkeeping, identity-map registration),
+for what is one statement.
 When ``_one_statement`` shows that the flush would be exactly that statement, it
 is sent directly: the row's values, and ``RETURNING`` for every value the
 database or a column default supplies, so the object comes back as the ORM would
@@ -91,7 +92,7 @@ async def insert_row(target: AsyncEngine | AsyncConnection, state: InstanceState
     if cached is None:
         missing = [column for column in plan.columns.values() if column.key not in given]
         statement = insert(plan.table).returning(*missing) if missing else insert(plan.table)
-        cached = plan.statements[given] = (statement, missing)
+        cached = plan.remember(given, (statement, missing))
     statement, missing = cached
     if isinstance(target, AsyncConnection):
         row = await execute_on(target, statement, params)
@@ -126,7 +127,7 @@ async def update_row(bind: AsyncEngine, state: InstanceState[Any]) -> None:
         # The primary key comes back too: no row back means no row matched.
         condition = key_condition(plan, with_version=True)
         statement = update(plan.table).where(*condition).returning(*plan.pk, *fetched)
-        cached = plan.statements[given] = (statement, fetched)
+        cached = plan.remember(given, (statement, fetched))
     statement, fetched = cached
     row = await execute_alone(bind, statement, params)
     if row is None:
@@ -151,9 +152,8 @@ async def delete_row(bind: AsyncEngine, state: InstanceState[Any]) -> None:
     params = _row_condition_params(plan, state)
     statement = plan.statements.get("delete")
     if statement is None:
-        statement = plan.statements["delete"] = delete(plan.table).where(
-            *key_condition(plan, with_version=True)
-        )
+        condition = key_condition(plan, with_version=True)
+        statement = plan.remember("delete", delete(plan.table).where(*condition))
     if await execute_alone(bind, statement, params, count=True) != 1:
         raise orm_exc.StaleDataError(
             f"DELETE of {plan.table.name} matched no row: it was deleted or changed since "

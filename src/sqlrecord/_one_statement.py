@@ -1,4 +1,4 @@
-"""Proof that a write is one statement, so that an own session may run it in autocommit.
+"""Proof that a write is one statement, so that it may run in autocommit, past the ORM's flush.
 
 A single INSERT, UPDATE or DELETE is atomic by itself on every database, so a
 session of sqlrecord's own that writes one row needs no BEGIN and COMMIT around

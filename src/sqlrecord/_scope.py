@@ -204,8 +204,9 @@ class SessionScope:
         if state.key is not None or state.session_id is not None:
             return False  # an existing row, or another session's object: the ORM merges
         sync_session = self.session.sync_session
-        # begin_nested() flushed the session's pending work: anything left over
-        # (or a lifecycle hook of the user's) keeps the ORM's flush.
+        # The scope's begin_nested() flushed the session's pending work (under
+        # savepoints=False nothing did): anything pending, or a lifecycle hook of
+        # the user's, keeps the ORM's flush.
         if sync_session.new or sync_session.dirty or sync_session.deleted:
             return False
         if any(getattr(sync_session.dispatch, hook) for hook in _LIFECYCLE_HOOKS):
