@@ -243,24 +243,26 @@ async def _two_row_unit(
     return True
 
 
-async def _units_whole_or_absent(
-    db: Database, outcomes: Counter[str], *, exclude: str | None = None
-) -> int:
-    """Assert every two-row unit is all there or not there at all, and that no more
-    and no fewer units are there than the outcomes allow; return the half-units."""
-    # Read on a connection of its own: the faults may have killed the pooled ones
-    # a moment ago, too recently for the idle ping to replace them unseen.
+async def _fresh_column(db: Database, model: type[Any], column: str) -> list[Any]:
+    """``fetch_column`` on a connection of its own: a fault test may have killed the
+    pooled ones a moment ago, too recently for the idle ping to replace them unseen."""
     fresh = Database(
         db.url.render_as_string(hide_password=False),
         default=False,
         engine_options={"poolclass": NullPool},
     )
     try:
-        query = Note.filter_by(code__ne=exclude) if exclude else Note.filter_by()
-        async with fresh.sessionmaker() as session:
-            codes: Any = await query.with_session(session).values_list("code", flat=True)
+        return await fetch_column(fresh, model, column)
     finally:
         await fresh.dispose()
+
+
+async def _units_whole_or_absent(
+    db: Database, outcomes: Counter[str], *, exclude: str | None = None
+) -> int:
+    """Assert every two-row unit is all there or not there at all, and that no more
+    and no fewer units are there than the outcomes allow; return the half-units."""
+    codes = [code for code in await _fresh_column(db, Note, "code") if code != exclude]
     xs = {code[1:] for code in codes if code.startswith("x")}
     ys = {code[1:] for code in codes if code.startswith("y")}
     assert xs == ys
@@ -489,7 +491,7 @@ async def test_a_connection_dropped_right_after_use_fails_once_typed(server_db: 
     finally:
         await unpinged.dispose()
         server_db.make_default()
-    assert await fetch_column(server_db, User, "email") == [
+    assert await _fresh_column(server_db, User, "email") == [
         "after@example.com",
         "before@example.com",
     ]
