@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -42,16 +45,35 @@ class StatementLog:
         event.remove(self.engine, "before_cursor_execute", self._record)
 
 
+_COUNT_TO = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {}) " + (
+    "SELECT count(*) FROM c"
+)
+
+
+@functools.cache
+def _sqlite_rows_per_second() -> float:
+    """How far SQLite counts in a second on this machine (machines differ tenfold)."""
+    connection = sqlite3.connect(":memory:")
+    try:
+        started = time.perf_counter()
+        connection.execute(_COUNT_TO.format(300_000)).fetchall()
+        return 300_000 / max(time.perf_counter() - started, 1e-4)
+    finally:
+        connection.close()
+
+
 def slow_sql(dialect: str) -> str:
-    """A statement that runs for seconds (about two on SQLite here): something to cancel mid-way."""
+    """A statement that runs a second or two: something to cancel mid-way.
+
+    On SQLite, a count sized to this machine (about a second): long enough that a
+    cancel at 0.1-0.2 s lands mid-statement, short enough that one the interrupt
+    misses (it was not running yet) holds the write lock for a second, not twenty.
+    """
     if dialect == "postgresql":
         return "SELECT pg_sleep(2)"
     if dialect == "mysql":
         return "SELECT SLEEP(2)"
-    return (
-        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 20000000) "
-        "SELECT count(*) FROM c"
-    )
+    return _COUNT_TO.format(int(_sqlite_rows_per_second()))
 
 
 @contextmanager

@@ -4,9 +4,11 @@ failure in the second statement undoes the first."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -452,3 +454,28 @@ async def test_a_served_create_with_a_lifecycle_hook_keeps_the_flush(
     finally:
         event.remove(Session, "pending_to_persistent", pending_to_persistent)
     assert seen == [note] and direct_writes == []
+
+
+async def test_one_row_writes_on_sqlite_wait_for_the_write_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without BEGIN IMMEDIATE, a one-row write in autocommit still waits its turn:
+    # SQLite starts its write transaction with the statement, from no lock at all,
+    # and retries that through the busy handler (what it refuses outright is a read
+    # transaction asking to become a write one, which a single statement never is).
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'lock.db'}", default=False)
+    monkeypatch.setattr(Note, "__database__", database, raising=False)
+    async with database.engine.begin() as connection:
+        await connection.run_sync(Note.metadata.create_all, tables=[Note.__table__])
+
+    async def holder() -> None:
+        async with database.transaction():
+            await Note.create(text="held", code="held")
+            await asyncio.sleep(0.3)  # the writers queue up behind the lock meanwhile
+
+    try:
+        await asyncio.gather(holder(), *(Note.create(text="w", code=f"w{n}") for n in range(20)))
+        assert len(await Note.filter_by().all()) == 21
+        assert database.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    finally:
+        await database.dispose()
