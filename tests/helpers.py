@@ -7,6 +7,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, func, select
@@ -85,3 +86,15 @@ def engine_listener(db: Database, name: str, listener: Callable[..., None]) -> I
         yield
     finally:
         event.remove(engine, name, listener)
+
+
+async def sqlite_file_database(path: Path, model: type[Any], monkeypatch: Any) -> Database:
+    """A Database on the SQLite file ``path``, made ``model``'s for the test, with its table.
+
+    The caller disposes of it.
+    """
+    database = Database(f"sqlite+aiosqlite:///{path}", default=False)
+    monkeypatch.setattr(model, "__database__", database, raising=False)
+    async with database.engine.begin() as connection:
+        await connection.run_sync(model.metadata.create_all, tables=[model.__table__])
+    return database

@@ -14,7 +14,7 @@ import sqlrecord._registry as registry
 from sqlrecord import Database
 from sqlrecord.exceptions import ConfigurationError, DuplicateKeyError, NoDatabaseError
 
-from .helpers import count_rows, fetch_column
+from .helpers import count_rows, fetch_column, sqlite_file_database
 from .models import Note, User
 
 
@@ -146,10 +146,7 @@ async def test_sqlite_sends_begin_with_the_first_statement(
     # first statement; a transaction without statements sends none, and a read or
     # a one-row write in a session of sqlrecord's own is a single statement, with
     # no BEGIN.
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'begin.db'}", default=False)
-    monkeypatch.setattr(User, "__database__", database, raising=False)
-    async with database.engine.begin() as connection:
-        await connection.run_sync(User.metadata.create_all, tables=[User.__table__])
+    database = await sqlite_file_database(tmp_path / "begin.db", User, monkeypatch)
     executed: list[str] = []
     async with database.engine.connect() as connection:  # the pool's one idle connection
         raw = await connection.get_raw_connection()

@@ -24,7 +24,7 @@ from sqlrecord.exceptions import (
     StaleObjectError,
 )
 
-from .helpers import count_rows, engine_listener, fetch_column
+from .helpers import count_rows, engine_listener, fetch_column, sqlite_file_database
 from .models import Animal, Article, Dog, Invoice, Membership, Note, Post, Reading, User
 
 WRITES = ("INSERT", "UPDATE", "DELETE")
@@ -463,10 +463,7 @@ async def test_one_row_writes_on_sqlite_wait_for_the_write_lock(
     # SQLite starts its write transaction with the statement, from no lock at all,
     # and retries that through the busy handler (what it refuses outright is a read
     # transaction asking to become a write one, which a single statement never is).
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'lock.db'}", default=False)
-    monkeypatch.setattr(Note, "__database__", database, raising=False)
-    async with database.engine.begin() as connection:
-        await connection.run_sync(Note.metadata.create_all, tables=[Note.__table__])
+    database = await sqlite_file_database(tmp_path / "lock.db", Note, monkeypatch)
 
     async def holder() -> None:
         async with database.transaction():
