@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
+import asyncio
+import faulthandler
 import functools
+import gc
 import sqlite3
+import sys
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, func, select
+from greenlet import greenlet
+from sqlalchemy import event, func, select, text
+from sqlalchemy.pool import NullPool
 
 from sqlrecord import Database
+
+
+def unpooled(db: Database) -> Database:
+    """Another Database on ``db``'s URL, with no pool (each connection new, closed after
+    use) and not the models' default: for reading or acting behind the test's back.
+    The caller disposes of it."""
+    return Database(
+        db.url.render_as_string(hide_password=False),
+        default=False,
+        engine_options={"poolclass": NullPool},
+    )
 
 
 async def count_rows(db: Database, model: type[Any], **where: Any) -> int:
@@ -98,3 +116,63 @@ async def sqlite_file_database(path: Path, model: type[Any], monkeypatch: Any) -
     async with database.engine.begin() as connection:
         await connection.run_sync(model.metadata.create_all, tables=[model.__table__])
     return database
+
+
+@contextmanager
+def stall_report(db: Database, *, after: float) -> Iterator[None]:
+    """If the block is still running ``after`` seconds in, print what everything waits on:
+    the pool, every task's stack, every thread's stack (SQLite's workers), so a rare
+    stall in CI explains itself in the log instead of only timing out."""
+    loop = asyncio.get_running_loop()
+
+    def report() -> None:
+        print(f"\n--- stall report, {after} s in: pool {db.engine.pool.status()}", file=sys.stderr)
+        for task in asyncio.all_tasks(loop):
+            print(f"--- task {task.get_name()}: {_awaiting(task.get_coro())}", file=sys.stderr)
+        for suspended in gc.get_objects():  # SQLAlchemy's sync code runs in greenlets
+            if isinstance(suspended, greenlet) and suspended.gr_frame is not None:
+                print("--- greenlet", file=sys.stderr)
+                traceback.print_stack(suspended.gr_frame, limit=8, file=sys.stderr)
+        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+        if db.engine.dialect.name != "sqlite":
+            server_views.append(loop.create_task(_print_server_view(db)))
+
+    server_views: list[asyncio.Task[None]] = []
+    handle = loop.call_later(after, report)
+    try:
+        yield
+    finally:
+        handle.cancel()
+        for view in server_views:
+            view.cancel()
+
+
+def _awaiting(coroutine: Any) -> str:
+    """The chain of coroutines a task is suspended in, outermost first."""
+    frames = []
+    while coroutine is not None and getattr(coroutine, "cr_frame", None) is not None:
+        frame = coroutine.cr_frame
+        frames.append(f"{frame.f_code.co_name}:{frame.f_lineno}")
+        coroutine = getattr(coroutine, "cr_await", None)
+    return " > ".join(frames) + (f" > {coroutine!r:.80}" if coroutine is not None else "")
+
+
+_SERVER_VIEWS = {
+    "postgresql": "SELECT pid, state, wait_event_type, wait_event, xact_start, query "
+    "FROM pg_stat_activity WHERE datname = current_database()",
+    "mysql": "SELECT id, command, time, state, info, trx_state, trx_started "
+    "FROM information_schema.processlist LEFT JOIN information_schema.innodb_trx "
+    "ON trx_mysql_thread_id = id WHERE db = database()",
+}
+
+
+async def _print_server_view(db: Database) -> None:
+    """The server's sessions and their transactions, read on a connection of its own."""
+    viewer = unpooled(db)
+    try:
+        async with viewer.engine.connect() as connection:
+            rows = await connection.execute(text(_SERVER_VIEWS[db.engine.dialect.name]))
+            for row in rows:
+                print(f"--- server session {tuple(row)}", file=sys.stderr)
+    finally:
+        await viewer.dispose()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,7 +25,13 @@ from sqlrecord.exceptions import (
     StaleObjectError,
 )
 
-from .helpers import count_rows, engine_listener, fetch_column, sqlite_file_database
+from .helpers import (
+    StatementLog,
+    count_rows,
+    engine_listener,
+    fetch_column,
+    sqlite_file_database,
+)
 from .models import Animal, Article, Dog, Invoice, Membership, Note, Post, Reading, User
 
 WRITES = ("INSERT", "UPDATE", "DELETE")
@@ -190,17 +197,19 @@ def direct_writes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 @contextmanager
-def session_hook(name: str) -> Iterator[None]:
-    """A session hook of no consequence: sqlrecord then takes the ORM's own path."""
+def session_hook(name: str) -> Iterator[list[tuple[Any, ...]]]:
+    """A session hook of no consequence (sqlrecord then takes the ORM's own path for a
+    hook that could see the difference); the calls it got."""
+    calls: list[tuple[Any, ...]] = []
 
-    def noop(*_args: Any) -> None:
-        pass
+    def record(*args: Any) -> None:
+        calls.append(args)
 
-    event.listen(Session, name, noop)
+    event.listen(Session, name, record)
     try:
-        yield
+        yield calls
     finally:
-        event.remove(Session, name, noop)
+        event.remove(Session, name, record)
 
 
 def _column_values(obj: Any) -> dict[str, Any]:
@@ -476,3 +485,181 @@ async def test_one_row_writes_on_sqlite_wait_for_the_write_lock(
         assert database.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
     finally:
         await database.dispose()
+
+
+# -- the statement on the pooled cursor (_dbapi_path.py) ----------------------
+
+
+@contextmanager
+def connections_made(db: Database) -> Iterator[list[Any]]:
+    """The SQLAlchemy ``Connection`` objects the engine made during the block."""
+    made: list[Any] = []
+    with engine_listener(db, "engine_connect", made.append):
+        yield made
+
+
+async def test_a_direct_statement_skips_the_connection_layer(
+    db: Database, direct_writes: list[str]
+) -> None:
+    with connections_made(db) as made:
+        user = await User.create(email="cursor@example.com")  # with two scalar defaults
+    assert direct_writes == ["insert"] and made == []
+    assert (user.status, user.is_admin) == ("active", False)
+    with connections_made(db) as made:
+        found = await User.get(user.id)
+    assert made == [] and found is not None and found.status == "active"
+    direct_writes.clear()
+    with connections_made(db) as made:
+        await user.update(name="Kim")
+    # MariaDB has no UPDATE … RETURNING: its update is the ORM's flush, on a Connection.
+    assert (made == []) == (direct_writes == ["update"])
+    note = await Note.create(text="gone", code="g1")
+    with connections_made(db) as made:
+        await note.delete()  # (a User's delete cascades to its posts: the ORM's)
+    assert made == [] and direct_writes[-1] == "delete"
+    assert await fetch_column(db, Note, "code") == []
+    assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_listeners_and_statement_logging_still_see_direct_statements(
+    db: Database, caplog: pytest.LogCaptureFixture, direct_writes: list[str]
+) -> None:
+    # A listener at the Connection level (instrumentation, the suite's StatementLog)
+    # or echo's logging: the direct statement then goes through Connection.execute.
+    with StatementLog(db) as log, connections_made(db) as made:
+        note = await Note.create(text="seen", code="s1")
+        await Note.get(note.id)
+        await note.delete()
+    assert direct_writes == ["insert", "delete"] and len(made) == 3
+    verbs = [statement.split()[0].upper() for statement in log.statements]
+    assert [verb for verb in verbs if verb in ("INSERT", "SELECT", "DELETE")] == [
+        "INSERT",
+        "SELECT",
+        "DELETE",
+    ]
+    caplog.set_level(logging.INFO, logger="sqlalchemy.engine.Engine")
+    await Note.create(text="logged", code="s2")
+    assert any("INSERT INTO test_notes" in record.getMessage() for record in caplog.records)
+    assert await fetch_column(db, Note, "code") == ["s2"]
+
+
+def _dbapi_state(dbapi_connection: Any, dialect: str) -> tuple[bool, bool]:
+    """(a transaction is open, the driver adapter is in autocommit) on a pooled connection."""
+    if dialect == "postgresql":
+        driver = dbapi_connection.driver_connection
+        return bool(driver.is_in_transaction()), bool(dbapi_connection.autocommit)
+    if dialect == "mysql":
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SELECT @@in_transaction, @@autocommit")
+        in_transaction, autocommit = cursor.fetchone()
+        cursor.close()
+        return bool(in_transaction), bool(autocommit)
+    return bool(dbapi_connection.driver_connection._connection.in_transaction), False
+
+
+async def test_a_refused_direct_statement_leaves_its_connection_as_it_found_it(
+    db: Database, direct_writes: list[str]
+) -> None:
+    # One pooled connection, so the refused statement's connection is the one the
+    # next unit of work gets: it must be back out of autocommit, with nothing open.
+    single = Database(
+        db.url.render_as_string(hide_password=False),
+        engine_options={"pool_size": 1, "max_overflow": 0},
+    )
+    dialect = single.engine.dialect.name
+    checked_in: list[tuple[bool, bool]] = []
+
+    def on_checkin(dbapi_connection: Any, _record: Any) -> None:
+        checked_in.append(_dbapi_state(dbapi_connection, dialect))
+
+    event.listen(single.engine.sync_engine.pool, "checkin", on_checkin)
+    try:
+        await Note.create(text="taken", code="n1")
+        with pytest.raises(DuplicateKeyError):
+            await Note.create(text="again", code="n1")
+        with pytest.raises(RuntimeError):
+            async with single.transaction():
+                await Note.create(text="undone", code="n2")
+                raise RuntimeError("roll the unit back")
+        assert single.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    finally:
+        await single.dispose()
+        db.make_default()
+    assert direct_writes[:2] == ["insert", "insert"]
+    assert checked_in and all(state == (False, False) for state in checked_in)
+    assert await fetch_column(db, Note, "code") == ["n1"]
+
+
+async def test_a_direct_statement_cancelled_while_it_waits_holds_nothing(
+    db: Database, direct_writes: list[str]
+) -> None:
+    # A unit of work holds what the INSERT needs (the row of its unique key; on
+    # SQLite, the write lock), so the direct INSERT is mid-statement, waiting, when
+    # its caller gives up.
+    holding, done = asyncio.Event(), asyncio.Event()
+
+    async def holder() -> None:
+        async with db.transaction():
+            await Note.create(text="holder", code="held")
+            holding.set()
+            await done.wait()
+
+    held = asyncio.create_task(holder())
+    try:
+        await holding.wait()
+        direct_writes.clear()
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.3):
+                await Note.create(text="waiter", code="held")
+        assert direct_writes == ["insert"]
+        assert db.engine.pool.checkedout() == 1  # type: ignore[attr-defined]  # the holder's
+        with pytest.raises(TimeoutError):  # the same, in a unit of work of its own
+            async with asyncio.timeout(0.3), db.transaction():
+                await Note.create(text="unit waiter", code="held")
+        assert db.engine.pool.checkedout() == 1  # type: ignore[attr-defined]
+        # Each caller got control back at once, not after SQLite's 30 s busy timeout
+        # (closing a connection used to wait for the statement it had given up on).
+        assert asyncio.get_running_loop().time() - started < 5
+    finally:
+        done.set()
+        await held
+    assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    async with asyncio.timeout(5):  # nothing of the cancelled statement is in the way
+        await Note.create(text="after", code="after")
+    assert await fetch_column(db, Note, "text") == ["after", "holder"]
+
+
+async def test_column_queries_of_an_own_session_skip_the_session_not_its_hooks(
+    db: Database,
+) -> None:
+    await Note.create(text="a", code="c1")
+    await Note.create(text="b", code="c2")
+
+    async def ask() -> tuple[Any, ...]:
+        return (
+            await Note.filter_by(text="a").values("code"),
+            await Note.filter_by().count(),
+            await Note.filter_by(code="c2").exists(),
+            await Note.order_by("code").values_list("code", flat=True),
+            await Note.filter_by().max("code"),
+        )
+
+    seen: list[Any] = []
+
+    def hook(state: Any) -> None:
+        seen.append(state.statement)
+
+    with session_hook("after_begin") as began:  # no session begins for them
+        alone = await ask()
+    assert began == []
+    event.listen(Session, "do_orm_execute", hook)
+    try:
+        hooked = await ask()  # a session hook sees every query: they keep the session
+    finally:
+        event.remove(Session, "do_orm_execute", hook)
+    async with db.transaction():
+        served = await ask()
+    assert alone == hooked == served == ([{"code": "c1"}], 2, True, ["c1", "c2"], "c2")
+    assert len(seen) == 5
+    assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]

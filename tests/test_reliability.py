@@ -14,14 +14,13 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, text
-from sqlalchemy.pool import NullPool
 from sqlalchemy.util import await_only
 
 from sqlrecord import Database
 from sqlrecord.exceptions import DatabaseUnavailableError, TransactionConflictError
 
 from .conftest import RESTART_COMMANDS, record_figures
-from .helpers import count_rows, fetch_column, slow_sql
+from .helpers import count_rows, fetch_column, slow_sql, stall_report, unpooled
 from .models import Invoice, Note, Tag, User
 
 LOAD_TASKS = int(os.environ.get("SQLRECORD_LOAD_TASKS", "1000"))
@@ -144,8 +143,9 @@ async def test_cancellations_among_concurrent_writers(db: Database) -> None:
         # (never with the module alone), a writer waited over 60 s for a pool connection;
         # the cause is not found yet (session 3's note). The writers must still all
         # succeed and nothing may leak; the guard only keeps a stall from hanging CI.
-        async with asyncio.timeout(150):
-            results = await asyncio.gather(*tasks, return_exceptions=True)
+        with stall_report(loaded, after=20):
+            async with asyncio.timeout(150):
+                results = await asyncio.gather(*tasks, return_exceptions=True)
         leaked = loaded.engine.pool.checkedout()  # type: ignore[attr-defined]
     finally:
         await loaded.dispose()
@@ -194,11 +194,7 @@ async def test_deadlock_is_typed_and_retried(server_db: Database) -> None:
 
 async def _kill_connections(db: Database) -> int:
     """Drop every other connection to this database, as a server restart would."""
-    admin = Database(
-        db.url.render_as_string(hide_password=False),
-        default=False,
-        engine_options={"poolclass": NullPool},
-    )
+    admin = unpooled(db)
     try:
         async with admin.engine.connect() as connection:
             if db.engine.dialect.name == "postgresql":
@@ -250,11 +246,7 @@ async def _two_row_unit(
 async def _fresh_column(db: Database, model: type[Any], column: str) -> list[Any]:
     """``fetch_column`` on a connection of its own: a fault test may have killed the
     pooled ones a moment ago, too recently for the idle ping to replace them unseen."""
-    fresh = Database(
-        db.url.render_as_string(hide_password=False),
-        default=False,
-        engine_options={"poolclass": NullPool},
-    )
+    fresh = unpooled(db)
     try:
         return await fetch_column(fresh, model, column)
     finally:
@@ -367,7 +359,7 @@ async def test_a_connection_killed_while_it_opens_is_a_typed_error(server_db: Da
     url = server_db.url.render_as_string(hide_password=False)
     # The models' default for this test.
     victim = Database(url, engine_options={"pool_size": 1, "max_overflow": 0})
-    admin = Database(url, default=False, engine_options={"poolclass": NullPool})
+    admin = unpooled(server_db)
     killed = 0
 
     @event.listens_for(victim.engine.sync_engine, "do_connect")

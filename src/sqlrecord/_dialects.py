@@ -64,29 +64,37 @@ async def prepare_write_session(session: AsyncSession) -> None:
 
 
 def release_sqlite_lock(dbapi_connection: Any) -> None:
-    """Make an SQLite connection that is being thrown away let go of the database now.
+    """Make an SQLite connection that is being thrown away let go of the database now,
+    and close it without anyone waiting for its thread.
 
     A unit of work cancelled mid-statement leaves the statement running in the
-    driver's thread, inside an open transaction. SQLAlchemy then closes the
-    connection, but sqlite3 only turns a connection with live statements into a
-    "zombie" that keeps its transaction, and its lock, until the garbage collector
-    finalises them: every other writer waited out the busy timeout. So: interrupt
-    the statement (thread-safe), and queue a ROLLBACK on the driver's thread ahead
-    of the close that SQLAlchemy queues next. The rollback ends the transaction even
-    while statements are alive.
+    driver's thread, inside an open transaction; or waiting there for another
+    writer's lock, which ``interrupt()`` does not cut short. Closing such a
+    connection normally queues the close behind that statement and waits for it:
+    the cancelled caller would sit out the busy timeout. And sqlite3 only turns a
+    connection with live statements into a "zombie" that keeps its transaction,
+    and its lock, until the garbage collector finalises them. So: interrupt the
+    statement (thread-safe), queue a ROLLBACK and the close on the driver's thread,
+    and tell aiosqlite the connection is gone, so that SQLAlchemy's close returns at
+    once and the thread ends after the queued work.
     """
-    driver = getattr(dbapi_connection, "driver_connection", None)  # aiosqlite.Connection
+    driver: Any = getattr(dbapi_connection, "driver_connection", None)  # aiosqlite.Connection
     sqlite_connection = getattr(driver, "_connection", None)  # sqlite3.Connection
     work_queue = getattr(driver, "_tx", None)  # the queue aiosqlite's thread serves
-    if sqlite_connection is None or work_queue is None:
+    if sqlite_connection is None or work_queue is None or not hasattr(driver, "stop"):
         return
     sqlite_connection.interrupt()
 
-    def rollback() -> None:
-        with contextlib.suppress(Exception):  # already closed or never begun: nothing held
+    def rollback_and_close() -> None:
+        # The ROLLBACK ends the transaction even while statements are alive.
+        with contextlib.suppress(Exception):  # never begun, or already closed
             sqlite_connection.rollback()
+        with contextlib.suppress(Exception):
+            sqlite_connection.close()
 
-    work_queue.put_nowait((None, rollback))
+    work_queue.put_nowait((None, rollback_and_close))
+    driver._connection = None  # aiosqlite's close() is now a no-op that does not wait
+    driver.stop()  # and its thread ends once the queue is done
 
 
 def adapt_url(url: URL) -> URL:

@@ -8,20 +8,20 @@ statement; see those modules for when.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal, overload
 
-from sqlalchemy import Column, Table, bindparam
-from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy import Column, ColumnDefault, Table, bindparam
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.orm import InstanceState, Mapper
 
+from ._dbapi_path import CompiledStatement, run_alone, run_in_transaction
+
 __all__ = [
     "PK_PARAM",
+    "DirectStatement",
     "TablePlan",
     "execute_alone",
     "execute_on",
@@ -45,6 +45,7 @@ class TablePlan:
         "next_version",
         "onupdate",
         "pk",
+        "scalar_defaults",
         "statements",
         "table",
         "version",
@@ -79,6 +80,13 @@ class TablePlan:
             if not (column.primary_key or column.default is not None)
             and column.server_default is None
             and not column.type.should_evaluate_none
+        ]
+        # Defaults that are plain values: sent as given values, so the INSERT has no
+        # default left to compute at execution time (_dbapi_path sends it as it is).
+        self.scalar_defaults = [
+            (key, column, column.default.arg)
+            for key, column in self.columns.items()
+            if isinstance(column.default, ColumnDefault) and column.default.is_scalar
         ]
         self.statements: dict[Any, Any] = {}
 
@@ -124,61 +132,57 @@ def settle(state: InstanceState[Any]) -> None:
     state._commit_all(state.dict)
 
 
-@overload
-async def execute_alone(
-    bind: AsyncEngine, statement: Any, params: dict[str, Any]
-) -> Row[Any] | None: ...
+class DirectStatement:
+    """A direct statement, the names of the parameters it is run with, and its compiled
+    form per dialect (a model may be used on several databases)."""
+
+    __slots__ = ("_compiled", "column_keys", "statement")
+
+    def __init__(self, statement: Any, column_keys: Iterable[str]) -> None:
+        self.statement = statement
+        self.column_keys = tuple(sorted(column_keys))
+        self._compiled: weakref.WeakKeyDictionary[Dialect, CompiledStatement | None] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def compiled_for(self, dialect: Dialect) -> CompiledStatement | None:
+        """The statement compiled for ``dialect`` (once), or None when only
+        ``Connection.execute`` can run it."""
+        try:
+            return self._compiled[dialect]
+        except KeyError:
+            compiled = CompiledStatement.usable(self.statement, dialect, self.column_keys)
+            self._compiled[dialect] = compiled
+            return compiled
 
 
 @overload
 async def execute_alone(
-    bind: AsyncEngine, statement: Any, params: dict[str, Any], *, count: Literal[True]
+    bind: AsyncEngine, direct: DirectStatement, params: dict[str, Any]
+) -> tuple[Any, ...] | None: ...
+
+
+@overload
+async def execute_alone(
+    bind: AsyncEngine, direct: DirectStatement, params: dict[str, Any], *, count: Literal[True]
 ) -> int: ...
 
 
 async def execute_alone(
-    bind: AsyncEngine, statement: Any, params: dict[str, Any], *, count: bool = False
-) -> Row[Any] | int | None:
-    """Run ``statement`` on a connection of its own and commit (a no-op in autocommit);
-    return its row, or with ``count=True`` the number of rows it matched."""
-
-    def run(connection: Connection) -> Row[Any] | int | None:
-        result = connection.execute(statement, params)
-        outcome: Row[Any] | int | None = None
-        if count:
-            outcome = result.rowcount
-        elif result.returns_rows:
-            outcome = result.first()
-        connection.commit()
-        return outcome
-
-    connection = bind.connect()
-    try:
-        await connection.start()
-        outcome = await connection.run_sync(run)
-    except BaseException as error:
-        await _abandon(connection, cancelled=not isinstance(error, Exception))
-        raise
-    await connection.close()
-    return outcome
+    bind: AsyncEngine, direct: DirectStatement, params: dict[str, Any], *, count: bool = False
+) -> tuple[Any, ...] | int | None:
+    """Run ``direct`` on a connection of its own as a transaction by itself; return its
+    row, or with ``count=True`` the number of rows it matched."""
+    engine = bind.sync_engine
+    compiled = direct.compiled_for(engine.dialect)
+    return await run_alone(engine, direct.statement, compiled, params, count=count)
 
 
 async def execute_on(
-    connection: AsyncConnection, statement: Any, params: dict[str, Any]
-) -> Row[Any] | None:
-    """Run ``statement`` on a served session's connection, in its transaction; its row."""
-    result = await connection.execute(statement, params)
-    return result.first() if result.returns_rows else None
-
-
-async def _abandon(connection: AsyncConnection, *, cancelled: bool) -> None:
-    if connection.sync_connection is None:
-        return  # never connected: nothing to give back
-    if cancelled:
-        # Cancelled mid-statement: the connection may still be busy, so it is
-        # closed for good instead of pooled (see _scope.discard).
-        with contextlib.suppress(Exception):
-            await asyncio.shield(connection.invalidate())
-        return
-    with contextlib.suppress(sa_exc.DBAPIError):
-        await connection.close()
+    connection: AsyncConnection, direct: DirectStatement, params: dict[str, Any]
+) -> tuple[Any, ...] | None:
+    """Run ``direct`` on a served session's connection, in its transaction; its row."""
+    sync_connection = connection.sync_connection
+    assert sync_connection is not None
+    compiled = direct.compiled_for(sync_connection.dialect)
+    return await run_in_transaction(sync_connection, direct.statement, compiled, params)

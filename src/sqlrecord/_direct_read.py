@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import InstanceState, Mapper, Session
 from sqlalchemy.orm.base import instance_state
 
-from ._direct import PK_PARAM, execute_alone, key_condition, settle, table_plan
+from ._direct import PK_PARAM, DirectStatement, execute_alone, key_condition, settle, table_plan
 
 __all__ = ["read_row", "reads_directly"]
 
@@ -50,11 +50,12 @@ def reads_directly(session: Session, mapper: Mapper[Any]) -> bool:
 async def read_row(bind: AsyncEngine, mapper: Mapper[Any], key: tuple[Any, ...]) -> Any:
     """The row of ``mapper`` with primary key ``key`` as a detached object, or None."""
     plan = table_plan(mapper)
+    params = {PK_PARAM + column.key: value for column, value in zip(plan.pk, key, strict=True)}
     statement = plan.statements.get("get")
     if statement is None:
         condition = key_condition(plan, with_version=False)
-        statement = plan.remember("get", select(*plan.columns.values()).where(*condition))
-    params = {PK_PARAM + column.key: value for column, value in zip(plan.pk, key, strict=True)}
+        by_key = select(*plan.columns.values()).where(*condition)
+        statement = plan.remember("get", DirectStatement(by_key, params))
     row = await execute_alone(bind, statement, params)
     if row is None:
         return None

@@ -22,6 +22,7 @@ from sqlalchemy.sql.elements import ClauseElement
 
 from ._direct import (
     PK_PARAM,
+    DirectStatement,
     TablePlan,
     execute_alone,
     execute_on,
@@ -85,6 +86,9 @@ async def insert_row(target: AsyncEngine | AsyncConnection, state: InstanceState
     for key, column in plan.as_none:
         if column.key not in params:
             params[column.key] = values[key] = None
+    for key, column, default in plan.scalar_defaults:
+        if column.key not in params:
+            params[column.key] = values[key] = default
     if plan.version is not None and plan.next_version is not None:
         params[plan.version.key] = values[plan.key_of[plan.version.key]] = plan.next_version(None)
     given = frozenset(params)
@@ -92,7 +96,7 @@ async def insert_row(target: AsyncEngine | AsyncConnection, state: InstanceState
     if cached is None:
         missing = [column for column in plan.columns.values() if column.key not in given]
         statement = insert(plan.table).returning(*missing) if missing else insert(plan.table)
-        cached = plan.remember(given, (statement, missing))
+        cached = plan.remember(given, (DirectStatement(statement, given), missing))
     statement, missing = cached
     if isinstance(target, AsyncConnection):
         row = await execute_on(target, statement, params)
@@ -127,7 +131,7 @@ async def update_row(bind: AsyncEngine, state: InstanceState[Any]) -> None:
         # The primary key comes back too: no row back means no row matched.
         condition = key_condition(plan, with_version=True)
         statement = update(plan.table).where(*condition).returning(*plan.pk, *fetched)
-        cached = plan.remember(given, (statement, fetched))
+        cached = plan.remember(given, (DirectStatement(statement, given), fetched))
     statement, fetched = cached
     row = await execute_alone(bind, statement, params)
     if row is None:
@@ -153,7 +157,9 @@ async def delete_row(bind: AsyncEngine, state: InstanceState[Any]) -> None:
     statement = plan.statements.get("delete")
     if statement is None:
         condition = key_condition(plan, with_version=True)
-        statement = plan.remember("delete", delete(plan.table).where(*condition))
+        statement = plan.remember(
+            "delete", DirectStatement(delete(plan.table).where(*condition), params)
+        )
     if await execute_alone(bind, statement, params, count=True) != 1:
         raise orm_exc.StaleDataError(
             f"DELETE of {plan.table.name} matched no row: it was deleted or changed since "

@@ -258,6 +258,16 @@ class SessionScope:
             return None
         return self._database.autocommit_bind
 
+    def direct_rows_bind(self) -> AsyncEngine | None:
+        """Where a query that selects columns only (values, counts) may run on a pooled
+        connection of its own, past the session, if it may: an own session that has
+        not begun, with no ``do_orm_execute`` hook to see the query."""
+        if self.served or self.session.sync_session.get_transaction() is not None:
+            return None
+        if self.session.sync_session.dispatch.do_orm_execute:
+            return None
+        return self._database.autocommit_bind
+
     async def __aexit__(
         self,
         exc_type: type[BaseException] | None,

@@ -9,7 +9,7 @@ Terminals follow the served-or-own session rule.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from typing import Any, Self, TypeVar
 
 from sqlalchemy import Select, func, inspect, select
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import with_loader_criteria
 from sqlalchemy.sql import ColumnElement
 
+from ._dbapi_path import rows_alone
 from ._query_extras import QueryWritesAndPages
 from ._scope import SessionScope
 from ._select_parts import (
@@ -329,6 +330,17 @@ class Query(QueryWritesAndPages[M]):
     def _scope(self, *, write: bool = False, cursor: bool = False) -> SessionScope:
         return SessionScope(self._model, self._session, write=write, cursor=cursor)
 
+    async def _rows(self, statement: Any) -> tuple[list[str], Sequence[Any]]:
+        """Column names and rows of a query that selects columns, not objects: on a
+        connection of its own when the scope allows (``direct_rows_bind``)."""
+        scope = self._scope()
+        async with scope as session:
+            bind = scope.direct_rows_bind()
+            if bind is not None:
+                return await rows_alone(bind.sync_engine, statement)
+            result = await session.execute(statement)
+            return list(result.keys()), result.all()
+
     # -- reading -------------------------------------------------------
 
     def __await__(self) -> Generator[Any, None, list[M]]:
@@ -403,8 +415,8 @@ class Query(QueryWritesAndPages[M]):
                 select(*_primary_key(self._model)), JoinPlan(self._model), nulls=False
             )
             statement = select(func.count()).select_from(keys.order_by(None).subquery())
-        async with self._scope() as session:
-            return int(await session.scalar(statement) or 0)
+        _, rows = await self._rows(statement)
+        return int(rows[0][0] or 0)
 
     async def exists(self) -> bool:
         """Whether any row matches.
@@ -417,8 +429,8 @@ class Query(QueryWritesAndPages[M]):
         where = self._where()
         if where:
             statement = statement.where(*where)
-        async with self._scope() as session:
-            return (await session.execute(statement.limit(1))).first() is not None
+        _, rows = await self._rows(statement.limit(1))
+        return bool(rows)
 
     async def _aggregate(self, function: Any, field: str) -> Any:
         plan = JoinPlan(self._model)
@@ -428,8 +440,8 @@ class Query(QueryWritesAndPages[M]):
         where = self._where()
         if where:
             statement = statement.where(*where)
-        async with self._scope() as session:
-            return await session.scalar(statement)
+        _, rows = await self._rows(statement)
+        return rows[0][0] if rows else None
 
     async def sum(self, field: str) -> Any:
         """SUM of ``field`` over the matching rows (``None`` when there are none).
@@ -485,11 +497,8 @@ class Query(QueryWritesAndPages[M]):
             >>> run(User.filter_by().values("email", "name"))
             [{'email': 'kim@example.com', 'name': 'Kim'}]
         """
-        refs = self._value_refs(fields)
-        async with self._scope() as session:
-            result = await session.execute(self._values_statement(refs))
-            keys = list(result.keys())
-            return [dict(zip(keys, row, strict=True)) for row in result.all()]
+        keys, rows = await self._rows(self._values_statement(self._value_refs(fields)))
+        return [dict(zip(keys, row, strict=True)) for row in rows]
 
     async def values_list(self, *fields: str, flat: bool = False) -> list[Any]:
         """Rows as tuples of the named fields; ``flat=True`` with one field gives plain values.
@@ -501,12 +510,10 @@ class Query(QueryWritesAndPages[M]):
         """
         if flat and len(fields) != 1:
             raise InvalidValueError("values_list(flat=True) takes exactly one field name.")
-        refs = self._value_refs(fields)
-        async with self._scope() as session:
-            result = await session.execute(self._values_statement(refs))
-            if flat:
-                return list(result.scalars().all())
-            return [tuple(row) for row in result.all()]
+        _, rows = await self._rows(self._values_statement(self._value_refs(fields)))
+        if flat:
+            return [row[0] for row in rows]
+        return [tuple(row) for row in rows]
 
     def _describe(self) -> str:
         return "the query's conditions" if self._conditions else "the query"
