@@ -81,6 +81,12 @@ def test_relationship_values_are_checked() -> None:
         Post().fill(tags=["python"])
     with pytest.raises(InvalidValueError, match="takes User objects, got list"):
         Post().fill(author=[User(email="a@b.c")])
+    # None is no collection (hypothesis found it: it reached the flush as a None member).
+    post = Post(title="t")
+    with pytest.raises(InvalidValueError, match=r"Post.tags is a collection: .*\[\] for none"):
+        post.fill(tags=None)
+    assert post.tags == []
+    assert Post().fill(author=None).author is None  # a single relationship may be None
 
 
 def test_list_relationship_appends_a_single_object_and_sets_a_list() -> None:

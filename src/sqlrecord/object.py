@@ -16,6 +16,7 @@ from ._scope import SessionScope
 from ._values import check_assigned_values, check_column_value, check_integer_range, check_value
 from .exceptions import (
     InvalidFieldError,
+    InvalidValueError,
     NoSessionError,
     NotFoundError,
     NotLoadedError,
@@ -141,6 +142,12 @@ class ObjectMixin(BaseMixin):
                     valid=info.fillable_names,
                 )
             if name in settable or (name in info.natural_key_names and inspect(self).key is None):
+                if value is None and name in info.list_relation_names:
+                    raise InvalidValueError(
+                        f"{cls.__name__}.{name} is a collection: give a list of "
+                        f"{info.relation_targets[name].__name__} objects ([] for none), "
+                        "not None."
+                    )
                 check_value(cls, info, name, value)
             elif not _is_writable_property(cls, name):
                 raise InvalidFieldError.unknown(cls.__name__, name, info.fillable_names)
