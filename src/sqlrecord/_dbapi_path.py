@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import Mapper, Session
 from sqlalchemy.util import greenlet_spawn
 
 from ._dialects import AUTOCOMMIT_OPTION
@@ -138,15 +139,28 @@ async def run_alone(
 
 
 async def run_in_transaction(
-    connection: Connection,
+    session: Session,
+    mapper: Mapper[Any],
     statement: Any,
     compiled: CompiledStatement | None,
     params: dict[str, Any],
 ) -> tuple[Any, ...] | None:
-    """Run one statement on a served session's connection, in its transaction; its row."""
+    """Run one statement on a served session's connection for ``mapper``, in its
+    transaction; its row. One greenlet gets the connection and runs the statement."""
+    return await greenlet_spawn(_in_transaction, session, mapper, statement, compiled, params)
+
+
+def _in_transaction(
+    session: Session,
+    mapper: Mapper[Any],
+    statement: Any,
+    compiled: CompiledStatement | None,
+    params: dict[str, Any],
+) -> tuple[Any, ...] | None:
+    connection = session.connection(bind_arguments={"mapper": mapper})
     if compiled is not None and takes_cursor_path(connection):
-        return await greenlet_spawn(_in_transaction_on_cursor, connection, compiled, params)
-    return await greenlet_spawn(_in_transaction_on_connection, connection, statement, params)
+        return _in_transaction_on_cursor(connection, compiled, params)
+    return _in_transaction_on_connection(connection, statement, params)
 
 
 async def rows_alone(engine: Engine, statement: Any) -> tuple[list[str], list[Any]]:

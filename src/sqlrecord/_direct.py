@@ -14,8 +14,8 @@ from typing import Any, Literal, overload
 
 from sqlalchemy import Column, ColumnDefault, Table, bindparam
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from sqlalchemy.orm import InstanceState, Mapper
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import InstanceState, Mapper, Session
 
 from ._dbapi_path import CompiledStatement, run_alone, run_in_transaction
 
@@ -179,10 +179,9 @@ async def execute_alone(
 
 
 async def execute_on(
-    connection: AsyncConnection, direct: DirectStatement, params: dict[str, Any]
+    session: Session, mapper: Mapper[Any], direct: DirectStatement, params: dict[str, Any]
 ) -> tuple[Any, ...] | None:
-    """Run ``direct`` on a served session's connection, in its transaction; its row."""
-    sync_connection = connection.sync_connection
-    assert sync_connection is not None
-    compiled = direct.compiled_for(sync_connection.dialect)
-    return await run_in_transaction(sync_connection, direct.statement, compiled, params)
+    """Run ``direct`` on a served session's connection for ``mapper``, in its
+    transaction; its row."""
+    compiled = direct.compiled_for(session.get_bind(mapper).dialect)
+    return await run_in_transaction(session, mapper, direct.statement, compiled, params)

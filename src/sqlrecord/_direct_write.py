@@ -15,8 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import delete, insert, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from sqlalchemy.orm import InstanceState
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import InstanceState, Session
 from sqlalchemy.orm import exc as orm_exc
 from sqlalchemy.sql.elements import ClauseElement
 
@@ -68,7 +68,7 @@ def writes_directly(state: InstanceState[Any], dialect: Any, *, deleting: bool =
     return bool(dialect.update_returning)
 
 
-async def insert_row(target: AsyncEngine | AsyncConnection, state: InstanceState[Any]) -> None:
+async def insert_row(target: AsyncEngine | Session, state: InstanceState[Any]) -> None:
     """INSERT ``state``'s object as one statement and settle it as a loaded row with its
     identity: on a connection of its own (``AsyncEngine``), or on a served session's
     connection, in its transaction (``AsyncConnection``)."""
@@ -98,8 +98,8 @@ async def insert_row(target: AsyncEngine | AsyncConnection, state: InstanceState
         statement = insert(plan.table).returning(*missing) if missing else insert(plan.table)
         cached = plan.remember(given, (DirectStatement(statement, given), missing))
     statement, missing = cached
-    if isinstance(target, AsyncConnection):
-        row = await execute_on(target, statement, params)
+    if isinstance(target, Session):
+        row = await execute_on(target, mapper, statement, params)
     else:
         row = await execute_alone(target, statement, params)
     if row is not None:

@@ -213,10 +213,9 @@ class SessionScope:
             return False
         if not writes_alone(sync_session, obj):
             return False
-        connection = await self.session.connection()
-        if not writes_directly(state, connection.dialect):
+        if not writes_directly(state, sync_session.get_bind(state.mapper).dialect):
             return False
-        await insert_row(connection, state)
+        await insert_row(sync_session, state)
         sync_session.add(obj)  # it has its identity now: joins as persistent
         # What Session._register_persistent records for a flushed INSERT, so that
         # SessionTransaction._restore_snapshot expunges it on rollback.
