@@ -138,7 +138,7 @@ async def run_alone(
     return await greenlet_spawn(_alone_on_connection, engine, statement, params, want)
 
 
-async def run_in_transaction(
+def run_in_transaction(
     session: Session,
     mapper: Mapper[Any],
     statement: Any,
@@ -146,17 +146,8 @@ async def run_in_transaction(
     params: dict[str, Any],
 ) -> tuple[Any, ...] | None:
     """Run one statement on a served session's connection for ``mapper``, in its
-    transaction; its row. One greenlet gets the connection and runs the statement."""
-    return await greenlet_spawn(_in_transaction, session, mapper, statement, compiled, params)
-
-
-def _in_transaction(
-    session: Session,
-    mapper: Mapper[Any],
-    statement: Any,
-    compiled: CompiledStatement | None,
-    params: dict[str, Any],
-) -> tuple[Any, ...] | None:
+    transaction; its row. Called in a greenlet (``greenlet_spawn``): getting the
+    connection and running the statement take one trip in and out."""
     connection = session.connection(bind_arguments={"mapper": mapper})
     if compiled is not None and takes_cursor_path(connection):
         return _in_transaction_on_cursor(connection, compiled, params)

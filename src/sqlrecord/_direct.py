@@ -16,6 +16,7 @@ from sqlalchemy import Column, ColumnDefault, Table, bindparam
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import InstanceState, Mapper, Session
+from sqlalchemy.util import greenlet_spawn
 
 from ._dbapi_path import CompiledStatement, run_alone, run_in_transaction
 
@@ -184,4 +185,6 @@ async def execute_on(
     """Run ``direct`` on a served session's connection for ``mapper``, in its
     transaction; its row."""
     compiled = direct.compiled_for(session.get_bind(mapper).dialect)
-    return await run_in_transaction(session, mapper, direct.statement, compiled, params)
+    return await greenlet_spawn(
+        run_in_transaction, session, mapper, direct.statement, compiled, params
+    )
