@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
 from typing import Any
 
-from sqlalchemy import Column, ForeignKey, String, Table, Text, func
+from sqlalchemy import Column, ForeignKey, Numeric, String, Table, Text, func
 from sqlalchemy.ext.hybrid import hybrid_method, hybrid_property
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.sql import ColumnElement
@@ -178,6 +180,19 @@ class Dog(Animal):
     licence: Mapped[str] = mapped_column(String(20), unique=True)
 
     __mapper_args__ = {"polymorphic_identity": "dog"}
+
+
+class Oddity(CRUDMixin, PlainBase):
+    """Column names a bound parameter cannot carry as they are (SQLAlchemy escapes them),
+    and types with bind and result processing: a date-time, a decimal, a boolean."""
+
+    __tablename__ = "test_oddities"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    full_name: Mapped[str] = mapped_column("full name", String(40))
+    rate: Mapped[decimal.Decimal | None] = mapped_column("rate%", Numeric(8, 2))
+    seen_at: Mapped[dt.datetime | None] = mapped_column("seen.at")
+    active: Mapped[bool] = mapped_column(default=True)
 
 
 ALL_METADATA = (Base.metadata, PlainBase.metadata)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
+import decimal
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,7 +34,18 @@ from .helpers import (
     fetch_column,
     sqlite_file_database,
 )
-from .models import Animal, Article, Dog, Invoice, Membership, Note, Post, Reading, User
+from .models import (
+    Animal,
+    Article,
+    Dog,
+    Invoice,
+    Membership,
+    Note,
+    Oddity,
+    Post,
+    Reading,
+    User,
+)
 
 WRITES = ("INSERT", "UPDATE", "DELETE")
 
@@ -663,3 +676,24 @@ async def test_column_queries_of_an_own_session_skip_the_session_not_its_hooks(
     assert alone == hooked == served == ([{"code": "c1"}], 2, True, ["c1", "c2"], "c2")
     assert len(seen) == 5
     assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_escaped_names_and_processed_types_go_through_the_cursor_as_through_the_orm(
+    db: Database, direct_writes: list[str]
+) -> None:
+    seen = dt.datetime(2024, 2, 29, 13, 45, 7)  # whole seconds: MySQL DATETIME keeps no more
+    direct = await Oddity.create(full_name="Kim", rate=decimal.Decimal("12.50"), seen_at=seen)
+    with session_hook("before_flush"):  # the ORM's flush
+        flushed = await Oddity.create(full_name="Kim", rate=decimal.Decimal("12.50"), seen_at=seen)
+    assert direct_writes == ["insert"]
+    expected = {"full_name": "Kim", "rate": decimal.Decimal("12.50"), "seen_at": seen}
+    for obj in (direct, flushed):
+        assert {key: getattr(obj, key) for key in expected} == expected and obj.active is True
+    found = await Oddity.get(direct.id)
+    assert found is not None
+    assert {key: getattr(found, key) for key in expected} == expected and found.active is True
+    await found.update(full_name="Lee", rate=decimal.Decimal("0.05"), active=False)
+    await flushed.delete()
+    assert await Oddity.filter_by().values("full_name", "rate", "seen_at", "active") == [
+        {"full_name": "Lee", "rate": decimal.Decimal("0.05"), "seen_at": seen, "active": False}
+    ]

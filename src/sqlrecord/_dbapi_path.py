@@ -15,7 +15,16 @@ What this path skips is the ``Connection`` layer, so it is taken only when
 nothing listens there: no ``before/after_execute``, ``before/after_cursor_execute``
 or ``handle_error`` listener, no statement logging (``echo``), and no execution
 option other than sqlrecord's own. Otherwise the same statement runs through
-``Connection.execute``, still in one greenlet.
+``Connection.execute``, still in one greenlet (as do the column queries of
+``rows_alone``, whose statements are built per call).
+
+It leans on parts of SQLAlchemy that are not public API, each the piece
+``Connection`` itself uses for the same step; SQLAlchemy is pinned
+(constraints.txt) and tests/test_one_statement.py runs every path on all three
+databases: ``SQLCompiler._bind_processors`` and ``_result_columns``,
+``TypeEngine._cached_result_processor``, ``Pool._invalidate``,
+``_ConnectionFairy._close_special``, ``Connection._handle_dbapi_exception_noconnection``,
+``Engine._should_log_info`` and ``Connection._echo``.
 """
 
 from __future__ import annotations
@@ -41,7 +50,8 @@ _CONNECTION_EVENTS = (
     "before_cursor_execute",
     "after_cursor_execute",
 )
-# Execution options this path honours (each by how it runs the statement).
+# Execution options this path honours: sqlrecord's SQLite autocommit marker (no BEGIN
+# is sent anyway) and the isolation level (AUTOCOMMIT for an engine: the adapter's flag).
 _OWN_OPTIONS = frozenset({"isolation_level", AUTOCOMMIT_OPTION})
 
 Processor = Callable[[Any], Any] | None
@@ -82,7 +92,7 @@ class CompiledStatement:
 
     def arguments(self, params: dict[str, Any]) -> tuple[Any, ...]:
         """``params`` as the driver takes them: in order, each through its type's processor."""
-        values = self.compiled.construct_params(params, _check=False)
+        values = self.compiled.construct_params(params, escape_names=False, _check=False)
         return tuple(
             values[name] if processor is None else processor(values[name])
             for name, processor in self.binds
@@ -118,8 +128,12 @@ def takes_cursor_path(engine: Engine | Connection) -> bool:
     if engine.dialect.dispatch.handle_error:
         return False
     if isinstance(engine, Connection):
+        # A served connection's isolation level is set on it already.
         return not engine._echo and not set(engine.get_execution_options()) - _OWN_OPTIONS
-    return not engine._should_log_info() and not set(engine._execution_options) - _OWN_OPTIONS
+    options = engine.get_execution_options()
+    if options.get("isolation_level", "AUTOCOMMIT") != "AUTOCOMMIT":
+        return False  # set per checkout by Connection (only autocommit is honoured here)
+    return not engine._should_log_info() and not set(options) - _OWN_OPTIONS
 
 
 async def run_alone(
