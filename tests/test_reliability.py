@@ -329,6 +329,7 @@ async def test_an_unreachable_database_is_a_typed_error(backend: str) -> None:
     calls = {
         "create": lambda: User.create(email="never@example.com"),
         "first": lambda: User.filter_by(email="x").first(),
+        "count": lambda: User.filter_by(email="x").count(),  # a column query: no session
         "get": lambda: User.get(1),
         "transaction": in_transaction,
     }

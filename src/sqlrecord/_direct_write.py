@@ -71,7 +71,7 @@ def writes_directly(state: InstanceState[Any], dialect: Any, *, deleting: bool =
 async def insert_row(target: AsyncEngine | Session, state: InstanceState[Any]) -> None:
     """INSERT ``state``'s object as one statement and settle it as a loaded row with its
     identity: on a connection of its own (``AsyncEngine``), or on a served session's
-    connection, in its transaction (``AsyncConnection``)."""
+    connection, in its transaction (the session's sync ``Session``)."""
     mapper = state.mapper
     plan = table_plan(mapper)
     values = state.dict
