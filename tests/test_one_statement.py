@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import event, insert, inspect
 from sqlalchemy.orm import Session
 
-from sqlrecord import Database, _scope, crud
+from sqlrecord import Database, _dbapi_path, _scope, crud
 from sqlrecord._direct_read import reads_directly
 from sqlrecord.exceptions import (
     DuplicateKeyError,
@@ -697,3 +697,23 @@ async def test_escaped_names_and_processed_types_go_through_the_cursor_as_throug
     assert await Oddity.filter_by().values("full_name", "rate", "seen_at", "active") == [
         {"full_name": "Lee", "rate": decimal.Decimal("0.05"), "seen_at": seen, "active": False}
     ]
+
+
+async def test_a_served_create_goes_on_the_cursor_of_the_sessions_connection(
+    db: Database, monkeypatch: pytest.MonkeyPatch, direct_writes: list[str]
+) -> None:
+    through_connection: list[Any] = []
+    original = _dbapi_path._in_transaction_on_connection
+
+    def spy(*args: Any) -> Any:
+        through_connection.append(args)
+        return original(*args)
+
+    monkeypatch.setattr(_dbapi_path, "_in_transaction_on_connection", spy)
+    async with db.transaction():  # a writing unit (on SQLite: BEGIN IMMEDIATE)
+        await Note.create(text="served", code="s1")
+        await Note.create(text="served", code="s2")
+    async with db.transaction(savepoints=False):
+        await Note.create(text="batch", code="b1")
+    assert direct_writes == ["insert"] * 3 and through_connection == []
+    assert await fetch_column(db, Note, "code") == ["b1", "s1", "s2"]

@@ -38,7 +38,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Mapper, Session
 from sqlalchemy.util import greenlet_spawn
 
-from ._dialects import AUTOCOMMIT_OPTION
+from ._dialects import AUTOCOMMIT_OPTION, IMMEDIATE_OPTION
 
 __all__ = ["CompiledStatement", "rows_alone", "run_alone", "run_in_transaction"]
 
@@ -50,9 +50,11 @@ _CONNECTION_EVENTS = (
     "before_cursor_execute",
     "after_cursor_execute",
 )
-# Execution options this path honours: sqlrecord's SQLite autocommit marker (no BEGIN
-# is sent anyway) and the isolation level (AUTOCOMMIT for an engine: the adapter's flag).
-_OWN_OPTIONS = frozenset({"isolation_level", AUTOCOMMIT_OPTION})
+# Execution options this path honours: sqlrecord's SQLite markers, which only shape the
+# BEGIN (none for an autocommit statement; IMMEDIATE for a writing unit, whose BEGIN went
+# out or waits on the sqlite3 connection for the next statement, this one), and the
+# isolation level (AUTOCOMMIT for an engine: the adapter's flag).
+_OWN_OPTIONS = frozenset({"isolation_level", AUTOCOMMIT_OPTION, IMMEDIATE_OPTION})
 
 Processor = Callable[[Any], Any] | None
 
@@ -269,6 +271,14 @@ def _in_transaction_on_cursor(
         if error.connection_invalidated:
             connection.invalidate(error.orig)
         raise
+    except BaseException as error:
+        if not isinstance(error, Exception):
+            # Cancelled mid-statement: as Connection.execute does, the connection is
+            # invalidated now, so the unit's cleanup (a ROLLBACK TO SAVEPOINT) fails
+            # at once instead of queueing behind the statement the caller gave up on.
+            with contextlib.suppress(Exception):
+                connection.invalidate()
+        raise
     assert not isinstance(outcome, int)
     return outcome
 
@@ -287,10 +297,13 @@ def _execute(
     cursor = pooled.dbapi_connection.cursor()
     try:
         cursor.execute(compiled.sql, arguments)
+        outcome: tuple[Any, ...] | int | None
         if count:
-            return int(cursor.rowcount)
-        return compiled.row(cursor, dialect) if cursor.description else None
+            outcome = int(cursor.rowcount)
+        else:
+            outcome = compiled.row(cursor, dialect) if cursor.description else None
     except dialect.loaded_dbapi.Error as error:
+        _close_quietly(cursor)
         lost = dialect.is_disconnect(error, pooled.dbapi_connection, cursor)
         if lost:
             # As Connection does: connections as old as this one are suspect too.
@@ -305,9 +318,18 @@ def _execute(
             dialect=dialect,
             ismulti=False,
         ) from error
-    finally:
-        with contextlib.suppress(Exception):
-            cursor.close()
+    except Exception:
+        _close_quietly(cursor)
+        raise
+    # A cancellation leaves the cursor to the connection's invalidation: closing it
+    # would wait (on SQLite, behind the very statement the caller gave up on).
+    _close_quietly(cursor)
+    return outcome
+
+
+def _close_quietly(cursor: Any) -> None:
+    with contextlib.suppress(Exception):
+        cursor.close()
 
 
 def _give_back_failed(pooled: Any, error: Exception, *, autocommit: bool) -> None:
