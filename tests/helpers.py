@@ -126,12 +126,16 @@ def stall_report(db: Database, *, after: float) -> Iterator[None]:
     loop = asyncio.get_running_loop()
 
     def report() -> None:
-        print(f"\n--- stall report, {after} s in: pool {db.engine.pool.status()}", file=sys.stderr)
+        pool = db.engine.pool
+        print(
+            f"\n--- stall report, {after} s in: the engine's pool {id(pool):#x}: {pool.status()}",
+            file=sys.stderr,
+        )
         for task in asyncio.all_tasks(loop):
             print(f"--- task {task.get_name()}: {_awaiting(task.get_coro())}", file=sys.stderr)
         for suspended in gc.get_objects():  # SQLAlchemy's sync code runs in greenlets
             if isinstance(suspended, greenlet) and suspended.gr_frame is not None:
-                print("--- greenlet", file=sys.stderr)
+                print(f"--- greenlet {_pool_waited_on(suspended.gr_frame)}", file=sys.stderr)
                 traceback.print_stack(suspended.gr_frame, limit=8, file=sys.stderr)
         faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
         if db.engine.dialect.name != "sqlite":
@@ -145,6 +149,17 @@ def stall_report(db: Database, *, after: float) -> Iterator[None]:
         handle.cancel()
         for view in server_views:
             view.cancel()
+
+
+def _pool_waited_on(frame: Any) -> str:
+    """Which pool a greenlet waits on for a connection, if it does (the engine may have
+    been given a new pool since it started waiting)."""
+    while frame is not None:
+        if frame.f_code.co_name == "_do_get" and "self" in frame.f_locals:
+            pool = frame.f_locals["self"]
+            return f"waits on pool {id(pool):#x}: {pool.status()}"
+        frame = frame.f_back
+    return ""
 
 
 def _awaiting(coroutine: Any) -> str:
