@@ -37,6 +37,7 @@ from ._dialects import (
     prepare_write_session,
 )
 from ._idle_ping import install_idle_ping, ping_after_idle
+from ._pool import pool_class_for
 from ._registry import database_for, default_database
 from ._scope import ABORTED, NO_SAVEPOINTS, close_session
 from ._transaction import Transaction
@@ -151,6 +152,9 @@ class Database:
         connect_args = {**dialect_connect_args(parsed), **options.get("connect_args", {})}
         if connect_args:
             options["connect_args"] = connect_args
+        pool_class = pool_class_for(parsed, options)
+        if pool_class is not None:
+            options["poolclass"] = pool_class
         engine = create_async_engine(adapt_url(parsed), **options)
         install_dialect_fixes(engine)
         ping_after = ping_after_idle(pool_pre_ping)

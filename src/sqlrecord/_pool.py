@@ -1,0 +1,81 @@
+"""The connection pool: SQLAlchemy's asyncio queue pool, with waiters that notice a freed place.
+
+When every place of ``QueuePool`` (``pool_size`` + ``max_overflow``) is taken, a
+checkout waits on the pool's queue until a connection is checked in. A place is
+also freed when a connection being opened fails or is given up (its task was
+cancelled, by a request timeout say): the pool lowers its count of open
+connections, but puts nothing in the queue, so no waiter wakes. If all the
+places were connections still being opened (a burst of work at start-up, or
+after the pool was emptied) and each of those was given up, every waiter sits
+out the whole ``pool_timeout`` with the pool empty and nothing open. The suite's
+concurrent-cancellation test met exactly this on a loaded machine (its stall
+report: all writers waiting, the pool holding no connection and counting none).
+
+Here a waiter looks again every half second: when a place has come free, it
+opens a connection; otherwise it waits on, until ``pool_timeout`` in all.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import URL
+from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
+from sqlalchemy.util import queue as sa_queue
+
+__all__ = ["WatchfulQueuePool", "pool_class_for"]
+
+#: Seconds a waiting checkout waits on the queue before it looks for a freed place.
+RECHECK_SECONDS = 0.5
+
+
+class WatchfulQueuePool(AsyncAdaptedQueuePool):
+    """``AsyncAdaptedQueuePool`` whose waiting checkouts also notice a place freed by a
+    connection that failed to open or was given up while opening.
+
+    Example:
+        >>> from sqlalchemy.ext.asyncio import create_async_engine
+        >>> engine = create_async_engine("sqlite+aiosqlite:///x.db", poolclass=WatchfulQueuePool)
+        >>> type(engine.pool).__name__
+        'WatchfulQueuePool'
+    """
+
+    def _do_get(self) -> ConnectionPoolEntry:
+        deadline = time.monotonic() + self._timeout
+        while True:
+            if self._max_overflow == -1 or self._overflow < self._max_overflow:
+                # A pooled connection, or room to open one: the stock checkout.
+                return super()._do_get()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise sa_exc.TimeoutError(
+                    f"QueuePool limit of size {self.size()} overflow {self.overflow()} "
+                    f"reached, connection timed out, timeout {self._timeout:.2f}",
+                    code="3o7r",
+                )
+            try:
+                record: ConnectionPoolEntry = self._pool.get(True, min(remaining, RECHECK_SECONDS))
+                return record
+            except sa_queue.Empty:
+                continue  # look again: a place may have come free meanwhile
+
+
+def pool_class_for(url: URL, options: dict[str, Any]) -> type[Any] | None:
+    """The pool class for an engine on ``url``: the watchful one wherever SQLAlchemy would
+    use its asyncio queue pool, unless the caller chose a pool class.
+
+    Example:
+        >>> from sqlalchemy.engine import make_url
+        >>> pool_class_for(make_url("postgresql+asyncpg://h/db"), {}).__name__
+        'WatchfulQueuePool'
+        >>> pool_class_for(make_url("sqlite+aiosqlite://"), {}) is None  # in memory: static
+        True
+    """
+    if "poolclass" in options or "pool" in options:
+        return None
+    dialect: Any = url.get_dialect(_is_async=True)
+    if dialect.get_pool_class(url) is not AsyncAdaptedQueuePool:
+        return None
+    return WatchfulQueuePool
