@@ -17,6 +17,7 @@ opens a connection; otherwise it waits on, until ``pool_timeout`` in all.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -43,7 +44,9 @@ class WatchfulQueuePool(AsyncAdaptedQueuePool):
     """
 
     def _do_get(self) -> ConnectionPoolEntry:
-        deadline = time.monotonic() + self._timeout
+        # pool_timeout=None: wait as long as it takes, as QueuePool does.
+        timeout = math.inf if self._timeout is None else self._timeout
+        deadline = time.monotonic() + timeout
         while True:
             if self._max_overflow == -1 or self._overflow < self._max_overflow:
                 # A pooled connection, or room to open one: the stock checkout.
