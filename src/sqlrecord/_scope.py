@@ -251,7 +251,7 @@ class SessionScope:
         Only for an own session that has not begun, and a model whose loading is
         copying columns (``_direct_read.reads_directly``).
         """
-        if self.served or self.session.sync_session.get_transaction() is not None:
+        if not self._own_and_idle():
             return None
         if not reads_directly(self.session.sync_session, inspect(self._model)):
             return None
@@ -261,11 +261,15 @@ class SessionScope:
         """Where a query that selects columns only (values, counts) may run on a pooled
         connection of its own, past the session, if it may: an own session that has
         not begun, with no ``do_orm_execute`` hook to see the query."""
-        if self.served or self.session.sync_session.get_transaction() is not None:
+        if not self._own_and_idle():
             return None
         if self.session.sync_session.dispatch.do_orm_execute:
             return None
         return self._database.autocommit_bind
+
+    def _own_and_idle(self) -> bool:
+        """An own session that has not begun: a statement may go past it, alone."""
+        return not self.served and self.session.sync_session.get_transaction() is None
 
     async def __aexit__(
         self,
