@@ -217,6 +217,16 @@ OPERATIONS: list[Operation] = [
         group="A-K",
     ),
     Operation(
+        "B-each",
+        "insert one at a time, one transaction, each id at once",
+        "insert_each",
+        "narrow",
+        _bulk(narrow_row, NARROW, "single"),
+        per_item=False,
+        concurrent=False,
+        mutates=True,
+    ),
+    Operation(
         "C",
         "bulk insert (bulk_small)",
         "bulk_insert",

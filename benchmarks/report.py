@@ -37,6 +37,10 @@ def _time_ratio(a: Measurement | None, b: Measurement | None) -> float | None:
     return b.median_rate / a.median_rate
 
 
+#: A-K operations whose Tortoise comparison uses another operation (see evaluate_targets).
+_TORTOISE_PAIRS = {"B": "B-each"}
+
+
 def _geomean(values: list[float]) -> float:
     return math.exp(statistics.fmean(math.log(v) for v in values))
 
@@ -71,7 +75,9 @@ def evaluate_targets(
                         "pass": ratio <= CORE_LIMIT,
                     }
                 )
-    a_to_k = [op.key for op in OPERATIONS if op.group == "A-K"]
+    # Tortoise's B is orm-benchmarks' loop of create(); sqlrecord's B is its batch API. The
+    # like-for-like pair is B-each, where both run that loop, so it stands in for B here.
+    a_to_k = [_TORTOISE_PAIRS.get(op.key, op.key) for op in OPERATIONS if op.group == "A-K"]
     rates: dict[str, list[float]] = {"sqlrecord": [], "tortoise": []}
     for key in a_to_k:
         pair = [index.get((key, 1, name)) for name in rates]
@@ -82,7 +88,7 @@ def evaluate_targets(
         ratio = _geomean(rates["tortoise"]) / _geomean(rates["sqlrecord"])
         verdicts.append(
             {
-                "target": "geometric mean of A-K (c=1): Tortoise rate / sqlrecord rate",
+                "target": "geometric mean of A-K (c=1; B as B-each): Tortoise rate / sqlrecord",
                 "limit": 1.0,
                 "ratio": ratio,
                 "pass": ratio <= 1.0,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from sqlrecord import Database
 from sqlrecord.exceptions import (
@@ -44,6 +46,44 @@ async def test_bulk_create_is_all_or_nothing(db: Database) -> None:
     with pytest.raises(DuplicateKeyError):
         await User.bulk_create(rows)
     assert await count_rows(db, User) == 1
+
+
+@pytest.mark.parametrize("return_objects", [False, True])
+async def test_bulk_create_runs_the_users_insert_and_flush_hooks(
+    db: Database, return_objects: bool
+) -> None:
+    # An ORM bulk INSERT fires no mapper or flush hook; rows given to bulk_create must.
+    flushed: list[str] = []
+
+    def name_it(_mapper: object, _connection: object, user: User) -> None:
+        user.name = user.name or f"named by hook: {user.email}"
+
+    def note_flush(session: Session, _context: object) -> None:
+        flushed.extend(o.email for o in session.new if isinstance(o, User))
+
+    rows = [{"email": f"hooked{n}@example.com"} for n in range(3)] + [
+        {"email": "given@example.com", "name": "Given"}
+    ]
+    event.listen(User, "before_insert", name_it)
+    event.listen(Session, "after_flush", note_flush)
+    try:
+        result = await User.bulk_create(rows, batch_size=2, return_objects=return_objects)
+    finally:
+        event.remove(User, "before_insert", name_it)
+        event.remove(Session, "after_flush", note_flush)
+    if return_objects:
+        assert isinstance(result, list)
+        names = [user.name for user in result]
+        assert names[-2:] == ["named by hook: hooked2@example.com", "Given"]
+        assert all(user.id is not None for user in result)
+    else:
+        assert result == 4
+    stored = await User.filter_by().order_by("email").values_list("email", "name")
+    assert stored == [
+        ("given@example.com", "Given"),
+        *[(f"hooked{n}@example.com", f"named by hook: hooked{n}@example.com") for n in range(3)],
+    ]
+    assert sorted(flushed) == sorted(row["email"] for row in rows)
 
 
 @pytest.mark.parametrize(

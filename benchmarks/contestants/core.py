@@ -54,6 +54,10 @@ class CoreContestant(Contestant):
             for row in rows:
                 await connection.execute(statement, row)
 
+    async def insert_each(self, model: str, rows: list[dict[str, Any]]) -> None:
+        """B-each: the same as B (one INSERT per row)."""
+        await self.insert_batch(model, rows)
+
     async def bulk_insert(self, model: str, rows: list[dict[str, Any]]) -> None:
         """C: one executemany INSERT."""
         async with self.engine.begin() as connection:

@@ -64,6 +64,14 @@ class OrmContestant(Contestant):
             for row in rows:
                 session.add(cls(**row))
 
+    async def insert_each(self, model: str, rows: list[dict[str, Any]]) -> None:
+        """B-each: add and flush each object in one transaction (its id is set at the flush)."""
+        cls = MODELS[model]
+        async with self.sessions.begin() as session:
+            for row in rows:
+                session.add(cls(**row))
+                await session.flush()
+
     async def bulk_insert(self, model: str, rows: list[dict[str, Any]]) -> None:
         """C: ORM bulk INSERT of a list of dicts."""
         async with self.sessions.begin() as session:

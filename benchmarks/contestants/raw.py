@@ -72,6 +72,10 @@ class RawContestant(Contestant):
                 await execute(connection, sql, self._args(model, row))
             await execute(connection, "COMMIT")
 
+    async def insert_each(self, model: str, rows: list[dict[str, Any]]) -> None:
+        """B-each: the same as B (one INSERT per row)."""
+        await self.insert_batch(model, rows)
+
     async def bulk_insert(self, model: str, rows: list[dict[str, Any]]) -> None:
         """C: executemany between BEGIN and COMMIT."""
         args = [self._args(model, row) for row in rows]

@@ -46,6 +46,8 @@ class SqlactiveContestant(Contestant):
     label: ClassVar[str] = "sqlactive"
     not_available: ClassVar[dict[str, str]] = {
         "get_hit": "every call opens and closes its own session: no identity map to hit",
+        "insert_each": "create() commits each row; several rows share a transaction only in "
+        "insert_all(), which is B",
         "values_dicts": "no values-as-dicts API",
         "upsert": "no upsert API",
         "count_exists": "no exists() API",

@@ -65,8 +65,13 @@ class SqlrecordContestant(Contestant):
         await MODELS[model].create(**row)
 
     async def insert_batch(self, model: str, rows: list[dict[str, Any]]) -> None:
-        """B: ``Model.create`` per row inside ``db.transaction(savepoints=False)``, as
-        docs/sessions.md teaches for a batch that stands or falls as a whole."""
+        """B: ``Model.bulk_create(rows, return_objects=True)``, as docs/models.md teaches for
+        many new objects at once: one transaction, the objects come back with their ids."""
+        await MODELS[model].bulk_create(rows, return_objects=True)
+
+    async def insert_each(self, model: str, rows: list[dict[str, Any]]) -> None:
+        """B-each: ``Model.create`` per row inside ``db.transaction(savepoints=False)``, as
+        docs/sessions.md teaches for rows that need each id before the next row."""
         cls = MODELS[model]
         async with self.db.transaction(savepoints=False):
             for row in rows:

@@ -128,6 +128,10 @@ class TortoiseContestant(Contestant):
             for row in rows:
                 await cls.create(**row)
 
+    async def insert_each(self, model: str, rows: list[dict[str, Any]]) -> None:
+        """B-each: the same as B; ``create`` returns each object with its id."""
+        await self.insert_batch(model, rows)
+
     async def bulk_insert(self, model: str, rows: list[dict[str, Any]]) -> None:
         """C: ``Model.bulk_create(objects, batch_size=1000)``."""
         cls = MODELS[model]

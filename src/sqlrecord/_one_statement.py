@@ -17,7 +17,7 @@ from sqlalchemy import inspect
 from sqlalchemy.orm import InstanceState, Mapper, Session
 from sqlalchemy.orm.interfaces import MANYTOONE
 
-__all__ = ["deletes_alone", "is_one_statement", "writes_alone"]
+__all__ = ["deletes_alone", "inserts_are_watched", "is_one_statement", "writes_alone"]
 
 # Hooks that run inside a flush or a transaction and may send statements of their own.
 _MAPPER_HOOKS = (
@@ -46,6 +46,26 @@ def _single_table_without_hooks(mapper: Mapper[Any]) -> bool:
         return False
     # Fires when a flush reads back server-set values.
     return not mapper.class_manager.dispatch.refresh_flush
+
+
+# Hooks that expect to see each object a flush inserts; an ORM bulk INSERT fires none of them.
+_INSERT_HOOKS = ("before_insert", "after_insert")
+_FLUSH_HOOKS = ("before_flush", "after_flush", "after_flush_postexec")
+
+
+def inserts_are_watched(model: type[Any], session: Session) -> bool:
+    """Whether a hook of the user's expects to see each new ``model`` object flushed.
+
+    A mapper's ``before_insert``/``after_insert``, an instance's ``refresh_flush``
+    or a session's flush hook: an ORM bulk INSERT skips them all, the unit of work
+    runs them.
+    """
+    mapper: Mapper[Any] = inspect(model)
+    if any(getattr(mapper.dispatch, hook) for hook in _INSERT_HOOKS):
+        return True
+    if mapper.class_manager.dispatch.refresh_flush:
+        return True
+    return any(getattr(session.dispatch, hook) for hook in _FLUSH_HOOKS)
 
 
 def deletes_alone(model: type[Any]) -> bool:

@@ -10,6 +10,7 @@ from sqlalchemy import Column, Table, insert, inspect, select, tuple_
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ._one_statement import inserts_are_watched
 from ._scope import SessionScope
 from ._values import check_rows
 from .exceptions import InvalidFieldError, InvalidValueError
@@ -71,6 +72,12 @@ class BulkMixin:
         Returns the number of rows, or with ``return_objects=True`` the new
         objects, ids and database defaults included (read back with RETURNING).
 
+        Your hooks still see every row: on a model with a ``before_insert`` or
+        ``after_insert`` listener, or in a session with a flush listener, the
+        rows go through the ORM's unit of work instead of a bulk INSERT, which
+        would skip them (the unit of work batches them too where the database
+        can return many rows' ids from one statement).
+
         Example:
             >>> users = run(User.bulk_create([{"email": "c@example.com"}], return_objects=True))
             >>> users[0].id is not None, users[0].created_at is not None
@@ -83,9 +90,12 @@ class BulkMixin:
         created: list[Self] = []
         table_rows = None if return_objects else _table_rows(cls)
         async with SessionScope(cls, session, write=True, auto_commit=auto_commit) as s:
+            watched = inserts_are_watched(cls, s.sync_session)
             for start in range(0, len(checked), size):
                 batch = checked[start : start + size]
-                if return_objects:
+                if watched:
+                    created.extend(await _flush_as_objects(cls, s, batch))
+                elif return_objects:
                     result = await s.scalars(insert(cls).returning(cls), batch)
                     created.extend(result.all())
                 elif table_rows is not None:
@@ -165,6 +175,21 @@ class BulkMixin:
 
 
 _RowRenamer = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
+
+
+async def _flush_as_objects(
+    model: type[Any], session: AsyncSession, rows: list[dict[str, Any]]
+) -> list[Any]:
+    """The rows as new objects, flushed by the unit of work so that the user's hooks run."""
+    objects = []
+    for row in rows:
+        obj = model()
+        for name, value in row.items():
+            setattr(obj, name, value)
+        objects.append(obj)
+    session.add_all(objects)
+    await session.flush()
+    return objects
 
 
 def _table_rows(model: type[Any]) -> tuple[Table, _RowRenamer | None] | None:
