@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
+from sqlalchemy.pool import PoolResetState
 
 import sqlrecord._registry as registry
 from sqlrecord import Database
@@ -113,6 +115,28 @@ async def test_child_tasks_do_not_share_the_ambient_session(db: Database) -> Non
         assert counts == [1] * 5
         assert await User.count() == 2
     assert await count_rows(db, User) == 2
+
+
+async def test_an_own_session_ends_its_transaction_once(db: Database) -> None:
+    # Session.close rolls back; the pool then rolls back again on check-in unless it
+    # is told the transaction already ended (a second ROLLBACK round trip on MariaDB).
+    await User.create(email="reader@example.com")
+    resets: list[bool] = []
+
+    def on_reset(_dbapi: object, _record: object, state: PoolResetState) -> None:
+        resets.append(state.transaction_was_reset)
+
+    event.listen(db.engine.sync_engine, "reset", on_reset)
+    try:
+        assert [user.email for user in await User.filter_by().all()] == ["reader@example.com"]
+        page = await User.order_by("id").paginate(page=1, per_page=5)
+        assert page.total == 1
+        async with asynccontextmanager(db.session)():
+            assert await User.filter_by(email__icontains="READER").first() is not None
+    finally:
+        event.remove(db.engine.sync_engine, "reset", on_reset)
+    assert resets == [True, True, True]
+    assert db.engine.sync_engine.pool.checkedout() == 0
 
 
 async def _ambient(db: Database) -> object:

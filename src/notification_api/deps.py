@@ -18,6 +18,7 @@ from .tokens import read_token
 
 __all__ = [
     "IN_UNIT_OF_WORK",
+    "READ_ONLY_METHODS",
     "AppSettings",
     "CurrentUser",
     "UnitOfWork",
@@ -42,21 +43,32 @@ def app_settings(request: Request) -> Settings:
 AppSettings = Annotated[Settings, Depends(app_settings)]
 
 
+#: Methods that only read (HTTP's safe methods): no route of this service writes in them.
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
     """The request's session (ambient for model calls), committed before the response.
 
-    ``Database.committing_session`` is bound to one ``Database``; routers are
-    built once per module, databases once per app, so the app's database is
-    looked up here and its dependency entered by hand.
+    A ``GET``, ``HEAD`` or ``OPTIONS`` request only reads, so its session is
+    closed without a COMMIT (the ORM's commit is CPU spent on nothing to keep);
+    ``tests/notification_api/test_read_only.py`` checks that no such route sends
+    a write. ``Database.session`` and ``Database.committing_session`` are bound
+    to one ``Database``; routers are built once per module, databases once per
+    app, so the app's database is looked up here and its dependency entered by
+    hand.
 
     Example:
         >>> from fastapi import Depends
         >>> dependency = Depends(unit_of_work, scope="function")
     """
     database: Database = request.app.state.database
+    if request.method in READ_ONLY_METHODS:
+        async with asynccontextmanager(database.session)() as session:
+            yield session
+        return
     async with asynccontextmanager(database.committing_session)() as session:
-        if request.method not in ("GET", "HEAD", "OPTIONS"):
-            await database.begin_write(session)
+        await database.begin_write(session)
         yield session
 
 
