@@ -19,6 +19,7 @@ from sqlalchemy import event, insert, inspect
 from sqlalchemy.orm import Session
 
 from sqlrecord import Database, _dbapi_path, _scope, crud
+from sqlrecord import query as query_module
 from sqlrecord._direct_read import reads_directly
 from sqlrecord.exceptions import (
     DuplicateKeyError,
@@ -26,6 +27,7 @@ from sqlrecord.exceptions import (
     NotLoadedError,
     StaleObjectError,
 )
+from sqlrecord.introspection import model_info
 
 from .helpers import (
     StatementLog,
@@ -418,6 +420,86 @@ async def test_a_direct_get_skips_soft_deleted_rows_and_served_sessions(
     async with db.transaction():
         assert (await Article.get(article.id, with_deleted=True)) is not None
     assert len(direct_reads) == 2  # the two own-session reads
+
+
+# -- all() and first() as one SELECT of rows (_direct_read.rows_as_objects) -------
+
+
+@pytest.fixture
+def direct_lists(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many rows each direct list read of the test built objects from."""
+    built: list[int] = []
+    original = query_module.rows_as_objects
+
+    def spy(mapper: Any, rows: Any) -> list[Any]:
+        built.append(len(rows))
+        return original(mapper, rows)
+
+    monkeypatch.setattr(query_module, "rows_as_objects", spy)
+    return built
+
+
+@pytest.mark.parametrize("model", [User, Note, Reading, Invoice, Membership])
+async def test_a_direct_list_returns_the_objects_a_load_would(
+    db: Database, model: Any, direct_lists: list[int]
+) -> None:
+    made = {
+        User: lambda n: User.create(email=f"u{n}@example.com", name=f"U{n}", age=30 + n),
+        Note: lambda n: Note.create(text=f"t{n}", code=f"c{n}"),
+        Reading: lambda n: Reading.create(value=n),
+        Invoice: lambda n: Invoice.create(number=f"I-{n}", amount=n),
+        Membership: lambda n: Membership.create(group="g", member=n),
+    }
+    saved = [await made[model](n) for n in range(3)]
+    order = [f"-{name}" for name in model_info(model).primary_key_names]
+    direct = await model.filter_by().order_by(*order).all()
+    first = await model.filter_by().order_by(*order).first()
+    with session_hook("do_orm_execute"):  # the ORM's load
+        loaded = await model.filter_by().order_by(*order).all()
+        loaded_first = await model.filter_by().order_by(*order).first()
+    assert direct_lists == [3, 1]
+    newest_first = saved[::-1]
+    assert [_column_values(o) for o in direct] == [_column_values(o) for o in loaded]
+    assert [_column_values(o) for o in direct] == [_column_values(o) for o in newest_first]
+    assert _column_values(first) == _column_values(loaded_first) == _column_values(saved[-1])
+    for obj, twin in zip([*direct, first], [*loaded, loaded_first], strict=True):
+        state = inspect(obj)
+        assert state.detached and not state.modified and state.key == inspect(twin).key
+    if model is User:
+        with pytest.raises(NotLoadedError):
+            _ = direct[0].posts
+        # A direct object is changed and saved like any detached one.
+        direct[0].name = "Renamed"
+        await direct[0].save()
+        assert (await User.get_or_fail(direct[0].id)).name == "Renamed"
+    assert await model.filter_by().limit(0).all() == []
+
+
+async def test_a_list_that_needs_more_than_rows_keeps_the_orm(
+    db: Database, direct_lists: list[int]
+) -> None:
+    kim = await User.create(email="kim@example.com")
+    await Post.create(title="p", author=kim)
+    dog = await Dog.create(name="Rex", licence="L-1")
+    assert [type(a) for a in await Animal.filter_by().all()] == [Dog]  # polymorphic
+    assert (await Dog.filter_by(id=dog.id).first()).licence == "L-1"  # type: ignore[union-attr]
+    loaded = await User.filter_by().load("posts").all()  # a loader option
+    assert [post.title for post in loaded[0].posts] == ["p"]
+    assert [p.title for p in await Post.order_by("author__email").all()] == ["p"]  # a join
+    assert len(await User.filter_by().for_update().all()) == 1  # a locking read
+    async with db.transaction():  # a served session: the identity map must see the rows
+        assert (await User.filter_by().all())[0] is await User.get(kim.id)
+    assert direct_lists == []
+
+
+async def test_a_direct_list_skips_soft_deleted_rows(db: Database, direct_lists: list[int]) -> None:
+    kept = await Article.create(slug="kept")
+    gone = await Article.create(slug="gone")
+    await gone.delete()  # soft
+    assert [a.slug for a in await Article.filter_by().order_by("id").all()] == [kept.slug]
+    everything = await Article.filter_by().with_deleted().order_by("id").all()
+    assert [a.slug for a in everything] == ["kept", "gone"]
+    assert direct_lists == [1, 2]
 
 
 # -- create() in a served session ------------------------------------------------

@@ -198,7 +198,11 @@ def _alone_on_connection(
         elif result.returns_rows:
             row = result.first()
             outcome = None if row is None else tuple(row)
-        connection.commit()
+        if not statement.is_select:
+            connection.commit()
+        # else the close below ends the read's transaction: one ROLLBACK, and the pool
+        # is told so. After a COMMIT the pool would roll back once more on check-in
+        # (a round trip on MySQL/MariaDB, a hand-off to the driver's thread on SQLite).
     except Exception:
         with contextlib.suppress(sa_exc.DBAPIError):
             connection.close()

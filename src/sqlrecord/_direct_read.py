@@ -1,4 +1,5 @@
-"""``get(pk)`` in an own session as one Core SELECT, past the ORM's query machinery.
+"""``get(pk)`` and plain ``all()`` in an own session as Core SELECTs, past the ORM's query
+machinery.
 
 The ORM's ``Session.get`` builds and runs an ORM query and loads the row through
 the mapper's loaders; for a plain single-table model whose loading does nothing
@@ -7,10 +8,16 @@ row. The object comes back as it would from the ORM: detached, every column
 loaded, relationships unloaded (``_lazy_guard`` still names them when touched).
 Anything the ORM does on load (eager relationship loaders, deferred columns,
 polymorphic loading, ``load`` events, ``do_orm_execute`` hooks) keeps the ORM path.
+
+A list read this way also builds its objects only after the connection went back to
+the pool (on MySQL/MariaDB after the COMMIT round trip): the rows are never alive
+while a round trip is awaited, which under concurrency kept them alive long enough
+to be promoted through the garbage collector's generations.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -20,7 +27,7 @@ from sqlalchemy.orm.base import instance_state
 
 from ._direct import PK_PARAM, DirectStatement, execute_alone, key_condition, settle, table_plan
 
-__all__ = ["read_row", "reads_directly"]
+__all__ = ["columns_of", "read_row", "reads_directly", "rows_as_objects"]
 
 # Loader strategies that leave an attribute unloaded at load time, as a direct read does.
 _LAZY_STRATEGIES = frozenset({"select", "raise", "raise_on_sql", "dynamic", "write_only"})
@@ -45,6 +52,38 @@ def reads_directly(session: Session, mapper: Mapper[Any]) -> bool:
     if events.load or events.refresh:
         return False
     return not any(getattr(session.dispatch, hook) for hook in _SESSION_HOOKS)
+
+
+def columns_of(mapper: Mapper[Any]) -> list[Any]:
+    """The columns a direct read selects, in the order :func:`rows_as_objects` takes them."""
+    return list(table_plan(mapper).columns.values())
+
+
+def rows_as_objects(mapper: Mapper[Any], rows: Sequence[Any]) -> list[Any]:
+    """Rows of :func:`columns_of` as detached objects, each as :func:`read_row` makes
+    one; a key met twice gives the first object again, as an identity map would."""
+    plan = table_plan(mapper)
+    names = tuple(plan.columns)
+    columns = tuple(plan.columns.values())
+    key_at = [next(i for i, column in enumerate(columns) if column is pk) for pk in plan.pk]
+    new_instance = mapper.class_manager.new_instance
+    identity_key = mapper.identity_key_from_primary_key
+    objects: list[Any] = []
+    seen: dict[Any, Any] = {}
+    for row in rows:
+        identity = identity_key(tuple(row[i] for i in key_at))
+        known = seen.get(identity)
+        if known is not None:
+            objects.append(known)
+            continue
+        obj = new_instance()
+        state: InstanceState[Any] = instance_state(obj)
+        state.dict.update(zip(names, row, strict=True))
+        settle(state)
+        state.key = identity
+        seen[identity] = obj
+        objects.append(obj)
+    return objects
 
 
 async def read_row(bind: AsyncEngine, mapper: Mapper[Any], key: tuple[Any, ...]) -> Any:

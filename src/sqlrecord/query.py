@@ -13,11 +13,12 @@ from collections.abc import Generator, Sequence
 from typing import Any, Self, TypeVar
 
 from sqlalchemy import Select, func, inspect, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import with_loader_criteria
 from sqlalchemy.sql import ColumnElement
 
 from ._dbapi_path import rows_alone
+from ._direct_read import columns_of, rows_as_objects
 from ._query_extras import QueryWritesAndPages
 from ._scope import SessionScope
 from ._select_parts import (
@@ -353,10 +354,40 @@ class Query(QueryWritesAndPages[M]):
             >>> run(User.filter_by(name="nobody").all())
             []
         """
-        async with self._scope() as session:
+        return await self._objects(first=False)
+
+    async def _objects(self, *, first: bool) -> list[M]:
+        """The matching objects (with ``first``, at most the first one)."""
+        scope = self._scope()
+        async with scope as session:
+            direct = self._direct_statement(scope)
+            if direct is not None:
+                bind, statement = direct
+                _, rows = await rows_alone(bind.sync_engine, statement)
+                return rows_as_objects(inspect(self._model), rows)
             result = await session.scalars(self.statement())
-            rows = result.unique().all() if self._unique else result.all()
-            return list(rows)
+            if self._unique:
+                result = result.unique()
+            if first:
+                found = result.first()
+                return [] if found is None else [found]
+            return list(result.all())
+
+    def _direct_statement(self, scope: SessionScope) -> tuple[AsyncEngine, Select[Any]] | None:
+        """Where and what to SELECT when the objects may be built from plain rows, past
+        the session (``_direct_read``): an own session that has not begun, a model whose
+        loading copies columns, and a query with no loader options, locking, row
+        de-duplication or joins (rows of one table: no key comes twice)."""
+        if self._loads or self._options or self._unique or self._for_update or self._populate:
+            return None
+        bind = scope.direct_read_bind()
+        if bind is None:
+            return None
+        plan = JoinPlan(self._model)
+        statement = self._select(select(*columns_of(inspect(self._model))), plan, nulls=True)
+        if plan.aliases:  # ordered by a related field: the ORM's path
+            return None
+        return bind, statement
 
     async def first(self) -> M | None:
         """The first row in the query's order, or ``None``.
@@ -365,9 +396,8 @@ class Query(QueryWritesAndPages[M]):
             >>> run(User.order_by("email").first()) is None
             True
         """
-        async with self._scope() as session:
-            result = await session.scalars(self.limit(1).statement())
-            return (result.unique() if self._unique else result).first()
+        found = await self.limit(1)._objects(first=True)
+        return found[0] if found else None
 
     async def one_or_none(self) -> M | None:
         """The only matching row, or ``None``; :class:`MultipleResultsError` if several match.
