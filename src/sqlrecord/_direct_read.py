@@ -18,6 +18,7 @@ to be promoted through the garbage collector's generations.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import select
@@ -66,21 +67,29 @@ def rows_as_objects(mapper: Mapper[Any], rows: Sequence[Any]) -> list[Any]:
     names = tuple(plan.columns)
     columns = tuple(plan.columns.values())
     key_at = [next(i for i, column in enumerate(columns) if column is pk) for pk in plan.pk]
-    new_instance = mapper.class_manager.new_instance
-    identity_key = mapper.identity_key_from_primary_key
+    # The loop below is the whole cost of a large list: per row, what the ORM's loader
+    # does for a new object, with the lookups done once here.
+    key_of = itemgetter(*key_at)
+    one_column_key = len(key_at) == 1
+    identity_class = mapper.identity_key_from_primary_key((None,) * len(key_at))[0]
+    manager = mapper.class_manager
+    new_instance = manager.new_instance
+    dict_of = manager.dict_getter()
+    state_of = manager.state_getter()
     objects: list[Any] = []
     seen: dict[Any, Any] = {}
     for row in rows:
-        identity = identity_key(tuple(row[i] for i in key_at))
+        key = key_of(row)
+        identity = (identity_class, (key,) if one_column_key else key, None)
         known = seen.get(identity)
         if known is not None:
             objects.append(known)
             continue
         obj = new_instance()
-        state: InstanceState[Any] = instance_state(obj)
-        state.dict.update(zip(names, row, strict=True))
-        settle(state)
-        state.key = identity
+        # Values put straight into a new object's dict are its committed ones already
+        # (no attribute event ran): nothing to settle, unlike read_row's path.
+        dict_of(obj).update(zip(names, row, strict=False))
+        state_of(obj).key = identity
         seen[identity] = obj
         objects.append(obj)
     return objects
