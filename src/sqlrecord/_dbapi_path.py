@@ -172,7 +172,7 @@ def run_in_transaction(
 
 async def rows_alone(engine: Engine, statement: Any) -> tuple[list[str], list[Any]]:
     """Run a query on a pooled connection of its own, as a transaction by itself; its
-    column names and every row."""
+    column names and every row, as a tuple."""
     outcome = await greenlet_spawn(_alone_on_connection, engine, statement, None, _ROWS)
     assert isinstance(outcome, tuple)
     keys, rows = outcome
@@ -192,7 +192,11 @@ def _alone_on_connection(
         result = connection.execute(statement, params)
         outcome: Any = None
         if want == _ROWS:
-            outcome = (list(result.keys()), result.all())
+            # Plain tuples, not Rows: the garbage collector stops tracking a tuple of plain
+            # values at its first pass, a Row it keeps tracking. With a thousand wide rows
+            # alive in each of ten concurrent reads, Rows cost more in collections than
+            # the copy (a 31-column list read at c=10: 1.18x the ORM's time, level as tuples).
+            outcome = (list(result.keys()), [tuple(row) for row in result])
         elif want == _COUNT:
             outcome = result.rowcount
         elif result.returns_rows:

@@ -10,9 +10,9 @@ Anything the ORM does on load (eager relationship loaders, deferred columns,
 polymorphic loading, ``load`` events, ``do_orm_execute`` hooks) keeps the ORM path.
 
 A list read this way also builds its objects only after the connection went back to
-the pool (on MySQL/MariaDB after the COMMIT round trip): the rows are never alive
-while a round trip is awaited, which under concurrency kept them alive long enough
-to be promoted through the garbage collector's generations.
+the pool (on MySQL/MariaDB after the ROLLBACK that ends the read's transaction): the
+objects are never alive while a round trip is awaited, which under concurrency kept
+them alive long enough to be promoted through the garbage collector's generations.
 """
 
 from __future__ import annotations

@@ -377,7 +377,7 @@ class Query(QueryWritesAndPages[M]):
         """Where and what to SELECT when the objects may be built from plain rows, past
         the session (``_direct_read``): an own session that has not begun, a model whose
         loading copies columns, and a query with no loader options, locking, row
-        de-duplication or joins (rows of one table: no key comes twice)."""
+        de-duplication or join."""
         if self._loads or self._options or self._unique or self._for_update or self._populate:
             return None
         bind = scope.direct_read_bind()
