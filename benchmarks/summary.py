@@ -2,7 +2,9 @@
 
 For each operation: sqlrecord's median rows/s, and its median time relative to idiomatic
 SQLAlchemy ORM (and to Core for bulk inserts), per database, at concurrency 1 and 10; then
-every target with its verdict. Prints markdown for docs/benchmarks.md.
+every target with its verdict; then sqlrecord's time relative to Tortoise's on A-K at
+concurrency 1 (B as B-each, as the Tortoise target counts it). Prints markdown for
+docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["summarise"]
+__all__ = ["against_tortoise", "summarise"]
 
 _OUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks"
 _DATABASES = ("sqlite", "postgres", "mysql")
@@ -32,13 +34,31 @@ def _cell(data: dict[str, Any], op: str, concurrency: int) -> str:
     return f"{mine:,.0f} ({orm / mine:.2f}x)"
 
 
-def summarise(size: str = "quick") -> str:
-    """The markdown summary of every ``<db>-<size>.json`` present."""
-    found = {
+def _results(size: str) -> dict[str, dict[str, Any]]:
+    return {
         db: json.loads(p.read_text())
         for db in _DATABASES
         if (p := _OUT / f"{db}-{size}.json").exists()
     }
+
+
+def against_tortoise(found: dict[str, dict[str, Any]]) -> list[str]:
+    """sqlrecord's median time over Tortoise's, A-K at c=1, one row per database."""
+    keys = "ABCDEFGHIJK"
+    lines = ["| | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
+    for db, data in found.items():
+        cells = []
+        for key in keys:
+            op = "B-each" if key == "B" else key
+            mine, theirs = _rate(data, op, 1, "sqlrecord"), _rate(data, op, 1, "tortoise")
+            cells.append(f"{theirs / mine:.2f}" if mine and theirs else "")
+        lines.append(f"| {db} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def summarise(size: str = "quick") -> str:
+    """The markdown summary of every ``<db>-<size>.json`` present."""
+    found = _results(size)
     if not found:
         return "no results"
     any_data = next(iter(found.values()))
@@ -55,6 +75,8 @@ def summarise(size: str = "quick") -> str:
             lines.append(
                 f"| {db} | {v['target']} | {v['limit']:.2f} | {v['ratio']:.2f} | {verdict} |"
             )
+    lines += ["", "sqlrecord time / Tortoise time, c=1 (B: B-each):", ""]
+    lines += against_tortoise(found)
     return "\n".join(lines)
 
 
