@@ -347,6 +347,16 @@ async def test_a_direct_delete_of_a_row_gone_meanwhile_is_refused(db: Database) 
 # -- get(pk) as one SELECT (_direct_read.py) ----------------------------------
 
 
+# The n-th row of each plain model the direct reads are compared on.
+_MAKERS: dict[Any, Any] = {
+    User: lambda n: User.create(email=f"u{n}@example.com", name=f"U{n}", age=30 + n),
+    Note: lambda n: Note.create(text=f"t{n}", code=f"c{n}"),
+    Reading: lambda n: Reading.create(value=n),
+    Invoice: lambda n: Invoice.create(number=f"I-{n}", amount=n),
+    Membership: lambda n: Membership.create(group="g", member=n),
+}
+
+
 @pytest.fixture
 def direct_reads(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """The keys read directly during the test."""
@@ -365,14 +375,7 @@ def direct_reads(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
 async def test_a_direct_get_returns_the_object_a_load_would(
     db: Database, model: Any, direct_reads: list[Any]
 ) -> None:
-    made = {
-        User: lambda: User.create(email="kim@example.com", name="Kim", age=30),
-        Note: lambda: Note.create(text="t", code="c1"),
-        Reading: lambda: Reading.create(value=7),
-        Invoice: lambda: Invoice.create(number="I-1", amount=3),
-        Membership: lambda: Membership.create(group="g", member=1),
-    }
-    saved = await made[model]()
+    saved = await _MAKERS[model](1)
     key = inspect(saved).key[1]
     direct = await model.get(key if len(key) > 1 else key[0])
     with session_hook("do_orm_execute"):  # the ORM's load
@@ -443,14 +446,7 @@ def direct_lists(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 async def test_a_direct_list_returns_the_objects_a_load_would(
     db: Database, model: Any, direct_lists: list[int]
 ) -> None:
-    made = {
-        User: lambda n: User.create(email=f"u{n}@example.com", name=f"U{n}", age=30 + n),
-        Note: lambda n: Note.create(text=f"t{n}", code=f"c{n}"),
-        Reading: lambda n: Reading.create(value=n),
-        Invoice: lambda n: Invoice.create(number=f"I-{n}", amount=n),
-        Membership: lambda n: Membership.create(group="g", member=n),
-    }
-    saved = [await made[model](n) for n in range(3)]
+    saved = [await _MAKERS[model](n) for n in range(3)]
     order = [f"-{name}" for name in model_info(model).primary_key_names]
     direct = await model.filter_by().order_by(*order).all()
     first = await model.filter_by().order_by(*order).first()

@@ -23,10 +23,9 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.orm import InstanceState, Mapper, Session
-from sqlalchemy.orm.base import instance_state
+from sqlalchemy.orm import Mapper, Session
 
-from ._direct import PK_PARAM, DirectStatement, execute_alone, key_condition, settle, table_plan
+from ._direct import PK_PARAM, DirectStatement, execute_alone, key_condition, table_plan
 
 __all__ = ["columns_of", "read_row", "reads_directly", "rows_as_objects"]
 
@@ -61,8 +60,9 @@ def columns_of(mapper: Mapper[Any]) -> list[Any]:
 
 
 def rows_as_objects(mapper: Mapper[Any], rows: Sequence[Any]) -> list[Any]:
-    """Rows of :func:`columns_of` as detached objects, each as :func:`read_row` makes
-    one; a key met twice gives the first object again, as an identity map would."""
+    """Rows of :func:`columns_of` as objects, as the ORM leaves them after a load in a
+    session that then closed: detached, every column loaded, nothing pending. A key met
+    twice gives the first object again, as an identity map would."""
     plan = table_plan(mapper)
     names = tuple(plan.columns)
     columns = tuple(plan.columns.values())
@@ -87,7 +87,7 @@ def rows_as_objects(mapper: Mapper[Any], rows: Sequence[Any]) -> list[Any]:
             continue
         obj = new_instance()
         # Values put straight into a new object's dict are its committed ones already
-        # (no attribute event ran): nothing to settle, unlike read_row's path.
+        # (no attribute event ran): nothing is left to settle.
         dict_of(obj).update(zip(names, row, strict=False))
         state_of(obj).key = identity
         seen[identity] = obj
@@ -105,13 +105,4 @@ async def read_row(bind: AsyncEngine, mapper: Mapper[Any], key: tuple[Any, ...])
         by_key = select(*plan.columns.values()).where(*condition)
         statement = plan.remember("get", DirectStatement(by_key, params))
     row = await execute_alone(bind, statement, params)
-    if row is None:
-        return None
-    obj = mapper.class_manager.new_instance()
-    state: InstanceState[Any] = instance_state(obj)
-    values = state.dict
-    for name, value in zip(plan.columns, row, strict=True):
-        values[name] = value
-    settle(state)
-    state.key = mapper.identity_key_from_primary_key(key)
-    return obj
+    return None if row is None else rows_as_objects(mapper, [row])[0]
