@@ -56,6 +56,10 @@ class Seed:
     access_key: str
     secret_key: str
 
+    def credentials(self) -> dict[str, str]:
+        """What a client signs and sends with: ``token``, ``access_key``, ``secret_key``."""
+        return {"token": self.token, "access_key": self.access_key, "secret_key": self.secret_key}
+
 
 def _checked(url: str) -> str:
     name = make_url(url).database or ""

@@ -14,7 +14,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .load import ENDPOINTS
+from .load import ENDPOINTS, wrk_version
 from .runner import SERVER_ENV, Size
 from .server import KEEP_ALIVE_SECONDS
 
@@ -29,8 +29,8 @@ _DRIVERS = {"sqlite": "aiosqlite", "postgres": "asyncpg", "mysql": "aiomysql"}
 def versions(db: str) -> dict[str, str]:
     """Python and the packages on the request path."""
     names = ["sqlrecord", "SQLAlchemy", _DRIVERS[db], "fastapi", "starlette", "pydantic"]
-    names += ["uvicorn", "h11", "httpx", "PyJWT", "alembic"]
-    found = {"python": platform.python_version()}
+    names += ["uvicorn", "h11", "PyJWT", "alembic"]
+    found = {"python": platform.python_version(), "load generator": wrk_version() or "missing"}
     for name in names:
         try:
             found[name] = metadata.version(name)
@@ -94,8 +94,8 @@ def _markdown(
         "Versions: " + ", ".join(f"{k} {v}" for k, v in found.items() if k != "python") + ".",
         "",
         f"Method: each app served by uvicorn (one process, asyncio loop, h11) on 127.0.0.1; "
-        f"load from a separate process, {size.clients} concurrent httpx clients on keep-alive "
-        f"connections, {size.warmup:g} s warm-up then {size.seconds:g} s measured per "
+        f"load from wrk in a separate process (one thread, {size.clients} keep-alive "
+        f"connections), {size.warmup:g} s warm-up then {size.seconds:g} s measured per "
         f"endpoint; a fresh schema (the service's migration) and seed per app and round; "
         f"the apps alternated over {size.rounds} round(s), order flipped each round; "
         "medians over rounds. Both servers: "

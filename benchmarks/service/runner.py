@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 from .databases import URLS, Seed, ensure_database, reset_schema, seed
-from .load import ENDPOINTS, NOTIFICATION, sign
+from .load import ENDPOINTS, LoadError, request_of, run_load
 from .server import APPS
 
 __all__ = ["SERVER_ENV", "SIZES", "BenchmarkError", "Server", "Size", "run_rounds"]
@@ -139,41 +139,30 @@ def _normalised(body: Any) -> Any:
 
 async def take_samples(url: str, credentials: Seed) -> dict[str, Any]:
     """One answer of each endpoint: status and normalised JSON body."""
-    query = f"key={credentials.access_key}&timestamp={int(time.time())}"
+    given = credentials.credentials()
+    answers: dict[str, Any] = {}
     async with httpx.AsyncClient(base_url=url, timeout=10) as client:
-        me = await client.get(
-            "/api/users/me", headers={"authorization": f"Bearer {credentials.token}"}
-        )
-        queued = await client.post(
-            f"/api/services/notifications?{query}",
-            json=NOTIFICATION,
-            headers={"secret": sign(credentials.secret_key, query)},
-        )
-    return {
-        "me": {"status": me.status_code, "body": _normalised(me.json())},
-        "notify": {"status": queued.status_code, "body": _normalised(queued.json())},
-    }
+        for endpoint in ENDPOINTS:
+            method, path, headers, body = request_of(endpoint, given)
+            answer = await client.request(method, path, headers=headers, content=body)
+            answers[endpoint] = {"status": answer.status_code, "body": _normalised(answer.json())}
+    return answers
 
 
 async def _load(server: Server, endpoint: str, credentials: Seed, size: Size) -> dict[str, Any]:
-    env = {
-        **os.environ,
-        "BENCH_TOKEN": credentials.token,
-        "BENCH_ACCESS_KEY": credentials.access_key,
-        "BENCH_SECRET_KEY": credentials.secret_key,
-    }
-    command = [sys.executable, "-m", "benchmarks.service.load", "--url", server.url]
-    command += ["--server-pid", str(server.pid)]
-    command += ["--endpoint", endpoint, "--clients", str(size.clients)]
-    command += ["--warmup", str(size.warmup), "--seconds", str(size.seconds)]
-    child = await asyncio.create_subprocess_exec(
-        *command, cwd=_ROOT, env=env, stdout=asyncio.subprocess.PIPE
-    )
-    out, _ = await child.communicate()
-    if child.returncode != 0:
-        raise BenchmarkError(f"the load generator failed (exit {child.returncode})")
-    result: dict[str, Any] = json.loads(out)
-    return result
+    given = credentials.credentials()
+    try:
+        return await run_load(
+            server.url,
+            endpoint,
+            given,
+            clients=size.clients,
+            warmup=size.warmup,
+            seconds=size.seconds,
+            server_pid=server.pid,
+        )
+    except LoadError as error:
+        raise BenchmarkError(str(error)) from error
 
 
 async def run_rounds(
