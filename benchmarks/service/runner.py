@@ -49,7 +49,7 @@ class Size:
 
 SIZES = {
     "default": Size("default", rounds=3, warmup=2.0, seconds=8.0),
-    "smoke": Size("smoke", rounds=1, warmup=0.5, seconds=2.0),
+    "smoke": Size("smoke", rounds=1, warmup=1.0, seconds=2.0),
 }
 
 #: The settings both servers get on top of DB_URL and JWT_SECRET. The delivery worker
