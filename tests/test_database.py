@@ -183,11 +183,15 @@ async def test_sqlite_sends_begin_with_the_first_statement(
             pass
         async with database.transaction():
             await User.filter_by(email__startswith="k").count()
-        async with database.transaction():  # savepoints wait for the next statement
+        async with database.transaction():  # a lone INSERT needs no SAVEPOINT here
             await User.create(email="lee@example.com")
             with pytest.raises(DuplicateKeyError):
                 await User.create(email="kim@example.com")
             await User.create(email="park@example.com")
+        async with database.transaction():  # savepoints wait for the next statement
+            await user.update(name="Kim K.")  # a saved object: the ORM's flush, in a SAVEPOINT
+            with pytest.raises(DuplicateKeyError):
+                await user.update(email="lee@example.com")
         traced = list(executed)
         emails = await User.filter_by().order_by("email").values_list("email", flat=True)
     finally:
@@ -198,11 +202,12 @@ async def test_sqlite_sends_begin_with_the_first_statement(
         "SELECT",  # get: likewise
         "UPDATE",  # update
         *("BEGIN", "SELECT", "COMMIT"),  # a unit of work; the empty one sent nothing
-        *("BEGIN", "SAVEPOINT", "INSERT"),  # lee
-        *("RELEASE", "SAVEPOINT", "INSERT", "ROLLBACK"),  # kim: refused, rolled back to
-        *("SAVEPOINT", "INSERT", "COMMIT"),  # park; the COMMIT releases it
+        *("BEGIN", "INSERT", "INSERT", "INSERT", "COMMIT"),  # lee, kim (refused), park
+        *("BEGIN", "SAVEPOINT", "UPDATE"),  # the name
+        *("RELEASE", "SAVEPOINT", "UPDATE", "ROLLBACK"),  # the email: refused, rolled back to
+        "COMMIT",  # the COMMIT releases it
     ]
-    assert [traced[3], traced[6]] == ["BEGIN IMMEDIATE", "BEGIN IMMEDIATE"]
+    assert [traced[3], traced[6], traced[11]] == ["BEGIN IMMEDIATE"] * 3
     assert emails == ["kim@example.com", "lee@example.com", "park@example.com"]
 
 

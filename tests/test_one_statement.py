@@ -25,7 +25,9 @@ from sqlrecord.exceptions import (
     DuplicateKeyError,
     NotFoundError,
     NotLoadedError,
+    SQLRecordError,
     StaleObjectError,
+    TransactionAbortedError,
 )
 from sqlrecord.introspection import model_info
 
@@ -537,6 +539,102 @@ async def test_served_creates_in_a_unit_of_work_each_stand_or_fall_alone(
         await first.save()
     assert direct_writes == ["insert", "insert", "insert"]  # the refused one included
     assert await fetch_column(db, Note, "text") == ["a2", "c"]
+
+
+async def test_a_served_create_takes_a_savepoint_only_where_an_error_ends_the_transaction(
+    db: Database, direct_writes: list[str]
+) -> None:
+    # SQLite and InnoDB undo a refused statement and keep the transaction: a lone
+    # INSERT needs no SAVEPOINT there. PostgreSQL ends the transaction at any
+    # error, so there each write keeps its SAVEPOINT.
+    with StatementLog(db) as log:
+        async with db.transaction():
+            await Note.create(text="a", code="n1")
+            with pytest.raises(DuplicateKeyError):
+                await Note.create(text="b", code="n1")
+            await Note.create(text="c", code="n2")
+    verbs = [statement.split()[0].upper() for statement in log.statements]
+    savepoints = 3 if db.engine.dialect.name == "postgresql" else 0
+    assert verbs.count("SAVEPOINT") == savepoints and verbs.count("INSERT") == 3
+    assert direct_writes == ["insert"] * 3
+    assert await fetch_column(db, Note, "code") == ["n1", "n2"]
+    assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+# A refusal that ends the whole transaction: SQLite's RAISE(ROLLBACK) ends it; InnoDB's
+# deadlock does, which a test cannot make on demand, so MySQL's stand-in is a trigger
+# that reports one (SQLSTATE 40001, error 1213); PostgreSQL's RAISE ends it as any error
+# does (the SAVEPOINT is what lets the unit go on there).
+_ENDING_TRIGGERS = {
+    "sqlite": [
+        "CREATE TRIGGER notes_refuse BEFORE INSERT ON {table} WHEN NEW.code = 'refused' "
+        "BEGIN SELECT RAISE(ROLLBACK, 'refused by a trigger'); END"
+    ],
+    "mysql": [
+        "CREATE TRIGGER notes_refuse BEFORE INSERT ON {table} FOR EACH ROW "
+        "BEGIN IF NEW.code = 'refused' THEN "
+        "SIGNAL SQLSTATE '40001' SET MYSQL_ERRNO = 1213, MESSAGE_TEXT = 'refused'; "
+        "END IF; END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION notes_refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "IF NEW.code = 'refused' THEN RAISE EXCEPTION 'refused by a trigger' "
+        "USING ERRCODE = 'check_violation'; END IF; "
+        "RETURN NEW; END $$",
+        "CREATE TRIGGER notes_refuse BEFORE INSERT ON {table} FOR EACH ROW "
+        "EXECUTE FUNCTION notes_refuse()",
+    ],
+}
+_DROP_TRIGGERS = {
+    "sqlite": ["DROP TRIGGER IF EXISTS notes_refuse"],
+    "mysql": ["DROP TRIGGER IF EXISTS notes_refuse"],
+    "postgresql": [
+        "DROP TRIGGER IF EXISTS notes_refuse ON {table}",
+        "DROP FUNCTION IF EXISTS notes_refuse()",
+    ],
+}
+
+
+async def test_a_served_create_that_ends_the_transaction_takes_the_unit_with_it(
+    db: Database,
+) -> None:
+    dialect = db.engine.dialect.name
+    async with db.engine.begin() as connection:
+        for statement in _ENDING_TRIGGERS[dialect]:
+            await connection.exec_driver_sql(statement.format(table=Note.__tablename__))
+    try:
+        if dialect == "postgresql":
+            # The write's SAVEPOINT takes the refusal; the unit goes on and commits.
+            async with db.transaction():
+                await Note.create(text="a", code="n1")
+                with pytest.raises(SQLRecordError):
+                    await Note.create(text="b", code="refused")
+                await Note.create(text="c", code="n2")
+            assert await fetch_column(db, Note, "code") == ["n1", "n2"]
+        else:
+            # No SAVEPOINT, and the database rolled the whole transaction back: the
+            # unit must not go on as if only this write had failed, nor commit the
+            # writes after it on their own.
+            with pytest.raises(TransactionAbortedError, match="rolled back"):
+                async with db.transaction():
+                    await Note.create(text="a", code="n1")
+                    with pytest.raises(SQLRecordError):
+                        await Note.create(text="b", code="refused")
+                    with pytest.raises(TransactionAbortedError, match="run the unit again"):
+                        await Note.create(text="c", code="n2")
+            # A request's unit of work whose route caught the error: no COMMIT either.
+            request_unit = contextlib.asynccontextmanager(db.committing_session)
+            with pytest.raises(TransactionAbortedError, match="nothing of it was kept"):
+                async with request_unit():
+                    await Note.create(text="a", code="n1")
+                    with pytest.raises(SQLRecordError):
+                        await Note.create(text="b", code="refused")
+            assert await fetch_column(db, Note, "code") == []
+    finally:
+        async with db.engine.begin() as connection:
+            for statement in _DROP_TRIGGERS[dialect]:
+                await connection.exec_driver_sql(statement.format(table=Note.__tablename__))
+    assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
 
 
 async def test_a_served_create_with_a_lifecycle_hook_keeps_the_flush(

@@ -3,7 +3,10 @@
 *Served*: a session passed as ``session=``, the session the object is attached
 to, or the ambient session of ``db.session``/``db.transaction()``. sqlrecord
 flushes inside a SAVEPOINT (so a failed write leaves the caller's unit of work
-intact), commits only with ``auto_commit=True`` and never closes it.
+intact), commits only with ``auto_commit=True`` and never closes it. A new
+object's INSERT that is provably one statement needs no SAVEPOINT where the
+database undoes a failed statement by itself and keeps the transaction
+(SQLite, MySQL/MariaDB): see :meth:`SessionScope._insert_directly_served`.
 
 *Own*: no session anywhere. sqlrecord opens one, does the work, commits writes
 and closes it before returning, whatever happens. A write that is provably one
@@ -28,7 +31,7 @@ from ._direct_read import reads_directly
 from ._direct_write import delete_row, insert_row, update_row, writes_directly
 from ._one_statement import deletes_alone, is_one_statement, writes_alone
 from ._registry import database_for
-from ._translate import is_unwrapped_connection_loss, translate_errors
+from ._translate import is_transaction_conflict, is_unwrapped_connection_loss, translate_errors
 from .exceptions import TransactionAbortedError
 
 __all__ = ["ABORTED", "NO_SAVEPOINTS", "SessionScope", "close_session", "discard"]
@@ -65,8 +68,10 @@ class SessionScope:
         "_auto_commit",
         "_begin_pending",
         "_database",
+        "_lone",
         "_model",
         "_savepoint",
+        "_statement_only",
         "_unprotected",
         "_write",
         "served",
@@ -92,6 +97,10 @@ class SessionScope:
         self._auto_commit = auto_commit
         self._savepoint: AsyncSessionTransaction | None = None
         self._unprotected = False  # a served write without its SAVEPOINT
+        # A new object whose INSERT may need no SAVEPOINT (defer_savepoint), and
+        # whether it went that way: one statement the database undoes by itself.
+        self._lone: Any = None
+        self._statement_only = False
         self._begin_pending = False
         if session is None:
             database = database_for(model)
@@ -111,9 +120,10 @@ class SessionScope:
             info = self.session.info
             if info.get(ABORTED):
                 raise TransactionAbortedError(
-                    f"An earlier write in this unit of work failed, so the unit was rolled "
-                    f"back and {self._model.__name__} cannot be used in it. Leave the "
-                    "`db.transaction(savepoints=False)` block and run the unit again."
+                    f"An earlier write in this unit of work failed and took the unit's "
+                    f"transaction with it, so the unit was rolled back and "
+                    f"{self._model.__name__} cannot be used in it. Leave the block (or let "
+                    "the request end) and run the unit again."
                 )
             if not self._write:
                 return self.session
@@ -122,10 +132,11 @@ class SessionScope:
                 info.get(NO_SAVEPOINTS)
                 and self.session.sync_session.get_nested_transaction() is None
             ):
+                self._lone = None
                 self._unprotected = True
                 return self.session
-            with translate_errors(model=self._model.__name__):
-                self._savepoint = await self.session.begin_nested()
+            if self._lone is None:
+                await self._begin_savepoint()
             return self.session
         if self._write and not self._begin_pending:
             try:
@@ -139,6 +150,29 @@ class SessionScope:
                 )
                 raise
         return self.session
+
+    def defer_savepoint(self, obj: Any) -> None:
+        """Call before entering: the scope will write ``obj``, a new object in no
+        session, and nothing else, so a served scope may put off its SAVEPOINT until
+        it is known whether the write is one INSERT (:meth:`_insert_directly_served`).
+
+        The caller vouches that nothing it does inside the scope before the write
+        touches the session or another object (only ``obj``'s columns are set):
+        the SAVEPOINT, if it comes, then starts where it would have started.
+        """
+        if self.served and self._write:
+            self._lone = obj
+
+    async def protect(self) -> None:
+        """Begin the SAVEPOINT that :meth:`defer_savepoint` put off; call it before any
+        flush of a deferred scope. Nothing when there is none to begin."""
+        if self._lone is not None:
+            await self._begin_savepoint()
+
+    async def _begin_savepoint(self) -> None:
+        self._lone = None
+        with translate_errors(model=self._model.__name__):
+            self._savepoint = await self.session.begin_nested()
 
     async def begin_writing(self, *, alone: Any = None) -> None:
         """Begin an own session that was opened with ``begin_later=True``.
@@ -199,22 +233,35 @@ class SessionScope:
         Then the object joins the session as the ORM's flush leaves it: persistent,
         clean, and recorded as new in the current transaction, so that a rollback
         makes it transient again, exactly as after a flushed INSERT.
+
+        A deferred SAVEPOINT (:meth:`defer_savepoint`) is not needed where the
+        database undoes a failed statement by itself and the transaction goes on:
+        SQLite and MySQL/MariaDB, for all but a few errors (:func:`_statement_undone`
+        tells them apart; after those the whole unit is rolled back). On
+        PostgreSQL, where any error ends the transaction, it begins now.
         """
         state: InstanceState[Any] = inspect(obj)
         if state.key is not None or state.session_id is not None:
             return False  # an existing row, or another session's object: the ORM merges
         sync_session = self.session.sync_session
-        # The scope's begin_nested() flushed the session's pending work (under
-        # savepoints=False nothing did): anything pending, or a lifecycle hook of
-        # the user's, keeps the ORM's flush.
+        # Anything pending (begin_nested() flushes it before its SAVEPOINT; under
+        # savepoints=False, or with the SAVEPOINT deferred, nothing has), or a
+        # lifecycle hook of the user's, keeps the ORM's flush.
         if sync_session.new or sync_session.dirty or sync_session.deleted:
             return False
         if any(getattr(sync_session.dispatch, hook) for hook in _LIFECYCLE_HOOKS):
             return False
         if not writes_alone(sync_session, obj):
             return False
-        if not writes_directly(state, sync_session.get_bind(state.mapper).dialect):
+        dialect = sync_session.get_bind(state.mapper).dialect
+        if not writes_directly(state, dialect):
             return False
+        if self._lone is obj:
+            if dialect.name in _STATEMENT_ATOMIC:
+                self._lone = None
+                self._statement_only = True
+            else:
+                await self._begin_savepoint()
         await insert_row(sync_session, state)
         sync_session.add(obj)  # it has its identity now: joins as persistent
         # What Session._register_persistent records for a flushed INSERT, so that
@@ -292,20 +339,23 @@ class SessionScope:
                 _reraise_translated(exc, name)
             return
         if exc is not None:
-            if self._unprotected:
+            if self._unprotected or (
+                self._statement_only and not await _statement_undone(self.session, self._model, exc)
+            ):
                 # No savepoint to return to: the whole unit goes, now, on every
                 # database alike (PostgreSQL would refuse its next statement anyway).
-                self.session.info[ABORTED] = True
-                with contextlib.suppress(sa_exc.DBAPIError):
-                    await self.session.rollback()
+                await _abort_unit(self.session)
             if self._savepoint is not None:
                 # Also when the failed flush has already deactivated it: the
                 # rollback is what returns the session to the outer transaction.
-                # The database may have dropped the whole transaction (a deadlock
-                # victim has no savepoints left); the original error, translated
-                # below, then tells the caller to start over.
-                with contextlib.suppress(sa_exc.DBAPIError):
+                try:
                     await self._savepoint.rollback()
+                except sa_exc.DBAPIError:
+                    # The database dropped the whole transaction (a deadlock victim
+                    # has no savepoints left, a lost connection has nothing): what
+                    # the unit did before is gone, so the unit must not go on as if
+                    # only this write had failed.
+                    await _abort_unit(self.session)
             _reraise_translated(exc, name)
             return
         with translate_errors(model=name):
@@ -313,6 +363,45 @@ class SessionScope:
                 await self._savepoint.commit()
             if self._auto_commit:
                 await self.session.commit()
+
+
+# Databases that undo a failed statement by themselves and keep the transaction
+# going, for the errors of _statement_undone: there a lone INSERT needs no SAVEPOINT.
+# PostgreSQL ends the transaction at any error.
+_STATEMENT_ATOMIC = frozenset({"sqlite", "mysql", "mariadb"})
+
+
+async def _statement_undone(session: AsyncSession, model: type[Any], exc: BaseException) -> bool:
+    """Whether ``exc``, raised by a lone INSERT sent without a SAVEPOINT, left the
+    transaction as it was before the statement.
+
+    InnoDB undoes the failed statement and keeps the transaction for every error
+    but a deadlock (and a lock wait timeout, when ``innodb_rollback_on_timeout``
+    is on: taken to be); SQLite usually does, and is asked (a constraint declared
+    ``ON CONFLICT ROLLBACK``, or a trigger's ``RAISE(ROLLBACK)``, ends the
+    transaction). A lost connection or a cancelled call ends it everywhere.
+    """
+    if isinstance(exc, sa_exc.StatementError) and not isinstance(exc, sa_exc.DBAPIError):
+        return True  # raised before anything was sent (a bind processor refused a value)
+    if not isinstance(exc, sa_exc.DBAPIError) or exc.connection_invalidated:
+        return False
+    bind_arguments = {"mapper": inspect(model)}
+    if session.sync_session.get_bind(**bind_arguments).dialect.name != "sqlite":
+        return not is_transaction_conflict(exc)
+    try:
+        connection = await session.connection(bind_arguments=bind_arguments)
+        raw = await connection.get_raw_connection()
+        return bool(raw.driver_connection.in_transaction)  # type: ignore[union-attr]
+    except sa_exc.SQLAlchemyError:
+        return False
+
+
+async def _abort_unit(session: AsyncSession) -> None:
+    """Roll the whole unit of ``session`` back and mark it, so that anything it tries
+    next (and its end) raises :class:`TransactionAbortedError`."""
+    session.info[ABORTED] = True
+    with contextlib.suppress(sa_exc.DBAPIError):
+        await session.rollback()
 
 
 def _reraise_translated(exc: BaseException, model: str) -> None:

@@ -403,6 +403,7 @@ class Database:
             except Exception:
                 await _rollback_quietly(session)
                 raise
+            _refuse_aborted(session)
             with translate_errors():
                 await session.commit()
 
@@ -505,12 +506,7 @@ class Database:
                 except Exception:
                     await _rollback_quietly(own)
                     raise
-                if own.info.get(ABORTED):
-                    raise TransactionAbortedError(
-                        "A write in this db.transaction(savepoints=False) failed, so the "
-                        "whole unit was rolled back and nothing of it was kept (the error "
-                        "was raised where the write failed). Run the unit again."
-                    )
+                _refuse_aborted(own)
                 await own.commit()
 
     # -- FastAPI -------------------------------------------------------
@@ -568,3 +564,15 @@ async def _rollback_quietly(session: AsyncSession) -> None:
     and the first error is the one to report (the pool drops the connection)."""
     with contextlib.suppress(sa_exc.DBAPIError):
         await session.rollback()
+
+
+def _refuse_aborted(session: AsyncSession) -> None:
+    """Before a unit's COMMIT: a write that failed in it and took its transaction with
+    it (under ``savepoints=False``, or a deadlock) left nothing to commit; say so,
+    even when the caller caught that write's error and carried on."""
+    if session.info.get(ABORTED):
+        raise TransactionAbortedError(
+            "A write in this unit of work failed and took the unit's transaction with "
+            "it, so the whole unit was rolled back and nothing of it was kept (the error "
+            "was raised where the write failed). Run the unit again."
+        )

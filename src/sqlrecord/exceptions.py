@@ -17,7 +17,7 @@ chained (``raise ... from exc``) so the original stays in the traceback::
     ├── MultipleResultsError           several rows where one was required
     ├── StaleObjectError               another writer changed the row first (optimistic lock)
     ├── TransactionConflictError       deadlock / serialization failure: run it again
-    ├── TransactionAbortedError        a write failed in db.transaction(savepoints=False)
+    ├── TransactionAbortedError        a failed write took its unit of work with it
     ├── DatabaseUnavailableError       connection lost or none free: try again later
     └── IntegrityConstraintError       the database refused a write
         ├── DuplicateKeyError          unique / primary key violated
@@ -281,12 +281,15 @@ class TransactionConflictError(SQLRecordError):
 
 
 class TransactionAbortedError(SQLRecordError):
-    """A write failed inside ``db.transaction(savepoints=False)``, so the whole unit of
-    work was rolled back at once; nothing of it is kept.
+    """A write failed and took its unit of work's transaction with it, so the whole
+    unit was rolled back at once; nothing of it is kept.
 
-    Such a unit gives up the per-write SAVEPOINT that lets a served session carry
-    on after a refused write. The first error says what failed; this one is raised
-    by anything the unit tries afterwards, and when the block ends normally
+    That happens inside ``db.transaction(savepoints=False)``, which gives up the
+    per-write SAVEPOINT that lets a served session carry on after a refused
+    write; and in any unit when the database itself ends the transaction (a
+    deadlock, a lost connection). The first error says what failed; this one is
+    raised by anything the unit tries afterwards through sqlrecord, and when the
+    block ends normally (or the request's ``committing_session`` would commit)
     although a write failed. Run the whole unit again.
 
     Example:

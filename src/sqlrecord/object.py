@@ -240,7 +240,10 @@ class ObjectMixin(BaseMixin):
         pending *before* it starts. So the assignments are applied after it
         (a backref they touch is then part of the savepoint), and this object
         and the ones it links to, if they have pending changes, are taken out
-        of the session until the savepoint has started.
+        of the session until the savepoint has started. A new object on its own
+        whose fill sets only its columns lets the scope put its SAVEPOINT off:
+        nothing before the flush then touches the session, and the INSERT may
+        need none (``SessionScope.defer_savepoint``).
         """
         state: InstanceState[Any] = inspect(self)
         if state.was_deleted:
@@ -257,6 +260,15 @@ class ObjectMixin(BaseMixin):
         linked = _linked_objects(self, planned)
         snapshots = [_Snapshot(each) for each in linked]
         taken_out = _take_out_pending(scope.session, linked) if scope.served else []
+        if (
+            len(linked) == 1
+            and state.key is None
+            and state.session_id is None
+            and _sets_columns_only(type(self), planned)
+        ):
+            # A new object on its own whose fill sets its columns only: the write
+            # may turn out to be one INSERT, which may not need the SAVEPOINT.
+            scope.defer_savepoint(self)
         try:
             async with scope as s:
                 for each in taken_out:
@@ -301,6 +313,13 @@ def _linked_objects(obj: Any, planned: list[tuple[str, Any]] | None) -> list[Any
     return list(found.values())
 
 
+def _sets_columns_only(model: type[Any], planned: list[tuple[str, Any]] | None) -> bool:
+    """Whether applying ``planned`` only assigns column attributes (no relationship,
+    hybrid or property setter, which may reach other objects)."""
+    columns = model_info(model).column_set
+    return all(name in columns for name, _ in planned or ())
+
+
 def _take_out_pending(session: AsyncSession, objects: list[Any]) -> list[Any]:
     """Expunge the objects with pending changes, so the next flush leaves them alone."""
     taken_out = []
@@ -320,6 +339,7 @@ async def _flush_into(scope: SessionScope, obj: Any) -> None:
     state: InstanceState[Any] = inspect(obj)
     sync_session = session.sync_session
     if state.session_id == sync_session.hash_key:
+        await scope.protect()
         await scope.begin_writing(alone=obj)
         await session.flush()
         return
@@ -327,12 +347,14 @@ async def _flush_into(scope: SessionScope, obj: Any) -> None:
     if state.session_id is None and held is None:
         if await scope.write_directly(obj):
             return
+        await scope.protect()
         session.add(obj)
         await scope.begin_writing(alone=obj)
         await session.flush()
         return
     # Attached to another session, or this session already holds the row:
     # copy the changes onto the session's instance, then read the result back.
+    await scope.protect()
     await scope.begin_writing()
     merged = await session.merge(obj)
     await session.flush()
