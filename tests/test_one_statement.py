@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, insert, inspect
+from sqlalchemy import event, insert, inspect, text
 from sqlalchemy.orm import Session
 
 from sqlrecord import Database, _dbapi_path, _scope, crud
 from sqlrecord import query as query_module
 from sqlrecord._direct_read import reads_directly
 from sqlrecord.exceptions import (
+    DatabaseUnavailableError,
     DuplicateKeyError,
     NotFoundError,
     NotLoadedError,
@@ -205,9 +206,11 @@ def direct_writes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     for kind in ("insert", "update", "delete"):
         original = getattr(_scope, f"{kind}_row")
 
-        async def spy(*args: Any, _kind: str = kind, _original: Any = original) -> None:
+        async def spy(
+            *args: Any, _kind: str = kind, _original: Any = original, **options: Any
+        ) -> None:
             made.append(_kind)
-            await _original(*args)
+            await _original(*args, **options)
 
         monkeypatch.setattr(_scope, f"{kind}_row", spy)
     return made
@@ -634,6 +637,94 @@ async def test_a_served_create_that_ends_the_transaction_takes_the_unit_with_it(
         async with db.engine.begin() as connection:
             for statement in _DROP_TRIGGERS[dialect]:
                 await connection.exec_driver_sql(statement.format(table=Note.__tablename__))
+    assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_a_served_create_sends_its_savepoint_in_the_same_trip(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Nothing listens on the engine: the INSERT goes on the session's cursor, and on
+    # PostgreSQL its SAVEPOINT, RELEASE or ROLLBACK TO go with it, past the ORM.
+    sent: list[str] = []
+    original = _dbapi_path._execute
+
+    def spy(engine: Any, pooled: Any, compiled: Any, *args: Any, **options: Any) -> Any:
+        sent.append(" ".join(compiled.sql.split()[:2]).upper())
+        return original(engine, pooled, compiled, *args, **options)
+
+    monkeypatch.setattr(_dbapi_path, "_execute", spy)
+    async with db.transaction():
+        await Note.create(text="a", code="n1")
+        with pytest.raises(DuplicateKeyError):
+            await Note.create(text="b", code="n1")
+    if db.engine.dialect.name == "postgresql":
+        assert sent == [
+            *("SAVEPOINT SQLRECORD_WRITE", "INSERT INTO", "RELEASE SAVEPOINT"),
+            *("SAVEPOINT SQLRECORD_WRITE", "INSERT INTO", "ROLLBACK TO"),
+        ]
+    else:
+        assert sent == ["INSERT INTO"] * 2
+    assert await fetch_column(db, Note, "code") == ["n1"]
+
+
+_SLOW_TRIGGERS = {
+    "mysql": [
+        "CREATE TRIGGER notes_slow BEFORE INSERT ON {table} FOR EACH ROW "
+        "BEGIN IF NEW.code = 'slow' THEN DO SLEEP(10); END IF; END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION notes_slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "IF NEW.code = 'slow' THEN PERFORM pg_sleep(10); END IF; RETURN NEW; END $$",
+        "CREATE TRIGGER notes_slow BEFORE INSERT ON {table} FOR EACH ROW "
+        "EXECUTE FUNCTION notes_slow()",
+    ],
+}
+_DROP_SLOW_TRIGGERS = {
+    "mysql": ["DROP TRIGGER IF EXISTS notes_slow"],
+    "postgresql": [
+        "DROP TRIGGER IF EXISTS notes_slow ON {table}",
+        "DROP FUNCTION IF EXISTS notes_slow()",
+    ],
+}
+_WHO_AM_I = {"mysql": "SELECT CONNECTION_ID()", "postgresql": "SELECT pg_backend_pid()"}
+_KILL = {"mysql": "KILL {id}", "postgresql": "SELECT pg_terminate_backend({id})"}
+
+
+async def test_a_served_create_whose_connection_dies_takes_the_unit_with_it(
+    server_db: Database,
+) -> None:
+    # The server drops the connection while the INSERT runs: the transaction is gone
+    # with it (and on PostgreSQL the INSERT's SAVEPOINT too). The write raises, and
+    # the unit must not carry on, nor commit what it does afterwards on a new
+    # connection.
+    db = server_db
+    dialect = db.engine.dialect.name
+    table = Note.__tablename__
+    async with db.engine.begin() as connection:
+        for statement in _SLOW_TRIGGERS[dialect]:
+            await connection.exec_driver_sql(statement.format(table=table))
+
+    async def kill_soon(victim: int) -> None:
+        await asyncio.sleep(0.5)
+        async with db.engine.connect() as killer:
+            await killer.exec_driver_sql(_KILL[dialect].format(id=victim))
+
+    try:
+        with pytest.raises(TransactionAbortedError, match="rolled back"):
+            async with db.transaction() as session:
+                await Note.create(text="a", code="n1")
+                victim = (await session.execute(text(_WHO_AM_I[dialect]))).scalar_one()
+                killing = asyncio.create_task(kill_soon(victim))
+                with pytest.raises(DatabaseUnavailableError):
+                    await Note.create(text="b", code="slow")
+                await killing
+                with pytest.raises(TransactionAbortedError, match="run the unit again"):
+                    await Note.create(text="c", code="n2")
+        assert await fetch_column(db, Note, "code") == []
+    finally:
+        async with db.engine.begin() as connection:
+            for statement in _DROP_SLOW_TRIGGERS[dialect]:
+                await connection.exec_driver_sql(statement.format(table=table))
     assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
 
 

@@ -30,10 +30,12 @@ databases: ``SQLCompiler._bind_processors`` and ``_result_columns``,
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Mapper, Session
 from sqlalchemy.util import greenlet_spawn
@@ -160,13 +162,22 @@ def run_in_transaction(
     statement: Any,
     compiled: CompiledStatement | None,
     params: dict[str, Any],
+    savepoint: bool = False,
 ) -> tuple[Any, ...] | None:
     """Run one statement on a served session's connection for ``mapper``, in its
     transaction; its row. Called in a greenlet (``greenlet_spawn``): getting the
-    connection and running the statement take one trip in and out."""
+    connection and running the statement take one trip in and out.
+
+    ``savepoint``: inside a SAVEPOINT of its own, begun, released or rolled back to
+    in the same trip; the session never sees it. When the statement fails, the
+    transaction is as it was before it, unless the ROLLBACK TO failed too: the
+    error then says ``connection_invalidated`` (the connection is thrown away).
+    """
     connection = session.connection(bind_arguments={"mapper": mapper})
     if compiled is not None and takes_cursor_path(connection):
-        return _in_transaction_on_cursor(connection, compiled, params)
+        return _in_transaction_on_cursor(connection, compiled, params, savepoint)
+    if savepoint:
+        return _in_savepoint_on_connection(connection, statement, params)
     return _in_transaction_on_connection(connection, statement, params)
 
 
@@ -269,12 +280,84 @@ def _alone_on_cursor(
     return outcome
 
 
-def _in_transaction_on_cursor(
+def _in_savepoint_on_connection(
+    connection: Connection, statement: Any, params: dict[str, Any]
+) -> tuple[Any, ...] | None:
+    # A Core-level SAVEPOINT on the session's connection, ended before returning.
+    nested = connection.begin_nested()
+    try:
+        outcome = _in_transaction_on_connection(connection, statement, params)
+    except Exception as error:
+        try:
+            nested.rollback()
+        except sa_exc.DBAPIError:
+            _savepoint_lost(connection, error)
+        raise
+    nested.commit()
+    return outcome
+
+
+def _savepoint_lost(connection: Connection, error: Exception) -> None:
+    """The ROLLBACK TO SAVEPOINT after ``error`` failed: the transaction is in no known
+    state, so the connection goes, and ``error`` says so."""
+    with contextlib.suppress(Exception):
+        connection.invalidate()
+    if isinstance(error, sa_exc.DBAPIError):
+        error.connection_invalidated = True
+
+
+# The SAVEPOINT of _in_savepoint: released or rolled back to before the trip ends,
+# so one name serves every write (and never meets the ORM's sa_savepoint_N).
+_SAVEPOINT = "sqlrecord_write"
+_SAVEPOINT_SQL = {
+    "begin": f"SAVEPOINT {_SAVEPOINT}",
+    "release": f"RELEASE SAVEPOINT {_SAVEPOINT}",
+    "undo": f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}",
+}
+_savepoint_statements: weakref.WeakKeyDictionary[Any, dict[str, CompiledStatement]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _in_savepoint(
     connection: Connection, compiled: CompiledStatement, params: dict[str, Any]
 ) -> tuple[Any, ...] | None:
-    pooled = connection.connection
+    engine, pooled = connection.engine, connection.connection
+    marks = _savepoint_statements.get(engine.dialect)
+    if marks is None:
+        marks = {
+            verb: CompiledStatement(text(sql), engine.dialect, ())
+            for verb, sql in _SAVEPOINT_SQL.items()
+        }
+        _savepoint_statements[engine.dialect] = marks
+    _execute(engine, pooled, marks["begin"], {}, count=False)
     try:
-        outcome = _execute(connection.engine, pooled, compiled, params, count=False)
+        outcome = _execute(engine, pooled, compiled, params, count=False)
+    except sa_exc.DBAPIError as error:
+        if not error.connection_invalidated:
+            try:
+                _execute(engine, pooled, marks["undo"], {}, count=False)
+            except sa_exc.DBAPIError:
+                _savepoint_lost(connection, error)
+        raise
+    _execute(engine, pooled, marks["release"], {}, count=False)
+    assert not isinstance(outcome, int)
+    return outcome
+
+
+def _in_transaction_on_cursor(
+    connection: Connection,
+    compiled: CompiledStatement,
+    params: dict[str, Any],
+    savepoint: bool = False,
+) -> tuple[Any, ...] | None:
+    pooled = connection.connection
+    outcome: tuple[Any, ...] | int | None
+    try:
+        if savepoint:
+            outcome = _in_savepoint(connection, compiled, params)
+        else:
+            outcome = _execute(connection.engine, pooled, compiled, params, count=False)
     except sa_exc.DBAPIError as error:
         if error.connection_invalidated:
             connection.invalidate(error.orig)

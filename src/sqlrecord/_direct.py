@@ -180,11 +180,16 @@ async def execute_alone(
 
 
 async def execute_on(
-    session: Session, mapper: Mapper[Any], direct: DirectStatement, params: dict[str, Any]
+    session: Session,
+    mapper: Mapper[Any],
+    direct: DirectStatement,
+    params: dict[str, Any],
+    *,
+    savepoint: bool = False,
 ) -> tuple[Any, ...] | None:
     """Run ``direct`` on a served session's connection for ``mapper``, in its
-    transaction; its row."""
+    transaction (with ``savepoint``, inside a SAVEPOINT of its own); its row."""
     compiled = direct.compiled_for(session.get_bind(mapper).dialect)
     return await greenlet_spawn(
-        run_in_transaction, session, mapper, direct.statement, compiled, params
+        run_in_transaction, session, mapper, direct.statement, compiled, params, savepoint
     )

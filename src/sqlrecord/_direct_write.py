@@ -68,10 +68,13 @@ def writes_directly(state: InstanceState[Any], dialect: Any, *, deleting: bool =
     return bool(dialect.update_returning)
 
 
-async def insert_row(target: AsyncEngine | Session, state: InstanceState[Any]) -> None:
+async def insert_row(
+    target: AsyncEngine | Session, state: InstanceState[Any], *, savepoint: bool = False
+) -> None:
     """INSERT ``state``'s object as one statement and settle it as a loaded row with its
     identity: on a connection of its own (``AsyncEngine``), or on a served session's
-    connection, in its transaction (the session's sync ``Session``)."""
+    connection, in its transaction (the session's sync ``Session``; with ``savepoint``,
+    inside a SAVEPOINT of its own, sent in the same trip to the driver)."""
     mapper = state.mapper
     plan = table_plan(mapper)
     values = state.dict
@@ -99,7 +102,7 @@ async def insert_row(target: AsyncEngine | Session, state: InstanceState[Any]) -
         cached = plan.remember(given, (DirectStatement(statement, given), missing))
     statement, missing = cached
     if isinstance(target, Session):
-        row = await execute_on(target, mapper, statement, params)
+        row = await execute_on(target, mapper, statement, params, savepoint=savepoint)
     else:
         row = await execute_alone(target, statement, params)
     if row is not None:

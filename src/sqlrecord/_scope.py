@@ -6,7 +6,8 @@ flushes inside a SAVEPOINT (so a failed write leaves the caller's unit of work
 intact), commits only with ``auto_commit=True`` and never closes it. A new
 object's INSERT that is provably one statement needs no SAVEPOINT where the
 database undoes a failed statement by itself and keeps the transaction
-(SQLite, MySQL/MariaDB): see :meth:`SessionScope._insert_directly_served`.
+(SQLite, MySQL/MariaDB), and elsewhere takes one past the ORM, in the same trip
+to the driver: see :meth:`SessionScope._insert_directly_served`.
 
 *Own*: no session anywhere. sqlrecord opens one, does the work, commits writes
 and closes it before returning, whatever happens. A write that is provably one
@@ -238,7 +239,9 @@ class SessionScope:
         database undoes a failed statement by itself and the transaction goes on:
         SQLite and MySQL/MariaDB, for all but a few errors (:func:`_statement_undone`
         tells them apart; after those the whole unit is rolled back). On
-        PostgreSQL, where any error ends the transaction, it begins now.
+        PostgreSQL, where any error ends the transaction, the INSERT gets a
+        SAVEPOINT of its own, sent with it in one trip to the driver, past the
+        ORM's nested-transaction bookkeeping (``_dbapi_path.run_in_transaction``).
         """
         state: InstanceState[Any] = inspect(obj)
         if state.key is not None or state.session_id is not None:
@@ -256,13 +259,12 @@ class SessionScope:
         dialect = sync_session.get_bind(state.mapper).dialect
         if not writes_directly(state, dialect):
             return False
+        savepoint = False
         if self._lone is obj:
-            if dialect.name in _STATEMENT_ATOMIC:
-                self._lone = None
-                self._statement_only = True
-            else:
-                await self._begin_savepoint()
-        await insert_row(sync_session, state)
+            self._lone = None
+            self._statement_only = True
+            savepoint = dialect.name not in _STATEMENT_ATOMIC
+        await insert_row(sync_session, state, savepoint=savepoint)
         sync_session.add(obj)  # it has its identity now: joins as persistent
         # What Session._register_persistent records for a flushed INSERT, so that
         # SessionTransaction._restore_snapshot expunges it on rollback.
@@ -372,21 +374,26 @@ _STATEMENT_ATOMIC = frozenset({"sqlite", "mysql", "mariadb"})
 
 
 async def _statement_undone(session: AsyncSession, model: type[Any], exc: BaseException) -> bool:
-    """Whether ``exc``, raised by a lone INSERT sent without a SAVEPOINT, left the
-    transaction as it was before the statement.
+    """Whether ``exc``, raised by a lone INSERT of :meth:`SessionScope._insert_directly_served`,
+    left the transaction as it was before the statement.
 
     InnoDB undoes the failed statement and keeps the transaction for every error
     but a deadlock (and a lock wait timeout, when ``innodb_rollback_on_timeout``
     is on: taken to be); SQLite usually does, and is asked (a constraint declared
     ``ON CONFLICT ROLLBACK``, or a trigger's ``RAISE(ROLLBACK)``, ends the
-    transaction). A lost connection or a cancelled call ends it everywhere.
+    transaction). On PostgreSQL the INSERT's own SAVEPOINT was rolled back to,
+    unless that failed too (the error then says ``connection_invalidated``). A
+    lost connection or a cancelled call ends the transaction everywhere.
     """
     if isinstance(exc, sa_exc.StatementError) and not isinstance(exc, sa_exc.DBAPIError):
         return True  # raised before anything was sent (a bind processor refused a value)
     if not isinstance(exc, sa_exc.DBAPIError) or exc.connection_invalidated:
         return False
     bind_arguments = {"mapper": inspect(model)}
-    if session.sync_session.get_bind(**bind_arguments).dialect.name != "sqlite":
+    dialect = session.sync_session.get_bind(**bind_arguments).dialect.name
+    if dialect not in _STATEMENT_ATOMIC:
+        return True  # rolled back to the INSERT's own SAVEPOINT
+    if dialect != "sqlite":
         return not is_transaction_conflict(exc)
     try:
         connection = await session.connection(bind_arguments=bind_arguments)
