@@ -660,7 +660,7 @@ async def test_a_served_create_sends_its_savepoint_in_the_same_trip(
     if db.engine.dialect.name == "postgresql":
         assert sent == [
             *("SAVEPOINT SQLRECORD_WRITE", "INSERT INTO", "RELEASE SAVEPOINT"),
-            *("SAVEPOINT SQLRECORD_WRITE", "INSERT INTO", "ROLLBACK TO"),
+            *("SAVEPOINT SQLRECORD_WRITE", "INSERT INTO", "ROLLBACK TO", "RELEASE SAVEPOINT"),
         ]
     else:
         assert sent == ["INSERT INTO"] * 2

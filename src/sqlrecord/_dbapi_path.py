@@ -168,10 +168,11 @@ def run_in_transaction(
     transaction; its row. Called in a greenlet (``greenlet_spawn``): getting the
     connection and running the statement take one trip in and out.
 
-    ``savepoint``: inside a SAVEPOINT of its own, begun, released or rolled back to
-    in the same trip; the session never sees it. When the statement fails, the
-    transaction is as it was before it, unless the ROLLBACK TO failed too: the
-    error then says ``connection_invalidated`` (the connection is thrown away).
+    ``savepoint``: inside a SAVEPOINT of its own, begun and released (after a
+    ROLLBACK TO, if the statement failed) in the same trip; the session never sees
+    it. When the statement fails, the transaction is as it was before it, unless the
+    ROLLBACK TO failed too: the error then says ``connection_invalidated`` (the
+    connection is thrown away).
     """
     connection = session.connection(bind_arguments={"mapper": mapper})
     if compiled is not None and takes_cursor_path(connection):
@@ -306,8 +307,8 @@ def _savepoint_lost(connection: Connection, error: Exception) -> None:
         error.connection_invalidated = True
 
 
-# The SAVEPOINT of _in_savepoint: released or rolled back to before the trip ends,
-# so one name serves every write (and never meets the ORM's sa_savepoint_N).
+# The SAVEPOINT of _in_savepoint: released before the trip ends, so one name serves
+# every write (and never meets the ORM's sa_savepoint_N).
 _SAVEPOINT = "sqlrecord_write"
 _SAVEPOINT_SQL = {
     "begin": f"SAVEPOINT {_SAVEPOINT}",
@@ -336,7 +337,10 @@ def _in_savepoint(
     except sa_exc.DBAPIError as error:
         if not error.connection_invalidated:
             try:
+                # ROLLBACK TO keeps the savepoint: released too, so that failed
+                # writes leave none behind in a long unit.
                 _execute(engine, pooled, marks["undo"], {}, count=False)
+                _execute(engine, pooled, marks["release"], {}, count=False)
             except sa_exc.DBAPIError:
                 _savepoint_lost(connection, error)
         raise
