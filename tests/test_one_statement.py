@@ -690,13 +690,14 @@ _WHO_AM_I = {"mysql": "SELECT CONNECTION_ID()", "postgresql": "SELECT pg_backend
 _KILL = {"mysql": "KILL {id}", "postgresql": "SELECT pg_terminate_backend({id})"}
 
 
+@pytest.mark.parametrize("path", ["direct", "flush"])
 async def test_a_served_create_whose_connection_dies_takes_the_unit_with_it(
-    server_db: Database,
+    server_db: Database, path: str
 ) -> None:
     # The server drops the connection while the INSERT runs: the transaction is gone
-    # with it (and on PostgreSQL the INSERT's SAVEPOINT too). The write raises, and
-    # the unit must not carry on, nor commit what it does afterwards on a new
-    # connection.
+    # with it, and any SAVEPOINT too (the direct INSERT's own on PostgreSQL, the ORM's
+    # around a flush). The write raises, and the unit must not carry on, nor commit
+    # what it does afterwards on a new connection.
     db = server_db
     dialect = db.engine.dialect.name
     table = Note.__tablename__
@@ -709,8 +710,9 @@ async def test_a_served_create_whose_connection_dies_takes_the_unit_with_it(
         async with db.engine.connect() as killer:
             await killer.exec_driver_sql(_KILL[dialect].format(id=victim))
 
+    forced = session_hook("before_flush") if path == "flush" else contextlib.nullcontext()
     try:
-        with pytest.raises(TransactionAbortedError, match="rolled back"):
+        with forced, pytest.raises(TransactionAbortedError, match="rolled back"):
             async with db.transaction() as session:
                 await Note.create(text="a", code="n1")
                 victim = (await session.execute(text(_WHO_AM_I[dialect]))).scalar_one()

@@ -344,19 +344,24 @@ class SessionScope:
             if self._unprotected or (
                 self._statement_only and not await _statement_undone(self.session, self._model, exc)
             ):
-                # No savepoint to return to: the whole unit goes, now, on every
-                # database alike (PostgreSQL would refuse its next statement anyway).
+                # No savepoint to return to (savepoints=False), or the failed
+                # statement took the transaction with it: the whole unit goes, now,
+                # on every database alike (PostgreSQL would refuse its next
+                # statement anyway).
                 await _abort_unit(self.session)
             if self._savepoint is not None:
                 # Also when the failed flush has already deactivated it: the
                 # rollback is what returns the session to the outer transaction.
+                lost = _connection_lost(exc)
                 try:
                     await self._savepoint.rollback()
                 except sa_exc.DBAPIError:
-                    # The database dropped the whole transaction (a deadlock victim
-                    # has no savepoints left, a lost connection has nothing): what
-                    # the unit did before is gone, so the unit must not go on as if
-                    # only this write had failed.
+                    lost = True
+                if lost:
+                    # The database dropped the whole transaction (a lost connection
+                    # has nothing left, a deadlock victim no savepoints): what the
+                    # unit did before is gone, so the unit must not go on as if only
+                    # this write had failed.
                     await _abort_unit(self.session)
             _reraise_translated(exc, name)
             return
@@ -387,7 +392,7 @@ async def _statement_undone(session: AsyncSession, model: type[Any], exc: BaseEx
     """
     if isinstance(exc, sa_exc.StatementError) and not isinstance(exc, sa_exc.DBAPIError):
         return True  # raised before anything was sent (a bind processor refused a value)
-    if not isinstance(exc, sa_exc.DBAPIError) or exc.connection_invalidated:
+    if not isinstance(exc, sa_exc.DBAPIError) or _connection_lost(exc):
         return False
     bind_arguments = {"mapper": inspect(model)}
     dialect = session.sync_session.get_bind(**bind_arguments).dialect.name
@@ -401,6 +406,13 @@ async def _statement_undone(session: AsyncSession, model: type[Any], exc: BaseEx
         return bool(raw.driver_connection.in_transaction)  # type: ignore[union-attr]
     except sa_exc.SQLAlchemyError:
         return False
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` says the session's connection is gone, and its transaction with it."""
+    if isinstance(exc, sa_exc.DBAPIError):
+        return exc.connection_invalidated
+    return is_unwrapped_connection_loss(exc)
 
 
 async def _abort_unit(session: AsyncSession) -> None:
