@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import event, insert, inspect, text
 from sqlalchemy.orm import Session
 
-from sqlrecord import Database, _dbapi_path, _scope, crud
+from sqlrecord import Database, _dbapi_served, _scope, crud
 from sqlrecord import query as query_module
 from sqlrecord._direct_read import reads_directly
 from sqlrecord.exceptions import (
@@ -646,13 +646,13 @@ async def test_a_served_create_sends_its_savepoint_in_the_same_trip(
     # Nothing listens on the engine: the INSERT goes on the session's cursor, and on
     # PostgreSQL its SAVEPOINT, RELEASE or ROLLBACK TO go with it, past the ORM.
     sent: list[str] = []
-    original = _dbapi_path._execute
+    original = _dbapi_served.execute_compiled
 
     def spy(engine: Any, pooled: Any, compiled: Any, *args: Any, **options: Any) -> Any:
         sent.append(" ".join(compiled.sql.split()[:2]).upper())
         return original(engine, pooled, compiled, *args, **options)
 
-    monkeypatch.setattr(_dbapi_path, "_execute", spy)
+    monkeypatch.setattr(_dbapi_served, "execute_compiled", spy)
     async with db.transaction():
         await Note.create(text="a", code="n1")
         with pytest.raises(DuplicateKeyError):
@@ -975,13 +975,13 @@ async def test_a_served_create_goes_on_the_cursor_of_the_sessions_connection(
     db: Database, monkeypatch: pytest.MonkeyPatch, direct_writes: list[str]
 ) -> None:
     through_connection: list[Any] = []
-    original = _dbapi_path._in_transaction_on_connection
+    original = _dbapi_served._in_transaction_on_connection
 
     def spy(*args: Any) -> Any:
         through_connection.append(args)
         return original(*args)
 
-    monkeypatch.setattr(_dbapi_path, "_in_transaction_on_connection", spy)
+    monkeypatch.setattr(_dbapi_served, "_in_transaction_on_connection", spy)
     async with db.transaction():  # a writing unit (on SQLite: BEGIN IMMEDIATE)
         await Note.create(text="served", code="s1")
         await Note.create(text="served", code="s2")

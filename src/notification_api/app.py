@@ -12,7 +12,7 @@ from .channels import EmailChannel, WebhookChannel
 from .database import bind_database, make_database
 from .handlers import install_error_handlers
 from .migrate import upgrade_to_head
-from .routers import apikeys, auth, index, services, users, whitelists
+from .routers import ROUTERS
 from .settings import Settings
 from .worker import DeliveryWorker
 
@@ -65,6 +65,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     database.init_app(app)
     install_error_handlers(app)
     app.add_middleware(AccessLogMiddleware)
-    for module in (index, auth, users, apikeys, whitelists, services):
-        app.include_router(module.router)
+    for router in ROUTERS:
+        app.include_router(router)
     return app

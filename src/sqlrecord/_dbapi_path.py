@@ -9,7 +9,8 @@ connection out of the engine's pool, runs the compiled SQL on the driver
 adapter's cursor, and checks it back in: the same pool (its events, the idle
 ping), the same bind and result type processing, and the same wrapped
 ``DBAPIError`` (with the pool invalidated on a lost connection) as
-``Connection.execute``.
+``Connection.execute``. A served session's statement takes the same path
+(``_dbapi_served``).
 
 What this path skips is the ``Connection`` layer, so it is taken only when
 nothing listens there: no ``before/after_execute``, ``before/after_cursor_execute``
@@ -30,19 +31,16 @@ databases: ``SQLCompiler._bind_processors`` and ``_result_columns``,
 from __future__ import annotations
 
 import contextlib
-import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.orm import Mapper, Session
 from sqlalchemy.util import greenlet_spawn
 
 from ._dialects import AUTOCOMMIT_OPTION, IMMEDIATE_OPTION
 
-__all__ = ["CompiledStatement", "rows_alone", "run_alone", "run_in_transaction"]
+__all__ = ["CompiledStatement", "execute_compiled", "rows_alone", "run_alone", "takes_cursor_path"]
 
 # Connection-level events a cursor of our own would bypass (``handle_error`` is
 # the dialect's).
@@ -156,32 +154,6 @@ async def run_alone(
     return await greenlet_spawn(_alone_on_connection, engine, statement, params, want)
 
 
-def run_in_transaction(
-    session: Session,
-    mapper: Mapper[Any],
-    statement: Any,
-    compiled: CompiledStatement | None,
-    params: dict[str, Any],
-    savepoint: bool = False,
-) -> tuple[Any, ...] | None:
-    """Run one statement on a served session's connection for ``mapper``, in its
-    transaction; its row. Called in a greenlet (``greenlet_spawn``): getting the
-    connection and running the statement take one trip in and out.
-
-    ``savepoint``: inside a SAVEPOINT of its own, begun and released (after a
-    ROLLBACK TO, if the statement failed) in the same trip; the session never sees
-    it. When the statement fails, the transaction is as it was before it, unless the
-    ROLLBACK TO failed too: the error then says ``connection_invalidated`` (the
-    connection is thrown away).
-    """
-    connection = session.connection(bind_arguments={"mapper": mapper})
-    if compiled is not None and takes_cursor_path(connection):
-        return _in_transaction_on_cursor(connection, compiled, params, savepoint)
-    if savepoint:
-        return _in_savepoint_on_connection(connection, statement, params)
-    return _in_transaction_on_connection(connection, statement, params)
-
-
 async def rows_alone(engine: Engine, statement: Any) -> tuple[list[str], list[Any]]:
     """Run a query on a pooled connection of its own, as a transaction by itself; its
     column names and every row, as a tuple."""
@@ -234,16 +206,6 @@ def _alone_on_connection(
     return outcome
 
 
-def _in_transaction_on_connection(
-    connection: Connection, statement: Any, params: dict[str, Any]
-) -> tuple[Any, ...] | None:
-    result = connection.execute(statement, params)
-    if not result.returns_rows:
-        return None
-    row = result.first()
-    return None if row is None else tuple(row)
-
-
 def _alone_on_cursor(
     engine: Engine, compiled: CompiledStatement, params: dict[str, Any], count: bool
 ) -> tuple[Any, ...] | int | None:
@@ -262,7 +224,7 @@ def _alone_on_cursor(
     try:
         if autocommit:
             adapted.autocommit = True
-        outcome = _execute(engine, pooled, compiled, params, count=count)
+        outcome = execute_compiled(engine, pooled, compiled, params, count=count)
         if commit:
             adapted.commit()
         if autocommit:
@@ -281,104 +243,7 @@ def _alone_on_cursor(
     return outcome
 
 
-def _in_savepoint_on_connection(
-    connection: Connection, statement: Any, params: dict[str, Any]
-) -> tuple[Any, ...] | None:
-    # A Core-level SAVEPOINT on the session's connection, ended before returning.
-    nested = connection.begin_nested()
-    try:
-        outcome = _in_transaction_on_connection(connection, statement, params)
-    except Exception as error:
-        try:
-            nested.rollback()
-        except sa_exc.DBAPIError:
-            _savepoint_lost(connection, error)
-        raise
-    nested.commit()
-    return outcome
-
-
-def _savepoint_lost(connection: Connection, error: Exception) -> None:
-    """The ROLLBACK TO SAVEPOINT after ``error`` failed: the transaction is in no known
-    state, so the connection goes, and ``error`` says so."""
-    with contextlib.suppress(Exception):
-        connection.invalidate()
-    if isinstance(error, sa_exc.DBAPIError):
-        error.connection_invalidated = True
-
-
-# The SAVEPOINT of _in_savepoint: released before the trip ends, so one name serves
-# every write (and never meets the ORM's sa_savepoint_N).
-_SAVEPOINT = "sqlrecord_write"
-_SAVEPOINT_SQL = {
-    "begin": f"SAVEPOINT {_SAVEPOINT}",
-    "release": f"RELEASE SAVEPOINT {_SAVEPOINT}",
-    "undo": f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}",
-}
-_savepoint_statements: weakref.WeakKeyDictionary[Any, dict[str, CompiledStatement]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _in_savepoint(
-    connection: Connection, compiled: CompiledStatement, params: dict[str, Any]
-) -> tuple[Any, ...] | None:
-    engine, pooled = connection.engine, connection.connection
-    marks = _savepoint_statements.get(engine.dialect)
-    if marks is None:
-        marks = {
-            verb: CompiledStatement(text(sql), engine.dialect, ())
-            for verb, sql in _SAVEPOINT_SQL.items()
-        }
-        _savepoint_statements[engine.dialect] = marks
-    _execute(engine, pooled, marks["begin"], {}, count=False)
-    try:
-        outcome = _execute(engine, pooled, compiled, params, count=False)
-    except sa_exc.DBAPIError as error:
-        if not error.connection_invalidated:
-            try:
-                # ROLLBACK TO keeps the savepoint: released too, so that failed
-                # writes leave none behind in a long unit.
-                _execute(engine, pooled, marks["undo"], {}, count=False)
-                _execute(engine, pooled, marks["release"], {}, count=False)
-            except sa_exc.DBAPIError:
-                _savepoint_lost(connection, error)
-        raise
-    _execute(engine, pooled, marks["release"], {}, count=False)
-    assert not isinstance(outcome, int)
-    return outcome
-
-
-def _in_transaction_on_cursor(
-    connection: Connection,
-    compiled: CompiledStatement,
-    params: dict[str, Any],
-    savepoint: bool = False,
-) -> tuple[Any, ...] | None:
-    pooled = connection.connection
-    outcome: tuple[Any, ...] | int | None
-    try:
-        if savepoint:
-            outcome = _in_savepoint(connection, compiled, params)
-        else:
-            outcome = _execute(connection.engine, pooled, compiled, params, count=False)
-    except sa_exc.DBAPIError as error:
-        if error.connection_invalidated:
-            connection.invalidate(error.orig)
-        raise
-    except BaseException as error:
-        if not isinstance(error, Exception):
-            # Cancelled mid-statement: as Connection.execute does, the connection is
-            # invalidated now, so the unit's cleanup (a ROLLBACK TO SAVEPOINT) fails
-            # at once instead of queueing behind the statement the caller gave up on.
-            with contextlib.suppress(Exception):
-                connection.invalidate()
-        raise
-    assert not isinstance(outcome, int)
-    return outcome
-
-
-def _execute(
+def execute_compiled(
     engine: Engine,
     pooled: Any,
     compiled: CompiledStatement,

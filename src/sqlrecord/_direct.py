@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import InstanceState, Mapper, Session
 from sqlalchemy.util import greenlet_spawn
 
-from ._dbapi_path import CompiledStatement, run_alone, run_in_transaction
+from ._dbapi_path import CompiledStatement, run_alone
+from ._dbapi_served import run_in_transaction
 
 __all__ = [
     "PK_PARAM",

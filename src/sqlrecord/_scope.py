@@ -16,15 +16,13 @@ statement runs in autocommit there (``_one_statement.py``).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from types import TracebackType
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, AsyncSessionTransaction
-from sqlalchemy.orm import InstanceState, Session
+from sqlalchemy.orm import InstanceState
 from sqlalchemy.orm import exc as orm_exc
 
 from ._dialects import holds_connection, prepare_write_session
@@ -32,16 +30,16 @@ from ._direct_read import reads_directly
 from ._direct_write import delete_row, insert_row, update_row, writes_directly
 from ._one_statement import deletes_alone, is_one_statement, writes_alone
 from ._registry import database_for
-from ._translate import is_transaction_conflict, is_unwrapped_connection_loss, translate_errors
+from ._session_close import close_session
+from ._translate import is_connection_loss, is_unwrapped_connection_loss, translate_errors
+from ._unit_failure import ABORTED, STATEMENT_ATOMIC, abort_unit, statement_undone
 from .exceptions import TransactionAbortedError
 
-__all__ = ["ABORTED", "NO_SAVEPOINTS", "SessionScope", "close_session", "discard"]
+__all__ = ["NO_SAVEPOINTS", "SessionScope"]
 
 #: ``session.info`` key: writes directly in the session's unit of work take no
 #: SAVEPOINT (``db.transaction(savepoints=False)``).
 NO_SAVEPOINTS = "sqlrecord_no_savepoints"
-#: ``session.info`` key: such a write failed and the unit was rolled back.
-ABORTED = "sqlrecord_aborted"
 
 # Session events that tell an object's way into the session; a direct INSERT takes
 # another way (detached to persistent), so any of them keeps the ORM's flush.
@@ -237,11 +235,11 @@ class SessionScope:
 
         A deferred SAVEPOINT (:meth:`defer_savepoint`) is not needed where the
         database undoes a failed statement by itself and the transaction goes on:
-        SQLite and MySQL/MariaDB, for all but a few errors (:func:`_statement_undone`
+        SQLite and MySQL/MariaDB, for all but a few errors (:func:`._unit_failure.statement_undone`
         tells them apart; after those the whole unit is rolled back). On
         PostgreSQL, where any error ends the transaction, the INSERT gets a
         SAVEPOINT of its own, sent with it in one trip to the driver, past the
-        ORM's nested-transaction bookkeeping (``_dbapi_path.run_in_transaction``).
+        ORM's nested-transaction bookkeeping (``_dbapi_served.run_in_transaction``).
         """
         state: InstanceState[Any] = inspect(obj)
         if state.key is not None or state.session_id is not None:
@@ -263,7 +261,7 @@ class SessionScope:
         if self._lone is obj:
             self._lone = None
             self._statement_only = True
-            savepoint = dialect.name not in _STATEMENT_ATOMIC
+            savepoint = dialect.name not in STATEMENT_ATOMIC
         await insert_row(sync_session, state, savepoint=savepoint)
         sync_session.add(obj)  # it has its identity now: joins as persistent
         # What Session._register_persistent records for a flushed INSERT, so that
@@ -342,17 +340,17 @@ class SessionScope:
             return
         if exc is not None:
             if self._unprotected or (
-                self._statement_only and not await _statement_undone(self.session, self._model, exc)
+                self._statement_only and not await statement_undone(self.session, self._model, exc)
             ):
                 # No savepoint to return to (savepoints=False), or the failed
                 # statement took the transaction with it: the whole unit goes, now,
                 # on every database alike (PostgreSQL would refuse its next
                 # statement anyway).
-                await _abort_unit(self.session)
+                await abort_unit(self.session)
             if self._savepoint is not None:
                 # Also when the failed flush has already deactivated it: the
                 # rollback is what returns the session to the outer transaction.
-                lost = _connection_lost(exc)
+                lost = is_connection_loss(exc)
                 try:
                     await self._savepoint.rollback()
                 except sa_exc.DBAPIError:
@@ -362,7 +360,7 @@ class SessionScope:
                     # has nothing left, a deadlock victim no savepoints): what the
                     # unit did before is gone, so the unit must not go on as if only
                     # this write had failed.
-                    await _abort_unit(self.session)
+                    await abort_unit(self.session)
             _reraise_translated(exc, name)
             return
         with translate_errors(model=name):
@@ -370,57 +368,6 @@ class SessionScope:
                 await self._savepoint.commit()
             if self._auto_commit:
                 await self.session.commit()
-
-
-# Databases that undo a failed statement by themselves and keep the transaction
-# going, for the errors of _statement_undone: there a lone INSERT needs no SAVEPOINT.
-# PostgreSQL ends the transaction at any error.
-_STATEMENT_ATOMIC = frozenset({"sqlite", "mysql", "mariadb"})
-
-
-async def _statement_undone(session: AsyncSession, model: type[Any], exc: BaseException) -> bool:
-    """Whether ``exc``, raised by a lone INSERT of :meth:`SessionScope._insert_directly_served`,
-    left the transaction as it was before the statement.
-
-    InnoDB undoes the failed statement and keeps the transaction for every error
-    but a deadlock (and a lock wait timeout, when ``innodb_rollback_on_timeout``
-    is on: taken to be); SQLite usually does, and is asked (a constraint declared
-    ``ON CONFLICT ROLLBACK``, or a trigger's ``RAISE(ROLLBACK)``, ends the
-    transaction). On PostgreSQL the INSERT's own SAVEPOINT was rolled back to,
-    unless that failed too (the error then says ``connection_invalidated``). A
-    lost connection or a cancelled call ends the transaction everywhere.
-    """
-    if isinstance(exc, sa_exc.StatementError) and not isinstance(exc, sa_exc.DBAPIError):
-        return True  # raised before anything was sent (a bind processor refused a value)
-    if not isinstance(exc, sa_exc.DBAPIError) or _connection_lost(exc):
-        return False
-    bind_arguments = {"mapper": inspect(model)}
-    dialect = session.sync_session.get_bind(**bind_arguments).dialect.name
-    if dialect not in _STATEMENT_ATOMIC:
-        return True  # rolled back to the INSERT's own SAVEPOINT
-    if dialect != "sqlite":
-        return not is_transaction_conflict(exc)
-    try:
-        connection = await session.connection(bind_arguments=bind_arguments)
-        raw = await connection.get_raw_connection()
-        return bool(raw.driver_connection.in_transaction)  # type: ignore[union-attr]
-    except sa_exc.SQLAlchemyError:
-        return False
-
-
-def _connection_lost(exc: BaseException) -> bool:
-    """Whether ``exc`` says the session's connection is gone, and its transaction with it."""
-    if isinstance(exc, sa_exc.DBAPIError):
-        return exc.connection_invalidated
-    return is_unwrapped_connection_loss(exc)
-
-
-async def _abort_unit(session: AsyncSession) -> None:
-    """Roll the whole unit of ``session`` back and mark it, so that anything it tries
-    next (and its end) raises :class:`TransactionAbortedError`."""
-    session.info[ABORTED] = True
-    with contextlib.suppress(sa_exc.DBAPIError):
-        await session.rollback()
 
 
 def _reraise_translated(exc: BaseException, model: str) -> None:
@@ -434,44 +381,3 @@ def _reraise_translated(exc: BaseException, model: str) -> None:
     if isinstance(exc, translatable) or is_unwrapped_connection_loss(exc):
         with translate_errors(model=model):
             raise exc
-
-
-async def close_session(session: AsyncSession, *, failing: bool, cancelled: bool = False) -> None:
-    """Close ``session``; while another error propagates, a failure to close (the
-    connection is already gone) must not replace it: the pool discards the connection."""
-    if cancelled:
-        await discard(session)
-        return
-    if not failing:
-        await session.run_sync(_close_resetting_once)
-        return
-    with contextlib.suppress(sa_exc.DBAPIError):
-        await session.close()
-
-
-def _close_resetting_once(session: Session) -> None:
-    """``Session.close``, with one rollback per connection instead of two.
-
-    ``Session.close`` rolls back each connection's transaction and then closes the
-    connection; the pool, which no longer sees a transaction, rolls back once more
-    on check-in. On MySQL/MariaDB that is a second ROLLBACK round trip, on SQLite a
-    second hand-off to the driver's thread. Closing the connections the session
-    opened first lets each end its own transaction and tell the pool that it needs
-    no reset. (``_connections`` is private; ``Session.close`` walks it the same way.)
-    """
-    transaction = session.get_transaction()
-    if transaction is not None:
-        for connection, _, _, opened_here in set(transaction._connections.values()):
-            if opened_here:
-                connection.close()
-    session.close()
-
-
-async def discard(session: AsyncSession) -> None:
-    """End a session whose work was cancelled mid-statement: its connection may still be
-    busy (SQLite keeps running the query in its thread) or halfway through the driver's
-    protocol, so it is invalidated (closed, never pooled again) instead of reused.
-    On SQLite the engine's invalidate hook also stops the statement and rolls back
-    (``_dialects.release_sqlite_lock``)."""
-    with contextlib.suppress(Exception):
-        await asyncio.shield(session.invalidate())

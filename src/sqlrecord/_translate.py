@@ -26,6 +26,7 @@ from .exceptions import (
 )
 
 __all__ = [
+    "is_connection_loss",
     "is_transaction_conflict",
     "is_unwrapped_connection_loss",
     "translate_errors",
@@ -176,7 +177,7 @@ def translate_errors(*, model: str = "row") -> Iterator[None]:
         # Drivers that report a deadlock or a dropped connection with their
         # base error class (asyncpg does) land here, and so does a server that
         # is shutting down or starting (57P03) when the connection is opened.
-        if error.connection_invalidated or _is_lost_connection_state(error.orig):
+        if is_connection_loss(error):
             raise DatabaseUnavailableError(
                 f"The database connection was lost while working on {model} "
                 f"({error.orig}). Nothing of the transaction was kept; try again."
@@ -230,6 +231,20 @@ def _is_connection_failure(error: sa_exc.OperationalError) -> bool:
 # asyncpg: connection exceptions (class 08) and operator intervention such as
 # pg_terminate_backend (57P01-57P03).
 _LOST_CONNECTION_STATES = ("08", "57P")
+
+
+def is_connection_loss(error: BaseException) -> bool:
+    """Whether ``error`` says the connection is gone, and its transaction with it.
+
+    Example:
+        >>> is_connection_loss(ConnectionResetError())
+        True
+        >>> is_connection_loss(ValueError("a value"))
+        False
+    """
+    if isinstance(error, sa_exc.DBAPIError):
+        return error.connection_invalidated or _is_lost_connection_state(error.orig)
+    return is_unwrapped_connection_loss(error)
 
 
 def is_unwrapped_connection_loss(error: BaseException) -> bool:

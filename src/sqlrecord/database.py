@@ -39,10 +39,12 @@ from ._dialects import (
 from ._idle_ping import install_idle_ping, ping_after_idle
 from ._pool import pool_class_for
 from ._registry import database_for, default_database
-from ._scope import ABORTED, NO_SAVEPOINTS, close_session
+from ._scope import NO_SAVEPOINTS
+from ._session_close import close_session
 from ._transaction import Transaction
 from ._translate import translate_errors
-from .exceptions import ConfigurationError, NoDatabaseError, TransactionAbortedError
+from ._unit_failure import refuse_aborted
+from .exceptions import ConfigurationError, NoDatabaseError
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -403,7 +405,7 @@ class Database:
             except Exception:
                 await _rollback_quietly(session)
                 raise
-            _refuse_aborted(session)
+            refuse_aborted(session)
             with translate_errors():
                 await session.commit()
 
@@ -506,7 +508,7 @@ class Database:
                 except Exception:
                     await _rollback_quietly(own)
                     raise
-                _refuse_aborted(own)
+                refuse_aborted(own)
                 await own.commit()
 
     # -- FastAPI -------------------------------------------------------
@@ -564,15 +566,3 @@ async def _rollback_quietly(session: AsyncSession) -> None:
     and the first error is the one to report (the pool drops the connection)."""
     with contextlib.suppress(sa_exc.DBAPIError):
         await session.rollback()
-
-
-def _refuse_aborted(session: AsyncSession) -> None:
-    """Before a unit's COMMIT: a write that failed in it and took its transaction with
-    it (under ``savepoints=False``, or a deadlock) left nothing to commit; say so,
-    even when the caller caught that write's error and carried on."""
-    if session.info.get(ABORTED):
-        raise TransactionAbortedError(
-            "A write in this unit of work failed and took the unit's transaction with "
-            "it, so the whole unit was rolled back and nothing of it was kept (the error "
-            "was raised where the write failed). Run the unit again."
-        )
