@@ -6,7 +6,8 @@ get by primary key per call, one call at a time, through:
 
 - the raw driver (the ``raw`` contestant: hand-written SQL, autocommit);
 - SQLAlchemy Core on a connection of its own (``connect()``, one ``execute``, commit,
-  close) on sqlrecord's engine: what sqlrecord's direct path runs underneath;
+  close) on sqlrecord's engine: the statement under sqlrecord's own-session calls,
+  without the ORM session around it;
 - sqlrecord (``Model.create(**row)`` and ``Model.get(pk)``, own sessions, as the docs teach);
 - Tortoise ORM (``Model.create`` and ``get_or_none``).
 
@@ -41,8 +42,9 @@ CORE = "SQLAlchemy Core on sqlrecord's engine"
 
 def _core_calls(bind: AsyncEngine) -> dict[str, Call]:
     """INSERT and get by key with SQLAlchemy Core, each on a connection of its own, on the
-    engine sqlrecord's direct statements use (``Database.autocommit_bind``: autocommit on
-    SQLite and PostgreSQL, a transaction and its COMMIT on MySQL)."""
+    engine sqlrecord's own sessions run a one-statement write or a read on
+    (``Database.autocommit_bind``: autocommit on SQLite and PostgreSQL, a transaction and
+    its COMMIT on MySQL)."""
     add = insert(NARROW).returning(NARROW.c.id)
     by_key = select(*NARROW.columns)
 

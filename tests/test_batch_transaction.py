@@ -77,10 +77,9 @@ async def test_a_nested_unit_keeps_its_savepoint(db: Database) -> None:
                     await Note.create(text="clash", code="n1")
             await Note.create(text="after", code="n3")  # the outer unit goes on
     # The outer unit's writes take none; the nested block takes its own, and so
-    # do the writes in it, as in any unit of work (where a failed statement ends
-    # the transaction: PostgreSQL; elsewhere a lone INSERT needs none).
+    # do the writes in it, as in any unit of work.
     assert seen[0] == "INSERT" and seen[-1] == "INSERT"
-    assert seen.count("SAVEPOINT") == (3 if db.engine.dialect.name == "postgresql" else 1)
+    assert seen.count("SAVEPOINT") == 3
     assert await fetch_column(db, Note, "code") == ["n1", "n3"]
 
 

@@ -183,7 +183,7 @@ async def test_sqlite_sends_begin_with_the_first_statement(
             pass
         async with database.transaction():
             await User.filter_by(email__startswith="k").count()
-        async with database.transaction():  # a lone INSERT needs no SAVEPOINT here
+        async with database.transaction():  # every served write takes a SAVEPOINT
             await User.create(email="lee@example.com")
             with pytest.raises(DuplicateKeyError):
                 await User.create(email="kim@example.com")
@@ -202,12 +202,15 @@ async def test_sqlite_sends_begin_with_the_first_statement(
         "SELECT",  # get: likewise
         "UPDATE",  # update
         *("BEGIN", "SELECT", "COMMIT"),  # a unit of work; the empty one sent nothing
-        *("BEGIN", "INSERT", "INSERT", "INSERT", "COMMIT"),  # lee, kim (refused), park
+        *("BEGIN", "SAVEPOINT", "INSERT", "RELEASE"),  # lee
+        *("SAVEPOINT", "INSERT", "ROLLBACK"),  # kim: refused, rolled back to
+        *("SAVEPOINT", "INSERT"),  # park
+        "COMMIT",  # the COMMIT releases its SAVEPOINT (a RELEASE waits for the next statement)
         *("BEGIN", "SAVEPOINT", "UPDATE"),  # the name
         *("RELEASE", "SAVEPOINT", "UPDATE", "ROLLBACK"),  # the email: refused, rolled back to
-        "COMMIT",  # the COMMIT releases it
+        "COMMIT",
     ]
-    assert [traced[3], traced[6], traced[11]] == ["BEGIN IMMEDIATE"] * 3
+    assert [traced[3], traced[6], traced[16]] == ["BEGIN IMMEDIATE"] * 3
     assert emails == ["kim@example.com", "lee@example.com", "park@example.com"]
 
 

@@ -1,4 +1,4 @@
-"""Proof that a write is one statement, so that it may run in autocommit, past the ORM's flush.
+"""Proof that a flush is one statement, so that an own session may run it in autocommit.
 
 A single INSERT, UPDATE or DELETE is atomic by itself on every database, so a
 session of sqlrecord's own that writes one row needs no BEGIN and COMMIT around
@@ -17,7 +17,7 @@ from sqlalchemy import inspect
 from sqlalchemy.orm import InstanceState, Mapper, Session
 from sqlalchemy.orm.interfaces import MANYTOONE
 
-__all__ = ["deletes_alone", "inserts_are_watched", "is_one_statement", "writes_alone"]
+__all__ = ["deletes_alone", "is_one_statement"]
 
 # Hooks that run inside a flush or a transaction and may send statements of their own.
 _MAPPER_HOOKS = (
@@ -48,26 +48,6 @@ def _single_table_without_hooks(mapper: Mapper[Any]) -> bool:
     return not mapper.class_manager.dispatch.refresh_flush
 
 
-# Hooks that expect to see each object a flush inserts; an ORM bulk INSERT fires none of them.
-_INSERT_HOOKS = ("before_insert", "after_insert")
-_FLUSH_HOOKS = ("before_flush", "after_flush", "after_flush_postexec")
-
-
-def inserts_are_watched(model: type[Any], session: Session) -> bool:
-    """Whether a hook of the user's expects to see each new ``model`` object flushed.
-
-    A mapper's ``before_insert``/``after_insert``, an instance's ``refresh_flush``
-    or a session's flush hook: an ORM bulk INSERT skips them all, the unit of work
-    runs them.
-    """
-    mapper: Mapper[Any] = inspect(model)
-    if any(getattr(mapper.dispatch, hook) for hook in _INSERT_HOOKS):
-        return True
-    if mapper.class_manager.dispatch.refresh_flush:
-        return True
-    return any(getattr(session.dispatch, hook) for hook in _FLUSH_HOOKS)
-
-
 def deletes_alone(model: type[Any]) -> bool:
     """Whether deleting a ``model`` row can touch no other row.
 
@@ -96,23 +76,6 @@ def is_one_statement(session: Session, obj: Any) -> bool:
         if any(each is not obj for each in pending):
             return False
     return _writes_one_row(inspect(obj))
-
-
-def writes_alone(session: Session, obj: Any) -> bool:
-    """Whether writing ``obj``, which is in no session, would be one statement.
-
-    As :func:`is_one_statement`, for an object not yet added: the objects that
-    adding it would bring along (its save-update cascade) must have no changes.
-    """
-    if _hooked(session):
-        return False
-    state: InstanceState[Any] = inspect(obj)
-    if not _writes_one_row(state):
-        return False
-    for _each, _mapper, linked, _values in state.mapper.cascade_iterator("save-update", state):
-        if linked.key is None or linked.modified:
-            return False
-    return True
 
 
 def _hooked(session: Session) -> bool:

@@ -2,16 +2,18 @@
 
 *Served*: a session passed as ``session=``, the session the object is attached
 to, or the ambient session of ``db.session``/``db.transaction()``. sqlrecord
-flushes inside a SAVEPOINT (so a failed write leaves the caller's unit of work
-intact), commits only with ``auto_commit=True`` and never closes it. A new
-object's INSERT that is provably one statement needs no SAVEPOINT where the
-database undoes a failed statement by itself and keeps the transaction
-(SQLite, MySQL/MariaDB), and elsewhere takes one past the ORM, in the same trip
-to the driver: see :meth:`SessionScope._insert_directly_served`.
+flushes the call's own work inside a SAVEPOINT (so a failed write leaves the
+caller's unit of work intact), commits only with ``auto_commit=True`` and never
+closes it. The SAVEPOINT is sqlrecord's, not the user's: its release and its
+rollback fire none of the session's commit or rollback events.
 
 *Own*: no session anywhere. sqlrecord opens one, does the work, commits writes
-and closes it before returning, whatever happens. A write that is provably one
-statement runs in autocommit there (``_one_statement.py``).
+and closes it before returning, whatever happens. A flush that is provably one
+statement runs in autocommit there (``_one_statement.py``), unless the database
+was made with ``fast_paths=False``.
+
+Every statement goes through the ORM's session: the scope only chooses which
+session, which transaction, and whether a SAVEPOINT guards the call.
 """
 
 from __future__ import annotations
@@ -20,19 +22,17 @@ from types import TracebackType
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import inspect
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, AsyncSessionTransaction
-from sqlalchemy.orm import InstanceState
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.orm import exc as orm_exc
 
 from ._dialects import holds_connection, prepare_write_session
-from ._direct_read import reads_directly
-from ._direct_write import delete_row, insert_row, update_row, writes_directly
-from ._one_statement import deletes_alone, is_one_statement, writes_alone
+from ._internals import savepoint_commit_events_muted
+from ._one_statement import is_one_statement
 from ._registry import database_for
 from ._session_close import close_session
 from ._translate import is_connection_loss, is_unwrapped_connection_loss, translate_errors
-from ._unit_failure import ABORTED, STATEMENT_ATOMIC, abort_unit, statement_undone
+from ._unit_failure import ABORTED, abort_unit
 from .exceptions import TransactionAbortedError
 
 __all__ = ["NO_SAVEPOINTS", "SessionScope"]
@@ -40,16 +40,6 @@ __all__ = ["NO_SAVEPOINTS", "SessionScope"]
 #: ``session.info`` key: writes directly in the session's unit of work take no
 #: SAVEPOINT (``db.transaction(savepoints=False)``).
 NO_SAVEPOINTS = "sqlrecord_no_savepoints"
-
-# Session events that tell an object's way into the session; a direct INSERT takes
-# another way (detached to persistent), so any of them keeps the ORM's flush.
-_LIFECYCLE_HOOKS = (
-    "before_attach",
-    "after_attach",
-    "transient_to_pending",
-    "pending_to_persistent",
-    "detached_to_persistent",
-)
 
 
 class SessionScope:
@@ -67,10 +57,8 @@ class SessionScope:
         "_auto_commit",
         "_begin_pending",
         "_database",
-        "_lone",
         "_model",
         "_savepoint",
-        "_statement_only",
         "_unprotected",
         "_write",
         "served",
@@ -90,29 +78,30 @@ class SessionScope:
         # cursor: the work keeps a server-side cursor open, which needs a transaction
         # (an own read session otherwise runs its statements in autocommit).
         # begin_later: an own write session begins at begin_writing(), where the
-        # caller may show that its work is one statement.
+        # caller may show that its flush is one statement.
         self._model = model
         self._write = write
         self._auto_commit = auto_commit
-        self._savepoint: AsyncSessionTransaction | None = None
+        self._savepoint: SessionTransaction | None = None
         self._unprotected = False  # a served write without its SAVEPOINT
-        # A new object whose INSERT may need no SAVEPOINT (defer_savepoint), and
-        # whether it went that way: one statement the database undoes by itself.
-        self._lone: Any = None
-        self._statement_only = False
         self._begin_pending = False
+        self._database = database_for(model)
         if session is None:
-            database = database_for(model)
-            session = database.current_session()
+            session = self._database.current_session()
             if session is None:
-                self._database = database
                 self._begin_pending = write and begin_later
-                session = database.new_own_session(read_only=not (write or cursor))
+                session = self._database.new_own_session(read_only=not (write or cursor))
                 self.served = False
                 self.session: AsyncSession = session
                 return
         self.served = True
         self.session = session
+
+    @property
+    def fast_paths(self) -> bool:
+        """Whether this scope's database allows sqlrecord's fast paths
+        (``Database(fast_paths=...)``)."""
+        return self._database.fast_paths
 
     async def __aenter__(self) -> AsyncSession:
         if self.served:
@@ -131,11 +120,9 @@ class SessionScope:
                 info.get(NO_SAVEPOINTS)
                 and self.session.sync_session.get_nested_transaction() is None
             ):
-                self._lone = None
                 self._unprotected = True
                 return self.session
-            if self._lone is None:
-                await self._begin_savepoint()
+            await self._begin_savepoint()
             return self.session
         if self._write and not self._begin_pending:
             try:
@@ -150,28 +137,18 @@ class SessionScope:
                 raise
         return self.session
 
-    def defer_savepoint(self, obj: Any) -> None:
-        """Call before entering: the scope will write ``obj``, a new object in no
-        session, and nothing else, so a served scope may put off its SAVEPOINT until
-        it is known whether the write is one INSERT (:meth:`_insert_directly_served`).
-
-        The caller vouches that nothing it does inside the scope before the write
-        touches the session or another object (only ``obj``'s columns are set):
-        the SAVEPOINT, if it comes, then starts where it would have started.
-        """
-        if self.served and self._write:
-            self._lone = obj
-
-    async def protect(self) -> None:
-        """Begin the SAVEPOINT that :meth:`defer_savepoint` put off; call it before any
-        flush of a deferred scope. Nothing when there is none to begin."""
-        if self._lone is not None:
-            await self._begin_savepoint()
-
     async def _begin_savepoint(self) -> None:
-        self._lone = None
-        with translate_errors(model=self._model.__name__):
-            self._savepoint = await self.session.begin_nested()
+        """Begin the call's SAVEPOINT. As with any ``begin_nested()``, what the unit
+        has pending from before the call is flushed first, outside it: should that
+        flush fail, the ORM has rolled the whole unit back, and so the unit is
+        marked aborted, as after any write that takes the transaction with it."""
+        try:
+            with translate_errors(model=self._model.__name__):
+                self._savepoint = await self.session.run_sync(Session.begin_nested)
+        except Exception:
+            if not self.session.sync_session.is_active:
+                await abort_unit(self.session)
+            raise
 
     async def begin_writing(self, *, alone: Any = None) -> None:
         """Begin an own session that was opened with ``begin_later=True``.
@@ -187,6 +164,7 @@ class SessionScope:
         session = self.session
         if (
             alone is not None
+            and self._database.fast_paths
             and not holds_connection(session)
             and is_one_statement(session.sync_session, alone)
         ):
@@ -197,127 +175,6 @@ class SessionScope:
         with translate_errors(model=self._model.__name__):
             await prepare_write_session(session)
 
-    async def write_directly(self, obj: Any) -> bool:
-        """Write a lone object as one Core statement; whether it did.
-
-        Own session (a scope opened with ``begin_later=True`` that has not begun):
-        when ``obj`` (in no session) is provably a one-row INSERT or UPDATE, it is
-        sent past the ORM's unit of work, in autocommit where the database allows
-        (``_direct_write``). Served session: a new object's INSERT, in the
-        scope's savepoint (see :meth:`_insert_directly_served`). Otherwise nothing
-        happens and the caller flushes.
-        """
-        if self.served and self._write:
-            return await self._insert_directly_served(obj)
-        if not self._begin_pending:
-            return False
-        state: InstanceState[Any] = inspect(obj)
-        if state.session_id is not None or state.was_deleted:
-            return False
-        bind = self._database.autocommit_bind
-        if not (
-            writes_alone(self.session.sync_session, obj) and writes_directly(state, bind.dialect)
-        ):
-            return False
-        self._begin_pending = False
-        if state.key is None:
-            await insert_row(bind, state)
-        else:
-            await update_row(bind, state)
-        return True
-
-    async def _insert_directly_served(self, obj: Any) -> bool:
-        """INSERT a new object into a served session's transaction as one statement.
-
-        Then the object joins the session as the ORM's flush leaves it: persistent,
-        clean, and recorded as new in the current transaction, so that a rollback
-        makes it transient again, exactly as after a flushed INSERT.
-
-        A deferred SAVEPOINT (:meth:`defer_savepoint`) is not needed where the
-        database undoes a failed statement by itself and the transaction goes on:
-        SQLite and MySQL/MariaDB, for all but a few errors (:func:`._unit_failure.statement_undone`
-        tells them apart; after those the whole unit is rolled back). On
-        PostgreSQL, where any error ends the transaction, the INSERT gets a
-        SAVEPOINT of its own, sent with it in one trip to the driver, past the
-        ORM's nested-transaction bookkeeping (``_dbapi_served.run_in_transaction``).
-        """
-        state: InstanceState[Any] = inspect(obj)
-        if state.key is not None or state.session_id is not None:
-            return False  # an existing row, or another session's object: the ORM merges
-        sync_session = self.session.sync_session
-        # Anything pending (begin_nested() flushes it before its SAVEPOINT; under
-        # savepoints=False, or with the SAVEPOINT deferred, nothing has), or a
-        # lifecycle hook of the user's, keeps the ORM's flush.
-        if sync_session.new or sync_session.dirty or sync_session.deleted:
-            return False
-        if any(getattr(sync_session.dispatch, hook) for hook in _LIFECYCLE_HOOKS):
-            return False
-        if not writes_alone(sync_session, obj):
-            return False
-        dialect = sync_session.get_bind(state.mapper).dialect
-        if not writes_directly(state, dialect):
-            return False
-        savepoint = False
-        if self._lone is obj:
-            self._lone = None
-            self._statement_only = True
-            savepoint = dialect.name not in STATEMENT_ATOMIC
-        await insert_row(sync_session, state, savepoint=savepoint)
-        sync_session.add(obj)  # it has its identity now: joins as persistent
-        # What Session._register_persistent records for a flushed INSERT, so that
-        # SessionTransaction._restore_snapshot expunges it on rollback.
-        transaction = sync_session._transaction
-        if transaction is not None:
-            transaction._new[state] = True
-        return True
-
-    async def delete_directly(self, obj: Any) -> bool:
-        """Delete a lone object of an own session as one Core statement; whether it did.
-
-        As :meth:`write_directly`, for a row whose deletion touches no other
-        (``_one_statement.deletes_alone``).
-        """
-        if not self._begin_pending:
-            return False
-        state: InstanceState[Any] = inspect(obj)
-        if state.session_id is not None or not deletes_alone(type(obj)):
-            return False
-        bind = self._database.autocommit_bind
-        if not (
-            writes_alone(self.session.sync_session, obj)
-            and writes_directly(state, bind.dialect, deleting=True)
-        ):
-            return False
-        self._begin_pending = False
-        await delete_row(bind, state)
-        return True
-
-    def direct_read_bind(self) -> AsyncEngine | None:
-        """Where a ``get(pk)`` of this scope's model may go as one Core SELECT, if it may.
-
-        Only for an own session that has not begun, and a model whose loading is
-        copying columns (``_direct_read.reads_directly``).
-        """
-        if not self._own_and_idle():
-            return None
-        if not reads_directly(self.session.sync_session, inspect(self._model)):
-            return None
-        return self._database.autocommit_bind
-
-    def direct_rows_bind(self) -> AsyncEngine | None:
-        """Where a query that selects columns only (values, counts) may run on a pooled
-        connection of its own, past the session, if it may: an own session that has
-        not begun, with no ``do_orm_execute`` hook to see the query."""
-        if not self._own_and_idle():
-            return None
-        if self.session.sync_session.dispatch.do_orm_execute:
-            return None
-        return self._database.autocommit_bind
-
-    def _own_and_idle(self) -> bool:
-        """An own session that has not begun: a statement may go past it, alone."""
-        return not self.served and self.session.sync_session.get_transaction() is None
-
     async def __aexit__(
         self,
         exc_type: type[BaseException] | None,
@@ -327,7 +184,7 @@ class SessionScope:
         name = self._model.__name__
         if not self.served:
             if exc is None and self.session.sync_session.get_transaction() is None:
-                return  # never began (a direct write): nothing to commit or close
+                return  # never began: nothing to commit or close
             try:
                 if exc is None and self._write:
                     with translate_errors(model=name):
@@ -339,35 +196,59 @@ class SessionScope:
                 _reraise_translated(exc, name)
             return
         if exc is not None:
-            if self._unprotected or (
-                self._statement_only and not await statement_undone(self.session, self._model, exc)
-            ):
-                # No savepoint to return to (savepoints=False), or the failed
-                # statement took the transaction with it: the whole unit goes, now,
-                # on every database alike (PostgreSQL would refuse its next
-                # statement anyway).
-                await abort_unit(self.session)
-            if self._savepoint is not None:
-                # Also when the failed flush has already deactivated it: the
-                # rollback is what returns the session to the outer transaction.
-                lost = is_connection_loss(exc)
-                try:
-                    await self._savepoint.rollback()
-                except sa_exc.DBAPIError:
-                    lost = True
-                if lost:
-                    # The database dropped the whole transaction (a lost connection
-                    # has nothing left, a deadlock victim no savepoints): what the
-                    # unit did before is gone, so the unit must not go on as if only
-                    # this write had failed.
-                    await abort_unit(self.session)
-            _reraise_translated(exc, name)
+            gone = _savepoint_gone(exc)
+            await self._undo_failed_write(exc, savepoint_gone=gone)
+            # The flush's own ROLLBACK TO failed: the write's error is its context.
+            _reraise_translated(exc.__context__ if gone and exc.__context__ else exc, name)
             return
         with translate_errors(model=name):
             if self._savepoint is not None:
-                await self._savepoint.commit()
+                await self._end_savepoint(commit=True)
             if self._auto_commit:
                 await self.session.commit()
+
+    async def _undo_failed_write(self, exc: BaseException, *, savepoint_gone: bool) -> None:
+        if self._unprotected:
+            # No savepoint to return to (savepoints=False): the whole unit goes,
+            # now, on every database alike.
+            await abort_unit(self.session)
+            return
+        if self._savepoint is None:
+            return
+        # Also when the failed flush has already deactivated it: the rollback is
+        # what returns the session to the outer transaction.
+        lost = savepoint_gone or is_connection_loss(exc)
+        try:
+            await self._end_savepoint(commit=False)
+        except sa_exc.DBAPIError:
+            lost = True
+        if lost:
+            # The database dropped the whole transaction (a lost connection has
+            # nothing left, a deadlock victim no savepoints): what the unit did
+            # before is gone, so the unit must not go on as if only this write
+            # had failed.
+            await abort_unit(self.session)
+
+    async def _end_savepoint(self, *, commit: bool) -> None:
+        """Release or roll back the call's SAVEPOINT without the session's commit and
+        rollback events (it is no commit of the user's unit of work)."""
+        savepoint = self._savepoint
+        assert savepoint is not None
+        self._savepoint = None
+        with savepoint_commit_events_muted(self.session.sync_session, savepoint):
+            if commit:
+                await self.session.run_sync(lambda _: savepoint.commit())
+            else:
+                await self.session.run_sync(lambda _: savepoint.rollback())
+
+
+def _savepoint_gone(exc: BaseException) -> bool:
+    """Whether ``exc`` is the failure of the flush's own ``ROLLBACK TO SAVEPOINT``: the
+    database had dropped the savepoint already, and with it the whole transaction
+    (an InnoDB deadlock victim, SQLite's ``RAISE(ROLLBACK)``)."""
+    if not isinstance(exc, sa_exc.DBAPIError):
+        return False
+    return str(exc.statement or "").lstrip().upper().startswith("ROLLBACK TO SAVEPOINT")
 
 
 def _reraise_translated(exc: BaseException, model: str) -> None:

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, Literal, Self, overload
 
-from sqlalchemy import Column, Table, insert, inspect, select, tuple_
-from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy import insert, inspect, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ._one_statement import inserts_are_watched
 from ._scope import SessionScope
+from ._unwatched import plain_table_rows
+from ._upsert import upsert_statement
 from ._values import check_rows
 from .exceptions import InvalidFieldError, InvalidValueError
 from .introspection import model_info
-from .types import utc_now
 
 __all__ = ["BulkMixin"]
 
@@ -67,16 +66,19 @@ class BulkMixin:
         session: AsyncSession | None = None,
         auto_commit: bool = False,
     ) -> int | list[Self]:
-        """INSERT ``rows`` in batches (multi-row VALUES), all or nothing.
+        """INSERT ``rows`` in batches, all or nothing: what ``session.add_all`` of
+        ``Model(**row)`` objects and a flush would store.
 
         Returns the number of rows, or with ``return_objects=True`` the new
-        objects, ids and database defaults included (read back with RETURNING).
+        objects, ids and database defaults included.
 
-        Your hooks still see every row: on a model with a ``before_insert`` or
-        ``after_insert`` listener, or in a session with a flush listener, the
-        rows go through the ORM's unit of work instead of a bulk INSERT, which
-        would skip them (the unit of work batches them too where the database
-        can return many rows' ids from one statement).
+        The rows become objects and go through the ORM's unit of work, so your
+        validators, defaults, events, version counter and inheritance apply as
+        with ``add_all`` (the unit of work batches them where the database can
+        return many rows' ids from one statement). Without ``return_objects``, a
+        model that nothing can watch (no listener or validator of any kind, one
+        table, no version counter, no inheritance) is written with one Core
+        INSERT per batch instead, which stores the same rows.
 
         Example:
             >>> users = run(User.bulk_create([{"email": "c@example.com"}], return_objects=True))
@@ -88,22 +90,19 @@ class BulkMixin:
         if not checked:
             return [] if return_objects else 0
         created: list[Self] = []
-        table_rows = None if return_objects else _table_rows(cls)
-        async with SessionScope(cls, session, write=True, auto_commit=auto_commit) as s:
-            watched = inserts_are_watched(cls, s.sync_session)
+        scope = SessionScope(cls, session, write=True, auto_commit=auto_commit)
+        async with scope as s:
+            table_rows = None
+            if not return_objects and scope.fast_paths:
+                table_rows = plain_table_rows(cls, s.sync_session)
             for start in range(0, len(checked), size):
                 batch = checked[start : start + size]
-                if watched:
+                if table_rows is None:
                     created.extend(await _flush_as_objects(cls, s, batch))
-                elif return_objects:
-                    result = await s.scalars(insert(cls).returning(cls), batch)
-                    created.extend(result.all())
-                elif table_rows is not None:
-                    table, rename = table_rows
-                    for run in _runs_of_same_keys(batch):
-                        await s.execute(insert(table), rename(run) if rename else run)
-                else:
-                    await s.execute(insert(cls), batch)
+                    continue
+                table, as_table_row = table_rows
+                for run in _runs_of_same_keys([as_table_row(row) for row in batch]):
+                    await s.execute(insert(table), run)
         return created if return_objects else len(checked)
 
     @classmethod
@@ -123,11 +122,17 @@ class BulkMixin:
 
         ``conflict`` names a primary key or unique column set. ``update=None``
         updates every other column the rows give; ``update=()`` leaves existing
-        rows alone. ``updated_at`` is refreshed on updated rows. PostgreSQL and
-        SQLite use ``ON CONFLICT``; MySQL/MariaDB ``ON DUPLICATE KEY UPDATE``
-        (which reacts to any unique key). Returns the number of rows given, or
-        with ``return_objects=True`` the resulting rows (read back by their
-        conflict keys).
+        rows alone. PostgreSQL and SQLite use ``ON CONFLICT``; MySQL/MariaDB ``ON
+        DUPLICATE KEY UPDATE`` (which reacts to any unique key). Returns the
+        number of rows given, or with ``return_objects=True`` the resulting rows
+        (read back by their conflict keys).
+
+        It is SQLAlchemy's ORM upsert (the dialect's ``insert(Model)``, executed
+        through the session): new rows get what the ORM's bulk INSERT gives them
+        (Python defaults, the version counter's first value, a subclass's
+        discriminator). An updated row gets what the ORM's UPDATE of it would:
+        the ``update`` columns, each other column's own ``onupdate`` (say, an
+        ``updated_at`` timestamp), and the next version.
 
         Example:
             >>> _ = run(User.create(email="kim@example.com", name="Old"))
@@ -137,7 +142,6 @@ class BulkMixin:
             >>> sorted(run(User.filter_by().values_list("email", "name")))
             [('kim@example.com', 'New'), ('lee@example.com', None)]
         """
-        info = model_info(cls)
         checked = _checked_rows(cls, rows, allow_protected)
         conflict = list(conflict)
         _check_conflict(cls, conflict, checked)
@@ -145,22 +149,15 @@ class BulkMixin:
         size = _batch_size(batch_size)
         if not checked:
             return [] if return_objects else 0
-        mapper = inspect(cls)
-        table = mapper.local_table
-        column_of = {key: mapper.columns[key] for key in info.column_names}
         async with SessionScope(cls, session, write=True, auto_commit=auto_commit) as s:
-            dialect = s.get_bind().dialect.name
+            dialect = s.get_bind(mapper=inspect(cls)).dialect
             # One statement per set of keys: an executemany needs the same
             # columns in every row, and a row updates only what it gives.
             for keys, group in _group_by_keys(checked).items():
                 columns = [name for name in updated if name in keys]
-                statement = _upsert_statement(dialect, table, conflict, columns, column_of)
+                statement = upsert_statement(dialect, cls, conflict, columns)
                 for start in range(0, len(group), size):
-                    batch = [
-                        {column_of[key].name: value for key, value in row.items()}
-                        for row in group[start : start + size]
-                    ]
-                    await s.execute(statement, batch)
+                    await s.execute(statement, group[start : start + size])
             if not return_objects:
                 return len(checked)
             attributes = [getattr(cls, name) for name in conflict]
@@ -174,39 +171,14 @@ class BulkMixin:
             return list((await s.scalars(found)).all())
 
 
-_RowRenamer = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
-
-
 async def _flush_as_objects(
     model: type[Any], session: AsyncSession, rows: list[dict[str, Any]]
 ) -> list[Any]:
-    """The rows as new objects, flushed by the unit of work so that the user's hooks run."""
-    objects = []
-    for row in rows:
-        obj = model()
-        for name, value in row.items():
-            setattr(obj, name, value)
-        objects.append(obj)
+    """The rows as new objects (``Model(**row)``), added and flushed by the unit of work."""
+    objects = [model(**row) for row in rows]
     session.add_all(objects)
     await session.flush()
     return objects
-
-
-def _table_rows(model: type[Any]) -> tuple[Table, _RowRenamer | None] | None:
-    """For a model on one table: the table, and how to turn attribute names into
-    column keys where they differ. An INSERT of the table (SQLAlchemy Core) does
-    what the ORM's bulk INSERT does for such a model, without its per-row work."""
-    mapper = inspect(model)
-    if mapper.inherits is not None or not isinstance(mapper.local_table, Table):
-        return None
-    keys = {prop.key: prop.columns[0].key for prop in mapper.column_attrs}
-    if all(attribute == column for attribute, column in keys.items()):
-        return mapper.local_table, None
-
-    def rename(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [{keys[name]: value for name, value in row.items()} for row in rows]
-
-    return mapper.local_table, rename
 
 
 def _runs_of_same_keys(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
@@ -295,37 +267,3 @@ def _update_columns(
         if name not in info.settable_column_names or name in conflict:
             raise InvalidFieldError.unknown(model.__name__, name, info.settable_column_names)
     return list(update)
-
-
-def _upsert_statement(
-    dialect: str,
-    table: Any,
-    conflict: list[str],
-    updated: list[str],
-    column_of: dict[str, Column[Any]],
-) -> Any:
-    refreshed = [
-        column.name
-        for column in table.columns
-        if column.onupdate is not None and column.name not in {column_of[n].name for n in updated}
-    ]
-    if dialect in ("mysql", "mariadb"):
-        statement: Any = mysql.insert(table)
-        assignments = {
-            column_of[name].name: statement.inserted[column_of[name].name] for name in updated
-        }
-        if not assignments:  # keep existing rows: assign a key column to itself
-            first = column_of[conflict[0]].name
-            return statement.on_duplicate_key_update({first: table.c[first]})
-        assignments.update({name: utc_now() for name in refreshed})
-        return statement.on_duplicate_key_update(assignments)
-    module = postgresql if dialect == "postgresql" else sqlite
-    statement = module.insert(table)
-    index = [column_of[name].name for name in conflict]
-    if not updated:
-        return statement.on_conflict_do_nothing(index_elements=index)
-    assignments = {
-        column_of[name].name: statement.excluded[column_of[name].name] for name in updated
-    }
-    assignments.update({name: utc_now() for name in refreshed})
-    return statement.on_conflict_do_update(index_elements=index, set_=assignments)

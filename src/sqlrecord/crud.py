@@ -10,12 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_object_session
 from sqlalchemy.orm import InstanceState
 
 from . import unique_writes
-from ._direct_read import read_row
 from ._one_statement import deletes_alone
 from ._scope import SessionScope
 from ._soft import live_condition, soft_delete_column
 from .bulk import BulkMixin
-from .exceptions import InvalidFieldError, InvalidValueError, NotFoundError, StaleObjectError
+from .exceptions import InvalidFieldError, InvalidValueError, NotFoundError
 from .introspection import ModelInfo, fits, model_info
 from .object import ObjectMixin, check_integer_range
 from .query_mixin import QueryMixin
@@ -157,8 +156,10 @@ class CRUDMixin(BulkMixin, QueryMixin, SerializeMixin, ObjectMixin):
     ) -> None:
         """Delete this object's row (relationship cascades apply).
 
-        Raises :class:`NotFoundError` for an object that was never saved or
-        whose row is already gone.
+        Raises :class:`NotFoundError` for an object that was never saved or that
+        was deleted already. A row someone else deleted meanwhile is what the ORM
+        makes of it: :class:`StaleObjectError` on a versioned model, SQLAlchemy's
+        warning that no row matched otherwise.
 
         Example:
             >>> user = run(User.create(email="kim@example.com"))
@@ -179,26 +180,17 @@ class CRUDMixin(BulkMixin, QueryMixin, SerializeMixin, ObjectMixin):
             )
         target = session if session is not None else async_object_session(self)
         scope = SessionScope(cls, target, write=True, auto_commit=auto_commit, begin_later=True)
-        try:
-            async with scope as s:
-                if await scope.delete_directly(self):
-                    return
-                if not deletes_alone(cls):
-                    # Deleting may load related rows first: begin before that.
-                    await scope.begin_writing()
-                held = s.sync_session.identity_map.get(state.key)
-                victim = held if held is not None else self
-                if held is None:
-                    s.add(self)
-                await s.delete(victim)
-                await scope.begin_writing(alone=victim)
-                await s.flush()
-        except StaleObjectError as error:
-            if inspect(cls).version_id_col is not None:
-                raise
-            raise NotFoundError(
-                f"{cls.__name__} {_describe_key(model_info(cls), state.key[1])} no longer exists."
-            ) from error
+        async with scope as s:
+            if not deletes_alone(cls):
+                # Deleting may load related rows first: begin before that.
+                await scope.begin_writing()
+            held = s.sync_session.identity_map.get(state.key)
+            victim = held if held is not None else self
+            if held is None:
+                s.add(self)
+            await s.delete(victim)
+            await scope.begin_writing(alone=victim)
+            await s.flush()
 
     @overload
     @classmethod
@@ -262,12 +254,7 @@ class CRUDMixin(BulkMixin, QueryMixin, SerializeMixin, ObjectMixin):
                 return (await s.scalars(statement)).one_or_none()
             keys = [_checked_key(cls, info, pk) for pk in pks]
             if len(keys) == 1:
-                found: Self | None = _held_by(s, cls, keys[0])
-                direct = None if found is not None else scope.direct_read_bind()
-                if direct is not None:
-                    found = await read_row(direct, inspect(cls), _as_tuple(keys[0]))
-                elif found is None:
-                    found = await s.get(cls, keys[0])
+                found: Self | None = await s.get(cls, keys[0])
                 if found is not None and live and getattr(found, str(soft_delete_column(cls))):
                     return None
                 return found
@@ -362,21 +349,6 @@ def _checked_key(model: type[Any], info: ModelInfo, pk: Any) -> Any:
     for name, value in zip(info.primary_key_names, parts, strict=True):
         _checked_value(model, info, name, value)
     return parts[0] if len(parts) == 1 else parts
-
-
-def _held_by(session: AsyncSession, model: type[Any], key: Any) -> Any:
-    """What ``session.get`` returns when the session holds the row, found without
-    its trip through a greenlet; None when ``session.get`` must look (absent, expired)."""
-    sync_session = session.sync_session
-    if not sync_session.identity_map:
-        return None
-    mapper = inspect(model)
-    identity = mapper.identity_key_from_primary_key(key if isinstance(key, tuple) else (key,))
-    held = sync_session.identity_map.get(identity)
-    if held is None or not isinstance(held, model):
-        return None
-    state: InstanceState[Any] = inspect(held)
-    return None if state.expired else held
 
 
 def _checked_unique(model: type[Any], info: ModelInfo, unique: dict[str, Any]) -> dict[str, Any]:

@@ -85,6 +85,13 @@ class Database:
         cursor_secret: the key that signs pagination cursors. Set the same
             value in every process that serves one API; by default each
             ``Database`` makes a random one (cursors then last as long as it).
+        fast_paths: let sqlrecord's own sessions run a read, and a write whose
+            flush is provably one statement, in autocommit (no BEGIN and COMMIT
+            around a single statement). ``False`` is the reference mode: every
+            call is plain SQLAlchemy session work (``add``, ``flush``,
+            ``execute``, ``commit``) in an ordinary transaction. Both modes store
+            the same rows and fire the same events; the differential test suite
+            checks that they do.
 
     Example:
         >>> db = Database("sqlite+aiosqlite://")
@@ -103,8 +110,10 @@ class Database:
         session_options: Mapping[str, Any] | None = None,
         default: bool = True,
         cursor_secret: str | bytes | None = None,
+        fast_paths: bool = True,
     ) -> None:
         self.cursor_secret = _secret_bytes(cursor_secret)
+        self.fast_paths = fast_paths
         self._engine: AsyncEngine | None = None
         self._sessionmaker: async_sessionmaker[AsyncSession] | None = None
         self._ambient: contextvars.ContextVar[_Ambient | None] = contextvars.ContextVar(
@@ -236,13 +245,14 @@ class Database:
         A read-only one runs each statement in a transaction of its own (autocommit):
         no BEGIN and no ROLLBACK around a single SELECT, two round trips fewer on
         PostgreSQL and a hand-off fewer on SQLite. MySQL/MariaDB keep the plain
-        session (switching a connection to autocommit costs a round trip there).
+        session (switching a connection to autocommit costs a round trip there), and
+        so does every session of a database made with ``fast_paths=False``.
 
         Example:
             >>> db = Database("sqlite+aiosqlite://")
             >>> run(db.new_own_session(read_only=True).close())
         """
-        if read_only:
+        if read_only and self.fast_paths:
             return self.sessionmaker(bind=self.autocommit_bind)
         return self.sessionmaker()
 

@@ -236,14 +236,10 @@ class ObjectMixin(BaseMixin):
     ) -> Self:
         """Apply ``planned`` assignments and flush, all inside one session scope.
 
-        Served sessions get a SAVEPOINT, and ``begin_nested()`` flushes what is
-        pending *before* it starts. So the assignments are applied after it
-        (a backref they touch is then part of the savepoint), and this object
-        and the ones it links to, if they have pending changes, are taken out
-        of the session until the savepoint has started. A new object on its own
-        whose fill sets only its columns lets the scope put its SAVEPOINT off:
-        nothing before the flush then touches the session, and the INSERT may
-        need none (``SessionScope.defer_savepoint``).
+        A served scope begins its SAVEPOINT on entering; ``begin_nested()`` flushes
+        what the unit already has pending first, as any ORM flush would. The
+        call's own assignments are applied after that, so that they, and the
+        objects a backref or cascade brings along, are inside the SAVEPOINT.
         """
         state: InstanceState[Any] = inspect(self)
         if state.was_deleted:
@@ -259,20 +255,12 @@ class ObjectMixin(BaseMixin):
         # (a rolled-back flush expires them all, which async code cannot undo).
         linked = _linked_objects(self, planned)
         snapshots = [_Snapshot(each) for each in linked]
-        taken_out = _take_out_pending(scope.session, linked) if scope.served else []
-        if (
-            len(linked) == 1
-            and state.key is None
-            and state.session_id is None
-            and _sets_columns_only(type(self), planned)
-        ):
-            # A new object on its own whose fill sets its columns only: the write
-            # may turn out to be one INSERT, which may not need the SAVEPOINT.
-            scope.defer_savepoint(self)
+        if scope.served and planned is None and _pulled_in(scope.session, self, linked):
+            # A backref already changed an object of the unit (Post(author=author)):
+            # the unit's pending flush needs this object, as after session.add().
+            scope.session.add(self)
         try:
-            async with scope as s:
-                for each in taken_out:
-                    s.add(each)
+            async with scope:
                 if planned:
                     self._apply_fill(planned)
                     # A hybrid or property setter may have set columns fill did not see.
@@ -283,6 +271,17 @@ class ObjectMixin(BaseMixin):
                 snapshot.restore()
             raise
         return self
+
+
+def _pulled_in(session: AsyncSession, obj: Any, linked: list[Any]) -> bool:
+    """Whether ``obj``, in no session, is already part of ``session``'s pending changes
+    through an object of the session it links to."""
+    state: InstanceState[Any] = inspect(obj)
+    if state.session_id is not None:
+        return False
+    if state.key is not None and state.key in session.sync_session.identity_map:
+        return False  # the session holds the row: the write merges
+    return any(each is not obj and each in session and inspect(each).modified for each in linked)
 
 
 def _allowed(name: str, allow_protected: bool | Collection[str]) -> bool:
@@ -313,24 +312,6 @@ def _linked_objects(obj: Any, planned: list[tuple[str, Any]] | None) -> list[Any
     return list(found.values())
 
 
-def _sets_columns_only(model: type[Any], planned: list[tuple[str, Any]] | None) -> bool:
-    """Whether applying ``planned`` only assigns column attributes (no relationship,
-    hybrid or property setter, which may reach other objects)."""
-    columns = model_info(model).column_set
-    return all(name in columns for name, _ in planned or ())
-
-
-def _take_out_pending(session: AsyncSession, objects: list[Any]) -> list[Any]:
-    """Expunge the objects with pending changes, so the next flush leaves them alone."""
-    taken_out = []
-    for each in objects:
-        state: InstanceState[Any] = inspect(each)
-        if each in session and (state.key is None or state.modified):
-            session.expunge(each)
-            taken_out.append(each)
-    return taken_out
-
-
 async def _flush_into(scope: SessionScope, obj: Any) -> None:
     """Make ``obj`` part of the scope's session (add, or merge onto the copy it
     holds) and flush; an own session begins here, in autocommit when the flush is
@@ -339,22 +320,17 @@ async def _flush_into(scope: SessionScope, obj: Any) -> None:
     state: InstanceState[Any] = inspect(obj)
     sync_session = session.sync_session
     if state.session_id == sync_session.hash_key:
-        await scope.protect()
         await scope.begin_writing(alone=obj)
         await session.flush()
         return
     held = sync_session.identity_map.get(state.key) if state.key is not None else None
     if state.session_id is None and held is None:
-        if await scope.write_directly(obj):
-            return
-        await scope.protect()
         session.add(obj)
         await scope.begin_writing(alone=obj)
         await session.flush()
         return
     # Attached to another session, or this session already holds the row:
     # copy the changes onto the session's instance, then read the result back.
-    await scope.protect()
     await scope.begin_writing()
     merged = await session.merge(obj)
     await session.flush()

@@ -13,12 +13,10 @@ from collections.abc import Generator, Sequence
 from typing import Any, Self, TypeVar
 
 from sqlalchemy import Select, func, inspect, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import with_loader_criteria
 from sqlalchemy.sql import ColumnElement
 
-from ._dbapi_path import rows_alone
-from ._direct_read import columns_of, rows_as_objects
 from ._query_extras import QueryWritesAndPages
 from ._scope import SessionScope
 from ._select_parts import (
@@ -332,13 +330,8 @@ class Query(QueryWritesAndPages[M]):
         return SessionScope(self._model, self._session, write=write, cursor=cursor)
 
     async def _rows(self, statement: Any) -> tuple[list[str], Sequence[Any]]:
-        """Column names and rows of a query that selects columns, not objects: on a
-        connection of its own when the scope allows (``direct_rows_bind``)."""
-        scope = self._scope()
-        async with scope as session:
-            bind = scope.direct_rows_bind()
-            if bind is not None:
-                return await rows_alone(bind.sync_engine, statement)
+        """Column names and rows of a query that selects columns, not objects."""
+        async with self._scope() as session:
             result = await session.execute(statement)
             return list(result.keys()), result.all()
 
@@ -358,13 +351,7 @@ class Query(QueryWritesAndPages[M]):
 
     async def _objects(self, *, first: bool) -> list[M]:
         """The matching objects (with ``first``, at most the first one)."""
-        scope = self._scope()
-        async with scope as session:
-            direct = self._direct_statement(scope)
-            if direct is not None:
-                bind, statement = direct
-                _, rows = await rows_alone(bind.sync_engine, statement)
-                return rows_as_objects(inspect(self._model), rows)
+        async with self._scope() as session:
             result = await session.scalars(self.statement())
             if self._unique:
                 result = result.unique()
@@ -372,22 +359,6 @@ class Query(QueryWritesAndPages[M]):
                 found = result.first()
                 return [] if found is None else [found]
             return list(result.all())
-
-    def _direct_statement(self, scope: SessionScope) -> tuple[AsyncEngine, Select[Any]] | None:
-        """Where and what to SELECT when the objects may be built from plain rows, past
-        the session (``_direct_read``): an own session that has not begun, a model whose
-        loading copies columns, and a query with no loader options, locking, row
-        de-duplication or join."""
-        if self._loads or self._options or self._unique or self._for_update or self._populate:
-            return None
-        bind = scope.direct_read_bind()
-        if bind is None:
-            return None
-        plan = JoinPlan(self._model)
-        statement = self._select(select(*columns_of(inspect(self._model))), plan, nulls=True)
-        if plan.aliases:  # ordered by a related field: the ORM's path
-            return None
-        return bind, statement
 
     async def first(self) -> M | None:
         """The first row in the query's order, or ``None``.
