@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,7 +28,11 @@ from typing import Any
 
 import pytest
 
-FIGURES_DIR = Path(__file__).resolve().parents[1] / "var" / "reliability"
+# scripts/test-versions sends each combination's figures elsewhere (as conftest.py).
+FIGURES_DIR = Path(
+    os.environ.get("SQLRECORD_TEST_FIGURES_DIR")
+    or Path(__file__).resolve().parents[1] / "var" / "reliability"
+)
 
 
 class Figures:

@@ -127,7 +127,11 @@ async def restartable_db(
 
 # -- reliability figures -----------------------------------------------------------
 
-FIGURES_DIR = Path(__file__).resolve().parent.parent / "var" / "reliability"
+# scripts/test-versions sends each combination's figures elsewhere.
+FIGURES_DIR = Path(
+    os.environ.get("SQLRECORD_TEST_FIGURES_DIR")
+    or Path(__file__).resolve().parent.parent / "var" / "reliability"
+)
 FIGURE_COLUMNS = (
     "operations",
     "concurrent_tasks",

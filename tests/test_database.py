@@ -14,6 +14,7 @@ from sqlalchemy.pool import PoolResetState
 
 import sqlrecord._registry as registry
 from sqlrecord import Database
+from sqlrecord._sqlite_connection import OneHopCursor
 from sqlrecord.exceptions import ConfigurationError, DuplicateKeyError, NoDatabaseError
 
 from .helpers import count_rows, fetch_column, sqlite_file_database
@@ -160,6 +161,37 @@ async def test_dispose_then_use_again(db: Database) -> None:
 def test_pool_pre_ping_refuses_a_setting_it_cannot_read(setting: Any) -> None:
     with pytest.raises(ConfigurationError, match="pool_pre_ping"):
         Database("sqlite+aiosqlite://", pool_pre_ping=setting, default=False)
+
+
+async def test_sqlite_runs_each_statement_in_one_hand_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQLAlchemy 2.0's aiosqlite adapter builds its cursors itself, 2.1's from a class
+    # attribute: on both, statements go through sqlrecord's one-hand-off cursor, and
+    # each is one call into the driver's thread.
+    database = await sqlite_file_database(tmp_path / "hops.db", User, monkeypatch)
+    try:
+        async with database.engine.connect() as connection:
+            raw = await connection.get_raw_connection()
+            assert isinstance(raw.dbapi_connection.cursor(), OneHopCursor)  # type: ignore[union-attr]
+            driver: Any = raw.driver_connection
+            calls: list[object] = []
+            plain_execute = driver._execute
+
+            async def counted(function: Any, *args: Any, **kwargs: Any) -> Any:
+                calls.append(function)
+                return await plain_execute(function, *args, **kwargs)
+
+            monkeypatch.setattr(driver, "_execute", counted)
+            result = await connection.execute(text("SELECT 1 UNION ALL SELECT 2"))
+            assert result.scalars().all() == [1, 2]
+            assert len(calls) == 1
+            async with connection.stream(text("SELECT 3")) as streamed:  # SQLAlchemy's own
+                assert await streamed.scalars().all() == [3]
+            monkeypatch.undo()
+            await connection.rollback()
+    finally:
+        await database.dispose()
 
 
 async def test_sqlite_sends_begin_with_the_first_statement(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from typing import Any
 
@@ -53,7 +54,13 @@ def holds_connection(session: AsyncSession) -> bool:
     transaction before any connection is needed.
     """
     transaction = session.sync_session.get_transaction()
-    return transaction is not None and bool(transaction.connections)
+    if transaction is None:
+        return False
+    if hasattr(transaction, "connections"):  # SQLAlchemy >= 2.1.7
+        return bool(transaction.connections)
+    # SQLAlchemy 2.0.x and 2.1.0 to 2.1.6: the dict that property reads (the root
+    # transaction is its own boundary).
+    return bool(transaction._connections)
 
 
 async def prepare_write_session(session: AsyncSession) -> None:
@@ -81,7 +88,17 @@ def release_sqlite_lock(dbapi_connection: Any) -> None:
     driver: Any = getattr(dbapi_connection, "driver_connection", None)  # aiosqlite.Connection
     sqlite_connection = getattr(driver, "_connection", None)  # sqlite3.Connection
     work_queue = getattr(driver, "_tx", None)  # the queue aiosqlite's thread serves
-    if sqlite_connection is None or work_queue is None or not hasattr(driver, "stop"):
+    # Ends the thread after the work queued before: stop() from aiosqlite 0.22.1,
+    # _stop_running() before it.
+    stop = getattr(driver, "stop", None) or getattr(driver, "_stop_running", None)
+    if sqlite_connection is None or work_queue is None or stop is None:
+        return
+    try:
+        # aiosqlite's thread hands each result to a future (before 0.22.1 it must be one).
+        done: asyncio.Future[None] | None = asyncio.get_running_loop().create_future()
+    except RuntimeError:  # no event loop here
+        done = None
+    if done is None and not hasattr(driver, "stop"):
         return
     sqlite_connection.interrupt()
 
@@ -92,9 +109,9 @@ def release_sqlite_lock(dbapi_connection: Any) -> None:
         with contextlib.suppress(Exception):
             sqlite_connection.close()
 
-    work_queue.put_nowait((None, rollback_and_close))
+    work_queue.put_nowait((done, rollback_and_close))
     driver._connection = None  # aiosqlite's close() is now a no-op that does not wait
-    driver.stop()  # and its thread ends once the queue is done
+    stop()  # and its thread ends once the queue is done
 
 
 def adapt_url(url: URL) -> URL:

@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL
-from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
+from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry, NullPool
 from sqlalchemy.util import queue as sa_queue
 
 __all__ = ["WatchfulQueuePool", "pool_class_for"]
@@ -73,12 +73,19 @@ def pool_class_for(url: URL, options: dict[str, Any]) -> type[Any] | None:
         >>> from sqlalchemy.engine import make_url
         >>> pool_class_for(make_url("postgresql+asyncpg://h/db"), {}).__name__
         'WatchfulQueuePool'
+        >>> pool_class_for(make_url("sqlite+aiosqlite:///x.db"), {}).__name__  # any 2.x
+        'WatchfulQueuePool'
         >>> pool_class_for(make_url("sqlite+aiosqlite://"), {}) is None  # in memory: static
         True
     """
     if "poolclass" in options or "pool" in options:
         return None
     dialect: Any = url.get_dialect(_is_async=True)
-    if dialect.get_pool_class(url) is not AsyncAdaptedQueuePool:
-        return None
-    return WatchfulQueuePool
+    default = dialect.get_pool_class(url)
+    if default is AsyncAdaptedQueuePool:
+        return WatchfulQueuePool
+    if default is NullPool and url.get_backend_name() == "sqlite":
+        # SQLAlchemy before 2.0.38 gave aiosqlite's file databases no pool at all
+        # (its in-memory ones keep StaticPool); pool them as later releases do.
+        return WatchfulQueuePool
+    return None

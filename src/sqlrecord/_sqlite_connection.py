@@ -12,15 +12,12 @@ and a COMMIT makes pending RELEASEs unnecessary.
 from __future__ import annotations
 
 import collections
+import contextlib
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from sqlalchemy.dialects.sqlite.aiosqlite import (
-    AsyncAdapt_aiosqlite_connection,
-    AsyncAdapt_aiosqlite_cursor,
-)
-from sqlalchemy.util import EMPTY_DICT
+from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_connection
 from sqlalchemy.util import await_only as await_
 
 __all__ = [
@@ -117,48 +114,40 @@ def _run_statement(
         cursor.close()
 
 
-class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
+class OneHopCursor:
     """A DBAPI cursor for SQLAlchemy's aiosqlite adapter that runs each statement,
-    fetch and close included, in one hand-off to the driver's thread."""
+    fetch and close included, in one hand-off to the driver's thread.
 
-    __slots__ = ("_arraysize", "_description", "_lastrowid", "_rowcount")
+    Self-contained: SQLAlchemy's own adapter cursors differ between 2.0 and 2.1
+    (2.1 builds on ``connectors.asyncio``), so this one subclasses neither and
+    keeps its results itself.
+    """
+
+    server_side = False
+    __slots__ = (
+        "_adapt_connection",
+        "_connection",
+        "_rows",
+        "arraysize",
+        "description",
+        "lastrowid",
+        "rowcount",
+    )
 
     def __init__(self, adapt_connection: Any) -> None:
         self._adapt_connection = adapt_connection
-        self._connection = adapt_connection._connection
-        self._cursor = None  # type: ignore[assignment]  # none until a statement runs
-        self._soft_closed_memoized = EMPTY_DICT
-        self._rows = collections.deque()
-        self._description: Any = None
-        self._rowcount = -1
-        self._lastrowid: int | None = None
-        self._arraysize = 1
-
-    @property
-    def description(self) -> Any:
-        return self._description
-
-    @property
-    def rowcount(self) -> int:
-        return self._rowcount
-
-    @property
-    def lastrowid(self) -> Any:
-        return self._lastrowid
-
-    @property
-    def arraysize(self) -> int:
-        return self._arraysize
-
-    @arraysize.setter
-    def arraysize(self, value: int) -> None:
-        self._arraysize = value
+        self._connection = adapt_connection._connection  # aiosqlite.Connection
+        self._rows: collections.deque[Any] = collections.deque()
+        self.description: Any = None
+        self.rowcount = -1
+        self.lastrowid: int | None = None
+        self.arraysize = 1
 
     def execute(self, operation: Any, parameters: Any = None) -> Any:
         sqlite_connection = self._connection._connection  # None once closed
         deferring = isinstance(sqlite_connection, DeferringConnection)
         if deferring and not parameters and operation.startswith(_DEFERRABLE):
-            self._description, self._rowcount, self._lastrowid = None, -1, None
+            self.description, self.rowcount, self.lastrowid = None, -1, None
             self._rows.clear()
             defer(sqlite_connection, operation)
             return
@@ -175,12 +164,35 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
 
     async def _run(self, operation: Any, parameters: Any, *, many: bool) -> None:
         driver = self._connection  # aiosqlite.Connection
-        async with self._adapt_connection._execute_mutex:
+        # SQLAlchemy 2.1 runs one call at a time on a connection under this lock;
+        # 2.0 has none (aiosqlite's queue keeps the calls in order).
+        mutex = getattr(self._adapt_connection, "_execute_mutex", None)
+        async with mutex if mutex is not None else contextlib.nullcontext():
             outcome = await driver._execute(
                 _run_statement, driver._conn, operation, parameters, many
             )
-        self._description, rows, self._rowcount, self._lastrowid = outcome
+        self.description, rows, self.rowcount, self.lastrowid = outcome
         self._rows = collections.deque(rows)
+
+    def setinputsizes(self, *inputsizes: Any) -> None:
+        pass
+
+    def fetchone(self) -> Any:
+        return self._rows.popleft() if self._rows else None
+
+    def fetchmany(self, size: int | None = None) -> list[Any]:
+        rows = self._rows
+        wanted = self.arraysize if size is None else size
+        return [rows.popleft() for _ in range(min(wanted, len(rows)))]
+
+    def fetchall(self) -> list[Any]:
+        rows = list(self._rows)
+        self._rows.clear()
+        return rows
+
+    def __iter__(self) -> Iterator[Any]:
+        while self._rows:
+            yield self._rows.popleft()
 
     async def _async_soft_close(self) -> None:
         return  # nothing is open in the driver's thread between statements
@@ -194,7 +206,11 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
     hand-off for a COMMIT or ROLLBACK when SQLite has no transaction open."""
 
     __slots__ = ()
-    _cursor_cls = OneHopCursor
+
+    def cursor(self, server_side: bool = False) -> Any:
+        if server_side:  # ``stream()``: SQLAlchemy's own, which fetches as it goes
+            return super().cursor(server_side=True)
+        return OneHopCursor(self)
 
     def commit(self) -> None:
         if self._nothing_to_end():
