@@ -14,7 +14,7 @@ from sqlalchemy.pool import PoolResetState
 
 import sqlrecord._registry as registry
 from sqlrecord import Database
-from sqlrecord._sqlite_connection import OneHopCursor
+from sqlrecord._internals import OneHopCursor
 from sqlrecord.exceptions import ConfigurationError, DuplicateKeyError, NoDatabaseError
 
 from .helpers import count_rows, fetch_column, sqlite_file_database

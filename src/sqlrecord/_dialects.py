@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from ._sqlite_connection import DeferringConnection, defer, use_one_hop_cursors
+from ._internals import (
+    has_checked_out_connection,
+    release_sqlite_lock,
+    sqlite3_connection_of,
+    use_one_hop_cursors,
+)
+from ._sqlite_connection import DeferringConnection, defer
 from ._text_match import SQLITE_FUNCTIONS
 
 __all__ = [
@@ -22,7 +26,6 @@ __all__ = [
     "holds_connection",
     "install_dialect_fixes",
     "prepare_write_session",
-    "release_sqlite_lock",
 ]
 
 #: Execution option that makes SQLite start the transaction with BEGIN IMMEDIATE.
@@ -53,14 +56,7 @@ def holds_connection(session: AsyncSession) -> bool:
     ``in_transaction()`` does not tell: adding an object begins the session's
     transaction before any connection is needed.
     """
-    transaction = session.sync_session.get_transaction()
-    if transaction is None:
-        return False
-    if hasattr(transaction, "connections"):  # SQLAlchemy >= 2.1.7
-        return bool(transaction.connections)
-    # SQLAlchemy 2.0.x and 2.1.0 to 2.1.6: the dict that property reads (the root
-    # transaction is its own boundary).
-    return bool(transaction._connections)
+    return has_checked_out_connection(session.sync_session)
 
 
 async def prepare_write_session(session: AsyncSession) -> None:
@@ -68,50 +64,6 @@ async def prepare_write_session(session: AsyncSession) -> None:
     bind = session.bind
     if bind is not None and bind.dialect.name == "sqlite" and not holds_connection(session):
         await session.connection(execution_options={IMMEDIATE_OPTION: True})
-
-
-def release_sqlite_lock(dbapi_connection: Any) -> None:
-    """Make an SQLite connection that is being thrown away let go of the database now,
-    and close it without anyone waiting for its thread.
-
-    A unit of work cancelled mid-statement leaves the statement running in the
-    driver's thread, inside an open transaction; or waiting there for another
-    writer's lock, which ``interrupt()`` does not cut short. Closing such a
-    connection normally queues the close behind that statement and waits for it:
-    the cancelled caller would sit out the busy timeout. And sqlite3 only turns a
-    connection with live statements into a "zombie" that keeps its transaction,
-    and its lock, until the garbage collector finalises them. So: interrupt the
-    statement (thread-safe), queue a ROLLBACK and the close on the driver's thread,
-    and tell aiosqlite the connection is gone, so that SQLAlchemy's close returns at
-    once and the thread ends after the queued work.
-    """
-    driver: Any = getattr(dbapi_connection, "driver_connection", None)  # aiosqlite.Connection
-    sqlite_connection = getattr(driver, "_connection", None)  # sqlite3.Connection
-    work_queue = getattr(driver, "_tx", None)  # the queue aiosqlite's thread serves
-    # Ends the thread after the work queued before: stop() from aiosqlite 0.22.1,
-    # _stop_running() before it.
-    stop = getattr(driver, "stop", None) or getattr(driver, "_stop_running", None)
-    if sqlite_connection is None or work_queue is None or stop is None:
-        return
-    try:
-        # aiosqlite's thread hands each result to a future (before 0.22.1 it must be one).
-        done: asyncio.Future[None] | None = asyncio.get_running_loop().create_future()
-    except RuntimeError:  # no event loop here
-        done = None
-    if done is None and not hasattr(driver, "stop"):
-        return
-    sqlite_connection.interrupt()
-
-    def rollback_and_close() -> None:
-        # The ROLLBACK ends the transaction even while statements are alive.
-        with contextlib.suppress(Exception):  # never begun, or already closed
-            sqlite_connection.rollback()
-        with contextlib.suppress(Exception):
-            sqlite_connection.close()
-
-    work_queue.put_nowait((done, rollback_and_close))
-    driver._connection = None  # aiosqlite's close() is now a no-op that does not wait
-    stop()  # and its thread ends once the queue is done
 
 
 def adapt_url(url: URL) -> URL:
@@ -169,7 +121,7 @@ def install_dialect_fixes(engine: AsyncEngine) -> None:
             options = connection.get_execution_options()
             if options.get(AUTOCOMMIT_OPTION):
                 return
-            sqlite_connection = connection.connection.driver_connection._connection
+            sqlite_connection = sqlite3_connection_of(connection.connection.driver_connection)
             begin = "BEGIN IMMEDIATE" if options.get(IMMEDIATE_OPTION) else "BEGIN"
             if isinstance(sqlite_connection, DeferringConnection):
                 defer(sqlite_connection, begin)

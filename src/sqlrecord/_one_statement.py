@@ -14,8 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import inspect
-from sqlalchemy.orm import InstanceState, Mapper, Session
-from sqlalchemy.orm.interfaces import MANYTOONE
+from sqlalchemy.orm import InstanceState, Mapper, RelationshipDirection, Session
+
+from ._internals import listener_count
 
 __all__ = ["deletes_alone", "is_one_statement"]
 
@@ -41,11 +42,10 @@ def _single_table_without_hooks(mapper: Mapper[Any]) -> bool:
     # A joined-table subclass writes a row per table.
     if len(mapper.tables) != 1:
         return False
-    dispatch = mapper.dispatch
-    if any(getattr(dispatch, hook) for hook in _MAPPER_HOOKS):
+    if any(listener_count(mapper, hook) for hook in _MAPPER_HOOKS):
         return False
     # Fires when a flush reads back server-set values.
-    return not mapper.class_manager.dispatch.refresh_flush
+    return not listener_count(mapper.class_manager, "refresh_flush")
 
 
 def deletes_alone(model: type[Any]) -> bool:
@@ -59,7 +59,11 @@ def deletes_alone(model: type[Any]) -> bool:
     if not _single_table_without_hooks(mapper):
         return False
     return all(
-        relation.viewonly or (relation.direction is MANYTOONE and "delete" not in relation.cascade)
+        relation.viewonly
+        or (
+            relation.direction is RelationshipDirection.MANYTOONE
+            and "delete" not in relation.cascade
+        )
         for relation in mapper.relationships
     )
 
@@ -79,7 +83,7 @@ def is_one_statement(session: Session, obj: Any) -> bool:
 
 
 def _hooked(session: Session) -> bool:
-    return any(getattr(session.dispatch, hook) for hook in _SESSION_HOOKS)
+    return any(listener_count(session, hook) for hook in _SESSION_HOOKS)
 
 
 def _writes_one_row(state: InstanceState[Any]) -> bool:

@@ -12,57 +12,21 @@ concurrent-cancellation test met exactly this on a loaded machine (its stall
 report: all writers waiting, the pool holding no connection and counting none).
 
 Here a waiter looks again every half second: when a place has come free, it
-opens a connection; otherwise it waits on, until ``pool_timeout`` in all.
+opens a connection; otherwise it waits on, until ``pool_timeout`` in all. The
+pool class, :class:`WatchfulQueuePool`, overrides the queue pool's private
+checkout, so it lives in ``_internals``.
 """
 
 from __future__ import annotations
 
-import math
-import time
 from typing import Any
 
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL
-from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry, NullPool
-from sqlalchemy.util import queue as sa_queue
+from sqlalchemy.pool import AsyncAdaptedQueuePool, NullPool
+
+from ._internals import WatchfulQueuePool, default_pool_class
 
 __all__ = ["WatchfulQueuePool", "pool_class_for"]
-
-#: Seconds a waiting checkout waits on the queue before it looks for a freed place.
-RECHECK_SECONDS = 0.5
-
-
-class WatchfulQueuePool(AsyncAdaptedQueuePool):
-    """``AsyncAdaptedQueuePool`` whose waiting checkouts also notice a place freed by a
-    connection that failed to open or was given up while opening.
-
-    Example:
-        >>> from sqlalchemy.ext.asyncio import create_async_engine
-        >>> engine = create_async_engine("sqlite+aiosqlite:///x.db", poolclass=WatchfulQueuePool)
-        >>> type(engine.pool).__name__
-        'WatchfulQueuePool'
-    """
-
-    def _do_get(self) -> ConnectionPoolEntry:
-        # pool_timeout=None: wait as long as it takes, as QueuePool does.
-        timeout = math.inf if self._timeout is None else self._timeout
-        deadline = time.monotonic() + timeout
-        while True:
-            if self._max_overflow == -1 or self._overflow < self._max_overflow:
-                # A pooled connection, or room to open one: the stock checkout.
-                return super()._do_get()
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise sa_exc.TimeoutError(
-                    f"QueuePool limit of size {self.size()} overflow {self.overflow()} "
-                    f"reached, connection timed out, timeout {self._timeout:.2f}",
-                    code="3o7r",
-                )
-            try:
-                record: ConnectionPoolEntry = self._pool.get(True, min(remaining, RECHECK_SECONDS))
-                return record
-            except sa_queue.Empty:
-                continue  # look again: a place may have come free meanwhile
 
 
 def pool_class_for(url: URL, options: dict[str, Any]) -> type[Any] | None:
@@ -80,8 +44,7 @@ def pool_class_for(url: URL, options: dict[str, Any]) -> type[Any] | None:
     """
     if "poolclass" in options or "pool" in options:
         return None
-    dialect: Any = url.get_dialect(_is_async=True)
-    default = dialect.get_pool_class(url)
+    default = default_pool_class(url)
     if default is AsyncAdaptedQueuePool:
         return WatchfulQueuePool
     if default is NullPool and url.get_backend_name() == "sqlite":

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Select, inspect
 from sqlalchemy.orm import (
+    Load,
     RelationshipProperty,
     aliased,
     immediateload,
@@ -19,7 +20,6 @@ from sqlalchemy.orm import (
     selectinload,
     subqueryload,
 )
-from sqlalchemy.orm.strategy_options import _AbstractLoad
 
 from .exceptions import InvalidFieldError
 from .introspection import model_info, sql_attribute
@@ -172,9 +172,7 @@ def order_expressions(plan: JoinPlan, keys: tuple[SortKey, ...], *, nulls: bool)
     return terms
 
 
-def loader_option(
-    model: type[Any], path: str, strategy: str
-) -> tuple[_AbstractLoad, list[type[Any]], bool]:
+def loader_option(model: type[Any], path: str, strategy: str) -> tuple[Load, list[type[Any]], bool]:
     """Build the loader option for a dotted path (``"posts.comments"``).
 
     Returns the option, the classes it loads, and whether it joins a

@@ -9,6 +9,8 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from ._internals import connections_opened_by
+
 __all__ = ["close_session", "discard"]
 
 
@@ -33,13 +35,10 @@ def _close_resetting_once(session: Session) -> None:
     on check-in. On MySQL/MariaDB that is a second ROLLBACK round trip, on SQLite a
     second hand-off to the driver's thread. Closing the connections the session
     opened first lets each end its own transaction and tell the pool that it needs
-    no reset. (``_connections`` is private; ``Session.close`` walks it the same way.)
+    no reset (``Session.close`` finds them the same way).
     """
-    transaction = session.get_transaction()
-    if transaction is not None:
-        for connection, _, _, opened_here in set(transaction._connections.values()):
-            if opened_here:
-                connection.close()
+    for connection in connections_opened_by(session):
+        connection.close()
     session.close()
 
 
@@ -48,6 +47,6 @@ async def discard(session: AsyncSession) -> None:
     busy (SQLite keeps running the query in its thread) or halfway through the driver's
     protocol, so it is invalidated (closed, never pooled again) instead of reused.
     On SQLite the engine's invalidate hook also stops the statement and rolls back
-    (``_dialects.release_sqlite_lock``)."""
+    (``_internals.release_sqlite_lock``)."""
     with contextlib.suppress(Exception):
         await asyncio.shield(session.invalidate())

@@ -21,25 +21,22 @@ from typing import Any
 
 from sqlalchemy import Boolean, bindparam
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql import ColumnElement, visitors
+from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.types import String
+
+from ._internals import traversed_attributes
 
 __all__ = ["SQLITE_FUNCTIONS", "TextMatch"]
 
 
+@traversed_attributes(column="clause", value="clause", kind="string", case_sensitive="boolean")
 class TextMatch(ColumnElement[bool]):
     """``column`` contains / starts with / ends with / is like ``value``."""
 
     __visit_name__ = "sqlrecord_match"
     inherit_cache = True
     type = Boolean()
-    _traverse_internals = [  # noqa: RUF012 - SQLAlchemy's declaration style
-        ("column", visitors.InternalTraversal.dp_clauseelement),
-        ("value", visitors.InternalTraversal.dp_clauseelement),
-        ("kind", visitors.InternalTraversal.dp_string),
-        ("case_sensitive", visitors.InternalTraversal.dp_boolean),
-    ]
 
     def __init__(self, column: Any, value: str, *, kind: str, case_sensitive: bool) -> None:
         self.column = (

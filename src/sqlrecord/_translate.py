@@ -154,6 +154,15 @@ def translate_errors(*, model: str = "row") -> Iterator[None]:
                 f"The database connection was lost while working on {model} "
                 f"({error.orig}). Nothing of the transaction was kept; try again."
             ) from error
+        if _is_check_violation(error):
+            match = _MYSQL_CHECK_NAME.search(str(error.orig))
+            name = match.group("name") if match else None
+            where = f" ({name})" if name else ""
+            raise IntegrityConstraintError(
+                f"The database refused the {model}: it breaks a CHECK constraint{where} "
+                f"({error.orig}). Give values the constraint allows.",
+                constraint=name,
+            ) from error
         if _is_connection_failure(error):
             raise DatabaseUnavailableError(
                 f"The database could not be reached for {model} ({error.orig}). Nothing "
@@ -218,6 +227,19 @@ def translate_errors(*, model: str = "row") -> Iterator[None]:
 # gone, 2013 lost during query, 2055 lost at handshake; server: 1053 shutdown in
 # progress, 1927 connection killed.
 _MYSQL_CONNECTION_CODES = {2002, 2003, 2005, 2006, 2013, 2055, 1053, 1927}
+
+
+# MariaDB reports a broken CHECK constraint as 4025, MySQL 8 as 3819: both as an
+# OperationalError, where the other databases raise an IntegrityError.
+_MYSQL_CHECK_CODES = {3819, 4025}
+_MYSQL_CHECK_NAME = re.compile(
+    r"constraint [`']?(?P<name>[^`' ]+)[`']? (?:failed|is violated)", re.I
+)
+
+
+def _is_check_violation(error: sa_exc.OperationalError) -> bool:
+    args: tuple[object, ...] = getattr(error.orig, "args", ())
+    return bool(args) and isinstance(args[0], int) and args[0] in _MYSQL_CHECK_CODES
 
 
 def _is_connection_failure(error: sa_exc.OperationalError) -> bool:

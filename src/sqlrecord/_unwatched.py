@@ -19,6 +19,8 @@ from typing import Any
 from sqlalchemy import Column, Integer, MetaData, Table, inspect
 from sqlalchemy.orm import Mapper, Session, registry
 
+from ._internals import listener_count
+
 __all__ = ["plain_table_rows"]
 
 # Every event that can watch a new object on its way in, by where it is listened for.
@@ -42,8 +44,8 @@ _SESSION_EVENTS = (
 TableRow = Callable[[dict[str, Any]], dict[str, Any]]
 
 
-def _listened(dispatch: Any, names: tuple[str, ...]) -> bool:
-    return any(getattr(dispatch, name, None) for name in names)
+def _listened(target: Any, names: tuple[str, ...]) -> bool:
+    return any(listener_count(target, name) for name in names)
 
 
 @functools.cache
@@ -57,23 +59,23 @@ def _own_init_listeners() -> int:
     registry().map_imperatively(
         Probe, Table("probe", MetaData(), Column("id", Integer, primary_key=True))
     )
-    return len(list(inspect(Probe).class_manager.dispatch.init))
+    return listener_count(inspect(Probe).class_manager, "init")
 
 
 def _watched(mapper: Mapper[Any], session: Session) -> bool:
-    if _listened(mapper.dispatch, _MAPPER_EVENTS):
+    if _listened(mapper, _MAPPER_EVENTS):
         return True
     manager = mapper.class_manager
-    if _listened(manager.dispatch, _INSTANCE_EVENTS):
+    if _listened(manager, _INSTANCE_EVENTS):
         return True
-    if len(list(manager.dispatch.init)) > _own_init_listeners():
+    if listener_count(manager, "init") > _own_init_listeners():
         return True
     # A column's listeners are the user's (validators among them); a relationship's
     # are backrefs, and bulk rows set no relationship.
     columns = {prop.key for prop in mapper.column_attrs}
-    if any(_listened(manager[key].dispatch, _ATTRIBUTE_EVENTS) for key in columns):
+    if any(_listened(manager[key], _ATTRIBUTE_EVENTS) for key in columns):
         return True
-    return _listened(session.dispatch, _SESSION_EVENTS)
+    return _listened(session, _SESSION_EVENTS)
 
 
 def plain_table_rows(model: type[Any], session: Session) -> tuple[Table, TableRow] | None:

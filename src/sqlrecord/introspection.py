@@ -15,8 +15,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import Column, inspect, types
 from sqlalchemy.ext.hybrid import hybrid_method, hybrid_property
-from sqlalchemy.orm import Mapper
-from sqlalchemy.orm.interfaces import MANYTOONE
+from sqlalchemy.orm import Mapper, RelationshipDirection
 
 from . import _lazy_guard
 from ._class_property import class_property
@@ -272,7 +271,7 @@ def _introspect(model: type[Any]) -> ModelInfo:
         protected_names=_declared_along_mro(model, "__protected_attributes__"),
         list_relation_names=frozenset(prop.key for prop in relations if prop.uselist),
         needs_loaded_names=frozenset(
-            prop.key for prop in relations if prop.direction is not MANYTOONE
+            prop.key for prop in relations if prop.direction is not RelationshipDirection.MANYTOONE
         ),
         relation_targets={prop.key: prop.mapper.class_ for prop in relations},
         accepted_types=accepted,

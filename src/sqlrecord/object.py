@@ -9,9 +9,9 @@ from sqlalchemy import Select, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_object_session
 from sqlalchemy.orm import InstanceState
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.base import NO_VALUE
 
 from ._class_property import class_property
+from ._internals import NO_VALUE
 from ._scope import SessionScope
 from ._values import check_assigned_values, check_column_value, check_integer_range, check_value
 from .exceptions import (

@@ -102,6 +102,9 @@ def _known_null(state: Any, name: str) -> bool:
     the row holds NULL, and SQLAlchemy answers None for it without a query."""
     if state.key is None or name in state.expired_attributes or name in state.callables:
         return False
+    prop = state.mapper.attrs.get(name)
+    if prop is None or getattr(prop, "deferred", False):
+        return False  # a deferred column is unloaded until asked for, not NULL
     column = state.mapper.columns.get(name)
     return column is not None and column.server_default is None and column.server_onupdate is None
 

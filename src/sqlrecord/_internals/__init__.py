@@ -1,0 +1,140 @@
+"""Every use of a private name of SQLAlchemy or aiosqlite, in one package, checked at import.
+
+Private names change between releases. sqlrecord uses a few, each for a
+guarantee the public API cannot give; they live in this package and nowhere else
+(``tests/test_internals.py`` checks the rest of sqlrecord for them), and
+importing sqlrecord with a SQLAlchemy or aiosqlite outside the range CI tests
+fails at once with a message that names that range, instead of failing later
+inside a user's write.
+
+The versions are checked before the submodules are imported, since those import
+private names that another release may not have:
+
+- :mod:`.sqlalchemy_orm`: session transactions, event listener collections,
+  relationship loaders, loader symbols.
+- :mod:`.sqlalchemy_core`: the traversal declaration of a custom SQL construct.
+- :mod:`.sqlalchemy_pool`: the queue pool's checkout, the dialect's default pool.
+- :mod:`.aiosqlite`: SQLAlchemy's aiosqlite adapter and aiosqlite's connection.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+
+import sqlalchemy
+
+__all__ = [
+    "NO_VALUE",
+    "SUPPORTED_AIOSQLITE",
+    "SUPPORTED_SQLALCHEMY",
+    "OneHopConnection",
+    "OneHopCursor",
+    "WatchfulQueuePool",
+    "check_aiosqlite_version",
+    "check_sqlalchemy_version",
+    "connections_opened_by",
+    "default_pool_class",
+    "guard_relationship_loads",
+    "has_checked_out_connection",
+    "listener_count",
+    "release_sqlite_lock",
+    "savepoint_commit_events_muted",
+    "sqlite3_connection_of",
+    "traversed_attributes",
+    "use_one_hop_cursors",
+]
+
+#: The SQLAlchemy releases CI runs the suite on: lowest first, upper bound excluded.
+SUPPORTED_SQLALCHEMY = ((2, 0, 30), (2, 2))
+
+#: The aiosqlite releases CI runs the suite on: the lowest, and no upper bound.
+SUPPORTED_AIOSQLITE = ((0, 20), None)
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    parts = []
+    for piece in text.split(".")[:3]:
+        digits = "".join(char for char in piece if char.isdigit())
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+def _installed(distribution: str) -> str | None:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def check_sqlalchemy_version(version: str = sqlalchemy.__version__) -> None:
+    """Refuse a SQLAlchemy release outside the tested range, naming the range.
+
+    Example:
+        >>> check_sqlalchemy_version("2.1.9")
+        >>> check_sqlalchemy_version("1.4.54")
+        Traceback (most recent call last):
+        ...
+        ImportError: sqlrecord needs SQLAlchemy >=2.0.30,<2.2 ...
+    """
+    lowest, above = SUPPORTED_SQLALCHEMY
+    found = _version_tuple(version)
+    if lowest <= found < above:
+        return
+    raise ImportError(
+        f"sqlrecord needs SQLAlchemy >=2.0.30,<2.2 (the releases its test suite runs on); "
+        f"{version} is installed. Install a release in that range: "
+        "pip install 'SQLAlchemy[asyncio]>=2.0.30,<2.2'."
+    )
+
+
+def check_aiosqlite_version(version: str | None = _installed("aiosqlite")) -> None:
+    """Refuse an aiosqlite release older than the tested ones, or none, naming the range.
+
+    aiosqlite is a dependency of sqlrecord's own (SQLite is the default database,
+    and the SQLite adapter reads aiosqlite's connection), so a missing one is
+    refused too. Read from the installed distribution: aiosqlite is not imported.
+
+    Example:
+        >>> check_aiosqlite_version("0.22.1")
+        >>> check_aiosqlite_version("0.19.0")
+        Traceback (most recent call last):
+        ...
+        ImportError: sqlrecord needs aiosqlite >=0.20 ...
+        >>> check_aiosqlite_version(None)
+        Traceback (most recent call last):
+        ...
+        ImportError: sqlrecord needs aiosqlite >=0.20 ...; it is not installed. ...
+    """
+    lowest, _ = SUPPORTED_AIOSQLITE
+    if version is not None and _version_tuple(version) >= lowest:
+        return
+    found = "it is not installed" if version is None else f"{version} is installed"
+    raise ImportError(
+        f"sqlrecord needs aiosqlite >=0.20 (the releases its test suite runs on); "
+        f"{found}. Install a release in that range: pip install 'aiosqlite>=0.20'."
+    )
+
+
+check_sqlalchemy_version()
+check_aiosqlite_version()
+
+# Only now: these import private names that an unsupported release may lack.
+from .aiosqlite import (  # noqa: E402
+    OneHopConnection,
+    OneHopCursor,
+    release_sqlite_lock,
+    sqlite3_connection_of,
+    use_one_hop_cursors,
+)
+from .sqlalchemy_core import traversed_attributes  # noqa: E402
+from .sqlalchemy_orm import (  # noqa: E402
+    NO_VALUE,
+    connections_opened_by,
+    guard_relationship_loads,
+    has_checked_out_connection,
+    listener_count,
+    savepoint_commit_events_muted,
+)
+from .sqlalchemy_pool import WatchfulQueuePool, default_pool_class  # noqa: E402

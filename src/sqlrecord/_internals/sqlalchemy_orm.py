@@ -1,0 +1,200 @@
+"""Private names of SQLAlchemy's ORM: session transactions, listener collections, loaders."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import LoaderCallableStatus, Mapper, Session, SessionTransaction
+from sqlalchemy.orm.base import NO_RAISE, SQL_OK
+from sqlalchemy.util.concurrency import in_greenlet
+
+__all__ = [
+    "NO_VALUE",
+    "connections_opened_by",
+    "guard_relationship_loads",
+    "has_checked_out_connection",
+    "listener_count",
+    "savepoint_commit_events_muted",
+]
+
+#: An attribute's "previous value" when none was loaded (``LoaderCallableStatus``
+#: is documented, ``sqlalchemy.orm.base``, where the symbol is usually imported
+#: from, is not; the member cannot be imported by name, so it is named here).
+NO_VALUE = LoaderCallableStatus.NO_VALUE
+
+
+def connections_opened_by(session: Session) -> list[Connection]:
+    """The connections ``session``'s transaction checked out itself (not ones it was
+    bound to), as ``Session.close`` finds them, so that closing them first ends each
+    transaction once instead of twice (``_session_close``).
+
+    Reads ``SessionTransaction._connections``: no public API lists a transaction's
+    connections with whether it opened them.
+
+    Example:
+        >>> from sqlalchemy import create_engine
+        >>> connections_opened_by(Session(create_engine("sqlite://")))
+        []
+    """
+    transaction = session.get_transaction()
+    if transaction is None:
+        return []
+    entries: Any = transaction._connections.values()
+    return [connection for connection, _, _, opened_here in set(entries) if opened_here]
+
+
+def has_checked_out_connection(session: Session) -> bool:
+    """Whether ``session``'s transaction has checked out a connection (sent or begun
+    anything).
+
+    ``Session.in_transaction()`` does not tell: adding an object begins the
+    session's transaction before any connection is needed. The public
+    ``SessionTransaction.connections`` exists only from SQLAlchemy 2.1.7; before,
+    the private dict it reads (``_connections``; the root transaction is its own
+    boundary).
+
+    Example:
+        >>> from sqlalchemy import create_engine, text
+        >>> session = Session(create_engine("sqlite://"))
+        >>> session.begin()  # doctest: +ELLIPSIS
+        <sqlalchemy.orm.session.SessionTransaction object at ...>
+        >>> has_checked_out_connection(session)
+        False
+        >>> _ = session.execute(text("SELECT 1")); has_checked_out_connection(session)
+        True
+        >>> session.close()
+    """
+    transaction = session.get_transaction()
+    if transaction is None:
+        return False
+    if hasattr(transaction, "connections"):  # SQLAlchemy >= 2.1.7
+        return bool(transaction.connections)
+    return bool(transaction._connections)
+
+
+def listener_count(target: Any, event_name: str) -> int:
+    """How many listeners ``target`` (a mapper, class manager, mapped attribute or
+    session) has for ``event_name``: class-level ones (``Mapper``, a model class)
+    included; 0 for an event the target does not have.
+
+    Reads the target's ``dispatch``: the public ``event.contains`` answers only
+    for a listener one already holds, not whether any listens.
+
+    Example:
+        >>> from sqlalchemy import event
+        >>> session = Session()
+        >>> listener_count(session, "before_flush")
+        0
+        >>> event.listen(session, "before_flush", lambda *args: None)
+        >>> listener_count(session, "before_flush"), listener_count(session, "no_such")
+        (1, 0)
+    """
+    listeners = getattr(target.dispatch, event_name, None)
+    if not listeners:  # the usual case, and cheap: no listener at all
+        return 0
+    return len(list(listeners))
+
+
+# -- commit events muted for a SAVEPOINT -----------------------------------------
+
+# Events that tell a listener the unit of work committed or rolled back. SQLAlchemy
+# fires them for a SAVEPOINT's release and rollback too (``SessionTransaction.commit``
+# and ``rollback`` do so for nested transactions), where a user's ``after_commit``
+# ("send the e-mail now") would run before the real COMMIT, or even in a unit that
+# is rolled back later.
+_COMMIT_EVENTS = ("before_commit", "after_commit", "after_rollback", "after_soft_rollback")
+
+
+class _Silent:
+    """Stands in for a listener collection: called, does nothing; tested, is empty."""
+
+    __slots__ = ()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def __bool__(self) -> bool:
+        return False
+
+
+_SILENT = _Silent()
+
+
+@contextmanager
+def savepoint_commit_events_muted(
+    session: Session, savepoint: SessionTransaction
+) -> Iterator[None]:
+    """Within the block, ``savepoint`` (a SAVEPOINT of sqlrecord's own, the session's
+    innermost transaction) is released or rolled back without the session's commit
+    and rollback events: to a listener, sqlrecord's per-write SAVEPOINT is no commit.
+
+    The session's listener collections (its ``dispatch``) are swapped for the block
+    only: no public API suspends an event. Its other events (flush, state changes,
+    ``after_transaction_end``) fire as usual.
+
+    Example:
+        >>> from sqlalchemy import create_engine, event
+        >>> session = Session(create_engine("sqlite://"))
+        >>> seen = []
+        >>> event.listen(session, "after_commit", lambda s: seen.append("commit"))
+        >>> savepoint = session.begin_nested()
+        >>> with savepoint_commit_events_muted(session, savepoint):
+        ...     savepoint.commit()
+        >>> session.commit(); seen
+        ['commit']
+    """
+    if not savepoint.nested or session.get_transaction() is None:
+        raise ValueError("Only a SAVEPOINT (a nested transaction) commits silently.")
+    dispatch: Any = session.dispatch
+    saved = [(name, getattr(dispatch, name)) for name in _COMMIT_EVENTS]
+    for name, _ in saved:
+        setattr(dispatch, name, _SILENT)
+    try:
+        yield
+    finally:
+        for name, listeners in saved:
+            setattr(dispatch, name, listeners)
+
+
+# -- relationship loads outside SQLAlchemy's greenlet ----------------------------
+
+_GUARDED = "_sqlrecord_guarded"
+
+
+def _guarded(loader: Any, refuse: Callable[[], Exception]) -> Any:
+    def load(state: Any, passive: Any) -> Any:
+        if in_greenlet() or not passive & SQL_OK:
+            return loader(state, passive)
+        # Ask for the value without SQL and without raising: it comes back
+        # when the identity map has it, PASSIVE_NO_RESULT when a query is needed.
+        value = loader(state, (passive & ~SQL_OK) | NO_RAISE)
+        if value is LoaderCallableStatus.PASSIVE_NO_RESULT:
+            raise refuse()
+        return value
+
+    setattr(load, _GUARDED, True)
+    return load
+
+
+def guard_relationship_loads(mapper: Mapper[Any], refuse: Callable[[str], Exception]) -> None:
+    """Make each relationship of ``mapper`` load, outside SQLAlchemy's greenlet (where
+    a query would fail with ``MissingGreenlet``), only a value that needs no SQL (a
+    many-to-one target already in the identity map), and raise ``refuse(key)``
+    instead of a query. Inside the greenlet (``run_sync``, a flush) loads are as
+    before. Idempotent: a loader guarded once is left alone.
+
+    Wraps each relationship attribute's loader callable (``impl.callable_``) and
+    calls it with the private passive flags (``SQL_OK``, ``NO_RAISE``): the public
+    ``lazy="raise_on_sql"`` would refuse loads inside the greenlet too, and a
+    ``load`` event fires too late.
+    """
+    manager = mapper.class_manager
+    for relation in mapper.relationships:
+        impl: Any = manager[relation.key].impl
+        loader = impl.callable_
+        if loader is not None and not getattr(loader, _GUARDED, False):
+            impl.callable_ = _guarded(loader, functools.partial(refuse, relation.key))
