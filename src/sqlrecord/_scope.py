@@ -18,6 +18,7 @@ session, which transaction, and whether a SAVEPOINT guards the call.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any
 
@@ -27,7 +28,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.orm import exc as orm_exc
 
 from ._dialects import holds_connection, prepare_write_session
-from ._internals import savepoint_commit_events_muted
+from ._internals import savepoint_hidden
 from ._one_statement import is_one_statement
 from ._registry import database_for
 from ._session_close import close_session
@@ -57,6 +58,7 @@ class SessionScope:
         "_auto_commit",
         "_begin_pending",
         "_database",
+        "_hidden",
         "_model",
         "_savepoint",
         "_unprotected",
@@ -83,6 +85,7 @@ class SessionScope:
         self._write = write
         self._auto_commit = auto_commit
         self._savepoint: SessionTransaction | None = None
+        self._hidden: AbstractContextManager[None] | None = None
         self._unprotected = False  # a served write without its SAVEPOINT
         self._begin_pending = False
         self._database = database_for(model)
@@ -141,14 +144,19 @@ class SessionScope:
         """Begin the call's SAVEPOINT. As with any ``begin_nested()``, what the unit
         has pending from before the call is flushed first, outside it: should that
         flush fail, the ORM has rolled the whole unit back, and so the unit is
-        marked aborted, as after any write that takes the transaction with it."""
+        marked aborted, as after any write that takes the transaction with it.
+        From then until it ends, the SAVEPOINT is hidden from the session's
+        transaction events (``_internals.savepoint_hidden``)."""
         try:
             with translate_errors(model=self._model.__name__):
-                self._savepoint = await self.session.run_sync(Session.begin_nested)
+                savepoint = await self.session.run_sync(Session.begin_nested)
         except Exception:
             if not self.session.sync_session.is_active:
                 await abort_unit(self.session)
             raise
+        self._savepoint = savepoint
+        self._hidden = savepoint_hidden(self.session.sync_session, savepoint)
+        self._hidden.__enter__()
 
     async def begin_writing(self, *, alone: Any = None) -> None:
         """Begin an own session that was opened with ``begin_later=True``.
@@ -230,16 +238,18 @@ class SessionScope:
             await abort_unit(self.session)
 
     async def _end_savepoint(self, *, commit: bool) -> None:
-        """Release or roll back the call's SAVEPOINT without the session's commit and
-        rollback events (it is no commit of the user's unit of work)."""
-        savepoint = self._savepoint
-        assert savepoint is not None
-        self._savepoint = None
-        with savepoint_commit_events_muted(self.session.sync_session, savepoint):
+        """Release or roll back the call's SAVEPOINT, still hidden from the session's
+        commit and rollback events (it is no commit of the user's unit of work)."""
+        savepoint, hidden = self._savepoint, self._hidden
+        assert savepoint is not None and hidden is not None
+        self._savepoint = self._hidden = None
+        try:
             if commit:
                 await self.session.run_sync(lambda _: savepoint.commit())
             else:
                 await self.session.run_sync(lambda _: savepoint.rollback())
+        finally:
+            hidden.__exit__(None, None, None)
 
 
 def _savepoint_gone(exc: BaseException) -> bool:

@@ -128,11 +128,14 @@ class BulkMixin:
         (read back by their conflict keys).
 
         It is SQLAlchemy's ORM upsert (the dialect's ``insert(Model)``, executed
-        through the session): new rows get what the ORM's bulk INSERT gives them
-        (Python defaults, the version counter's first value, a subclass's
-        discriminator). An updated row gets what the ORM's UPDATE of it would:
-        the ``update`` columns, each other column's own ``onupdate`` (say, an
-        ``updated_at`` timestamp), and the next version.
+        through the session), one statement per batch: new rows get what the ORM's
+        bulk INSERT gives them (Python defaults, the version counter's first value,
+        a subclass's discriminator), and values pass the model's ``@validates``
+        first. An updated row gets what the ORM's UPDATE of it would: the
+        ``update`` columns, each other column's own ``onupdate`` (say, an
+        ``updated_at`` timestamp), and the next version. Being one statement, it
+        runs no flush or mapper hook (``before_insert`` and the like): see the
+        differences table in the docs.
 
         Example:
             >>> _ = run(User.create(email="kim@example.com", name="Old"))
@@ -142,7 +145,7 @@ class BulkMixin:
             >>> sorted(run(User.filter_by().values_list("email", "name")))
             [('kim@example.com', 'New'), ('lee@example.com', None)]
         """
-        checked = _checked_rows(cls, rows, allow_protected)
+        checked = _validated(cls, _checked_rows(cls, rows, allow_protected))
         conflict = list(conflict)
         _check_conflict(cls, conflict, checked)
         updated = _update_columns(cls, conflict, update, checked)
@@ -191,6 +194,19 @@ def _group_by_keys(rows: list[dict[str, Any]]) -> dict[frozenset[str], list[dict
     for row in rows:
         groups.setdefault(frozenset(row), []).append(row)
     return groups
+
+
+def _validated(model: type[Any], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows as the model's ``@validates`` methods leave them (run on a throwaway
+    object per row, as ``Model(**row)`` would run them)."""
+    if not inspect(model).validators:
+        return rows
+    validated = []
+    for row in rows:
+        obj = model(**row)  # held: the state's dict lives as long as the object
+        values = inspect(obj).dict
+        validated.append({name: values[name] for name in row})
+    return validated
 
 
 def _batch_size(value: Any) -> int:

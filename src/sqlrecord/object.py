@@ -335,9 +335,9 @@ async def _flush_into(scope: SessionScope, obj: Any) -> None:
     merged = await session.merge(obj)
     await session.flush()
     merged_values = inspect(merged).dict
-    for key in model_info(type(obj)).column_names:
-        if key in merged_values:
-            set_committed_value(obj, key, merged_values[key])
+    for prop in state.mapper.column_attrs:  # column_property values included
+        if prop.key in merged_values:
+            set_committed_value(obj, prop.key, merged_values[prop.key])
 
 
 class _Snapshot:

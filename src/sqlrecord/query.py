@@ -426,14 +426,13 @@ class Query(QueryWritesAndPages[M]):
             >>> run(User.filter_by(email="kim@example.com").exists())
             False
         """
-        if self._limit == 0:
-            return False
         statement = select(*_primary_key(self._model)[:1])
         where = self._where()
         if where:
             statement = statement.where(*where)
-        # A row at the query's offset exists, whatever its limit (not 0) and order.
-        _, rows = await self._rows(statement.offset(self._offset).limit(1))
+        # A row at the query's offset exists, whatever its order and limit (but 0).
+        limit = 0 if self._limit == 0 else 1
+        _, rows = await self._rows(statement.offset(self._offset).limit(limit))
         return bool(rows)
 
     async def _aggregate(self, function: Any, field: str) -> Any:

@@ -38,7 +38,7 @@ __all__ = [
     "has_checked_out_connection",
     "listener_count",
     "release_sqlite_lock",
-    "savepoint_commit_events_muted",
+    "savepoint_hidden",
     "sqlite3_connection_of",
     "traversed_attributes",
     "use_one_hop_cursors",
@@ -135,6 +135,6 @@ from .sqlalchemy_orm import (  # noqa: E402
     guard_relationship_loads,
     has_checked_out_connection,
     listener_count,
-    savepoint_commit_events_muted,
+    savepoint_hidden,
 )
 from .sqlalchemy_pool import WatchfulQueuePool, default_pool_class  # noqa: E402

@@ -18,7 +18,7 @@ __all__ = [
     "guard_relationship_loads",
     "has_checked_out_connection",
     "listener_count",
-    "savepoint_commit_events_muted",
+    "savepoint_hidden",
 ]
 
 #: An attribute's "previous value" when none was loaded (``LoaderCallableStatus``
@@ -99,13 +99,13 @@ def listener_count(target: Any, event_name: str) -> int:
     return len(list(listeners))
 
 
-# -- commit events muted for a SAVEPOINT -----------------------------------------
+# -- sqlrecord's SAVEPOINT kept out of the session's transaction events -----------
 
 # Events that tell a listener the unit of work committed or rolled back. SQLAlchemy
 # fires them for a SAVEPOINT's release and rollback too (``SessionTransaction.commit``
-# and ``rollback`` do so for nested transactions), where a user's ``after_commit``
-# ("send the e-mail now") would run before the real COMMIT, or even in a unit that
-# is rolled back later.
+# and ``rollback`` do so for nested transactions, and a flush that fails inside one
+# rolls it back), where a user's ``after_commit`` ("send the e-mail now") would run
+# before the real COMMIT, or even in a unit that is rolled back later.
 _COMMIT_EVENTS = ("before_commit", "after_commit", "after_rollback", "after_soft_rollback")
 
 
@@ -124,35 +124,57 @@ class _Silent:
 _SILENT = _Silent()
 
 
+class _BeginsBut:
+    """``after_begin`` listeners that are not told of one transaction (the SAVEPOINT)."""
+
+    __slots__ = ("hidden", "listeners")
+
+    def __init__(self, listeners: Any, hidden: SessionTransaction) -> None:
+        self.listeners = listeners
+        self.hidden = hidden
+
+    def __call__(self, session: Session, transaction: Any, connection: Any) -> None:
+        if transaction is not self.hidden:
+            self.listeners(session, transaction, connection)
+
+    def __bool__(self) -> bool:
+        return bool(self.listeners)
+
+
 @contextmanager
-def savepoint_commit_events_muted(
-    session: Session, savepoint: SessionTransaction
-) -> Iterator[None]:
-    """Within the block, ``savepoint`` (a SAVEPOINT of sqlrecord's own, the session's
-    innermost transaction) is released or rolled back without the session's commit
-    and rollback events: to a listener, sqlrecord's per-write SAVEPOINT is no commit.
+def savepoint_hidden(session: Session, savepoint: SessionTransaction) -> Iterator[None]:
+    """While the block runs, ``savepoint`` (a SAVEPOINT of sqlrecord's own, begun
+    just before) is no transaction to the session's listeners: its ``after_begin``
+    is not fired, nor any commit or rollback event while it lasts (its release, its
+    rollback, a failed flush rolling it back). Flush, state-change and
+    ``after_transaction_*`` events fire as usual, and so does ``after_begin`` for
+    the unit's own transaction should it begin within the block.
 
     The session's listener collections (its ``dispatch``) are swapped for the block
-    only: no public API suspends an event. Its other events (flush, state changes,
-    ``after_transaction_end``) fire as usual.
+    only: no public API suspends an event. The block is sqlrecord's own code and the
+    flush it runs, where no commit or rollback of the unit itself can happen.
 
     Example:
-        >>> from sqlalchemy import create_engine, event
+        >>> from sqlalchemy import create_engine, event, text
         >>> session = Session(create_engine("sqlite://"))
         >>> seen = []
-        >>> event.listen(session, "after_commit", lambda s: seen.append("commit"))
+        >>> for name in ("after_begin", "after_commit"):
+        ...     event.listen(session, name, lambda *args, name=name: seen.append(name))
+        >>> _ = session.execute(text("SELECT 1"))
         >>> savepoint = session.begin_nested()
-        >>> with savepoint_commit_events_muted(session, savepoint):
+        >>> with savepoint_hidden(session, savepoint):
+        ...     _ = session.execute(text("SELECT 2"))
         ...     savepoint.commit()
         >>> session.commit(); seen
-        ['commit']
+        ['after_begin', 'after_commit']
     """
-    if not savepoint.nested or session.get_transaction() is None:
-        raise ValueError("Only a SAVEPOINT (a nested transaction) commits silently.")
+    if not savepoint.nested:
+        raise ValueError("Only a SAVEPOINT (a nested transaction) can be hidden.")
     dispatch: Any = session.dispatch
-    saved = [(name, getattr(dispatch, name)) for name in _COMMIT_EVENTS]
-    for name, _ in saved:
+    saved = [(name, getattr(dispatch, name)) for name in (*_COMMIT_EVENTS, "after_begin")]
+    for name in _COMMIT_EVENTS:
         setattr(dispatch, name, _SILENT)
+    dispatch.after_begin = _BeginsBut(dispatch.after_begin, savepoint)
     try:
         yield
     finally:

@@ -1,0 +1,136 @@
+"""Fixtures of the differential harness: one ``Database`` per backend and mode on the
+catalogue's own tables, a raw reader engine per backend, and the run's counts in the
+terminal summary.
+
+Backends follow the suite (SQLite always; PostgreSQL and MariaDB when their URLs
+are set). Modes: ``default``, and ``reference`` (``Database(..., fast_paths=False)``,
+every call through public SQLAlchemy API) when the installed sqlrecord accepts it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from sqlrecord import Database
+
+from ..conftest import BACKENDS, MYSQL_ENV, POSTGRES_ENV
+from .harness import TALLY
+from .models import MODELS, DhBase, DhSession
+
+
+def reference_mode_available() -> bool:
+    """Whether ``Database(url, fast_paths=False)`` is accepted by the installed code."""
+    try:
+        Database("sqlite+aiosqlite://", default=False, fast_paths=False)  # type: ignore[call-arg]
+    except TypeError:
+        return False
+    return True
+
+
+MODES = ["default", "reference"] if reference_mode_available() else ["default"]
+TARGETS = [f"{backend}-{mode}" for backend in BACKENDS for mode in MODES]
+
+
+def _url(backend: str, directory: Path) -> str:
+    if backend == "sqlite":
+        return f"sqlite+aiosqlite:///{directory / 'differential.db'}"
+    return os.environ[POSTGRES_ENV if backend == "postgresql" else MYSQL_ENV]
+
+
+_readers: dict[str, AsyncEngine] = {}
+_databases: dict[str, Database] = {}
+
+
+async def _reader(backend: str, directory: Path) -> AsyncEngine:
+    """The raw engine: reads rows back and seeds them; created with the tables."""
+    if backend not in _readers:
+        engine = create_async_engine(_url(backend, directory))
+        try:
+            async with engine.begin() as connection:
+                await connection.execute(text("SELECT 1"))
+                await connection.run_sync(DhBase.metadata.drop_all)
+                await connection.run_sync(DhBase.metadata.create_all)
+        except Exception as error:  # an unreachable server fails the run, never skips
+            await engine.dispose()
+            pytest.fail(f"{backend} is unreachable for the harness: {error}", pytrace=False)
+        _readers[backend] = engine
+    return _readers[backend]
+
+
+def _database(backend: str, mode: str, directory: Path) -> Database:
+    name = f"{backend}-{mode}"
+    if name not in _databases:
+        options: dict[str, Any] = {
+            "default": False,
+            "session_options": {"sync_session_class": DhSession},
+        }
+        if mode == "reference":
+            options["fast_paths"] = False
+        _databases[name] = Database(_url(backend, directory), **options)
+    return _databases[name]
+
+
+@pytest.fixture(scope="session")
+def harness_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    # In memory where the machine has it: a case commits a dozen times, and what is
+    # compared does not depend on fsync.
+    shm = Path("/dev/shm")
+    if not (shm.is_dir() and os.access(shm, os.W_OK)):
+        yield tmp_path_factory.mktemp("differential")
+        return
+    directory = Path(tempfile.mkdtemp(prefix="sqlrecord-differential-", dir=shm))
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(params=TARGETS)
+async def target(
+    request: pytest.FixtureRequest, harness_dir: Path
+) -> AsyncIterator[tuple[Database, AsyncEngine, str]]:
+    """(database, raw reader, "backend-mode"); the catalogue's models work in the database."""
+    backend, mode = request.param.split("-")
+    reader = await _reader(backend, harness_dir)
+    database = _database(backend, mode, harness_dir)
+    for model in MODELS:
+        model.__database__ = database
+    yield database, reader, request.param
+    for engine in (database.engine, reader):
+        checked_out = engine.pool.checkedout()  # type: ignore[attr-defined]
+        assert checked_out == 0, f"{checked_out} connection(s) left checked out"
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def _dispose_harness_engines() -> AsyncIterator[None]:
+    yield
+    for database in _databases.values():
+        await database.dispose()
+    for engine in _readers.values():
+        await engine.dispose()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not TALLY.cases:
+        return
+    exercised = ", ".join(f"{key} x{count}" for key, count in sorted(TALLY.exercised.items()))
+    terminalreporter.write_sep("=", "differential harness")
+    terminalreporter.write_line(
+        f"differential harness: {len(MODELS)} models, {len(TALLY.operations)} operations, "
+        f"{TALLY.cases} cases, {TALLY.comparisons} comparisons, "
+        f"{len(TALLY.divergences)} divergences "
+        f"({len(TALLY.exercised)} documented differences exercised: {exercised or 'none'})"
+    )
+    if "reference" not in MODES:
+        terminalreporter.write_line(
+            "differential harness: reference mode (Database(fast_paths=False)) not available"
+        )

@@ -1,0 +1,41 @@
+"""The deliberate differences between sqlrecord and the plain ORM, each with why a user
+is better off. A comparison that is expected to differ names one of these ids;
+``docs/differences.md`` lists the same ids (a test checks that)."""
+
+from __future__ import annotations
+
+DIFFERENCES: dict[str, str] = {
+    "typed-errors": (
+        "A failed call raises a typed error from sqlrecord.exceptions (DuplicateKeyError, "
+        "NotFoundError, StaleObjectError, ...) instead of the raw SQLAlchemy or driver error, "
+        "so a caller catches one class on every database."
+    ),
+    "served-savepoint": (
+        "A write in a served session runs in a SAVEPOINT, so a failed write is undone alone "
+        "and the caller's unit of work stays usable, where the ORM needs a rollback of the "
+        "whole session and loses the work done before it."
+    ),
+    "failed-write-restores": (
+        "A failed write puts the object back as it was before the call (values and session "
+        "membership), where the ORM's rollback expires it and an async caller can no longer "
+        "read its attributes."
+    ),
+    "sqlite-begin-immediate": (
+        "On SQLite db.transaction() and a write in sqlrecord's own session take the write "
+        "lock when they start (BEGIN IMMEDIATE), before their first statement, where the "
+        "ORM begins lazily: "
+        "concurrent writers then wait their turn instead of failing with 'database is locked'."
+    ),
+    "save-merges-back": (
+        "save() of an object loaded elsewhere into a session that already holds its row "
+        "merges it, as session.merge() does, and then copies the stored values (version, "
+        "onupdate columns, values set by hooks) back onto the caller's object, so the "
+        "object you saved shows what was written; merge() leaves it as it was."
+    ),
+    "upsert-one-statement": (
+        "upsert() is SQLAlchemy's ORM upsert, one INSERT ... ON CONFLICT statement per batch, "
+        "so it is atomic under concurrency where a load-then-write would race; like any "
+        "statement it runs no flush and no mapper hook (before_insert and the like), and "
+        "validators run once per given value, whether the row turns out new or existing."
+    ),
+}
