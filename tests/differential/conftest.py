@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from sqlrecord import Database
 
@@ -53,7 +54,9 @@ _databases: dict[str, Database] = {}
 async def _reader(backend: str, directory: Path) -> AsyncEngine:
     """The raw engine: reads rows back and seeds them; created with the tables."""
     if backend not in _readers:
-        engine = create_async_engine(_url(backend, directory))
+        # A queue pool on every SQLAlchemy release (before 2.0.38 aiosqlite's default
+        # was NullPool), so that its checked-out connections can be counted.
+        engine = create_async_engine(_url(backend, directory), poolclass=AsyncAdaptedQueuePool)
         try:
             async with engine.begin() as connection:
                 await connection.execute(text("SELECT 1"))
