@@ -373,9 +373,10 @@ class Database:
         """FastAPI dependency: one ``AsyncSession`` per request, the request's ambient session.
 
         It never commits: call ``await session.commit()``, pass ``auto_commit=True``
-        to a model call, or depend on :meth:`committing_session` instead. On any
-        exception it rolls back and re-raises, so the app's error handlers see
-        the error; it always closes the session.
+        to a model call, or depend on :meth:`committing_session` instead. It
+        always closes the session, which rolls back whatever was not committed
+        (as ``async with sessionmaker() as session`` does); an exception goes on
+        to the app's error handlers.
 
         Example:
             >>> from fastapi import Depends, FastAPI
@@ -387,11 +388,7 @@ class Database:
             ...     return 0
         """
         async with self._own_session() as session:
-            try:
-                yield session
-            except Exception:
-                await _rollback_quietly(session)
-                raise
+            yield session
 
     get_db = session
 
@@ -410,11 +407,7 @@ class Database:
             >>> dependency = Depends(db.committing_session, scope="function")
         """
         async with self._own_session() as session:
-            try:
-                yield session
-            except Exception:
-                await _rollback_quietly(session)
-                raise
+            yield session
             refuse_aborted(session)
             with translate_errors():
                 await session.commit()

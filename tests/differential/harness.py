@@ -13,6 +13,7 @@ A side runs in one of three session kinds:
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 import os
@@ -33,7 +34,10 @@ from .observe import capture, flatten, normalise, rank_rows, read_rows
 from .recorder import recording
 from .seed import seed
 
-KINDS = ("own", "transaction", "served")
+# own: no session anywhere; transaction: `async with db.transaction()`; served: a
+# session passed as session=; request: FastAPI's `Depends(db.session)` (the ambient
+# session of a request, committed by the route).
+KINDS = ("own", "transaction", "served", "request")
 SIDES = ("sqlrecord", "orm")
 
 
@@ -194,11 +198,32 @@ async def _in_unit(side: Side, function: OpFn, seen: dict[str, Any]) -> Any:
             result = await function(side)
             seen["inside.result"] = capture(result)
         return result
+    if side.kind == "request" and side.name == "sqlrecord":
+        return await _in_request(side, function, seen)
     async with side.db.sessionmaker() as session:
         side.unit = session
         result = await function(side)
         seen["inside.result"] = capture(result)
         await session.commit()
+    return result
+
+
+async def _in_request(side: Side, function: OpFn, seen: dict[str, Any]) -> Any:
+    """As FastAPI runs a route that depends on ``db.session``: the dependency's session
+    is the ambient one, the route commits, and the dependency is resumed at the end
+    (or given the route's error)."""
+    dependency = side.db.session()
+    session = await dependency.__anext__()
+    try:
+        result = await function(side)
+        seen["inside.result"] = capture(result)
+        await session.commit()
+    except Exception as error:
+        with contextlib.suppress(type(error)):
+            await dependency.athrow(error)
+        raise
+    with contextlib.suppress(StopAsyncIteration):
+        await dependency.__anext__()
     return result
 
 

@@ -153,7 +153,7 @@ def crud_ops(p: Profile) -> list[Op]:
             f"save_detached[{p.name}]",
             rec_save_detached,
             orm_save_detached,
-            kinds=("transaction", "served"),
+            kinds=("transaction", "served", "request"),
         ),
     ]
     if p.name in FEW:
@@ -169,7 +169,7 @@ def crud_ops(p: Profile) -> list[Op]:
                 f"save_detached_held[{p.name}]",
                 rec_save_detached_held,
                 orm_save_detached_held,
-                kinds=("transaction", "served"),
+                kinds=("transaction", "served", "request"),
                 expected={
                     "result.values.*": "save-merges-back",
                     "inside.result.values.*": "save-merges-back",

@@ -15,7 +15,7 @@ from .ops_crud import orm_flush, orm_load, rec_load
 from .profiles import PROFILES
 
 ITEM, ACCOUNT = PROFILES["Item"], PROFILES["Account"]
-UNITS = ("transaction", "served")
+UNITS = ("transaction", "served", "request")
 
 # -- failures ------------------------------------------------------------------
 
@@ -235,13 +235,16 @@ UNIT_OPS = [
         "create_duplicate[Item]",
         rec_duplicate,
         orm_duplicate,
-        expected={"served:events.session": "served-savepoint"},
+        expected={
+            "served:events.session": "served-savepoint",
+            "request:events.session": "served-savepoint",
+        },
     ),
     Op(
         "continue_after_failed_write[Item]",
         rec_continue,
         orm_continue,
-        kinds=("served",),
+        kinds=("served", "request"),
         expected={
             "rows*": "served-savepoint",
             "result*": "served-savepoint",
@@ -258,6 +261,7 @@ UNIT_OPS = [
             "result*": "failed-write-restores",
             "inside.result*": "failed-write-restores",
             "served:events*": "served-savepoint",
+            "request:events*": "served-savepoint",
             "transaction:events*": "served-savepoint",
         },
     ),
