@@ -1,5 +1,10 @@
 """One table across databases from the JSON results: ``python -m benchmarks.summary [size]``.
 
+``python -m benchmarks.summary compare OTHER_DIR [size]`` sets the results in
+``OTHER_DIR`` (an earlier run's ``docs/benchmarks``) beside these: per operation at
+concurrency 1, sqlrecord's time relative to the ORM then and now, per database, and the
+A-K geometric mean against Tortoise then and now.
+
 For each operation: sqlrecord's median rows/s, and its median time relative to idiomatic
 SQLAlchemy ORM (and to Core for bulk inserts), per database, at concurrency 1 and 10; then
 every target with its verdict; then sqlrecord's time relative to Tortoise's on A-K at
@@ -14,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["against_tortoise", "summarise"]
+__all__ = ["against_tortoise", "compare", "summarise"]
 
 _OUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks"
 _DATABASES = ("sqlite", "postgres", "mysql")
@@ -34,12 +39,50 @@ def _cell(data: dict[str, Any], op: str, concurrency: int) -> str:
     return f"{mine:,.0f} ({orm / mine:.2f}x)"
 
 
-def _results(size: str) -> dict[str, dict[str, Any]]:
+def _results(size: str, directory: Path = _OUT) -> dict[str, dict[str, Any]]:
     return {
         db: json.loads(p.read_text())
         for db in _DATABASES
-        if (p := _OUT / f"{db}-{size}.json").exists()
+        if (p := directory / f"{db}-{size}.json").exists()
     }
+
+
+def _orm_ratio(data: dict[str, Any], op: str) -> str:
+    mine, orm = _rate(data, op, 1, "sqlrecord"), _rate(data, op, 1, "orm")
+    return f"{orm / mine:.2f}x" if mine and orm else ""
+
+
+def _tortoise_mean(data: dict[str, Any]) -> str:
+    ratios = []
+    for key in "ABCDEFGHIJK":
+        op = "B-each" if key == "B" else key
+        mine, theirs = _rate(data, op, 1, "sqlrecord"), _rate(data, op, 1, "tortoise")
+        if mine and theirs:
+            ratios.append(theirs / mine)
+    if not ratios:
+        return ""
+    product = 1.0
+    for ratio in ratios:
+        product *= ratio
+    return f"{product ** (1 / len(ratios)):.2f}"
+
+
+def compare(other: Path, size: str = "quick") -> str:
+    """Markdown: sqlrecord's time / ORM time at c=1 in ``other``'s results and in these."""
+    then, now = _results(size, other), _results(size)
+    found = [db for db in _DATABASES if db in then and db in now]
+    if not found:
+        return "no results to compare"
+    header = "| op | " + " | ".join(f"{db} before | {db} after" for db in found) + " |"
+    lines = [header, "|" + "---|" * (1 + 2 * len(found))]
+    for key in now[found[0]]["operations"]:
+        cells = [_orm_ratio(results[db], key) for db in found for results in (then, now)]
+        if any(cells):
+            lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    means = [_tortoise_mean(results[db]) for db in found for results in (then, now)]
+    lines.append("| A-K vs Tortoise (geometric mean of Tortoise rate / sqlrecord rate) | ")
+    lines[-1] += " | ".join(means) + " |"
+    return "\n".join(lines)
 
 
 def against_tortoise(found: dict[str, dict[str, Any]]) -> list[str]:
@@ -81,4 +124,7 @@ def summarise(size: str = "quick") -> str:
 
 
 if __name__ == "__main__":
-    print(summarise(*sys.argv[1:2]))
+    if sys.argv[1:2] == ["compare"]:
+        print(compare(Path(sys.argv[2]), *sys.argv[3:4]))
+    else:
+        print(summarise(*sys.argv[1:2]))

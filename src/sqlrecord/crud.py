@@ -254,7 +254,9 @@ class CRUDMixin(BulkMixin, QueryMixin, SerializeMixin, ObjectMixin):
                 return (await s.scalars(statement)).one_or_none()
             keys = [_checked_key(cls, info, pk) for pk in pks]
             if len(keys) == 1:
-                found: Self | None = await s.get(cls, keys[0])
+                found: Self | None = _held_by(s, cls, keys[0])
+                if found is None:
+                    found = await s.get(cls, keys[0])
                 if found is not None and live and getattr(found, str(soft_delete_column(cls))):
                     return None
                 return found
@@ -349,6 +351,22 @@ def _checked_key(model: type[Any], info: ModelInfo, pk: Any) -> Any:
     for name, value in zip(info.primary_key_names, parts, strict=True):
         _checked_value(model, info, name, value)
     return parts[0] if len(parts) == 1 else parts
+
+
+def _held_by(session: AsyncSession, model: type[Any], key: Any) -> Any:
+    """What ``session.get`` answers from its identity map (the object, when held, of
+    the model's class and not expired), found without its trip through a greenlet;
+    None when ``session.get`` must look."""
+    sync_session = session.sync_session
+    if not sync_session.identity_map:
+        return None
+    mapper = inspect(model)
+    identity = mapper.identity_key_from_primary_key(key if isinstance(key, tuple) else (key,))
+    held = sync_session.identity_map.get(identity)
+    if held is None or not isinstance(held, model):
+        return None
+    state: InstanceState[Any] = inspect(held)
+    return None if state.expired else held
 
 
 def _checked_unique(model: type[Any], info: ModelInfo, unique: dict[str, Any]) -> dict[str, Any]:

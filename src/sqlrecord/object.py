@@ -307,7 +307,7 @@ def _linked_objects(obj: Any, planned: list[tuple[str, Any]] | None) -> list[Any
     candidates += [value for name, value in planned or () if name in info.relation_targets]
     for value in candidates:
         for each in value if isinstance(value, list | set | tuple) else (value,):
-            if each is not None and hasattr(each, "_sa_instance_state"):
+            if each is not None and inspect(each, raiseerr=False) is not None:
                 found.setdefault(id(each), each)
     return list(found.values())
 

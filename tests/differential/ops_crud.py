@@ -121,6 +121,18 @@ def crud_ops(p: Profile) -> list[Op]:
     async def orm_get(side: Side) -> Any:
         return await orm_load(side, p)
 
+    # The second get() of a row the unit holds: the identity map answers.
+    async def rec_get_held(side: Side) -> Any:
+        first = await model.get(p.pk(side.keys), session=side.s)
+        again = await model.get(p.pk(side.keys), session=side.s)
+        return [first, again is first]
+
+    async def orm_get_held(side: Side) -> Any:
+        async with side.call(read=True) as s:
+            first = await s.get(model, p.pk(side.keys))
+            again = await s.get(model, p.pk(side.keys))
+        return [first, again is first]
+
     async def rec_get(side: Side) -> Any:
         return await model.get(p.pk(side.keys), session=side.s)
 
@@ -165,6 +177,12 @@ def crud_ops(p: Profile) -> list[Op]:
             Op(f"get_missing[{p.name}]", rec_get_missing, orm_get_missing),
             Op(f"get_or_fail_missing[{p.name}]", rec_get_or_fail_missing, orm_get_or_fail_missing),
             Op(f"get_or_fail[{p.name}]", rec_get_or_fail, orm_get),
+            Op(
+                f"get_held[{p.name}]",
+                rec_get_held,
+                orm_get_held,
+                kinds=("transaction", "served", "request"),
+            ),
             Op(
                 f"save_detached_held[{p.name}]",
                 rec_save_detached_held,
