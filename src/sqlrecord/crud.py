@@ -254,7 +254,7 @@ class CRUDMixin(BulkMixin, QueryMixin, SerializeMixin, ObjectMixin):
                 return (await s.scalars(statement)).one_or_none()
             keys = [_checked_key(cls, info, pk) for pk in pks]
             if len(keys) == 1:
-                found: Self | None = _held_by(s, cls, keys[0])
+                found: Self | None = _held_by(s, cls, keys[0]) if scope.fast_paths else None
                 if found is None:
                     found = await s.get(cls, keys[0])
                 if found is not None and live and getattr(found, str(soft_delete_column(cls))):
