@@ -84,8 +84,8 @@ def plain_table_rows(model: type[Any], session: Session) -> tuple[Table, TableRo
 
     Example:
         >>> table, as_row = plain_table_rows(Memo, Session())
-        >>> table.name, as_row({"text": "hi", "deleted_at": None})
-        ('doc_memos', {'text': 'hi'})
+        >>> table.name, as_row({"text": "hi", "created_at": None, "deleted_at": None})
+        ('doc_memos', {'text': 'hi', 'deleted_at': None})
     """
     mapper: Mapper[Any] = inspect(model)
     table = mapper.local_table
@@ -103,15 +103,26 @@ def plain_table_rows(model: type[Any], session: Session) -> tuple[Table, TableRo
         column = prop.columns[0]
         if isinstance(column, Column) and column.table is table:
             column_of[prop.key] = column
-    # The unit of work leaves a None out of the INSERT (so the column's default
-    # applies) unless the type stores None as a value of its own (JSON's null).
-    keeps_none = {key for key, column in column_of.items() if column.type.should_evaluate_none}
+    # The unit of work leaves a None out of the INSERT, unless the type stores None as
+    # a value of its own (JSON's null): where the column has a default or is a key,
+    # that default (or the generated key) applies; elsewhere the row gets NULL either
+    # way, and keeping the None keeps the rows' columns alike (one executemany).
+    drops_none = {
+        key
+        for key, column in column_of.items()
+        if not column.type.should_evaluate_none
+        and (column.primary_key or column.default is not None or column.server_default is not None)
+    }
+
+    renamed = any(key != column.key for key, column in column_of.items())
 
     def as_table_row(row: dict[str, Any]) -> dict[str, Any]:
+        if not renamed and drops_none.isdisjoint(row):
+            return row  # already what the INSERT takes
         return {
             str(column_of[key].key): value
             for key, value in row.items()
-            if value is not None or key in keeps_none
+            if value is not None or key not in drops_none
         }
 
     return table, as_table_row
