@@ -80,25 +80,25 @@ def _session_class(db: Database) -> type[Session]:
     return cls
 
 
+# The session events that name an object: what happens to it on its way in and out.
+_INSTANCE_TRANSITIONS = (
+    "transient_to_pending",
+    "pending_to_persistent",
+    "pending_to_transient",
+    "persistent_to_transient",
+    "persistent_to_detached",
+    "detached_to_persistent",
+    "loaded_as_persistent",
+    "persistent_to_deleted",
+    "deleted_to_detached",
+)
+
+
 class _Recorder:
     """Session and engine listeners that append what fired to ``events``; ``remove()``
     takes every one of them off again (the suite shares its engines)."""
 
-    INSTANCE_EVENTS = frozenset(
-        {
-            "before_attach",
-            "after_attach",
-            "transient_to_pending",
-            "pending_to_persistent",
-            "pending_to_transient",
-            "persistent_to_transient",
-            "persistent_to_detached",
-            "detached_to_persistent",
-            "loaded_as_persistent",
-            "persistent_to_deleted",
-            "deleted_to_detached",
-        }
-    )
+    INSTANCE_EVENTS = frozenset({"before_attach", "after_attach", *_INSTANCE_TRANSITIONS})
 
     def __init__(
         self,
@@ -361,17 +361,6 @@ async def test_bulk_create_runs_validators(fx: Database, return_objects: bool) -
 
 # -- 6. session and engine events of own-session calls -------------------------------------
 
-_INSTANCE_TRANSITIONS = (
-    "transient_to_pending",
-    "pending_to_persistent",
-    "pending_to_transient",
-    "persistent_to_transient",
-    "persistent_to_detached",
-    "detached_to_persistent",
-    "loaded_as_persistent",
-    "persistent_to_deleted",
-    "deleted_to_detached",
-)
 # (session events, engine events): each set alone, as a user would register it.
 _LISTENER_SETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "after_begin": (("after_begin",), ()),  # e.g. SET app.tenant_id for row-level security
