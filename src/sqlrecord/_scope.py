@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,7 +34,10 @@ from ._registry import database_for
 from ._session_close import close_session
 from ._translate import is_connection_loss, is_unwrapped_connection_loss, translate_errors
 from ._unit_failure import ABORTED, abort_unit
-from .exceptions import TransactionAbortedError
+from .exceptions import NoDatabaseError, TransactionAbortedError
+
+if TYPE_CHECKING:
+    from .database import Database
 
 __all__ = ["NO_SAVEPOINTS", "SessionScope"]
 
@@ -88,8 +91,10 @@ class SessionScope:
         self._hidden: AbstractContextManager[None] | None = None
         self._unprotected = False  # a served write without its SAVEPOINT
         self._begin_pending = False
-        self._database = database_for(model)
+        # A session passed in needs no Database of sqlrecord's (found when asked).
+        self._database: Database | None = None
         if session is None:
+            self._database = database_for(model)
             session = self._database.current_session()
             if session is None:
                 self._begin_pending = write and begin_later
@@ -103,7 +108,13 @@ class SessionScope:
     @property
     def fast_paths(self) -> bool:
         """Whether this scope's database allows sqlrecord's fast paths
-        (``Database(fast_paths=...)``)."""
+        (``Database(fast_paths=...)``); with a session passed in and no ``Database``
+        for the model, the default (allowed)."""
+        if self._database is None:
+            try:
+                self._database = database_for(self._model)
+            except NoDatabaseError:
+                return True
         return self._database.fast_paths
 
     async def __aenter__(self) -> AsyncSession:
@@ -170,6 +181,7 @@ class SessionScope:
             return
         self._begin_pending = False
         session = self.session
+        assert self._database is not None  # an own session's: found in __init__
         if (
             alone is not None
             and self._database.fast_paths
