@@ -4,7 +4,7 @@ terminal summary.
 
 Backends follow the suite (SQLite always; PostgreSQL and MariaDB when their URLs
 are set). Modes: ``default``, and ``reference`` (``Database(..., fast_paths=False)``,
-every call through public SQLAlchemy API) when the installed sqlrecord accepts it.
+every call through public SQLAlchemy API).
 """
 
 from __future__ import annotations
@@ -27,17 +27,8 @@ from ..conftest import BACKENDS, MYSQL_ENV, POSTGRES_ENV
 from .harness import TALLY
 from .models import MODELS, DhBase, DhSession
 
-
-def reference_mode_available() -> bool:
-    """Whether ``Database(url, fast_paths=False)`` is accepted by the installed code."""
-    try:
-        Database("sqlite+aiosqlite://", default=False, fast_paths=False)  # type: ignore[call-arg]
-    except TypeError:
-        return False
-    return True
-
-
-MODES = ["default", "reference"] if reference_mode_available() else ["default"]
+# default: sqlrecord as shipped; reference: Database(..., fast_paths=False).
+MODES = ["default", "reference"]
 TARGETS = [f"{backend}-{mode}" for backend in BACKENDS for mode in MODES]
 
 
@@ -133,7 +124,3 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         f"{len(TALLY.divergences)} divergences "
         f"({len(TALLY.exercised)} documented differences exercised: {exercised or 'none'})"
     )
-    if "reference" not in MODES:
-        terminalreporter.write_line(
-            "differential harness: reference mode (Database(fast_paths=False)) not available"
-        )

@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sqlrecord import Database
 
-from .conftest import MODES
 from .differences import DIFFERENCES
 from .harness import TALLY, Op, compare, operation_names, run_side
 from .ops_bulk import BULK_OPS
@@ -44,13 +43,6 @@ async def test_same_as_orm(
     orm = await run_side("orm", op, database, reader, kind, watch)
     found = compare(op, kind, f"{kind}, {where}, watch={watch}", rec, orm)
     assert not found, "sqlrecord diverges from the ORM:\n" + "\n".join(found)
-
-
-def test_reference_mode_is_available() -> None:
-    assert "reference" in MODES, (
-        "Database(url, fast_paths=False) is not accepted by the installed sqlrecord: the "
-        "harness cannot run its comparisons in reference mode."
-    )
 
 
 def test_documented_differences_match_the_doc() -> None:
