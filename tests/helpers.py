@@ -40,6 +40,17 @@ async def count_rows(db: Database, model: type[Any], **where: Any) -> int:
         return int(await session.scalar(statement) or 0)
 
 
+async def table_snapshot(db: Database, *models: type[Any]) -> list[tuple[Any, ...]]:
+    """Every row of the models' tables, by id, tagged with the table name (compare before/after)."""
+    rows: list[tuple[Any, ...]] = []
+    async with db.engine.connect() as connection:
+        for model in models:
+            table = model.__table__  # type: ignore[attr-defined]
+            result = await connection.execute(select(table).order_by(table.c.id))
+            rows += [(table.name, *row) for row in result.all()]
+    return rows
+
+
 async def fetch_column(db: Database, model: type[Any], column: str, **where: Any) -> list[Any]:
     async with db.sessionmaker() as session:
         statement = select(getattr(model, column)).filter_by(**where).order_by(column)

@@ -36,7 +36,7 @@ async def test_soft_delete_hides_rows_everywhere(db: Database) -> None:
     assert await Article.get(first.id) is None
     assert [a.slug for a in await Article.get(first.id, second.id)] == ["second"]
     assert await Article.get(slug="first") is None
-    assert (await Article.get(first.id, with_deleted=True)).is_deleted  # type: ignore[union-attr]
+    assert (await Article.with_deleted().get(first.id)).is_deleted  # type: ignore[union-attr]
     assert await Article.filter_by().with_deleted().count() == 2
     with pytest.raises(NotFoundError):
         await Article.get_or_fail(first.id)
@@ -88,15 +88,16 @@ async def test_stale_update_is_refused_and_writes_nothing(db: Database) -> None:
 async def test_stale_update_in_a_served_session(db: Database) -> None:
     invoice = await Invoice.create(number="I-2")
     async with db.sessionmaker() as session:
-        held = await Invoice.get_or_fail(invoice.id, session=session)
+        held = await Invoice.using(session).get_or_fail(invoice.id)
         await session.commit()  # end the read (SQLite lets no writer commit past a reader)
         other = await Invoice.get_or_fail(invoice.id)  # another writer, its own session
         await other.update(amount=5)
         with pytest.raises(StaleObjectError):
-            await held.update(amount=7, session=session)
+            await held.update(amount=7)  # in the session it is attached to
         assert held.amount == 0
         await session.refresh(held)
-        await held.update(amount=8, session=session, auto_commit=True)
+        await held.update(amount=8)
+        await session.commit()
     assert await fetch_column(db, Invoice, "amount") == [8]
 
 

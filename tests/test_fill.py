@@ -45,17 +45,18 @@ def test_column_hybrid_setter_and_property_setter() -> None:
     assert user.name == "loud"
 
 
-def test_protected_fields_need_an_explicit_opt_in() -> None:
+def test_protected_fields_are_refused_by_fill_whatever_the_form_says() -> None:
     user = User(email="a@b.c")
-    with pytest.raises(ProtectedFieldError, match="allow_protected"):
+    with pytest.raises(ProtectedFieldError, match=r"User.using\(allow_protected"):
         user.fill(is_admin=True)
+    for form in ({"is_admin": True, "allow_protected": True}, {"allow_protected": ["is_admin"]}):
+        with pytest.raises(InvalidFieldError):
+            user.fill(**form)
+        with pytest.raises(InvalidFieldError):
+            user.fill(form)
     assert user.is_admin is None
-    user.fill(is_admin=True, allow_protected={"is_admin"})
+    user.is_admin = True  # trusted code sets protected attributes directly
     assert user.is_admin is True
-    with pytest.raises(ProtectedFieldError):
-        user.fill(status="banned", allow_protected={"is_admin"})
-    user.fill(status="banned", allow_protected=True)
-    assert user.status == "banned"
 
 
 @pytest.mark.parametrize(
@@ -67,11 +68,19 @@ def test_protected_fields_need_an_explicit_opt_in() -> None:
         ({"name": "x" * 51}, "at most 50"),
     ],
 )
-def test_wrong_types_and_lengths_are_refused(values: dict[str, object], message: str) -> None:
-    user = User(email="a@b.c")
+async def test_wrong_types_and_lengths_are_refused(
+    db: Database, values: dict[str, object], message: str
+) -> None:
+    """Checked before any SQL, on the trusted route (protected fields allowed) too."""
+    trusted = User.using(allow_protected=True)
     with pytest.raises(InvalidValueError, match=message):
-        user.fill(allow_protected=True, **values)
-    assert user.age is None and user.name is None
+        await trusted.create({"email": "a@b.c", **values})
+    if "is_admin" not in values:
+        user = User(email="a@b.c")
+        with pytest.raises(InvalidValueError, match=message):
+            user.fill(**values)
+        assert user.age is None and user.name is None
+    assert await fetch_column(db, User, "email") == []
 
 
 def test_relationship_values_are_checked() -> None:
@@ -132,7 +141,7 @@ async def test_rejected_create_writes_nothing(db: Database) -> None:
     with pytest.raises(InvalidValueError):
         await User.create(email="never@b.c", age="x")
     assert await fetch_column(db, User, "email") == []
-    admin = await User.create(email="admin@b.c", is_admin=True, allow_protected={"is_admin"})
+    admin = await User.using(allow_protected={"is_admin"}).create(email="admin@b.c", is_admin=True)
     assert admin.is_admin is True
 
 

@@ -33,6 +33,7 @@ from sqlrecord import Database
 from sqlrecord.exceptions import InvalidValueError, SQLRecordError
 
 from .bad_input_figures import FIGURES_DIR, Figures, figures_fixture
+from .helpers import table_snapshot
 from .models import Post, User
 
 SCALE = float(os.environ.get("HOSTILE_EXAMPLES", "1.0"))
@@ -328,13 +329,7 @@ def _backend(db: Database) -> str:
 
 
 async def _snapshot(db: Database) -> list[tuple[Any, ...]]:
-    rows: list[tuple[Any, ...]] = []
-    async with db.engine.connect() as connection:
-        for model in (User, Post):
-            table = model.__table__  # type: ignore[attr-defined]
-            result = await connection.execute(select(table).order_by(table.c.id))
-            rows += [(table.name, *row) for row in result.all()]
-    return rows
+    return await table_snapshot(db, User, Post)
 
 
 @pytest.fixture

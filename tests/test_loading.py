@@ -56,7 +56,7 @@ async def test_unloaded_relationship_is_a_clear_error(db: Database, sample: Samp
             _ = attached.posts
         post = (await session.scalars(select(Post).where(Post.title == "Other"))).one()
         # A many-to-one whose row is already in the session needs no query.
-        lee = await User.get(sample.lee.id, session=session)
+        lee = await User.using(session).get(sample.lee.id)
         assert post.author is lee
 
 

@@ -433,17 +433,17 @@ async def test_escaped_names_and_processed_types_round_trip(db: Database) -> Non
 async def test_a_served_create_joins_the_session_as_a_flush_would(db: Database) -> None:
     with StatementLog(db) as log:
         async with db.sessionmaker() as session:
-            user = await User.create(session=session, email="kim@example.com", name="Kim")
+            user = await User.using(session).create(email="kim@example.com", name="Kim")
             state = inspect(user)
             assert state.persistent and not state.modified and user in session
             assert user.id is not None and user.updated_at is not None
-            assert await User.get(user.id, session=session) is user  # the identity map's
+            assert await User.using(session).get(user.id) is user  # the identity map's
             await user.update(name="Kim J.")  # later changes flush as usual
             await session.rollback()
             # Rolled back: the object is transient again, its values still readable.
             assert inspect(user).transient
             assert (user.email, user.name) == ("kim@example.com", "Kim J.")
-            kept = await User.create(session=session, email="lee@example.com")
+            kept = await User.using(session).create(email="lee@example.com")
             await session.commit()
     verbs = [verb for verb in verbs_of(log) if verb in ("SAVEPOINT", *WRITES)]
     assert verbs == ["SAVEPOINT", "INSERT", "SAVEPOINT", "UPDATE", "SAVEPOINT", "INSERT"]

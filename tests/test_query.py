@@ -186,5 +186,5 @@ async def test_served_and_ambient_sessions(db: Database, sample: Sample) -> None
 
 
 async def test_query_inside_a_request_session(session: AsyncSession) -> None:
-    await User.create(session=session, email="fixture@example.com")
+    await User.using(session).create(email="fixture@example.com")
     assert await User.with_session(session).count() == 1

@@ -175,7 +175,10 @@ class DeliveryWorker:
                     "last_error": error[:1000],
                     "next_attempt_at": now + dt.timedelta(seconds=wait),
                 }
-            await notification.update(**changes, locked_until=None, allow_protected=True)
+            # The worker's own bookkeeping: trusted code, so plain assignments.
+            for name, value in {**changes, "locked_until": None}.items():
+                setattr(notification, name, value)
+            await notification.save()
         logger.info(
             "notification %s: %s (attempt %s)",
             notification_id,

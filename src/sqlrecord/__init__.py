@@ -16,6 +16,7 @@ from .pagination import CursorPage, Page
 from .q import Q
 from .query import Query
 from .query_mixin import QueryMixin
+from .request_filters import RequestFilters
 from .softdelete import SoftDeleteMixin
 from .types import UTCDateTime, utc_now
 from .versioning import VersionedMixin
@@ -33,6 +34,7 @@ __all__ = [
     "Q",
     "Query",
     "QueryMixin",
+    "RequestFilters",
     "SoftDeleteMixin",
     "UTCDateTime",
     "VersionedMixin",

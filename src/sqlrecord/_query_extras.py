@@ -13,6 +13,7 @@ from sqlalchemy import Select, delete, inspect, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement
 
+from ._protection import Trusted, is_trusted, protected_error
 from ._registry import database_for
 from ._scope import SessionScope
 from ._select_parts import JoinPlan, SortKey, resolve_field_ref
@@ -55,6 +56,8 @@ class QueryWritesAndPages(Generic[M]):
         _with_deleted: bool
         _unique: bool
         _session: AsyncSession | None
+        _auto_commit: bool
+        _protected: Trusted
 
         def _copy(self) -> Self: ...
         def _reshaped(
@@ -87,10 +90,11 @@ class QueryWritesAndPages(Generic[M]):
         inner = select(*[chosen.c[key.key] for key in keys])
         return [keys[0].in_(inner) if len(keys) == 1 else tuple_(*keys).in_(inner)]
 
-    async def update(self, **values: Any) -> int:
+    async def update(self, /, **values: Any) -> int:
         """UPDATE the matching rows in one statement; returns how many matched.
 
-        Only settable columns may be set (checked like ``fill``); ``updated_at``
+        Only settable columns may be set, and protected ones only through
+        ``using(allow_protected=...)`` (checked like ``fill``); ``updated_at``
         is refreshed by the database. No objects are loaded.
 
         Example:
@@ -106,6 +110,8 @@ class QueryWritesAndPages(Generic[M]):
                 raise InvalidFieldError.unknown(
                     self._model.__name__, name, info.settable_column_names
                 )
+            if name in info.protected_names and not is_trusted(name, self._protected):
+                raise protected_error(self._model, name)
             check_column_value(self._model, name, value)
         statement = update(self._model).where(*self._target_condition()).values(**values)
         return await self._execute_write(statement)
@@ -141,7 +147,8 @@ class QueryWritesAndPages(Generic[M]):
 
     async def _execute_write(self, statement: Any) -> int:
         statement = statement.execution_options(synchronize_session="fetch")
-        async with SessionScope(self._model, self._session, write=True) as session:
+        scope = SessionScope(self._model, self._session, write=True, auto_commit=self._auto_commit)
+        async with scope as session:
             result = await session.execute(statement)
             return int(result.rowcount)  # type: ignore[attr-defined]
 

@@ -9,6 +9,7 @@ from typing import Any, Literal, Self, overload
 from sqlalchemy import insert, inspect, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ._protection import is_trusted, protected_error
 from ._scope import SessionScope
 from ._unwatched import plain_table_rows
 from ._upsert import upsert_statement
@@ -16,11 +17,14 @@ from ._values import check_rows
 from .exceptions import InvalidFieldError, InvalidValueError
 from .introspection import model_info
 
-__all__ = ["BulkMixin"]
+__all__ = ["BulkMixin", "bulk_create", "upsert"]
 
 
 class BulkMixin:
     """Bulk writes. Rows are dicts of attribute names, checked like ``fill`` first.
+
+    Options (a session, ``auto_commit``, trusted protected fields) go through
+    ``Model.using(...)``: ``await User.using(session).bulk_create(rows)``.
 
     Example:
         >>> run(User.bulk_create([{"email": "a@example.com"}, {"email": "b@example.com"}]))
@@ -34,12 +38,10 @@ class BulkMixin:
     async def bulk_create(
         cls,
         rows: Iterable[Mapping[str, Any]],
+        /,
         *,
         batch_size: int = ...,
         return_objects: Literal[False] = ...,
-        allow_protected: bool | Collection[str] = ...,
-        session: AsyncSession | None = ...,
-        auto_commit: bool = ...,
     ) -> int: ...
 
     @overload
@@ -47,24 +49,20 @@ class BulkMixin:
     async def bulk_create(
         cls,
         rows: Iterable[Mapping[str, Any]],
+        /,
         *,
         batch_size: int = ...,
         return_objects: Literal[True],
-        allow_protected: bool | Collection[str] = ...,
-        session: AsyncSession | None = ...,
-        auto_commit: bool = ...,
     ) -> list[Self]: ...
 
     @classmethod
     async def bulk_create(
         cls,
         rows: Iterable[Mapping[str, Any]],
+        /,
         *,
         batch_size: int = 1000,
         return_objects: bool = False,
-        allow_protected: bool | Collection[str] = False,
-        session: AsyncSession | None = None,
-        auto_commit: bool = False,
     ) -> int | list[Self]:
         """INSERT ``rows`` in batches, all or nothing: what ``session.add_all`` of
         ``Model(**row)`` objects and a flush would store.
@@ -85,38 +83,21 @@ class BulkMixin:
             >>> users[0].id is not None, users[0].created_at is not None
             (True, True)
         """
-        checked = _checked_rows(cls, rows, allow_protected)
-        size = _batch_size(batch_size)
-        if not checked:
-            return [] if return_objects else 0
-        created: list[Self] = []
-        scope = SessionScope(cls, session, write=True, auto_commit=auto_commit)
-        async with scope as s:
-            table_rows = None
-            if not return_objects and scope.fast_paths:
-                table_rows = plain_table_rows(cls, s.sync_session)
-            for start in range(0, len(checked), size):
-                batch = checked[start : start + size]
-                if table_rows is None:
-                    created.extend(await _flush_as_objects(cls, s, batch))
-                    continue
-                table, as_table_row = table_rows
-                for run in _runs_of_same_keys([as_table_row(row) for row in batch]):
-                    await s.execute(insert(table), run)
-        return created if return_objects else len(checked)
+        created: int | list[Self] = await bulk_create(
+            cls, rows, batch_size=batch_size, return_objects=return_objects
+        )
+        return created
 
     @classmethod
     async def upsert(
         cls,
         rows: Iterable[Mapping[str, Any]],
+        /,
         *,
         conflict: Sequence[str],
         update: Sequence[str] | None = None,
         return_objects: bool = False,
         batch_size: int = 1000,
-        allow_protected: bool | Collection[str] = False,
-        session: AsyncSession | None = None,
-        auto_commit: bool = False,
     ) -> int | list[Self]:
         """INSERT rows; where one collides on ``conflict``, UPDATE the ``update`` columns instead.
 
@@ -145,33 +126,99 @@ class BulkMixin:
             >>> sorted(run(User.filter_by().values_list("email", "name")))
             [('kim@example.com', 'New'), ('lee@example.com', None)]
         """
-        checked = _validated(cls, _checked_rows(cls, rows, allow_protected))
-        conflict = list(conflict)
-        _check_conflict(cls, conflict, checked)
-        updated = _update_columns(cls, conflict, update, checked)
-        size = _batch_size(batch_size)
-        if not checked:
-            return [] if return_objects else 0
-        async with SessionScope(cls, session, write=True, auto_commit=auto_commit) as s:
-            dialect = s.get_bind(mapper=inspect(cls)).dialect
-            # One statement per set of keys: an executemany needs the same
-            # columns in every row, and a row updates only what it gives.
-            for keys, group in _group_by_keys(checked).items():
-                columns = [name for name in updated if name in keys]
-                statement = upsert_statement(dialect, cls, conflict, columns)
-                for start in range(0, len(group), size):
-                    await s.execute(statement, group[start : start + size])
-            if not return_objects:
-                return len(checked)
-            attributes = [getattr(cls, name) for name in conflict]
-            wanted = list(dict.fromkeys(tuple(row[name] for name in conflict) for row in checked))
-            condition = (
-                attributes[0].in_([value[0] for value in wanted])
-                if len(attributes) == 1
-                else tuple_(*attributes).in_(wanted)
-            )
-            found = select(cls).where(condition).execution_options(populate_existing=True)
-            return list((await s.scalars(found)).all())
+        written: int | list[Self] = await upsert(
+            cls,
+            rows,
+            conflict=conflict,
+            update=update,
+            return_objects=return_objects,
+            batch_size=batch_size,
+        )
+        return written
+
+
+async def bulk_create(
+    model: Any,
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    batch_size: int = 1000,
+    return_objects: bool = False,
+    session: AsyncSession | None = None,
+    auto_commit: bool = False,
+    allow_protected: bool | Collection[str] = False,
+) -> Any:
+    """The body of :meth:`BulkMixin.bulk_create`, its options as parameters.
+
+    Example:
+        >>> run(bulk_create(User, [{"email": "kim@example.com"}]))
+        1
+    """
+    checked = _checked_rows(model, rows, allow_protected)
+    size = _batch_size(batch_size)
+    if not checked:
+        return [] if return_objects else 0
+    created: list[Any] = []
+    scope = SessionScope(model, session, write=True, auto_commit=auto_commit)
+    async with scope as s:
+        table_rows = None
+        if not return_objects and scope.fast_paths:
+            table_rows = plain_table_rows(model, s.sync_session)
+        for start in range(0, len(checked), size):
+            batch = checked[start : start + size]
+            if table_rows is None:
+                created.extend(await _flush_as_objects(model, s, batch))
+                continue
+            table, as_table_row = table_rows
+            for run in _runs_of_same_keys([as_table_row(row) for row in batch]):
+                await s.execute(insert(table), run)
+    return created if return_objects else len(checked)
+
+
+async def upsert(
+    model: Any,
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    conflict: Sequence[str],
+    update: Sequence[str] | None = None,
+    return_objects: bool = False,
+    batch_size: int = 1000,
+    session: AsyncSession | None = None,
+    auto_commit: bool = False,
+    allow_protected: bool | Collection[str] = False,
+) -> Any:
+    """The body of :meth:`BulkMixin.upsert`, its options as parameters.
+
+    Example:
+        >>> run(upsert(User, [{"email": "kim@example.com"}], conflict=["email"]))
+        1
+    """
+    checked = _validated(model, _checked_rows(model, rows, allow_protected))
+    conflict = list(conflict)
+    _check_conflict(model, conflict, checked)
+    updated = _update_columns(model, conflict, update, checked)
+    size = _batch_size(batch_size)
+    if not checked:
+        return [] if return_objects else 0
+    async with SessionScope(model, session, write=True, auto_commit=auto_commit) as s:
+        dialect = s.get_bind(mapper=inspect(model)).dialect
+        # One statement per set of keys: an executemany needs the same
+        # columns in every row, and a row updates only what it gives.
+        for keys, group in _group_by_keys(checked).items():
+            columns = [name for name in updated if name in keys]
+            statement = upsert_statement(dialect, model, conflict, columns)
+            for start in range(0, len(group), size):
+                await s.execute(statement, group[start : start + size])
+        if not return_objects:
+            return len(checked)
+        attributes = [getattr(model, name) for name in conflict]
+        wanted = list(dict.fromkeys(tuple(row[name] for name in conflict) for row in checked))
+        condition = (
+            attributes[0].in_([value[0] for value in wanted])
+            if len(attributes) == 1
+            else tuple_(*attributes).in_(wanted)
+        )
+        found = select(model).where(condition).execution_options(populate_existing=True)
+        return list((await s.scalars(found)).all())
 
 
 async def _flush_as_objects(
@@ -221,11 +268,11 @@ def _checked_rows(
     """Rows for INSERT: columns only (no relationships), each value checked like ``fill``."""
     info = model_info(model)
     allowed = set(info.settable_column_names) | info.natural_key_names
-    if allow_protected is True:
-        writable = allowed
-    else:
-        trusted = () if allow_protected is False else allow_protected
-        writable = {name for name in allowed if name not in info.protected_names or name in trusted}
+    writable = {
+        name
+        for name in allowed
+        if name not in info.protected_names or is_trusted(name, allow_protected)
+    }
     checked = []
     for row in rows:
         if type(row) is not dict:
@@ -245,12 +292,7 @@ def _checked_rows(
 def _refuse_name(model: type[Any], name: str, allowed: set[str]) -> None:
     if name not in allowed:
         raise InvalidFieldError.unknown(model.__name__, name, sorted(allowed))
-    raise InvalidFieldError(
-        f"{model.__name__}.{name} is protected from mass assignment; pass "
-        f"allow_protected={{{name!r}}} when the values are trusted.",
-        model=model.__name__,
-        field=name,
-    )
+    raise protected_error(model, name)
 
 
 def _check_conflict(model: type[Any], conflict: list[str], rows: list[dict[str, Any]]) -> None:

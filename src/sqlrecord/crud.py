@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, Self, overload
 
-from sqlalchemy import inspect, select, tuple_
+from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession, async_object_session
 from sqlalchemy.orm import InstanceState
 
-from . import unique_writes
+from . import _records, unique_writes
 from ._one_statement import deletes_alone
 from ._scope import SessionScope
-from ._soft import live_condition, soft_delete_column
 from .bulk import BulkMixin
-from .exceptions import InvalidFieldError, InvalidValueError, NotFoundError
-from .introspection import ModelInfo, fits, model_info
-from .object import ObjectMixin, check_integer_range
+from .exceptions import NotFoundError
+from .introspection import model_info
+from .object import ObjectMixin
 from .query_mixin import QueryMixin
 from .serialize import SerializeMixin
 
@@ -26,10 +25,12 @@ __all__ = ["CRUDMixin"]
 class CRUDMixin(BulkMixin, QueryMixin, SerializeMixin, ObjectMixin):
     """Create, read, update and delete, on the served-or-own session rule.
 
-    Every method takes ``session=`` (a served session: flushed, committed only
-    with ``auto_commit=True``, never closed). Without it, the ambient session
-    of ``db.session``/``db.transaction()`` is used; without that, sqlrecord
-    opens its own session, commits writes and closes it before returning.
+    A call that takes field values takes nothing else, so that ``**form``
+    can never set an option. Without options, a call uses the ambient session
+    of ``db.session``/``db.transaction()``; without that, sqlrecord opens its
+    own session, commits writes and closes it before returning. Options go
+    first, through :meth:`~sqlrecord.QueryMixin.using`:
+    ``await User.using(session, auto_commit=True).create(**form)``.
 
     Example:
         >>> user = run(User.create(email="kim@example.com"))
@@ -42,38 +43,25 @@ class CRUDMixin(BulkMixin, QueryMixin, SerializeMixin, ObjectMixin):
     """
 
     @classmethod
-    async def create(
-        cls,
-        data: Mapping[str, Any] | None = None,
-        /,
-        *,
-        session: AsyncSession | None = None,
-        auto_commit: bool = False,
-        allow_protected: bool | Collection[str] = False,
-        **values: Any,
-    ) -> Self:
-        """Build an object, ``fill`` it from ``values`` and ``save`` it (the notes' create).
+    async def create(cls, data: Mapping[str, Any] | None = None, /, **values: Any) -> Self:
+        """Build an object, ``fill`` it from ``data`` and ``values`` and ``save`` it.
 
         Without a served session the row is committed and the object comes
-        back detached, its values (id, timestamps) loaded.
+        back detached, its values (id, timestamps) loaded. Every key is a field
+        name: a form's ``"auto_commit"`` or ``"session"`` is refused like any
+        unknown field. Options: ``User.using(session, auto_commit=True).create(...)``.
 
         Example:
             >>> user = run(User.create(email="kim@example.com", name="Kim"))
             >>> user.id is not None, user.created_at.tzname()
             (True, 'UTC')
         """
-        obj = cls()
-        planned = obj._plan_fill({**(data or {}), **values}, allow_protected)
-        return await obj._write(session=session, auto_commit=auto_commit, planned=planned)
+        created: Self = await _records.create(cls, data, values)
+        return created
 
     @classmethod
     async def get_or_create(
-        cls,
-        defaults: Mapping[str, Any] | None = None,
-        *,
-        session: AsyncSession | None = None,
-        auto_commit: bool = False,
-        **lookups: Any,
+        cls, defaults: Mapping[str, Any] | None = None, /, **lookups: Any
     ) -> tuple[Self, bool]:
         """The row matching plain ``field=value`` lookups, else a new one (lookups + ``defaults``).
 
@@ -86,18 +74,11 @@ class CRUDMixin(BulkMixin, QueryMixin, SerializeMixin, ObjectMixin):
             >>> (user.name, created), (again.id == user.id, created_again)
             (('Lee', True), (True, False))
         """
-        return await unique_writes.get_or_create(
-            cls, defaults, lookups, session=session, auto_commit=auto_commit
-        )
+        return await unique_writes.get_or_create(cls, defaults, lookups)
 
     @classmethod
     async def update_or_create(
-        cls,
-        defaults: Mapping[str, Any] | None = None,
-        *,
-        session: AsyncSession | None = None,
-        auto_commit: bool = False,
-        **lookups: Any,
+        cls, defaults: Mapping[str, Any] | None = None, /, **lookups: Any
     ) -> tuple[Self, bool]:
         """Update the row matching ``lookups`` with ``defaults``, or create it.
 
@@ -110,46 +91,35 @@ class CRUDMixin(BulkMixin, QueryMixin, SerializeMixin, ObjectMixin):
             >>> user.name, created
             ('New', False)
         """
-        return await unique_writes.update_or_create(
-            cls, defaults, lookups, session=session, auto_commit=auto_commit
-        )
+        return await unique_writes.update_or_create(cls, defaults, lookups)
 
     @classmethod
     async def create_or_update(
-        cls, *, session: AsyncSession | None = None, auto_commit: bool = False, **values: Any
+        cls, data: Mapping[str, Any] | None = None, /, **values: Any
     ) -> Self:
         """Save ``values`` by the first primary-key or unique column among them (the notes' name).
 
         Example:
             >>> first = run(User.create_or_update(email="kim@example.com", name="Kim"))
-            >>> second = run(User.create_or_update(email="kim@example.com", name="Kim J."))
+            >>> second = run(User.create_or_update({"email": "kim@example.com", "name": "Kim J."}))
             >>> second.id == first.id, second.name
             (True, 'Kim J.')
         """
-        row: Self = await unique_writes.create_or_update(
-            cls, values, session=session, auto_commit=auto_commit
-        )
+        row: Self = await unique_writes.create_or_update(cls, {**(data or {}), **values})
         return row
 
-    async def update(
-        self,
-        data: Mapping[str, Any] | None = None,
-        /,
-        *,
-        session: AsyncSession | None = None,
-        auto_commit: bool = False,
-        allow_protected: bool | Collection[str] = False,
-        **values: Any,
-    ) -> Self:
+    async def update(self, data: Mapping[str, Any] | None = None, /, **values: Any) -> Self:
         """``fill`` then ``save``; a rejected update leaves the object as it was.
+
+        Options go to ``save``: ``await user.fill(**form).save(session=s, auto_commit=True)``.
 
         Example:
             >>> user = run(User.create(email="kim@example.com"))
             >>> run(user.update(name="Kim", csrf_token="skipped")).name
             'Kim'
         """
-        planned = self._plan_fill({**(data or {}), **values}, allow_protected)
-        return await self._write(session=session, auto_commit=auto_commit, planned=planned)
+        planned = self._plan_fill({**(data or {}), **values}, False)
+        return await self._write(session=None, auto_commit=False, planned=planned)
 
     async def delete(
         self, *, session: AsyncSession | None = None, auto_commit: bool = False
@@ -174,10 +144,8 @@ class CRUDMixin(BulkMixin, QueryMixin, SerializeMixin, ObjectMixin):
                 f"This {cls.__name__} was never saved, so there is nothing to delete."
             )
         if state.was_deleted:
-            raise NotFoundError(
-                f"{cls.__name__} {_describe_key(model_info(cls), state.key[1])} no longer exists: "
-                "it was deleted already."
-            )
+            key = _records.describe_key(model_info(cls), state.key[1])
+            raise NotFoundError(f"{cls.__name__} {key} no longer exists: it was deleted already.")
         target = session if session is not None else async_object_session(self)
         scope = SessionScope(cls, target, write=True, auto_commit=auto_commit, begin_later=True)
         async with scope as s:
@@ -194,42 +162,25 @@ class CRUDMixin(BulkMixin, QueryMixin, SerializeMixin, ObjectMixin):
 
     @overload
     @classmethod
-    async def get(
-        cls, pk: Any, /, *, session: AsyncSession | None = None, with_deleted: bool = False
-    ) -> Self | None: ...
+    async def get(cls, pk: Any, /) -> Self | None: ...
 
     @overload
     @classmethod
-    async def get(
-        cls,
-        pk: Any,
-        other_pk: Any,
-        /,
-        *pks: Any,
-        session: AsyncSession | None = None,
-        with_deleted: bool = False,
-    ) -> list[Self]: ...
+    async def get(cls, pk: Any, other_pk: Any, /, *pks: Any) -> list[Self]: ...
 
     @overload
     @classmethod
-    async def get(
-        cls, *, session: AsyncSession | None = None, with_deleted: bool = False, **unique: Any
-    ) -> Self | None: ...
+    async def get(cls, /, **unique: Any) -> Self | None: ...
 
     @classmethod
-    async def get(
-        cls,
-        *pks: Any,
-        session: AsyncSession | None = None,
-        with_deleted: bool = False,
-        **unique: Any,
-    ) -> Self | list[Self] | None:
+    async def get(cls, /, *pks: Any, **unique: Any) -> Self | list[Self] | None:
         """Fetch by primary key, by several (a list, in the order asked), or by a unique column.
 
         ``None`` when one row was asked for and is absent; missing rows are left
         out of a list. Keyword lookups are allowed on primary-key and unique
         columns only (use the query API for anything else). Soft-deleted rows
-        count as absent unless ``with_deleted=True``.
+        count as absent unless asked for: ``User.with_deleted().get(pk)``; a
+        session of your own: ``User.using(session).get(pk)``.
 
         Example:
             >>> kim = run(User.create(email="kim@example.com"))
@@ -241,59 +192,23 @@ class CRUDMixin(BulkMixin, QueryMixin, SerializeMixin, ObjectMixin):
             >>> run(User.get(email="lee@example.com")).id == lee.id
             True
         """
-        info = model_info(cls)
-        if pks and unique:
-            raise TypeError(f"{cls.__name__}.get takes primary keys or unique keywords, not both.")
-        if not pks and not unique:
-            raise TypeError(f"{cls.__name__}.get needs a primary key or a unique keyword.")
-        live = [] if with_deleted or soft_delete_column(cls) is None else [live_condition(cls)]
-        scope = SessionScope(cls, session, write=False)
-        async with scope as s:
-            if unique:
-                statement = select(cls).filter_by(**_checked_unique(cls, info, unique)).where(*live)
-                return (await s.scalars(statement)).one_or_none()
-            keys = [_checked_key(cls, info, pk) for pk in pks]
-            if len(keys) == 1:
-                found: Self | None = _held_by(s, cls, keys[0]) if scope.fast_paths else None
-                if found is None:
-                    found = await s.get(cls, keys[0])
-                if found is not None and live and getattr(found, str(soft_delete_column(cls))):
-                    return None
-                return found
-            return await _get_many(s, cls, info, keys, live)
+        found: Self | list[Self] | None = await _records.get(cls, pks, unique)
+        return found
 
     @overload
     @classmethod
-    async def get_or_fail(
-        cls, pk: Any, /, *, session: AsyncSession | None = None, with_deleted: bool = False
-    ) -> Self: ...
+    async def get_or_fail(cls, pk: Any, /) -> Self: ...
 
     @overload
     @classmethod
-    async def get_or_fail(
-        cls,
-        pk: Any,
-        other_pk: Any,
-        /,
-        *pks: Any,
-        session: AsyncSession | None = None,
-        with_deleted: bool = False,
-    ) -> list[Self]: ...
+    async def get_or_fail(cls, pk: Any, other_pk: Any, /, *pks: Any) -> list[Self]: ...
 
     @overload
     @classmethod
-    async def get_or_fail(
-        cls, *, session: AsyncSession | None = None, with_deleted: bool = False, **unique: Any
-    ) -> Self: ...
+    async def get_or_fail(cls, /, **unique: Any) -> Self: ...
 
     @classmethod
-    async def get_or_fail(
-        cls,
-        *pks: Any,
-        session: AsyncSession | None = None,
-        with_deleted: bool = False,
-        **unique: Any,
-    ) -> Self | list[Self]:
+    async def get_or_fail(cls, /, *pks: Any, **unique: Any) -> Self | list[Self]:
         """Like :meth:`get`, but raise :class:`NotFoundError` for any missing row.
 
         Example:
@@ -302,95 +217,5 @@ class CRUDMixin(BulkMixin, QueryMixin, SerializeMixin, ObjectMixin):
             ...
             sqlrecord.exceptions.NotFoundError: No User with id=404.
         """
-        found = await cls.get(*pks, session=session, with_deleted=with_deleted, **unique)
-        info = model_info(cls)
-        if isinstance(found, list):
-            have = {inspect(obj).identity for obj in found}
-            missing = [_as_tuple(pk) for pk in pks if _as_tuple(pk) not in have]
-        elif found is None:
-            missing = [_as_tuple(pks[0])] if pks else []
-        else:
-            return found
-        if found is None and unique:
-            wanted = ", ".join(f"{key}={value!r}" for key, value in unique.items())
-            raise NotFoundError(f"No {cls.__name__} with {wanted}.")
-        if missing:
-            described = "; ".join(_describe_key(info, key) for key in missing)
-            raise NotFoundError(f"No {cls.__name__} with {described}.")
+        found: Self | list[Self] = await _records.get_or_fail(cls, pks, unique)
         return found
-
-
-def _as_tuple(pk: Any) -> tuple[Any, ...]:
-    return tuple(pk) if isinstance(pk, tuple | list) else (pk,)
-
-
-def _describe_key(info: ModelInfo, key: Sequence[Any]) -> str:
-    return ", ".join(
-        f"{name}={value!r}" for name, value in zip(info.primary_key_names, key, strict=False)
-    )
-
-
-def _checked_value(model: type[Any], info: ModelInfo, name: str, value: Any) -> Any:
-    accepted = info.accepted_types.get(name)
-    if accepted is not None and not fits(value, accepted):
-        expected = " or ".join(kind.__name__ for kind in accepted)
-        raise InvalidValueError(
-            f"{model.__name__}.{name} is looked up with {expected}, got {type(value).__name__}."
-        )
-    check_integer_range(model, info, name, value)
-    return value
-
-
-def _checked_key(model: type[Any], info: ModelInfo, pk: Any) -> Any:
-    parts = _as_tuple(pk)
-    if len(parts) != len(info.primary_key_names):
-        raise InvalidValueError(
-            f"{model.__name__}'s primary key has {len(info.primary_key_names)} part(s) "
-            f"({', '.join(info.primary_key_names)}); got {pk!r}."
-        )
-    for name, value in zip(info.primary_key_names, parts, strict=True):
-        _checked_value(model, info, name, value)
-    return parts[0] if len(parts) == 1 else parts
-
-
-def _held_by(session: AsyncSession, model: type[Any], key: Any) -> Any:
-    """What ``session.get`` answers from its identity map (the object, when held, of
-    the model's class and not expired), found without its trip through a greenlet;
-    None when ``session.get`` must look."""
-    sync_session = session.sync_session
-    if not sync_session.identity_map:
-        return None
-    mapper = inspect(model)
-    identity = mapper.identity_key_from_primary_key(key if isinstance(key, tuple) else (key,))
-    held = sync_session.identity_map.get(identity)
-    if held is None or not isinstance(held, model):
-        return None
-    state: InstanceState[Any] = inspect(held)
-    return None if state.expired else held
-
-
-def _checked_unique(model: type[Any], info: ModelInfo, unique: dict[str, Any]) -> dict[str, Any]:
-    for name, value in unique.items():
-        if name not in info.unique_names:
-            raise InvalidFieldError(
-                f"{model.__name__}.get() looks up by primary-key or unique columns only "
-                f"({', '.join(info.unique_names)}); {name!r} is not one. Use "
-                f"{model.__name__}.query.where(...) for other columns.",
-                model=model.__name__,
-                field=name,
-                valid=info.unique_names,
-            )
-        _checked_value(model, info, name, value)
-    return unique
-
-
-async def _get_many(
-    session: AsyncSession, model: type[Any], info: ModelInfo, keys: list[Any], live: list[Any]
-) -> list[Any]:
-    mapper = inspect(model)
-    columns = [getattr(model, name) for name in info.primary_key_names]
-    condition = columns[0].in_(keys) if len(columns) == 1 else tuple_(*columns).in_(keys)
-    rows = (await session.scalars(select(model).where(condition, *live))).all()
-    by_key = {mapper.identity_key_from_instance(row)[1]: row for row in rows}
-    ordered = [by_key.get(_as_tuple(key)) for key in keys]
-    return [row for row in dict.fromkeys(ordered) if row is not None]

@@ -427,7 +427,7 @@ class Database:
             >>> async def write() -> None:
             ...     async with db.sessionmaker() as session:
             ...         await db.begin_write(session)
-            ...         await User.create(session=session, email="w@example.com", auto_commit=True)
+            ...         await User.using(session, auto_commit=True).create(email="w@example.com")
             >>> run(write())
         """
         await prepare_write_session(session)

@@ -184,10 +184,11 @@ class InvalidFieldError(SQLRecordError, KeyError):
 
 
 class ProtectedFieldError(InvalidFieldError):
-    """``fill`` refused an attribute the model protects against mass assignment.
+    """A call refused an attribute the model protects against mass assignment.
 
-    Pass ``allow_protected=True`` (or the set of names) when the value comes
-    from trusted code rather than from a request body.
+    When the value comes from trusted code rather than from a request, assign
+    it (``user.is_admin = True``) or write through
+    ``Model.using(allow_protected={"is_admin"})``.
 
     Example:
         >>> issubclass(ProtectedFieldError, InvalidFieldError)

@@ -12,6 +12,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from ._class_property import class_property
 from ._internals import NO_VALUE
+from ._protection import is_trusted, protected_error
 from ._scope import SessionScope
 from ._values import check_assigned_values, check_column_value, check_integer_range, check_value
 from .exceptions import (
@@ -20,7 +21,6 @@ from .exceptions import (
     NoSessionError,
     NotFoundError,
     NotLoadedError,
-    ProtectedFieldError,
 )
 from .introspection import BaseMixin, ModelInfo, model_info
 
@@ -76,21 +76,14 @@ class ObjectMixin(BaseMixin):
         """
         return select(cls)
 
-    def fill(
-        self,
-        data: Mapping[str, Any] | None = None,
-        /,
-        *,
-        allow_protected: bool | Collection[str] = False,
-        **values: Any,
-    ) -> Self:
-        """Set attributes from keyword arguments (a form or a request body), safely.
+    def fill(self, data: Mapping[str, Any] | None = None, /, **values: Any) -> Self:
+        """Set attributes from a form or a request body, safely; returns the object.
+
+        Every key is a field name: ``fill`` has no options, so a form cannot
+        switch anything off (a key ``"allow_protected"`` is refused like any
+        unknown field). ``data`` (a mapping) and keyword values are merged.
 
         The design notes' four rules, plus two:
-
-        Pass a request body as the positional ``data`` dict, not as ``**body``:
-        its keys then can never be taken for this method's own options (a
-        client sending ``"allow_protected": true``). Keyword values add to it.
 
         1. ``csrf_token``, ``submit`` and ``hidden_*`` keys are skipped.
         2. A name that is not a settable attribute (see ``settable_attributes``)
@@ -101,8 +94,9 @@ class ObjectMixin(BaseMixin):
         3. A column value equal to the loaded one is skipped (no needless UPDATE).
         4. A single object given for a list relationship is appended; anything
            else is assigned.
-        5. Names in ``__protected_attributes__`` raise :class:`ProtectedFieldError`
-           unless ``allow_protected`` is ``True`` or contains them.
+        5. Names in ``__protected_attributes__`` raise :class:`ProtectedFieldError`.
+           Trusted code sets them as attributes (``user.is_admin = True``) or
+           writes through ``Model.using(allow_protected=...)``.
         6. Values are checked against the column type and length first, and all
            names are checked before any is set: a rejected call changes nothing.
 
@@ -112,14 +106,12 @@ class ObjectMixin(BaseMixin):
             Traceback (most recent call last):
             ...
             sqlrecord.exceptions.InvalidFieldError: Cannot set 'id' on User: ...
-            >>> user.fill(is_admin=True)  # doctest: +ELLIPSIS
+            >>> user.fill({"is_admin": True, "allow_protected": True})  # doctest: +ELLIPSIS
             Traceback (most recent call last):
             ...
             sqlrecord.exceptions.ProtectedFieldError: User.is_admin is protected ...
-            >>> user.fill(is_admin=True, allow_protected={"is_admin"}).is_admin
-            True
         """
-        self._apply_fill(self._plan_fill({**(data or {}), **values}, allow_protected))
+        self._apply_fill(self._plan_fill({**(data or {}), **values}, False))
         return self
 
     def _plan_fill(
@@ -133,14 +125,8 @@ class ObjectMixin(BaseMixin):
         for name, value in values.items():
             if name in FORM_NOISE or name.startswith("hidden_"):
                 continue
-            if name in info.protected_names and not _allowed(name, allow_protected):
-                raise ProtectedFieldError(
-                    f"{cls.__name__}.{name} is protected from mass assignment. Set it in "
-                    f"code, or pass allow_protected={{{name!r}}} when the value is trusted.",
-                    model=cls.__name__,
-                    field=name,
-                    valid=info.fillable_names,
-                )
+            if name in info.protected_names and not is_trusted(name, allow_protected):
+                raise protected_error(cls, name)
             if name in settable or (name in info.natural_key_names and inspect(self).key is None):
                 if value is None and name in info.list_relation_names:
                     raise InvalidValueError(
@@ -282,12 +268,6 @@ def _pulled_in(session: AsyncSession, obj: Any, linked: list[Any]) -> bool:
     if state.key is not None and state.key in session.sync_session.identity_map:
         return False  # the session holds the row: the write merges
     return any(each is not obj and each in session and inspect(each).modified for each in linked)
-
-
-def _allowed(name: str, allow_protected: bool | Collection[str]) -> bool:
-    if isinstance(allow_protected, bool):
-        return allow_protected
-    return name in allow_protected
 
 
 def _is_writable_property(model: type[Any], name: str) -> bool:

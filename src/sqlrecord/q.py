@@ -35,7 +35,7 @@ class Q(ColumnElement[bool]):
     inherit_cache = False
     type = Boolean()
 
-    def __init__(self, *expressions: ColumnElement[bool] | Q, **lookups: Any) -> None:
+    def __init__(self, /, *expressions: ColumnElement[bool] | Q, **lookups: Any) -> None:
         self.expressions = expressions
         self.lookups = lookups
         self.children: tuple[Q, ...] = ()

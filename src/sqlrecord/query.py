@@ -9,7 +9,7 @@ Terminals follow the served-or-own session rule.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+from collections.abc import Collection, Generator, Sequence
 from typing import Any, Self, TypeVar
 
 from sqlalchemy import Select, func, inspect, select
@@ -17,7 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import with_loader_criteria
 from sqlalchemy.sql import ColumnElement
 
+from ._protection import Trusted, trusted_names
 from ._query_extras import QueryWritesAndPages
+from ._query_records import QueryRecords
 from ._scope import SessionScope
 from ._select_parts import (
     FieldRef,
@@ -39,7 +41,7 @@ __all__ = ["Query"]
 M = TypeVar("M")
 
 
-class Query(QueryWritesAndPages[M]):
+class Query(QueryRecords[M], QueryWritesAndPages[M]):
     """A lazy query for ``model``; build it with ``Model.filter_by(...)`` and friends.
 
     Example:
@@ -53,6 +55,7 @@ class Query(QueryWritesAndPages[M]):
     """
 
     __slots__ = (
+        "_auto_commit",
         "_conditions",
         "_distinct",
         "_for_update",
@@ -63,6 +66,7 @@ class Query(QueryWritesAndPages[M]):
         "_options",
         "_order",
         "_populate",
+        "_protected",
         "_session",
         "_unique",
         "_with_deleted",
@@ -78,6 +82,8 @@ class Query(QueryWritesAndPages[M]):
         self._loads: tuple[Any, ...] = ()
         self._options: tuple[Any, ...] = ()
         self._session = session
+        self._auto_commit = False
+        self._protected: Trusted = False
         self._unique = False
         self._with_deleted = False
         self._for_update: tuple[bool, bool, bool] | None = None
@@ -114,7 +120,7 @@ class Query(QueryWritesAndPages[M]):
 
     # -- chaining ------------------------------------------------------
 
-    def filter_by(self, **lookups: Any) -> Self:
+    def filter_by(self, /, **lookups: Any) -> Self:
         """Keep rows matching every lookup (``name="Kim"``, ``age__gte=18``, ``author__name=...``).
 
         Example:
@@ -141,7 +147,7 @@ class Query(QueryWritesAndPages[M]):
         clone._conditions = (*self._conditions, *resolved)
         return clone
 
-    def exclude(self, **lookups: Any) -> Self:
+    def exclude(self, /, **lookups: Any) -> Self:
         """Drop rows matching all the lookups together (rows where they are NULL stay).
 
         Example:
@@ -234,8 +240,42 @@ class Query(QueryWritesAndPages[M]):
         clone._options = (*self._options, *options)
         return clone
 
+    def using(
+        self,
+        session: AsyncSession | None = None,
+        *,
+        auto_commit: bool = False,
+        allow_protected: bool | Collection[str] = False,
+    ) -> Self:
+        """The options of the calls that follow: where they run and what they may set.
+
+        Calls that take field values (``create``, ``update``, ``bulk_create`` ...)
+        take no options of their own, so a request's data can never set one;
+        they come from here. ``session``: a served session (flushed, never
+        closed; ``None``: the ambient one, else an own session). ``auto_commit``:
+        commit a served session after each write. ``allow_protected``: protected
+        fields this code trusts (``True`` for all), for values that come from
+        code, never from a request.
+
+        Example:
+            >>> async def admin(email: str) -> bool:
+            ...     async with db.transaction() as session:
+            ...         trusted = User.using(session, allow_protected={"is_admin"})
+            ...         user = await trusted.create(email=email, is_admin=True)
+            ...     return user.is_admin
+            >>> run(admin("root@example.com"))
+            True
+        """
+        if not isinstance(auto_commit, bool):
+            raise InvalidValueError(f"auto_commit takes True or False, got {auto_commit!r}.")
+        clone = self._copy()
+        clone._session = session
+        clone._auto_commit = auto_commit
+        clone._protected = trusted_names(self._model, allow_protected)
+        return clone
+
     def with_session(self, session: AsyncSession | None) -> Self:
-        """Run in ``session`` (served: never committed or closed by the query).
+        """Run in ``session`` (served: never committed or closed by the query); see :meth:`using`.
 
         Example:
             >>> async def in_transaction() -> int:
@@ -289,6 +329,19 @@ class Query(QueryWritesAndPages[M]):
         return clone
 
     # -- statements ------------------------------------------------------
+
+    def _shaped(self) -> str | None:
+        """What of this query a model-level call (``create``, ``get``) would ignore, if any."""
+        shapes = {
+            "filters": self._conditions,
+            "ordering": self._order,
+            "limit": self._limit is not None or self._offset is not None,
+            "loading": self._loads or self._options,
+            "distinct()": self._distinct,
+            "for_update()": self._for_update is not None,
+            "populate_existing()": self._populate,
+        }
+        return next((name for name, given in shapes.items() if given), None)
 
     def _where(self) -> list[ColumnElement[bool]]:
         conditions = list(self._conditions)

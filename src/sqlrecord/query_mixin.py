@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any, Self
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,7 +24,7 @@ class QueryMixin:
     """
 
     @classmethod
-    def filter_by(cls, **lookups: Any) -> Query[Self]:
+    def filter_by(cls, /, **lookups: Any) -> Query[Self]:
         """Start a query with keyword lookups (no lookups: every row).
 
         Example:
@@ -43,7 +44,7 @@ class QueryMixin:
         return Query(cls).filter(*conditions)
 
     @classmethod
-    def exclude(cls, **lookups: Any) -> Query[Self]:
+    def exclude(cls, /, **lookups: Any) -> Query[Self]:
         """Start a query without the rows matching the lookups.
 
         Example:
@@ -71,6 +72,36 @@ class QueryMixin:
             []
         """
         return Query(cls).load(*paths, strategy=strategy)
+
+    @classmethod
+    def using(
+        cls,
+        session: AsyncSession | None = None,
+        *,
+        auto_commit: bool = False,
+        allow_protected: bool | Collection[str] = False,
+    ) -> Query[Self]:
+        """Options for the calls that follow, which take none themselves (see :meth:`Query.using`).
+
+        Example:
+            >>> user = run(User.using(allow_protected={"is_admin"}).create(
+            ...     email="root@example.com", is_admin=True))
+            >>> user.is_admin
+            True
+        """
+        return Query(cls).using(session, auto_commit=auto_commit, allow_protected=allow_protected)
+
+    @classmethod
+    def with_deleted(cls) -> Query[Self]:
+        """Start a query, or a ``get``, that includes soft-deleted rows.
+
+        Example:
+            >>> memo = run(Memo.create(text="gone"))
+            >>> run(memo.delete())
+            >>> run(Memo.with_deleted().get(memo.id)).is_deleted
+            True
+        """
+        return Query(cls).with_deleted()
 
     @classmethod
     def with_session(cls, session: AsyncSession | None) -> Query[Self]:
@@ -114,7 +145,7 @@ class QueryMixin:
         return await Query(cls).count()
 
     @classmethod
-    async def exists(cls, **lookups: Any) -> bool:
+    async def exists(cls, /, **lookups: Any) -> bool:
         """Whether a row matches the lookups (any row, without lookups).
 
         Example:

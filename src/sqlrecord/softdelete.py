@@ -19,7 +19,7 @@ class SoftDeleteMixin(CRUDMixin):
     """A ``deleted_at`` timestamp instead of DELETE.
 
     Queries, ``get`` and loaded relationships skip deleted rows unless asked
-    (``Model.filter_by(...).with_deleted()``, ``Model.get(pk, with_deleted=True)``).
+    (``Model.filter_by(...).with_deleted()``, ``Model.with_deleted().get(pk)``).
     ``delete()`` marks, ``restore()`` unmarks, ``hard_delete()`` removes the row.
     Put it before ``BaseModel``: ``class Post(SoftDeleteMixin, BaseModel)``.
 
@@ -28,7 +28,7 @@ class SoftDeleteMixin(CRUDMixin):
         >>> run(memo.delete())
         >>> run(Memo.get(memo.id)) is None, run(Memo.count())
         (True, 0)
-        >>> run(Memo.get(memo.id, with_deleted=True)).is_deleted
+        >>> run(Memo.with_deleted().get(memo.id)).is_deleted
         True
     """
 
@@ -88,7 +88,7 @@ class SoftDeleteMixin(CRUDMixin):
         Example:
             >>> memo = run(Memo.create(text="gone"))
             >>> run(memo.hard_delete())
-            >>> run(Memo.get(memo.id, with_deleted=True)) is None
+            >>> run(Memo.with_deleted().get(memo.id)) is None
             True
         """
         await CRUDMixin.delete(self, session=session, auto_commit=auto_commit)

@@ -19,12 +19,13 @@ primary key before it is updated. ``CRUDMixin`` exposes these as class methods.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any, TypeVar
 
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from . import _records
 from ._registry import database_for
 from ._scope import SessionScope
 from ._translate import translate_errors
@@ -45,14 +46,14 @@ async def get_or_create(
     defaults: Mapping[str, Any] | None,
     lookups: dict[str, Any],
     *,
-    session: AsyncSession | None,
-    auto_commit: bool,
+    session: AsyncSession | None = None,
+    auto_commit: bool = False,
+    allow_protected: bool | Collection[str] = False,
 ) -> tuple[Any, bool]:
     """See :meth:`sqlrecord.CRUDMixin.get_or_create`.
 
     Example:
-        >>> run(get_or_create(User, None, {"email": "kim@example.com"}, session=None,
-        ...                   auto_commit=False))[1]
+        >>> run(get_or_create(User, None, {"email": "kim@example.com"}))[1]
         True
     """
     _check_plain(model, lookups)
@@ -63,7 +64,10 @@ async def get_or_create(
         if found is not None:
             return found, False
         try:
-            return await model.create(session=s, **values), True
+            created = await _records.create(
+                model, values, {}, session=s, allow_protected=allow_protected
+            )
+            return created, True
         except DuplicateKeyError:
             if not served:
                 raise  # retried in a fresh transaction, which will see the winner's row
@@ -80,14 +84,14 @@ async def update_or_create(
     defaults: Mapping[str, Any] | None,
     lookups: dict[str, Any],
     *,
-    session: AsyncSession | None,
-    auto_commit: bool,
+    session: AsyncSession | None = None,
+    auto_commit: bool = False,
+    allow_protected: bool | Collection[str] = False,
 ) -> tuple[Any, bool]:
     """See :meth:`sqlrecord.CRUDMixin.update_or_create`.
 
     Example:
-        >>> run(update_or_create(User, {"name": "K"}, {"email": "kim@example.com"},
-        ...                      session=None, auto_commit=False))[0].name
+        >>> run(update_or_create(User, {"name": "K"}, {"email": "kim@example.com"}))[0].name
         'K'
     """
     _check_plain(model, lookups)
@@ -98,7 +102,10 @@ async def update_or_create(
         created = False
         if found is None:
             try:
-                return await model.create(session=s, **lookups, **changes), True
+                created = await _records.create(
+                    model, {**lookups, **changes}, {}, session=s, allow_protected=allow_protected
+                )
+                return created, True
             except DuplicateKeyError:
                 if not served:
                     raise
@@ -109,20 +116,25 @@ async def update_or_create(
                 f"{lookups!r}; it cannot be updated through these lookups."
             )
         if changes:
-            await found.update(session=s, **changes)
+            planned = found._plan_fill(changes, allow_protected)
+            await found._write(session=s, auto_commit=False, planned=planned)
         return found, created
 
     return await _run(model, session, auto_commit, attempt)
 
 
 async def create_or_update(
-    model: Any, values: dict[str, Any], *, session: AsyncSession | None, auto_commit: bool
+    model: Any,
+    values: dict[str, Any],
+    *,
+    session: AsyncSession | None = None,
+    auto_commit: bool = False,
+    allow_protected: bool | Collection[str] = False,
 ) -> Any:
     """See :meth:`sqlrecord.CRUDMixin.create_or_update`.
 
     Example:
-        >>> run(create_or_update(User, {"email": "kim@example.com"}, session=None,
-        ...                      auto_commit=False)).email
+        >>> run(create_or_update(User, {"email": "kim@example.com"})).email
         'kim@example.com'
     """
     info = model_info(model)
@@ -136,7 +148,14 @@ async def create_or_update(
         )
     rest = dict(values)
     lookups = {key: rest.pop(key)}
-    row, _ = await update_or_create(model, rest, lookups, session=session, auto_commit=auto_commit)
+    row, _ = await update_or_create(
+        model,
+        rest,
+        lookups,
+        session=session,
+        auto_commit=auto_commit,
+        allow_protected=allow_protected,
+    )
     return row
 
 

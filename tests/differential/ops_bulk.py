@@ -20,10 +20,10 @@ def bulk_ops(p: Profile) -> list[Op]:
     model, rows = p.model, [dict(row) for row in p.rows]
 
     async def rec_bulk(side: Side) -> Any:
-        return await model.bulk_create(rows, session=side.s)
+        return await model.using(side.s).bulk_create(rows)
 
     async def rec_bulk_objects(side: Side) -> Any:
-        return await model.bulk_create(rows, session=side.s, return_objects=True)
+        return await model.using(side.s).bulk_create(rows, return_objects=True)
 
     async def orm_bulk_objects(side: Side) -> Any:
         objects = [model(**row) for row in rows]
@@ -47,11 +47,8 @@ def upsert_op(p: Profile) -> Op:
     model = p.model
 
     async def rec(side: Side) -> Any:
-        return await model.upsert(
-            [dict(row) for row in given],
-            conflict=list(conflict),
-            update=list(updated),
-            session=side.s,
+        return await model.using(side.s).upsert(
+            [dict(row) for row in given], conflict=list(conflict), update=list(updated)
         )
 
     async def orm(side: Side) -> Any:

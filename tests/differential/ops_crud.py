@@ -18,7 +18,7 @@ from .profiles import ALL, Profile, profiles
 
 
 async def rec_load(side: Side, p: Profile) -> Any:
-    return await p.model.get_or_fail(p.pk(side.keys), session=side.s)
+    return await p.model.using(side.s).get_or_fail(p.pk(side.keys))
 
 
 async def orm_load(side: Side, p: Profile) -> Any:
@@ -46,7 +46,7 @@ def crud_ops(p: Profile) -> list[Op]:
     model = p.model
 
     async def rec_create(side: Side) -> Any:
-        return await model.create(session=side.s, **p.new)
+        return await model.using(side.s).create(**p.new)
 
     async def orm_create(side: Side) -> Any:
         return await orm_flush(side, model(**p.new))
@@ -71,7 +71,7 @@ def crud_ops(p: Profile) -> list[Op]:
 
     async def rec_save_detached(side: Side) -> Any:
         async with side.db.sessionmaker() as elsewhere:
-            obj = await model.get_or_fail(p.pk(side.keys), session=elsewhere)
+            obj = await model.using(elsewhere).get_or_fail(p.pk(side.keys))
         return await _set(obj, p.change).save(session=side.s)
 
     async def orm_save_detached(side: Side) -> Any:
@@ -84,7 +84,7 @@ def crud_ops(p: Profile) -> list[Op]:
     async def rec_save_detached_held(side: Side) -> Any:
         held = await rec_load(side, p)
         async with side.db.sessionmaker() as elsewhere:
-            obj = await model.get_or_fail(p.pk(side.keys), session=elsewhere)
+            obj = await model.using(elsewhere).get_or_fail(p.pk(side.keys))
         saved = await _set(obj, p.change).save(session=side.s)
         side.note("held", held)
         return saved
@@ -101,7 +101,7 @@ def crud_ops(p: Profile) -> list[Op]:
         return obj
 
     async def rec_update(side: Side) -> Any:
-        return await (await rec_load(side, p)).update(session=side.s, **p.change)
+        return await (await rec_load(side, p)).update(**p.change)
 
     async def rec_delete(side: Side) -> Any:
         obj = await rec_load(side, p)
@@ -123,8 +123,8 @@ def crud_ops(p: Profile) -> list[Op]:
 
     # The second get() of a row the unit holds: the identity map answers.
     async def rec_get_held(side: Side) -> Any:
-        first = await model.get(p.pk(side.keys), session=side.s)
-        again = await model.get(p.pk(side.keys), session=side.s)
+        first = await model.using(side.s).get(p.pk(side.keys))
+        again = await model.using(side.s).get(p.pk(side.keys))
         return [first, again is first]
 
     async def orm_get_held(side: Side) -> Any:
@@ -134,24 +134,24 @@ def crud_ops(p: Profile) -> list[Op]:
         return [first, again is first]
 
     async def rec_get(side: Side) -> Any:
-        return await model.get(p.pk(side.keys), session=side.s)
+        return await model.using(side.s).get(p.pk(side.keys))
 
     async def rec_get_unique(side: Side) -> Any:
-        return await model.get(session=side.s, **p.unique)
+        return await model.using(side.s).get(**p.unique)
 
     async def orm_get_unique(side: Side) -> Any:
         async with side.call(read=True) as s:
             return (await s.scalars(select(model).filter_by(**p.unique))).one_or_none()
 
     async def rec_get_missing(side: Side) -> Any:
-        return await model.get(p.missing, session=side.s)
+        return await model.using(side.s).get(p.missing)
 
     async def orm_get_missing(side: Side) -> Any:
         async with side.call(read=True) as s:
             return await s.get(model, p.missing)
 
     async def rec_get_or_fail_missing(side: Side) -> Any:
-        return await model.get_or_fail(p.missing, session=side.s)
+        return await model.using(side.s).get_or_fail(p.missing)
 
     async def orm_get_or_fail_missing(side: Side) -> Any:
         async with side.call(read=True) as s:

@@ -21,7 +21,7 @@ UNITS = ("transaction", "served", "request")
 
 
 async def rec_duplicate(side: Side) -> Any:
-    return await Item.create(session=side.s, email="kim@x.com")
+    return await Item.using(side.s).create(email="kim@x.com")
 
 
 async def orm_duplicate(side: Side) -> Any:
@@ -29,9 +29,9 @@ async def orm_duplicate(side: Side) -> Any:
 
 
 async def rec_continue(side: Side) -> Any:
-    first = await Item.create(session=side.s, email="first@x.com")
-    await side.attempt("duplicate.error", Item.create(session=side.s, email="kim@x.com"))
-    return [first, await Item.create(session=side.s, email="second@x.com")]
+    first = await Item.using(side.s).create(email="first@x.com")
+    await side.attempt("duplicate.error", Item.using(side.s).create(email="kim@x.com"))
+    return [first, await Item.using(side.s).create(email="second@x.com")]
 
 
 async def orm_continue(side: Side) -> Any:
@@ -48,7 +48,7 @@ async def orm_continue(side: Side) -> Any:
 
 async def rec_failed_update(side: Side) -> Any:
     obj = await rec_load(side, ACCOUNT)
-    await side.attempt("check.error", obj.update(session=side.s, balance=-5))
+    await side.attempt("check.error", obj.update(balance=-5))
     side.note("after_failure", obj)
     return obj
 
@@ -161,7 +161,7 @@ async def orm_orphan(side: Side) -> Any:
 
 
 async def rec_parent_with_kids(side: Side) -> Any:
-    return await Parent.create(session=side.s, name="pc", kids=[Kid(name="x"), Kid(name="y")])
+    return await Parent.using(side.s).create(name="pc", kids=[Kid(name="x"), Kid(name="y")])
 
 
 async def orm_parent_with_kids(side: Side) -> Any:
@@ -170,7 +170,7 @@ async def orm_parent_with_kids(side: Side) -> Any:
 
 async def rec_post_with_tags(side: Side) -> Any:
     tags = await Tag.filter_by(name__in=["a", "c"]).order_by("name").with_session(side.s).all()
-    return await Post.create(session=side.s, title="p-new", tags=tags)
+    return await Post.using(side.s).create(title="p-new", tags=tags)
 
 
 async def orm_post_with_tags(side: Side) -> Any:
@@ -192,7 +192,7 @@ async def _orm_find(side: Side, lock: bool, **lookups: Any) -> Item | None:
 
 def get_or_create_op(email: str) -> Op:
     async def rec(side: Side) -> Any:
-        return await Item.get_or_create({"state": "paid"}, session=side.s, email=email)
+        return await Item.using(side.s).get_or_create({"state": "paid"}, email=email)
 
     async def orm(side: Side) -> Any:
         async with side.call() as s:
@@ -210,8 +210,8 @@ def get_or_create_op(email: str) -> Op:
 def update_or_create_op(email: str, through: str) -> Op:
     async def rec(side: Side) -> Any:
         if through == "create_or_update":
-            return await Item.create_or_update(session=side.s, email=email, state="paid")
-        return await Item.update_or_create({"state": "paid"}, session=side.s, email=email)
+            return await Item.using(side.s).create_or_update(email=email, state="paid")
+        return await Item.using(side.s).update_or_create({"state": "paid"}, email=email)
 
     async def orm(side: Side) -> Any:
         async with side.call() as s:

@@ -19,12 +19,12 @@ router = APIRouter(prefix="/_faults", dependencies=[IN_UNIT_OF_WORK])
 
 @router.post("/duplicate")
 async def duplicate(email: str) -> None:
-    await User.create(email=email, allow_protected=True)  # DuplicateKeyError
+    await User.using(allow_protected=True).create(email=email)  # DuplicateKeyError
 
 
 @router.post("/foreign-key")
 async def foreign_key() -> None:
-    await ApiKey.create(user_id=10**9, access_key="a", secret_key="s", allow_protected=True)
+    await ApiKey.using(allow_protected=True).create(user_id=10**9, access_key="a", secret_key="s")
 
 
 @router.get("/missing")

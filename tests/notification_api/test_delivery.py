@@ -127,7 +127,7 @@ async def test_abandoned_claim_is_delivered_after_its_lease(
     assert me["total"] == 0
     address = f"restart-{service.backend}@example.com"
     past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)
-    orphan = await Notification.create(
+    orphan = await Notification.using(allow_protected=True).create(
         user_id=await _user_id(client, key),
         api_key_id=key["id"],
         channel="email",
@@ -136,7 +136,6 @@ async def test_abandoned_claim_is_delivered_after_its_lease(
         body="Sent after a restart.",
         attempts=1,
         locked_until=past,
-        allow_protected=True,
     )
     service.app.state.worker.wake()
     settled = await _settled(client, key, orphan.id)
@@ -219,7 +218,8 @@ async def test_a_worker_killed_after_sending_repeats_it_under_the_same_key(
         assert (claimed.status, claimed.attempts, claimed.sent_at) == ("queued", 1, None)
         assert claimed.locked_until is not None  # the lease of the dead worker
         past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
-        await claimed.update(locked_until=past, allow_protected=True)  # the lease runs out
+        claimed.locked_until = past  # the lease runs out
+        await claimed.save()
     finally:
         worker.start()
     settled = await _settled(client, key, notification_id)

@@ -77,12 +77,11 @@ async def create_key(
     """A new key pair; ``secret_key`` is in this response only (400 ``4000004`` past the limit)."""
     if await _active_key_count(user) >= settings.max_api_keys:
         raise MaxKeyCountError(settings.max_api_keys)
-    key = await ApiKey.create(
+    key = await ApiKey.using(allow_protected=True).create(
         user_id=user.id,
         access_key=secrets.token_hex(16),
         secret_key=secrets.token_urlsafe(30),
         user_memo=body.user_memo,
-        allow_protected=True,
     )
     return ApiKeyCreated.model_validate(key)
 

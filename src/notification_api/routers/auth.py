@@ -56,11 +56,8 @@ async def register(
     if await User.get(email=email) is not None:
         raise EmailExistsError()
     try:
-        user = await User.create(
-            email=email,
-            pw=await hash_password(password),
-            sns_type=sns_type.value,
-            allow_protected={"email", "pw", "sns_type"},
+        user = await User.using(allow_protected={"email", "pw", "sns_type"}).create(
+            email=email, pw=await hash_password(password), sns_type=sns_type.value
         )
     except DuplicateKeyError as error:  # a concurrent registration won the race
         raise EmailExistsError() from error

@@ -54,11 +54,8 @@ async def queue_notification(
     background: BackgroundTasks,
 ) -> NotificationQueued:
     """Queue a message for delivery; the worker sends it and records the outcome."""
-    notification = await Notification.create(
-        **body.model_dump(),
-        user_id=api_key.user_id,
-        api_key_id=api_key.id,
-        allow_protected={"user_id", "api_key_id"},
+    notification = await Notification.using(allow_protected={"user_id", "api_key_id"}).create(
+        **body.model_dump(), user_id=api_key.user_id, api_key_id=api_key.id
     )
     # After the response (and so after the commit): tell the worker not to wait
     # for its next poll.

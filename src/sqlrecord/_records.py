@@ -1,0 +1,200 @@
+"""The bodies of the model-level calls that take field values: ``create``, ``get``, ``get_or_fail``.
+
+Their options (the session, ``auto_commit``, what is trusted) are parameters
+here and never keyword arguments of the public calls, whose ``**values`` may
+be a request's data: ``CRUDMixin`` calls these with the defaults, ``Query``
+with what ``Model.using(...)`` gave it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import inspect, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstanceState
+
+from ._scope import SessionScope
+from ._soft import live_condition, soft_delete_column
+from .exceptions import InvalidFieldError, InvalidValueError, NotFoundError
+from .introspection import ModelInfo, fits, model_info
+from .object import check_integer_range
+
+__all__ = ["create", "describe_key", "get", "get_or_fail"]
+
+
+async def create(
+    model: Any,
+    data: Mapping[str, Any] | None,
+    values: dict[str, Any],
+    *,
+    session: AsyncSession | None = None,
+    auto_commit: bool = False,
+    allow_protected: bool | Collection[str] = False,
+) -> Any:
+    """Build an object, plan its ``fill`` and save it (see :meth:`CRUDMixin.create`).
+
+    Example:
+        >>> run(create(User, {"email": "kim@example.com"}, {})).id > 0
+        True
+    """
+    obj = model()
+    planned = obj._plan_fill({**(data or {}), **values}, allow_protected)
+    return await obj._write(session=session, auto_commit=auto_commit, planned=planned)
+
+
+async def get(
+    model: Any,
+    pks: tuple[Any, ...],
+    unique: dict[str, Any],
+    *,
+    session: AsyncSession | None = None,
+    with_deleted: bool = False,
+) -> Any:
+    """One row by key or unique columns, or a list of rows by keys (see :meth:`CRUDMixin.get`).
+
+    Example:
+        >>> run(get(User, (404,), {})) is None
+        True
+    """
+    info = model_info(model)
+    if pks and unique:
+        raise InvalidFieldError(
+            f"{model.__name__}.get takes primary keys or unique keywords, not both.",
+            model=model.__name__,
+            valid=info.unique_names,
+        )
+    if not pks and not unique:
+        # Typed: the keywords may be a request's (empty) query string.
+        raise InvalidFieldError(
+            f"{model.__name__}.get needs a primary key or a unique keyword "
+            f"({', '.join(info.unique_names)}).",
+            model=model.__name__,
+            valid=info.unique_names,
+        )
+    live = [] if with_deleted or soft_delete_column(model) is None else [live_condition(model)]
+    scope = SessionScope(model, session, write=False)
+    async with scope as s:
+        if unique:
+            statement = select(model).filter_by(**_checked_unique(model, info, unique)).where(*live)
+            return (await s.scalars(statement)).one_or_none()
+        keys = [_checked_key(model, info, pk) for pk in pks]
+        if len(keys) == 1:
+            found = _held_by(s, model, keys[0]) if scope.fast_paths else None
+            if found is None:
+                found = await s.get(model, keys[0])
+            if found is not None and live and getattr(found, str(soft_delete_column(model))):
+                return None
+            return found
+        return await _get_many(s, model, info, keys, live)
+
+
+async def get_or_fail(
+    model: Any,
+    pks: tuple[Any, ...],
+    unique: dict[str, Any],
+    *,
+    session: AsyncSession | None = None,
+    with_deleted: bool = False,
+) -> Any:
+    """:func:`get`, raising :class:`NotFoundError` for any missing row.
+
+    Example:
+        >>> run(get_or_fail(User, (404,), {}))
+        Traceback (most recent call last):
+        ...
+        sqlrecord.exceptions.NotFoundError: No User with id=404.
+    """
+    found = await get(model, pks, unique, session=session, with_deleted=with_deleted)
+    info = model_info(model)
+    if isinstance(found, list):
+        have = {inspect(obj).identity for obj in found}
+        missing = [_as_tuple(pk) for pk in pks if _as_tuple(pk) not in have]
+    elif found is None:
+        missing = [_as_tuple(pks[0])] if pks else []
+    else:
+        return found
+    if found is None and unique:
+        wanted = ", ".join(f"{key}={value!r}" for key, value in unique.items())
+        raise NotFoundError(f"No {model.__name__} with {wanted}.")
+    if missing:
+        described = "; ".join(describe_key(info, key) for key in missing)
+        raise NotFoundError(f"No {model.__name__} with {described}.")
+    return found
+
+
+def _as_tuple(pk: Any) -> tuple[Any, ...]:
+    return tuple(pk) if isinstance(pk, tuple | list) else (pk,)
+
+
+def describe_key(info: ModelInfo, key: Sequence[Any]) -> str:
+    return ", ".join(
+        f"{name}={value!r}" for name, value in zip(info.primary_key_names, key, strict=False)
+    )
+
+
+def _checked_value(model: type[Any], info: ModelInfo, name: str, value: Any) -> Any:
+    accepted = info.accepted_types.get(name)
+    if accepted is not None and not fits(value, accepted):
+        expected = " or ".join(kind.__name__ for kind in accepted)
+        raise InvalidValueError(
+            f"{model.__name__}.{name} is looked up with {expected}, got {type(value).__name__}."
+        )
+    check_integer_range(model, info, name, value)
+    return value
+
+
+def _checked_key(model: type[Any], info: ModelInfo, pk: Any) -> Any:
+    parts = _as_tuple(pk)
+    if len(parts) != len(info.primary_key_names):
+        raise InvalidValueError(
+            f"{model.__name__}'s primary key has {len(info.primary_key_names)} part(s) "
+            f"({', '.join(info.primary_key_names)}); got {pk!r}."
+        )
+    for name, value in zip(info.primary_key_names, parts, strict=True):
+        _checked_value(model, info, name, value)
+    return parts[0] if len(parts) == 1 else parts
+
+
+def _held_by(session: AsyncSession, model: type[Any], key: Any) -> Any:
+    """What ``session.get`` answers from its identity map (the object, when held, of
+    the model's class and not expired), found without its trip through a greenlet;
+    None when ``session.get`` must look."""
+    sync_session = session.sync_session
+    if not sync_session.identity_map:
+        return None
+    mapper = inspect(model)
+    identity = mapper.identity_key_from_primary_key(key if isinstance(key, tuple) else (key,))
+    held = sync_session.identity_map.get(identity)
+    if held is None or not isinstance(held, model):
+        return None
+    state: InstanceState[Any] = inspect(held)
+    return None if state.expired else held
+
+
+def _checked_unique(model: type[Any], info: ModelInfo, unique: dict[str, Any]) -> dict[str, Any]:
+    for name, value in unique.items():
+        if name not in info.unique_names:
+            raise InvalidFieldError(
+                f"{model.__name__}.get() looks up by primary-key or unique columns only "
+                f"({', '.join(info.unique_names)}); {name!r} is not one. Use "
+                f"{model.__name__}.query.where(...) for other columns.",
+                model=model.__name__,
+                field=name,
+                valid=info.unique_names,
+            )
+        _checked_value(model, info, name, value)
+    return unique
+
+
+async def _get_many(
+    session: AsyncSession, model: type[Any], info: ModelInfo, keys: list[Any], live: list[Any]
+) -> list[Any]:
+    mapper = inspect(model)
+    columns = [getattr(model, name) for name in info.primary_key_names]
+    condition = columns[0].in_(keys) if len(columns) == 1 else tuple_(*columns).in_(keys)
+    rows = (await session.scalars(select(model).where(condition, *live))).all()
+    by_key = {mapper.identity_key_from_instance(row)[1]: row for row in rows}
+    ordered = [by_key.get(_as_tuple(key)) for key in keys]
+    return [row for row in dict.fromkeys(ordered) if row is not None]
