@@ -223,12 +223,17 @@ def parse_host(host: str) -> tuple[str, IPAddress | None]:
     """``(normalised host, address if the host is one)``; raises :class:`WebhookURLError`.
 
     A host whose last label is a number is an IPv4 address to a URL parser and
-    to the C resolver alike, in any of their spellings.
+    to the C resolver alike, in any of their spellings; only the usual one is
+    accepted.
 
     Example:
-        >>> parse_host("0x7f000001"), parse_host("127.1"), parse_host("2130706433")
-        (('127.0.0.1', IPv4Address('127.0.0.1')), ('127.0.0.1', IPv4Address('127.0.0.1')), \
-('127.0.0.1', IPv4Address('127.0.0.1')))
+        >>> parse_host("127.0.0.1")
+        ('127.0.0.1', IPv4Address('127.0.0.1'))
+        >>> parse_host("0x7f.1")
+        Traceback (most recent call last):
+        ...
+        notification_api.netguard.WebhookURLError: write the IPv4 address 127.0.0.1 as four \
+decimal numbers (a.b.c.d)
         >>> parse_host("[::1]")
         ('::1', IPv6Address('::1'))
         >>> parse_host("Hooks.Example.COM.")
@@ -251,6 +256,13 @@ def parse_host(host: str) -> tuple[str, IPAddress | None]:
         address4 = _parse_ipv4(name)
         if address4 is None:
             raise WebhookURLError("the host is not a valid IPv4 address")
+        if str(address4) != name:
+            # 2130706433, 0x7f000001, 127.1, 0177.0.0.1 all mean 127.0.0.1 to a
+            # resolver; no receiver needs them, and refusing them leaves one
+            # spelling per address to judge.
+            raise WebhookURLError(
+                f"write the IPv4 address {address4} as four decimal numbers (a.b.c.d)"
+            )
         return str(address4), address4
     if not all(_LABEL.match(label) for label in labels):
         raise WebhookURLError(
