@@ -391,9 +391,7 @@ BAD_RECIPIENTS = [
 ]
 
 
-async def test_mail_headers_cannot_be_injected(
-    client: httpx.AsyncClient, service: Service
-) -> None:
+async def test_mail_headers_cannot_be_injected(client: httpx.AsyncClient, service: Service) -> None:
     key = await _key(client)
     good = {"channel": "email", "recipient": "kim@example.com", "subject": "Hi", "body": "b"}
     cases = [{**good, "subject": subject} for subject in BAD_SUBJECTS]
