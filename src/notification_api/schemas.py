@@ -7,7 +7,7 @@ import re
 from typing import Annotated, Literal
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
     "ApiKeyCreate",
@@ -32,7 +32,19 @@ __all__ = [
 # Deliberately loose: the mail server is the judge of an address; this only
 # rejects what cannot be one.
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
-_URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
+# No user information (``user:pw@``) and no backslash in the authority; the
+# address rules (no private, loopback ... hosts) are checked by the route, which
+# knows WEBHOOK_ALLOWED_NETWORKS (netguard.check_webhook_url).
+_URL = re.compile(r"^https?://[^\s/@\\]+(/\S*)?$")
+# A recipient goes into the To header and the RCPT command: exactly one plain
+# address (dot-atom local part, host name of letters, digits and hyphens), so
+# that no display name, list, quoting, comment or line break can ride along.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_MAIL_RECIPIENT = re.compile(rf"^{_ATEXT}+(\.{_ATEXT}+)*@{_LABEL}(\.{_LABEL})*$")
+# A header value: no control characters (CR and LF split a header; the others
+# break it or are refused by the mail library) and no Unicode line separators.
+_HEADER_TEXT = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
 
 
 # A row id in a path: the ids are 32-bit INTEGER columns. A larger number would
@@ -152,8 +164,8 @@ class WhitelistOut(BaseModel):
 
 
 class _NotificationContent(BaseModel):
-    # One line: it becomes an e-mail header.
-    subject: str = Field(max_length=255, pattern=r"^[^\r\n]*$")
+    # One line of text: it becomes an e-mail header.
+    subject: str = Field(max_length=255, pattern=_HEADER_TEXT)
     body: str = Field(max_length=65_000)
 
 
@@ -161,7 +173,15 @@ class EmailNotificationCreate(_NotificationContent):
     """An e-mail to an address."""
 
     channel: Literal["email"]
-    recipient: str = Field(min_length=3, max_length=1000, pattern=_EMAIL.pattern)
+    # 254: the longest address SMTP carries (RFC 5321, 4.5.3.1.3).
+    recipient: str = Field(min_length=3, max_length=254, pattern=_MAIL_RECIPIENT.pattern)
+
+    @field_validator("recipient")
+    @classmethod
+    def _local_part_fits(cls, value: str) -> str:
+        if len(value.rpartition("@")[0]) > 64:  # RFC 5321, 4.5.3.1.1
+            raise ValueError("the part before @ is longer than 64 characters")
+        return value
 
 
 class WebhookNotificationCreate(_NotificationContent):

@@ -7,12 +7,14 @@ directory is read too.
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import logging
 import secrets
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["Settings"]
 
@@ -55,13 +57,32 @@ class Settings(BaseSettings):
     smtp_timeout_seconds: float = 10.0
 
     webhook_timeout_seconds: float = 5.0
+    # Networks webhooks may reach besides public addresses (on-premise receivers,
+    # the tests' loopback receiver): CIDRs, comma-separated or a JSON list.
+    webhook_allowed_networks: Annotated[
+        list[ipaddress.IPv4Network | ipaddress.IPv6Network], NoDecode
+    ] = Field(default_factory=list)
 
     worker_enabled: bool = True
     worker_poll_seconds: float = 1.0
-    worker_batch_size: int = 10
+    worker_batch_size: int = Field(default=10, ge=1)
+    # Sends in flight at once, in all and per tenant (account): a slow receiver
+    # ties up at most its own tenant's share.
+    worker_concurrency: int = Field(default=10, ge=1)
+    worker_tenant_concurrency: int = Field(default=3, ge=1)
     worker_lease_seconds: int = 60
     max_attempts: int = 5
     retry_backoff_seconds: float = 2.0
+
+    @field_validator("webhook_allowed_networks", mode="before")
+    @classmethod
+    def _split_networks(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
 
     @model_validator(mode="after")
     def _jwt_secret_for_env(self) -> Settings:

@@ -8,6 +8,14 @@ turns) and sets their ``locked_until``. Sending happens outside any
 transaction. A worker that dies mid-send leaves its lease to expire, and the
 row is taken again: a restart loses nothing (at worst a message is sent twice,
 never zero times).
+
+Sends are concurrent and bounded: at most ``WORKER_CONCURRENCY`` in flight,
+and at most ``WORKER_TENANT_CONCURRENCY`` of one tenant (the account that
+queued them). The worker claims whenever a send finishes and frees a slot,
+passing over tenants that have their share in flight and taking the others'
+rows in turn, oldest first. So a receiver that answers slowly (or not at all
+until the timeout) holds up its own tenant's messages only; before, each
+round waited for its slowest send before claiming anything else.
 """
 
 from __future__ import annotations
@@ -15,7 +23,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import logging
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,6 +38,49 @@ from .settings import Settings
 __all__ = ["DeliveryWorker", "backoff_seconds"]
 
 logger = logging.getLogger("notification_api.worker")
+
+# The sends in flight, each with its tenant (the notification's user_id).
+_InFlight = dict["asyncio.Task[None]", int]
+# Most candidate rows one claim looks at (and locks for its short transaction).
+_MAX_WINDOW = 500
+
+
+def _take_in_turn(
+    window: list[Notification], limit: int, load: Counter[int], share: int
+) -> list[Notification]:
+    """Up to ``limit`` rows of ``window``, one per tenant in turn, none past its ``share``.
+
+    Example:
+        >>> from collections import Counter
+        >>> rows = [Notification(id=n, user_id=u) for n, u in enumerate([1, 1, 1, 1, 2, 3], 1)]
+        >>> [row.id for row in _take_in_turn(rows, 4, Counter({1: 1}), 3)]  # 1 has 1 of 3
+        [1, 5, 6, 2]
+        >>> [row.id for row in _take_in_turn(rows, 4, Counter({1: 1}), 2)]  # 1 has 1 of 2
+        [1, 5, 6]
+    """
+    queues: dict[int, list[Notification]] = {}
+    for row in window:  # oldest first: tenants in the order of their oldest due row
+        queues.setdefault(row.user_id, []).append(row)
+    taken: list[Notification] = []
+    load = Counter(load)
+    while len(taken) < limit:
+        progressed = False
+        for tenant, rows in queues.items():
+            if rows and load[tenant] < share and len(taken) < limit:
+                taken.append(rows.pop(0))
+                load[tenant] += 1
+                progressed = True
+        if not progressed:
+            break
+    return taken
+
+
+def _finished(in_flight: _InFlight, notification_id: int, task: asyncio.Task[None]) -> None:
+    in_flight.pop(task, None)
+    if not task.cancelled() and (error := task.exception()) is not None:
+        # The outcome could not be recorded (the database went away): the row
+        # keeps its lease and is taken again after it.
+        logger.error("notification %s: outcome not recorded", notification_id, exc_info=error)
 
 
 def backoff_seconds(settings: Settings, attempts: int) -> float:
@@ -70,7 +123,7 @@ class DeliveryWorker:
         self._task = asyncio.create_task(self._loop(), name="notification-delivery")
 
     async def stop(self) -> None:
-        """Stop the loop; a delivery cut short is retried after its lease (nothing lost)."""
+        """Stop the loop and its sends; one cut short is retried after its lease (nothing lost)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -82,47 +135,80 @@ class DeliveryWorker:
         self._wake.set()
 
     async def _loop(self) -> None:
-        while True:
-            try:
-                handled = await self.run_once()
-            except Exception:  # the database may be away for a moment: log, wait, retry
-                logger.exception("delivery round failed")
-                handled = 0
-            if handled == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.settings.worker_poll_seconds)
+        in_flight: _InFlight = {}
+        try:
+            while True:
+                # Cleared before claiming: a wake() during the claim is not lost.
                 self._wake.clear()
+                try:
+                    await self._fill(in_flight)
+                except Exception:  # the database may be away for a moment: log, wait, retry
+                    logger.exception("claiming due notifications failed")
+                # Until a send frees a slot, a new notification arrives, or the poll is due.
+                waker = asyncio.ensure_future(self._wake.wait())
+                try:
+                    await asyncio.wait(
+                        {waker, *in_flight},
+                        timeout=self.settings.worker_poll_seconds,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                finally:
+                    waker.cancel()
+        finally:
+            for task in in_flight:
+                task.cancel()
+            await asyncio.gather(*in_flight, return_exceptions=True)
 
     async def run_once(self) -> int:
-        """Claim one batch of due notifications and deliver them; return how many.
+        """Claim what fits in ``WORKER_CONCURRENCY`` slots (fairly), send it, wait; how many.
 
         Example:
             >>> import inspect
             >>> inspect.iscoroutinefunction(DeliveryWorker.run_once)
             True
         """
-        messages = await self._claim()
-        # Each delivery records its outcome in a session of its own; one that
-        # cannot (the database went away) keeps its lease and is retried later.
-        outcomes = await asyncio.gather(
-            *(self._deliver(message) for message in messages), return_exceptions=True
-        )
-        for (message, _), outcome in zip(messages, outcomes, strict=True):
-            if isinstance(outcome, Exception):
-                logger.error("notification %s: outcome not recorded", message.id, exc_info=outcome)
-        return len(messages)
+        in_flight: _InFlight = {}
+        started = await self._fill(in_flight)
+        await asyncio.gather(*in_flight, return_exceptions=True)
+        return started
 
-    async def _claim(self) -> list[tuple[Message, str]]:
+    async def _fill(self, in_flight: _InFlight) -> int:
+        """Claim due rows while slots are free and start their sends; return how many."""
+        started = 0
+        while (room := self.settings.worker_concurrency - len(in_flight)) > 0:
+            claimed = await self._claim(min(room, self.settings.worker_batch_size), in_flight)
+            if not claimed:
+                break
+            for message, channel_name, tenant in claimed:
+                task = asyncio.create_task(
+                    self._deliver((message, channel_name)), name=f"notification-{message.id}"
+                )
+                in_flight[task] = tenant
+                task.add_done_callback(functools.partial(_finished, in_flight, message.id))
+            started += len(claimed)
+        return started
+
+    async def _claim(self, limit: int, in_flight: _InFlight) -> list[tuple[Message, str, int]]:
+        """Lease up to ``limit`` due rows, taking tenants in turn, each up to its share."""
+        share = self.settings.worker_tenant_concurrency
+        load = Counter(in_flight.values())
+        full = sorted(tenant for tenant, count in load.items() if count >= share)
         now = dt.datetime.now(dt.UTC)
         async with self.database.transaction():
-            due = await (
-                Notification.filter_by(status=NotificationStatus.QUEUED, next_attempt_at__lte=now)
-                .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
-                .order_by("next_attempt_at", "id")
-                .limit(self.settings.worker_batch_size)
+            query = Notification.filter_by(
+                status=NotificationStatus.QUEUED, next_attempt_at__lte=now
+            ).filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
+            if full:  # their rows could not be taken anyway; look at the others'
+                query = query.exclude(user_id__in=full)
+            # A window of candidates wide enough to hold several tenants; the
+            # rows of it not taken are unlocked again by the commit.
+            window = await (
+                query.order_by("next_attempt_at", "id")
+                .limit(min(limit * share, _MAX_WINDOW))
                 .for_update(skip_locked=True)
                 .all()
             )
+            due = _take_in_turn(window, limit, load, share)
             lease = now + dt.timedelta(seconds=self.settings.worker_lease_seconds)
             for notification in due:  # flushed by the commit at the end of the block
                 notification.locked_until = lease
@@ -141,6 +227,7 @@ class DeliveryWorker:
                     signing_key=secrets[notification.api_key_id],
                 ),
                 notification.channel,
+                notification.user_id,
             )
             for notification in due
         ]

@@ -130,6 +130,11 @@ async def service(
         retry_backoff_seconds=0.05,
         max_attempts=3,
         webhook_timeout_seconds=2,
+        # The suite's webhook receiver listens on 127.0.0.1; nothing else on
+        # loopback (127.0.0.2 is what the SSRF tests must never reach).
+        webhook_allowed_networks=["127.0.0.1/32"],
+        worker_concurrency=8,
+        worker_tenant_concurrency=3,
     )
     await _clean_schema(settings)
     app = create_app(settings)  # its lifespan applies the migrations again (up to head)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import threading
@@ -108,11 +109,18 @@ def start_smtp(mailbox: Mailbox) -> Controller:
 class Receiver:
     """An ASGI app: ``POST /ok/...`` answers 200, ``POST /fail/...`` 500, and
     ``POST /slow-first/...`` acts on a delivery, then answers it only after a
-    while (long enough for a test to kill the sender meanwhile). It records every
-    call, and acts on each ``Idempotency-Key`` once, as a careful receiver does."""
+    while (long enough for a test to kill the sender meanwhile). ``POST /hold/...``
+    answers 200 once ``release`` is set (or after ``HOLD_SECONDS``), and
+    ``POST /redirect/...`` answers 302 to a private address. It records every
+    call (and, in ``timeline``, each arrival and answer in order), and acts on
+    each ``Idempotency-Key`` once, as a careful receiver does."""
+
+    HOLD_SECONDS = 1.5  # below the suite's webhook timeout (2 s): slow, but it answers
 
     calls: list[tuple[str, dict[str, str], bytes]] = field(default_factory=list)
     acted_on: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    timeline: list[tuple[str, str]] = field(default_factory=list)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = b""
@@ -124,13 +132,24 @@ class Receiver:
         headers = {key.decode(): value.decode() for key, value in scope["headers"]}
         path = scope["path"]
         self.calls.append((path, headers, body))
+        self.timeline.append(("arrived", path))
         status = 500 if path.startswith("/fail") else 200
+        if path.startswith("/hold"):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.release.wait(), self.HOLD_SECONDS)
+        if path.startswith("/redirect"):
+            self.timeline.append(("answered", path))
+            location = [(b"location", b"http://10.0.0.1/latest/meta-data/")]
+            await send({"type": "http.response.start", "status": 302, "headers": location})
+            await send({"type": "http.response.body", "body": b""})
+            return
         # Keys are unique per sender, and each endpoint path is a sender's here.
         idempotency_key = (path, headers.get("idempotency-key", ""))
         if status == 200 and idempotency_key[1] and idempotency_key not in self.acted_on:
             self.acted_on[idempotency_key] = body
             if path.startswith("/slow-first"):
                 await asyncio.sleep(3)
+        self.timeline.append(("answered", path))
         await send({"type": "http.response.start", "status": status, "headers": []})
         await send({"type": "http.response.body", "body": b"{}"})
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from email.message import EmailMessage
 
 import aiosmtplib
@@ -10,6 +11,8 @@ from ..settings import Settings
 from .base import DeliveryError, Message
 
 __all__ = ["EmailChannel"]
+
+logger = logging.getLogger("notification_api.email")
 
 
 class EmailChannel:
@@ -46,5 +49,20 @@ class EmailChannel:
                 start_tls=settings.smtp_start_tls,
                 timeout=settings.smtp_timeout_seconds,
             )
+        except aiosmtplib.SMTPRecipientsRefused as error:
+            codes = ", ".join(sorted({str(refusal.code) for refusal in error.recipients}))
+            logger.warning("notification %s: SMTP refused: %r", message.id, error.recipients)
+            raise DeliveryError(
+                f"delivery failed: the mail server refused the recipient ({codes or 'no code'})"
+            ) from error
+        except aiosmtplib.SMTPResponseException as error:
+            # The mail server's reply code is the caller's business (a 550 says
+            # the mailbox does not exist); its text and any network error stay
+            # in the log (they name hosts, ports and software).
+            logger.warning("notification %s: SMTP %s: %s", message.id, error.code, error.message)
+            raise DeliveryError(
+                f"delivery failed: the mail server answered {error.code}"
+            ) from error
         except (aiosmtplib.SMTPException, OSError) as error:
-            raise DeliveryError(f"SMTP: {error}") from error
+            logger.warning("notification %s: SMTP failed: %r", message.id, error)
+            raise DeliveryError("delivery failed: the mail server could not be reached") from error

@@ -5,18 +5,21 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request
+from fastapi.exceptions import RequestValidationError
 
 from sqlrecord import Page
 from sqlrecord.exceptions import NotFoundError
 
 from ..deps import IN_UNIT_OF_WORK
 from ..models import Notification
+from ..netguard import AddressPolicy, WebhookURLError, check_webhook_url
 from ..schemas import (
     ErrorOut,
     NotificationCreate,
     NotificationOut,
     NotificationQueued,
     RowId,
+    WebhookNotificationCreate,
 )
 from ..signing import SignedKey
 
@@ -54,6 +57,8 @@ async def queue_notification(
     background: BackgroundTasks,
 ) -> NotificationQueued:
     """Queue a message for delivery; the worker sends it and records the outcome."""
+    if isinstance(body, WebhookNotificationCreate):
+        _check_webhook(body.recipient, request)
     notification = await Notification.using(allow_protected={"user_id", "api_key_id"}).create(
         **body.model_dump(), user_id=api_key.user_id, api_key_id=api_key.id
     )
@@ -61,6 +66,22 @@ async def queue_notification(
     # for its next poll.
     background.add_task(request.app.state.worker.wake)
     return NotificationQueued(id=notification.id, status=notification.status)
+
+
+def _check_webhook(url: str, request: Request) -> None:
+    """Refuse (422, like any invalid field) a URL the worker would not be allowed to reach.
+
+    The address policy depends on the settings (``WEBHOOK_ALLOWED_NETWORKS``),
+    which the schema cannot see; the worker checks again, after resolving.
+    """
+    policy = AddressPolicy.from_cidrs(request.app.state.settings.webhook_allowed_networks)
+    try:
+        check_webhook_url(url, policy)
+    except WebhookURLError as refused:
+        location = ("body", "webhook", "recipient")
+        raise RequestValidationError(
+            [{"loc": location, "msg": f"Value error, {refused}", "type": "value_error"}]
+        ) from None
 
 
 @router.get("/notifications/{notification_id}", responses=_ERRORS)
