@@ -56,6 +56,7 @@ _SQLITE_MESSAGES = (
 )
 _SQLITE_NAMED = re.compile(r"constraint failed: (?P<name>[\w.,\s]+)")
 _MYSQL_KEY = re.compile(r"for key '(?P<name>[^']+)'|column '(?P<column>[^']+)'", re.IGNORECASE)
+_MYSQL_FIELD = re.compile(r"(?:column|Field) '(?P<name>[^']+)'", re.IGNORECASE)
 _POSTGRES_KEY = re.compile(r"Key \((?P<name>[^)]+)\)")
 
 
@@ -107,12 +108,17 @@ def translate_integrity_error(
             constraint=name,
         )
     if kind == _NOT_NULL:
-        return NotNullError(
-            f"A required column of {model} got no value{where}. Pass a value for it.",
-            constraint=name,
-        )
+        return _not_null(model, name)
     return IntegrityConstraintError(
         f"The database refused the {model}: it breaks a constraint{where} ({error.orig}).",
+        constraint=name,
+    )
+
+
+def _not_null(model: str, name: str | None) -> NotNullError:
+    where = f" ({name})" if name else ""
+    return NotNullError(
+        f"A required column of {model} got no value{where}. Pass a value for it.",
         constraint=name,
     )
 
@@ -163,6 +169,11 @@ def translate_errors(*, model: str = "row") -> Iterator[None]:
                 f"({error.orig}). Give values the constraint allows.",
                 constraint=name,
             ) from error
+        args = getattr(error.orig, "args", ())
+        if args and _MYSQL_CODES.get(args[0]) == _NOT_NULL:
+            # pymysql reports "no default for a NOT NULL column" (1364) as operational.
+            match = _MYSQL_FIELD.search(str(error.orig))
+            raise _not_null(model, match.group("name") if match else None) from error
         if _is_connection_failure(error):
             raise DatabaseUnavailableError(
                 f"The database could not be reached for {model} ({error.orig}). Nothing "
