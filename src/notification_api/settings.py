@@ -32,7 +32,8 @@ class Settings(BaseSettings):
         (3, True)
     """
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    # hide_input_in_errors: a refused secret (a malformed key) must not be echoed in the error.
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", hide_input_in_errors=True)
 
     api_env: Literal["local", "test", "prod"] = "local"
     db_url: str = "sqlite+aiosqlite:///notification_api.db"
