@@ -1,4 +1,8 @@
-"""``python -m notification_api [serve|migrate]``: serve on 127.0.0.1:8000, or only migrate.
+"""``python -m notification_api [serve|migrate|rotate-secret-keys]``.
+
+``serve`` (the default) serves on 127.0.0.1:8000; ``migrate`` applies the
+migrations and encrypts API secrets stored in plain text; ``rotate-secret-keys``
+re-encrypts every API secret with the first key of ``SECRET_KEYS_ENCRYPTION_KEYS``.
 
 ``HOST`` and ``PORT`` move the server; everything else is in the settings
 (``DB_URL``, ``JWT_SECRET``, ...).
@@ -16,18 +20,23 @@ from .app import create_app
 from .database import bind_database, make_database
 from .logs import configure_logging
 from .migrate import upgrade_to_head
+from .secrets_at_rest import encrypt_stored_secrets, secret_box
 from .settings import Settings
 
 __all__ = ["main"]
 
 
-async def _migrate(settings: Settings) -> None:
+async def _migrate(settings: Settings, *, rotate: bool = False) -> int:
     database = make_database(settings)
     bind_database(database)
     try:
         await upgrade_to_head(database)
+        return await encrypt_stored_secrets(database, secret_box(settings), rotate=rotate)
     finally:
         await database.dispose()
+
+
+USAGE = "usage: python -m notification_api [serve|migrate|rotate-secret-keys]"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,8 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     if command == ["migrate"]:
         asyncio.run(_migrate(settings))
         return 0
+    if command == ["rotate-secret-keys"]:
+        written = asyncio.run(_migrate(settings, rotate=True))
+        print(f"{written} API secret(s) encrypted with the first key of the setting.")
+        return 0
     if command != ["serve"]:
-        print("usage: python -m notification_api [serve|migrate]", file=sys.stderr)
+        print(USAGE, file=sys.stderr)
         return 2
     uvicorn.run(
         create_app(settings),

@@ -12,7 +12,9 @@ from .channels import EmailChannel, WebhookChannel
 from .database import bind_database, make_database
 from .handlers import install_error_handlers
 from .migrate import upgrade_to_head
+from .nonces import make_nonce_store
 from .routers import ROUTERS
+from .secrets_at_rest import encrypt_stored_secrets, secret_box
 from .settings import Settings
 from .worker import DeliveryWorker
 
@@ -22,9 +24,10 @@ __all__ = ["create_app"]
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the Notification API for ``settings`` (default: from the environment).
 
-    The lifespan applies the migrations (``MIGRATE_ON_START``), starts the
-    delivery worker (``WORKER_ENABLED``), and at shutdown stops the worker,
-    closes the webhook client and disposes of the database's pool.
+    The lifespan applies the migrations (``MIGRATE_ON_START``), encrypts any
+    API secret still stored in plain text, starts the delivery worker
+    (``WORKER_ENABLED``), and at shutdown stops the worker, closes the webhook
+    client and the nonce store, and disposes of the database's pool.
 
     Example:
         >>> app = create_app(Settings(api_env="test", db_url="sqlite+aiosqlite://",
@@ -39,18 +42,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     worker = DeliveryWorker(
         database, settings, channels={"email": EmailChannel(settings), "webhook": webhooks}
     )
+    nonce_store = make_nonce_store(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
             if settings.migrate_on_start:
                 await upgrade_to_head(database)
+            # Secrets written by a version that stored them in clear: encrypted now.
+            await encrypt_stored_secrets(database, secret_box(settings), rotate=False)
             if settings.worker_enabled:
                 worker.start()
             yield
         finally:
             await worker.stop()
             await webhooks.aclose()
+            await app.state.nonce_store.aclose()
 
     app = FastAPI(
         title="Notification API",
@@ -61,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.database = database
     app.state.worker = worker
+    app.state.nonce_store = nonce_store
     # Wrapped around the lifespan above: the pool is disposed after the worker stopped.
     database.init_app(app)
     install_error_handlers(app)

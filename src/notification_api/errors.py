@@ -21,10 +21,12 @@ __all__ = [
     "MissingFieldsError",
     "NoKeyMatchError",
     "NoMatchUserError",
+    "NonceReusedError",
     "NotAuthorizedError",
     "NotSupportedError",
     "QueryStringError",
     "SignatureError",
+    "SignatureSchemeError",
     "TimestampError",
     "TokenDecodeError",
     "TokenExpiredError",
@@ -138,14 +140,15 @@ class InvalidIPError(APIError):
 
 
 class QueryStringError(APIError):
-    """A signed request without ``key`` and ``timestamp`` (and nothing else): ``4000007``."""
+    """``key``, ``timestamp`` or ``nonce`` missing, repeated or malformed: 400 ``4000007``."""
 
     status, number, msg = 400, 7, "INVALID_QUERY_STRING"
 
-    def __init__(self) -> None:
+    def __init__(self, detail: str | None = None) -> None:
         super().__init__(
-            "Signed requests take exactly two query parameters, key and timestamp "
-            "(epoch seconds), each once."
+            detail
+            or "Signed requests take the query parameters key, timestamp (epoch seconds) and "
+            "nonce, each once."
         )
 
 
@@ -156,8 +159,41 @@ class SignatureError(APIError):
 
     def __init__(self) -> None:
         super().__init__(
-            "Header 'secret' must be base64(HMAC-SHA256(secret_key, raw query string))."
+            "Header 'secret' must be base64(HMAC-SHA256(secret_key, canonical request)) of "
+            "this method, path, query and body (see the API's documentation)."
         )
+
+
+class SignatureSchemeError(APIError):
+    """No or an unknown ``X-Signature-Scheme`` header: 400 ``4000020``.
+
+    Example:
+        >>> SignatureSchemeError(None).code
+        '4000020'
+    """
+
+    status, number, msg = 400, 20, "UNSUPPORTED_SIGNATURE_SCHEME"
+
+    def __init__(self, named: str | None) -> None:
+        shown = "no X-Signature-Scheme header" if named is None else f"scheme {named[:40]!r}"
+        super().__init__(
+            f"Signed requests need the header X-Signature-Scheme: NAPI-HMAC-SHA256-V2 "
+            f"({shown} given; the legacy scheme is not accepted by this server)."
+        )
+
+
+class NonceReusedError(APIError):
+    """This key already sent a request with this nonce (a replay): 400 ``4000021``.
+
+    Example:
+        >>> NonceReusedError().msg
+        'NONCE_REUSED'
+    """
+
+    status, number, msg = 400, 21, "NONCE_REUSED"
+
+    def __init__(self) -> None:
+        super().__init__("This nonce was used already: sign each request with a new nonce.")
 
 
 class TimestampError(APIError):

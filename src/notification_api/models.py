@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import ClassVar
 
-from sqlalchemy import ForeignKey, Index, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from sqlrecord import BaseModelMixin, Database, UTCDateTime, utc_now
@@ -22,6 +22,7 @@ __all__ = [
     "Model",
     "Notification",
     "NotificationStatus",
+    "RequestNonce",
     "ServiceBase",
     "User",
 ]
@@ -40,7 +41,7 @@ class ServiceBase(DeclarativeBase):
 
     Example:
         >>> sorted(ServiceBase.metadata.tables)
-        ['api_keys', 'api_whitelists', 'notifications', 'users']
+        ['api_keys', 'api_whitelists', 'notifications', 'request_nonces', 'users']
     """
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
@@ -83,6 +84,9 @@ class User(Model):
 class ApiKey(Model):
     """A key pair: ``access_key`` travels in the query string, ``secret_key`` signs.
 
+    ``secret_key`` is stored encrypted (``fernet:...``, see
+    :mod:`notification_api.secrets_at_rest`); read it through a ``SecretBox``.
+
     Example:
         >>> sorted(ApiKey.protected_attribute_names)
         ['access_key', 'secret_key', 'updated_at', 'user_id']
@@ -92,7 +96,8 @@ class ApiKey(Model):
     __protected_attributes__ = frozenset({"access_key", "secret_key", "user_id"})
 
     access_key: Mapped[str] = mapped_column(String(64), unique=True)
-    secret_key: Mapped[str] = mapped_column(String(64))
+    # A Fernet token of a 40-character secret is 140 characters, with its prefix 147.
+    secret_key: Mapped[str] = mapped_column(String(255))
     user_memo: Mapped[str | None] = mapped_column(String(40))
     status: Mapped[str] = mapped_column(String(10), default="active")
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -111,6 +116,30 @@ class ApiWhitelist(Model):
 
     ip_addr: Mapped[str] = mapped_column(String(64))
     api_key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"))
+
+
+class RequestNonce(Model):
+    """A nonce a signed request used, kept until its timestamp leaves the window.
+
+    The unique constraint is the replay guard: a second request with the same
+    key and nonce fails to insert, whichever of two concurrent ones commits
+    first. ``expires_at`` is in epoch seconds (a plain integer compares the
+    same way on every database).
+
+    Example:
+        >>> sorted(c.name for c in RequestNonce.__table__.c if not c.name.endswith("_at"))
+        ['api_key_id', 'id', 'nonce']
+    """
+
+    __tablename__ = "request_nonces"
+    __table_args__ = (
+        UniqueConstraint("api_key_id", "nonce", name="uq_request_nonces_key_nonce"),
+        Index("ix_request_nonces_expires_at", "expires_at"),
+    )
+
+    api_key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"))
+    nonce: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[int] = mapped_column(BigInteger)
 
 
 class NotificationStatus:

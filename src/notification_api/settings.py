@@ -13,10 +13,13 @@ import logging
 import secrets
 from typing import Annotated, Any, Literal
 
+from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["Settings"]
+__all__ = ["IPNetwork", "Settings"]
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 logger = logging.getLogger("notification_api")
 
@@ -30,7 +33,8 @@ class Settings(BaseSettings):
         (3, True)
     """
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    # hide_input_in_errors: a refused secret (a malformed key) must not be echoed in the error.
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", hide_input_in_errors=True)
 
     api_env: Literal["local", "test", "prod"] = "local"
     db_url: str = "sqlite+aiosqlite:///notification_api.db"
@@ -46,6 +50,17 @@ class Settings(BaseSettings):
     max_api_keys: int = 3
     max_whitelists: int = 10
     timestamp_window_seconds: int = 60
+    # The original scheme (HMAC of the query string only) can be replayed and
+    # reused for another body or method: accepted only when asked for.
+    legacy_signatures: bool = False
+    # Seen nonces go to Redis when it is set, to the database otherwise.
+    redis_url: str | None = None
+    redis_key_prefix: str = "notification_api:"
+
+    # Fernet keys (comma-separated): the first encrypts, all decrypt.
+    secret_keys_encryption_keys: SecretStr | None = None
+    # Peers whose X-Forwarded-For is believed (comma-separated CIDRs); none by default.
+    trusted_proxies: Annotated[list[IPNetwork], NoDecode] = []
 
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
@@ -99,6 +114,60 @@ class Settings(BaseSettings):
             self.api_env,
         )
         return self
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _comma_separated_networks(cls, value: object) -> object:
+        # One environment variable, "10.0.0.0/8, 127.0.0.1": a list of networks.
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("secret_keys_encryption_keys")
+    @classmethod
+    def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            keys = [part.strip() for part in value.get_secret_value().split(",") if part.strip()]
+            if not keys:
+                raise ValueError("SECRET_KEYS_ENCRYPTION_KEYS holds no key.")
+            for key in keys:
+                try:
+                    Fernet(key)
+                except ValueError:
+                    # Never echo the value: it is a secret.
+                    raise ValueError(
+                        "SECRET_KEYS_ENCRYPTION_KEYS must be Fernet keys (32 url-safe base64 "
+                        "bytes each, e.g. from Fernet.generate_key()), comma-separated."
+                    ) from None
+            value = SecretStr(",".join(keys))
+        return value
+
+    @model_validator(mode="after")
+    def _encryption_keys_for_env(self) -> Settings:
+        if self.secret_keys_encryption_keys is not None:
+            return self
+        if self.api_env == "prod":
+            raise ValueError("SECRET_KEYS_ENCRYPTION_KEYS is required when API_ENV=prod.")
+        self.secret_keys_encryption_keys = SecretStr(Fernet.generate_key().decode())
+        logger.warning(
+            "SECRET_KEYS_ENCRYPTION_KEYS is not set: using a generated key (API_ENV=%s); API "
+            "keys created now cannot be used after a restart. Set it for anything but local use.",
+            self.api_env,
+        )
+        return self
+
+    @property
+    def encryption_keys(self) -> list[str]:
+        """The Fernet keys of ``SECRET_KEYS_ENCRYPTION_KEYS``, newest (the encrypting one) first.
+
+        Example:
+            >>> key = Fernet.generate_key().decode()
+            >>> Settings(api_env="test", jwt_secret="s" * 32,
+            ...          secret_keys_encryption_keys=f" {key} ,").encryption_keys == [key]
+            True
+        """
+        assert self.secret_keys_encryption_keys is not None  # set by the validator
+        return self.secret_keys_encryption_keys.get_secret_value().split(",")
 
     @property
     def jwt_key(self) -> str:

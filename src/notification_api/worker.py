@@ -33,6 +33,7 @@ from sqlrecord import Database, Q
 
 from .channels import Channel, DeliveryError, Message
 from .models import ApiKey, Notification, NotificationStatus
+from .secrets_at_rest import secret_box
 from .settings import Settings
 
 __all__ = ["DeliveryWorker", "backoff_seconds"]
@@ -214,9 +215,11 @@ class DeliveryWorker:
                 notification.locked_until = lease
                 notification.attempts += 1
             key_ids = {notification.api_key_id for notification in due}
-            secrets = dict(
-                await ApiKey.filter_by(id__in=sorted(key_ids)).values_list("id", "secret_key")
-            )
+            stored = await ApiKey.filter_by(id__in=sorted(key_ids)).values_list("id", "secret_key")
+        # Stored encrypted (secrets_at_rest); a key no configured key decrypts fails
+        # this claim, which the loop logs, and its rows wait for their leases to lapse.
+        box = secret_box(self.settings)
+        secrets = {key_id: box.reveal(secret) for key_id, secret in stored}
         return [
             (
                 Message(

@@ -14,6 +14,7 @@ import asyncio
 import os
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -174,3 +175,17 @@ async def eventually(
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {within} s (last: {result!r})")
         await asyncio.sleep(interval)
+
+
+@contextmanager
+def reconfigured(service: Service, **changes: Any) -> Iterator[Settings]:
+    """The running service with ``changes`` to its settings (read per request) for a block.
+
+    ``model_copy`` does not validate: pass values in their parsed form (networks, SecretStr).
+    """
+    original = service.app.state.settings
+    service.app.state.settings = original.model_copy(update=changes)
+    try:
+        yield service.app.state.settings
+    finally:
+        service.app.state.settings = original

@@ -34,10 +34,17 @@ import pytest
 from sqlalchemy import text
 
 from notification_api import signing
-from notification_api.signing import sign
 
 from ..bad_input_figures import Figures, figures_fixture
-from .api import assert_error, create_key, register, signed, signed_query, unique_email
+from .api import (
+    assert_error,
+    create_key,
+    register,
+    signed,
+    signed_query,
+    unique_email,
+    v2_signature,
+)
 from .conftest import Service
 
 pytestmark = pytest.mark.e2e
@@ -208,7 +215,7 @@ async def test_tokens_carry_exp_and_forged_tokens_are_refused(
 
 
 def test_signature_is_compared_in_constant_time() -> None:
-    source = inspect.getsource(signing.signed_key)
+    source = inspect.getsource(signing)
     assert "hmac.compare_digest(" in source
     # Nothing else compares the secret header: no ==, no startswith on it.
     assert "given ==" not in source and "== given" not in source
@@ -221,16 +228,26 @@ async def test_wrong_signatures_of_the_right_length_are_refused(
     key = await create_key(http, await register(http))
     other = await create_key(http, await register(http))
     query = signed_query(key["access_key"])
-    honest = sign(key["secret_key"], query)
+    body = json.dumps(NOTE).encode()
+
+    def v2(secret: str, text: str = query) -> str:
+        return v2_signature(secret, "POST", NOTIFICATIONS, text, body)
+
+    honest = v2(key["secret_key"])
     last = honest[-2]
     flipped_last = honest[:-2] + ("A" if last != "A" else "B") + honest[-1]
+    canonical = "\n".join(
+        ["NAPI-HMAC-SHA256-V2", "POST", NOTIFICATIONS, query, hashlib.sha256(body).hexdigest()]
+    )
     wrong = {
-        "another key's secret": sign(other["secret_key"], query),
+        "another key's secret": v2(other["secret_key"]),
         "one character changed": flipped_last,
         "hex instead of base64": hmac.new(
-            key["secret_key"].encode(), query.encode(), hashlib.sha256
+            key["secret_key"].encode(), canonical.encode(), hashlib.sha256
         ).hexdigest()[: len(honest)],
-        "signed without the timestamp": sign(key["secret_key"], f"key={key['access_key']}"),
+        "signed without the nonce": v2(
+            key["secret_key"], "&".join(p for p in query.split("&") if not p.startswith("nonce="))
+        ),
     }
     for name, header in wrong.items():
         assert len(header) == len(honest), name
@@ -263,10 +280,17 @@ async def test_replay_just_outside_the_window_is_refused(
         else:
             assert response.status_code == 202, response.text
     # The same captured request, its timestamp edited to look fresh: the signature breaks.
-    stale = signed_query(key["access_key"], timestamp=now - window - 2)
-    fresh = signed_query(key["access_key"], timestamp=now)
+    stale = signed_query(key["access_key"], timestamp=now - window - 2, nonce="n" * 20)
+    fresh = signed_query(key["access_key"], timestamp=now, nonce="n" * 20)
+    body = json.dumps(NOTE).encode()
     replayed = await http.post(
-        f"{NOTIFICATIONS}?{fresh}", headers={"secret": sign(key["secret_key"], stale)}, json=NOTE
+        f"{NOTIFICATIONS}?{fresh}",
+        headers={
+            "X-Signature-Scheme": "NAPI-HMAC-SHA256-V2",
+            "secret": v2_signature(key["secret_key"], "POST", NOTIFICATIONS, stale, body),
+            "content-type": "application/json",
+        },
+        content=body,
     )
     assert_error(replayed, 400, "4000008")
     checked(service, 5)

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from pydantic import ValidationError
 
 from notification_api import Settings
@@ -35,6 +36,7 @@ def test_local_generates_a_secret_and_says_so(
 def test_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("API_ENV", "prod")
     monkeypatch.setenv("JWT_SECRET", "from-the-environment")
+    monkeypatch.setenv("SECRET_KEYS_ENCRYPTION_KEYS", Fernet.generate_key().decode())
     monkeypatch.setenv("MAX_API_KEYS", "5")
     monkeypatch.setenv("DB_URL", "postgresql+asyncpg://u@127.0.0.1/x")
     settings = Settings()
@@ -61,7 +63,7 @@ def test_migrate_command_builds_the_schema(tmp_path: Path) -> None:
         version = connection.execute("SELECT version_num FROM alembic_version").fetchone()
     connection.close()
     assert {"users", "api_keys", "api_whitelists", "notifications"} <= tables
-    assert version == ("0001",)
+    assert version == ("0002_signing",)
 
 
 def test_unknown_command_is_refused() -> None:

@@ -7,9 +7,7 @@ import time
 import httpx
 import pytest
 
-from notification_api.signing import sign
-
-from .api import assert_error, create_key, register, signed, signed_query
+from .api import assert_error, create_key, register, signed, signed_query, v2_signature
 
 pytestmark = pytest.mark.e2e
 
@@ -52,8 +50,12 @@ async def test_signature_refusals(client: httpx.AsyncClient, key: dict[str, str]
         assert_error(response, status, code)
     # Signed for one query string, sent with another: the signature no longer matches.
     honest = signed_query(key["access_key"])
-    tampered = await client.post(
-        f"{PATH}?{honest}&status=sent", headers={"secret": sign(key["secret_key"], honest)}
+    tampered = await client.get(
+        f"{PATH}?{honest}&status=sent",
+        headers={
+            "X-Signature-Scheme": "NAPI-HMAC-SHA256-V2",
+            "secret": v2_signature(key["secret_key"], "GET", PATH, honest, b""),
+        },
     )
     assert_error(tampered, 400, "4000008")
 

@@ -10,6 +10,7 @@ from ..deps import IN_UNIT_OF_WORK, AppSettings, CurrentUser
 from ..errors import MaxKeyCountError, NoKeyMatchError
 from ..models import ApiKey, User
 from ..schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, ApiKeyUpdate, ErrorOut, RowId
+from ..secrets_at_rest import secret_box
 
 __all__ = ["ERRORS", "owned_key", "router"]
 
@@ -77,13 +78,15 @@ async def create_key(
     """A new key pair; ``secret_key`` is in this response only (400 ``4000004`` past the limit)."""
     if await _active_key_count(user) >= settings.max_api_keys:
         raise MaxKeyCountError(settings.max_api_keys)
+    secret_key = secrets.token_urlsafe(30)
     key = await ApiKey.using(allow_protected=True).create(
         user_id=user.id,
         access_key=secrets.token_hex(16),
-        secret_key=secrets.token_urlsafe(30),
+        secret_key=secret_box(settings).seal(secret_key),  # encrypted at rest
         user_memo=body.user_memo,
     )
-    return ApiKeyCreated.model_validate(key)
+    # The response is the one place the secret is shown, in clear.
+    return ApiKeyCreated(**ApiKeyOut.model_validate(key).model_dump(), secret_key=secret_key)
 
 
 @router.patch("/{key_id}", responses=ERRORS)
