@@ -11,7 +11,7 @@ import logging
 import secrets
 from typing import Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     max_api_keys: int = 3
     max_whitelists: int = 10
     timestamp_window_seconds: int = 60
+    # Request bodies above this many bytes get 413 before they are read. The default
+    # holds the largest notification even with every character JSON-escaped (~0.8 MB).
+    max_body_bytes: int = Field(default=1_048_576, gt=0)
 
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
