@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from .access_log import AccessLogMiddleware
+from .body_limit import BodyLimitMiddleware, BodyLimitStats
 from .channels import EmailChannel, WebhookChannel
 from .database import bind_database, make_database
 from .handlers import install_error_handlers
@@ -72,6 +73,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Wrapped around the lifespan above: the pool is disposed after the worker stopped.
     database.init_app(app)
     install_error_handlers(app)
+    # Inside the access log (which then logs the 413s), outside everything that reads a body.
+    app.state.body_limit = BodyLimitStats()
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=settings.max_body_bytes, stats=app.state.body_limit
+    )
     app.add_middleware(AccessLogMiddleware)
     for router in ROUTERS:
         app.include_router(router)

@@ -13,6 +13,7 @@ from typing import Any
 __all__ = [
     "APIError",
     "AccessKeyNotFoundError",
+    "BodyTooLargeError",
     "EmailExistsError",
     "IPNotAllowedError",
     "InvalidIPError",
@@ -257,3 +258,17 @@ class IPNotAllowedError(APIError):
 
     def __init__(self, ip: str) -> None:
         super().__init__(f"This API key does not accept requests from {ip}.")
+
+
+class BodyTooLargeError(APIError):
+    """The request body is larger than ``MAX_BODY_BYTES``: 413 ``4130001``.
+
+    Example:
+        >>> BodyTooLargeError(1024).code
+        '4130001'
+    """
+
+    status, number, msg = 413, 1, "BODY_TOO_LARGE"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"The request body may be at most {limit} bytes.")

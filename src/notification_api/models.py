@@ -12,6 +12,7 @@ import datetime as dt
 from typing import ClassVar
 
 from sqlalchemy import BigInteger, ForeignKey, Index, MetaData, String, Text, UniqueConstraint
+from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from sqlrecord import BaseModelMixin, Database, UTCDateTime, utc_now
@@ -166,6 +167,9 @@ class Notification(Model):
     Example:
         >>> Notification.__table__.c.status.default.arg
         'queued'
+        >>> from sqlalchemy.dialects import mysql
+        >>> Notification.__table__.c.body.type.compile(dialect=mysql.dialect())
+        'MEDIUMTEXT'
     """
 
     __tablename__ = "notifications"
@@ -177,7 +181,9 @@ class Notification(Model):
     channel: Mapped[str] = mapped_column(String(10))
     recipient: Mapped[str] = mapped_column(String(1000))
     subject: Mapped[str] = mapped_column(String(255))
-    body: Mapped[str] = mapped_column(Text)
+    # The API takes 65,000 characters (schemas.py), up to 260,000 bytes in utf8mb4:
+    # MySQL/MariaDB's TEXT holds 65,535 bytes, MEDIUMTEXT 16 MiB (migration 0002).
+    body: Mapped[str] = mapped_column(Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb"))
     status: Mapped[str] = mapped_column(String(10), default=NotificationStatus.QUEUED)
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(String(1000))

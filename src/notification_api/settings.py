@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     secret_keys_encryption_keys: SecretStr | None = None
     # Peers whose X-Forwarded-For is believed (comma-separated CIDRs); none by default.
     trusted_proxies: Annotated[list[IPNetwork], NoDecode] = []
+    # Request bodies above this many bytes get 413 before they are read. The default
+    # holds the largest notification even with every character JSON-escaped (~0.8 MB).
+    max_body_bytes: int = Field(default=1_048_576, gt=0)
 
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25

@@ -1,4 +1,11 @@
-"""The caller's API keys: ``/api/users/apikeys`` and ``/api/users/apikeys/{key_id}``."""
+"""The caller's API keys: ``/api/users/apikeys`` and ``/api/users/apikeys/{key_id}``.
+
+The key limit holds under concurrency: a request that may add an active key
+(create, or restart a stopped one) first locks its owner's row in the
+request's transaction, so such requests of one user run one after another
+(``SELECT ... FOR UPDATE``; on SQLite the unit of work's ``BEGIN IMMEDIATE``
+serialises every write anyway), and counts with a locking read.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +14,12 @@ import secrets
 from fastapi import APIRouter
 
 from ..deps import IN_UNIT_OF_WORK, AppSettings, CurrentUser
-from ..errors import MaxKeyCountError, NoKeyMatchError
+from ..errors import MaxKeyCountError, NoKeyMatchError, NotAuthorizedError
 from ..models import ApiKey, User
 from ..schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, ApiKeyUpdate, ErrorOut, RowId
 from ..secrets_at_rest import secret_box
 
-__all__ = ["ERRORS", "owned_key", "router"]
+__all__ = ["ERRORS", "lock_owner", "owned_key", "router"]
 
 router = APIRouter(prefix="/api/users/apikeys", tags=["api keys"], dependencies=[IN_UNIT_OF_WORK])
 ERRORS: dict[int | str, dict[str, object]] = {
@@ -33,22 +40,50 @@ _NEW_KEY_LINKS = {
 }
 
 
-async def owned_key(user: User, key_id: int) -> ApiKey:
+async def owned_key(user: User, key_id: int, *, lock: bool = False) -> ApiKey:
     """The caller's key ``key_id``; 404 ``4040003`` for a missing key or someone else's.
+
+    ``lock=True`` reads the row with ``SELECT ... FOR UPDATE`` and its current
+    values: requests that change what hangs on the key (its whitelist) then run
+    one at a time per key, until the request's commit.
 
     Example:
         >>> import inspect
         >>> inspect.iscoroutinefunction(owned_key)
         True
     """
-    key = await ApiKey.get(key_id)
+    if lock:
+        # populate_existing: the session may hold the key already, with values
+        # read before the lock was granted.
+        query = ApiKey.filter_by(id=key_id).for_update().populate_existing()
+        key = await query.first()
+    else:
+        key = await ApiKey.get(key_id)
     if key is None or key.user_id != user.id:
         raise NoKeyMatchError(key_id)  # the same answer for both: ids reveal nothing
     return key
 
 
+async def lock_owner(user: User) -> None:
+    """Lock the user's row until the request's commit: one key-limit check at a time per user.
+
+    401 ``4010001`` if the account was deleted meanwhile.
+
+    Example:
+        >>> import inspect
+        >>> inspect.iscoroutinefunction(lock_owner)
+        True
+    """
+    if await User.filter_by(id=user.id).for_update().first() is None:
+        raise NotAuthorizedError("The account of this token no longer exists.")
+
+
 async def _active_key_count(user: User) -> int:
-    return await ApiKey.filter_by(user_id=user.id, status="active").count()
+    # A locking read (FOR SHARE), not count(): MariaDB's REPEATABLE READ answers
+    # a plain SELECT from the snapshot of the transaction's first read, taken
+    # before the owner's lock was granted, and would miss keys committed since.
+    keys = await ApiKey.filter_by(user_id=user.id, status="active").for_update(read=True).all()
+    return len(keys)
 
 
 @router.get("", responses=ERRORS)
@@ -76,6 +111,7 @@ async def create_key(
     settings: AppSettings,
 ) -> ApiKeyCreated:
     """A new key pair; ``secret_key`` is in this response only (400 ``4000004`` past the limit)."""
+    await lock_owner(user)
     if await _active_key_count(user) >= settings.max_api_keys:
         raise MaxKeyCountError(settings.max_api_keys)
     secret_key = secrets.token_urlsafe(30)
@@ -97,9 +133,12 @@ async def update_key(
     settings: AppSettings,
 ) -> ApiKeyOut:
     """Change the memo, or stop and restart the key (restarting counts toward the limit)."""
-    key = await owned_key(user, key_id)
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
-    restarting = changes.get("status") == "active" and key.status != "active"
+    activating = changes.get("status") == "active"
+    if activating:
+        await lock_owner(user)  # before reading the key: its status may change meanwhile
+    key = await owned_key(user, key_id, lock=activating)
+    restarting = activating and key.status != "active"
     if restarting and await _active_key_count(user) >= settings.max_api_keys:
         raise MaxKeyCountError(settings.max_api_keys)
     await key.update(**changes)

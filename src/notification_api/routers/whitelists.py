@@ -1,4 +1,10 @@
-"""A key's IP whitelist: ``/api/users/apikeys/{key_id}/whitelists``."""
+"""A key's IP whitelist: ``/api/users/apikeys/{key_id}/whitelists``.
+
+An addition locks its key's row first (``SELECT ... FOR UPDATE``; SQLite's
+``BEGIN IMMEDIATE`` serialises writes anyway), so additions to one key run one
+after another: the limit holds, and an address added twice at once is stored
+once and answered 200 the second time, on every database.
+"""
 
 from __future__ import annotations
 
@@ -37,7 +43,15 @@ def normalise_ip(value: str) -> str:
 
 
 async def _existing(key_id: int, ip_addr: str) -> ApiWhitelist | None:
-    return await ApiWhitelist.filter_by(api_key_id=key_id, ip_addr=ip_addr).first()
+    # Locking reads here and in _entry_count: on MariaDB (REPEATABLE READ) a plain
+    # SELECT reads the snapshot of the transaction's first read, from before the
+    # key's lock was granted, and misses rows a concurrent request committed.
+    query = ApiWhitelist.filter_by(api_key_id=key_id, ip_addr=ip_addr)
+    return await query.for_update(read=True).populate_existing().first()
+
+
+async def _entry_count(key_id: int) -> int:
+    return len(await ApiWhitelist.filter_by(api_key_id=key_id).for_update(read=True).all())
 
 
 @router.get("", responses=ERRORS)
@@ -78,17 +92,17 @@ async def add_to_whitelist(
     settings: AppSettings,
 ) -> WhitelistOut:
     """Whitelist an address (201); an address already there is returned as it is (200)."""
-    key = await owned_key(user, key_id)
+    key = await owned_key(user, key_id, lock=True)  # additions to this key wait here
     ip_addr = normalise_ip(body.ip_addr)
     existing = await _existing(key.id, ip_addr)
     if existing is None:
-        if await ApiWhitelist.filter_by(api_key_id=key.id).count() >= settings.max_whitelists:
+        if await _entry_count(key.id) >= settings.max_whitelists:
             raise MaxWhitelistCountError(settings.max_whitelists)
         try:
             return WhitelistOut.model_validate(
                 await ApiWhitelist.create(api_key_id=key.id, ip_addr=ip_addr)
             )
-        except DuplicateKeyError:  # added concurrently: the savepoint kept the session usable
+        except DuplicateKeyError:  # not expected under the lock; the savepoint kept the session
             existing = await _existing(key.id, ip_addr)
             if existing is None:
                 raise
