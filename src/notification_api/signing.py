@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Annotated
 from urllib.parse import parse_qsl
 
-from fastapi import Depends, Header, Query, Request
+from fastapi import Depends, Request, Security
 
 from .deps import AppSettings, UnitOfWork
 from .errors import (
@@ -29,6 +29,7 @@ from .errors import (
     TimestampError,
 )
 from .models import ApiKey, ApiWhitelist
+from .openapi import SIGNATURE, SIGNED_KEY, SIGNED_TIMESTAMP
 
 __all__ = ["SignedKey", "sign", "signed_key"]
 
@@ -62,16 +63,16 @@ async def signed_key(
     request: Request,
     session: UnitOfWork,  # opened first: the model calls below run in its session
     settings: AppSettings,
-    key: Annotated[str | None, Query(description="The API key's access key.")] = None,
-    timestamp: Annotated[str | None, Query(description="Now, in epoch seconds.")] = None,
-    secret: Annotated[
-        str | None, Header(description="base64(HMAC-SHA256(secret_key, query string))")
-    ] = None,
+    # The three security schemes of a signed request (see openapi.py): declared for
+    # the schema; the check reads the raw query string, exactly as it was signed.
+    key: Annotated[str | None, Security(SIGNED_KEY)],
+    timestamp: Annotated[str | None, Security(SIGNED_TIMESTAMP)],
+    secret: Annotated[str | None, Security(SIGNATURE)],
 ) -> ApiKey:
     """Dependency: check the signed request and return its active :class:`ApiKey`.
 
-    ``key``, ``timestamp`` and ``secret`` are declared for the OpenAPI schema
-    only: the check reads the raw query string, exactly as it was signed.
+    401 for a missing, malformed, stale, unknown or wrong credential; 403 for a
+    client address the key's whitelist does not hold.
 
     Example:
         >>> from fastapi import Depends
