@@ -66,7 +66,7 @@ class ErrorOut(BaseModel):
     status: int
     msg: str
     detail: str
-    code: str = Field(examples=["4000004"])
+    code: str = Field(examples=["4090004"])
 
 
 class UserRegister(BaseModel):
