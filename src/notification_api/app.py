@@ -12,8 +12,11 @@ from .body_limit import BodyLimitMiddleware, BodyLimitStats
 from .channels import EmailChannel, WebhookChannel
 from .database import bind_database, make_database
 from .handlers import install_error_handlers
+from .methods import MethodsMiddleware
 from .migrate import upgrade_to_head
 from .nonces import make_nonce_store
+from .openapi import install_docs
+from .passwords import configure_hashing
 from .routers import ROUTERS
 from .secrets_at_rest import encrypt_stored_secrets, secret_box
 from .settings import Settings
@@ -37,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         'Notification API'
     """
     settings = settings or Settings()
+    configure_hashing(settings.password_hash_time_cost, settings.password_hash_memory_kib)
     database = make_database(settings)
     bind_database(database)
     webhooks = WebhookChannel(settings)
@@ -65,6 +69,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="A multi-tenant notification gateway, the reference service of sqlrecord.",
         version="0.1.0",
         lifespan=lifespan,
+        # FastAPI's pages load their scripts from a CDN: install_docs serves local copies.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.database = database
@@ -73,6 +80,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Wrapped around the lifespan above: the pool is disposed after the worker stopped.
     database.init_app(app)
     install_error_handlers(app)
+    # Inside the access log: its 405s and OPTIONS answers are logged too.
+    app.add_middleware(MethodsMiddleware, router=app.router)
     # Inside the access log (which then logs the 413s), outside everything that reads a body.
     app.state.body_limit = BodyLimitStats()
     app.add_middleware(
@@ -81,4 +90,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(AccessLogMiddleware)
     for router in ROUTERS:
         app.include_router(router)
+    install_docs(app)
     return app

@@ -6,13 +6,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sqlrecord import Database
 
 from .errors import NotAuthorizedError
 from .models import User
+from .openapi import BEARER
 from .settings import Settings
 from .tokens import read_token
 
@@ -81,20 +83,22 @@ async def current_user(
     request: Request,
     session: UnitOfWork,  # opened first: the model calls below run in its session
     settings: AppSettings,
+    # Declares the BearerToken scheme on every route that needs a user (the schema's
+    # security, Swagger's Authorize); None when the header is missing or not Bearer.
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
 ) -> User:
     """The user named by the ``Authorization: Bearer <jwt>`` header.
 
-    401 ``4010001`` without a usable header or for a deleted account; 400
-    ``4000001``/``4000002`` for an expired or broken token.
+    401 ``4010001`` without a usable header or for a deleted account, 401
+    ``4010015``/``4010002`` for an expired or broken token.
 
     Example:
         >>> from fastapi import Depends
         >>> dependency = Depends(current_user)
     """
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    if credentials is None or not credentials.credentials.strip():
         raise NotAuthorizedError()
-    user = await User.get(read_token(settings, token.strip()))
+    user = await User.get(read_token(settings, credentials.credentials.strip()))
     if user is None or user.status != "active":
         raise NotAuthorizedError("The account of this token no longer exists.")
     remember_user(request, user)

@@ -2,13 +2,21 @@
 
 Every error response is JSON ``{"status", "msg", "detail", "code"}``. ``msg``
 is for the person using a client, ``detail`` for its developer, ``code`` for
-the program (``4000004`` is "400, error 4"). The numbers 1-10 keep the
+the program (``4090004`` is "409, error 4"). The numbers 1-10 keep the
 original's meaning; 11 and up are this service's additions.
+
+The statuses follow HTTP rather than the original's "400 for everything": a
+missing, broken, expired or unknown credential is 401 (with
+``WWW-Authenticate``), a request that is well formed but clashes with what
+exists (a taken e-mail, a full key or whitelist quota) is 409. Clients and
+schema-driven tools then tell "fix the request" (400/422) from "authenticate"
+(401) and "the state forbids it" (409) by the status alone.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 __all__ = [
     "APIError",
@@ -19,13 +27,12 @@ __all__ = [
     "InvalidIPError",
     "MaxKeyCountError",
     "MaxWhitelistCountError",
-    "MissingFieldsError",
     "NoKeyMatchError",
     "NoMatchUserError",
     "NonceReusedError",
     "NotAuthorizedError",
-    "NotSupportedError",
     "QueryStringError",
+    "ResourceNotFoundError",
     "SignatureError",
     "SignatureSchemeError",
     "TimestampError",
@@ -51,12 +58,14 @@ class APIError(Exception):
     Example:
         >>> error = MaxKeyCountError(3)
         >>> error.status, error.code, error.msg
-        (400, '4000004', 'MAX_KEY_COUNT')
+        (409, '4090004', 'MAX_KEY_COUNT')
     """
 
     status: int = 500
     number: int = 0
     msg: str = "INTERNAL_ERROR"
+    #: Response headers the error needs (``WWW-Authenticate`` on a 401).
+    headers: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
@@ -77,28 +86,43 @@ class APIError(Exception):
         return error_body(self.status, self.code, self.msg, self.detail)
 
 
-class NotAuthorizedError(APIError):
+class _BearerError(APIError):
+    # RFC 9110 §11.6.1: a 401 names the scheme the client should use.
+    status = 401
+    headers: ClassVar[Mapping[str, str]] = {"WWW-Authenticate": "Bearer"}
+
+
+class _SignedRequestError(APIError):
+    # The signed-request scheme is this service's own; the header names it for clients.
+    status = 401
+    headers: ClassVar[Mapping[str, str]] = {"WWW-Authenticate": "Signature"}
+
+
+class NotAuthorizedError(_BearerError):
     """No (or no usable) ``Authorization: Bearer`` header: 401 ``4010001``."""
 
-    status, number, msg = 401, 1, "NOT_AUTHORIZED"
+    number, msg = 1, "NOT_AUTHORIZED"
 
     def __init__(self, detail: str = "Authorization required: send 'Bearer <token>'.") -> None:
         super().__init__(detail)
 
 
-class TokenExpiredError(APIError):
-    """The JWT's ``exp`` has passed: 400 ``4000001``; log in again."""
+class TokenExpiredError(_BearerError):
+    """The JWT's ``exp`` has passed: 401 ``4010015``; log in again.
 
-    status, number, msg = 400, 1, "TOKEN_EXPIRED"
+    The original's number 1 is ``NOT_AUTHORIZED``'s under 401, hence 15.
+    """
+
+    number, msg = 15, "TOKEN_EXPIRED"
 
     def __init__(self) -> None:
         super().__init__("The token has expired: log in again for a new one.")
 
 
-class TokenDecodeError(APIError):
-    """The JWT is malformed or its signature is wrong: 400 ``4000002``."""
+class TokenDecodeError(_BearerError):
+    """The JWT is malformed or its signature is wrong: 401 ``4010002``."""
 
-    status, number, msg = 400, 2, "TOKEN_DECODE"
+    number, msg = 2, "TOKEN_DECODE"
 
     def __init__(self) -> None:
         super().__init__("The token could not be decoded or verified.")
@@ -114,18 +138,18 @@ class NoKeyMatchError(APIError):
 
 
 class MaxKeyCountError(APIError):
-    """The caller already has the maximum of active keys: 400 ``4000004``."""
+    """The caller already has the maximum of active keys: 409 ``4090004``."""
 
-    status, number, msg = 400, 4, "MAX_KEY_COUNT"
+    status, number, msg = 409, 4, "MAX_KEY_COUNT"
 
     def __init__(self, limit: int) -> None:
         super().__init__(f"At most {limit} active API keys: stop or delete one first.")
 
 
 class MaxWhitelistCountError(APIError):
-    """The key already has the maximum of whitelist entries: 400 ``4000005``."""
+    """The key already has the maximum of whitelist entries: 409 ``4090005``."""
 
-    status, number, msg = 400, 5, "MAX_WHITELIST_COUNT"
+    status, number, msg = 409, 5, "MAX_WHITELIST_COUNT"
 
     def __init__(self, limit: int) -> None:
         super().__init__(f"At most {limit} whitelisted IPs per key: delete one first.")
@@ -140,10 +164,10 @@ class InvalidIPError(APIError):
         super().__init__(f"{value!r} is not an IPv4 or IPv6 address.")
 
 
-class QueryStringError(APIError):
-    """``key``, ``timestamp`` or ``nonce`` missing, repeated or malformed: 400 ``4000007``."""
+class QueryStringError(_SignedRequestError):
+    """``key``, ``timestamp`` or ``nonce`` missing, repeated or malformed: 401 ``4010007``."""
 
-    status, number, msg = 400, 7, "INVALID_QUERY_STRING"
+    number, msg = 7, "INVALID_QUERY_STRING"
 
     def __init__(self, detail: str | None = None) -> None:
         super().__init__(
@@ -153,10 +177,10 @@ class QueryStringError(APIError):
         )
 
 
-class SignatureError(APIError):
-    """The ``secret`` header is missing or is not the request's HMAC: ``4000008``."""
+class SignatureError(_SignedRequestError):
+    """The ``secret`` header is missing or is not the request's HMAC: 401 ``4010008``."""
 
-    status, number, msg = 400, 8, "INVALID_SIGNATURE"
+    number, msg = 8, "INVALID_SIGNATURE"
 
     def __init__(self) -> None:
         super().__init__(
@@ -165,15 +189,15 @@ class SignatureError(APIError):
         )
 
 
-class SignatureSchemeError(APIError):
-    """No or an unknown ``X-Signature-Scheme`` header: 400 ``4000020``.
+class SignatureSchemeError(_SignedRequestError):
+    """No or an unknown ``X-Signature-Scheme`` header: 401 ``4010020``.
 
     Example:
         >>> SignatureSchemeError(None).code
-        '4000020'
+        '4010020'
     """
 
-    status, number, msg = 400, 20, "UNSUPPORTED_SIGNATURE_SCHEME"
+    number, msg = 20, "UNSUPPORTED_SIGNATURE_SCHEME"
 
     def __init__(self, named: str | None) -> None:
         shown = "no X-Signature-Scheme header" if named is None else f"scheme {named[:40]!r}"
@@ -183,69 +207,51 @@ class SignatureSchemeError(APIError):
         )
 
 
-class NonceReusedError(APIError):
-    """This key already sent a request with this nonce (a replay): 400 ``4000021``.
+class NonceReusedError(_SignedRequestError):
+    """This key already sent a request with this nonce (a replay): 401 ``4010021``.
 
     Example:
         >>> NonceReusedError().msg
         'NONCE_REUSED'
     """
 
-    status, number, msg = 400, 21, "NONCE_REUSED"
+    number, msg = 21, "NONCE_REUSED"
 
     def __init__(self) -> None:
         super().__init__("This nonce was used already: sign each request with a new nonce.")
 
 
-class TimestampError(APIError):
-    """The ``timestamp`` is outside the accepted window: 400 ``4000009``."""
+class TimestampError(_SignedRequestError):
+    """The ``timestamp`` is outside the accepted window: 401 ``4010009``."""
 
-    status, number, msg = 400, 9, "INVALID_TIMESTAMP"
+    number, msg = 9, "INVALID_TIMESTAMP"
 
     def __init__(self, window: int) -> None:
         super().__init__(f"timestamp must be the current epoch time in seconds (±{window} s).")
 
 
-class AccessKeyNotFoundError(APIError):
-    """No active API key with that access key: 404 ``4040010``."""
+class AccessKeyNotFoundError(_SignedRequestError):
+    """No active API key with that access key: 401 ``4010010`` (a credential, not a resource)."""
 
-    status, number, msg = 404, 10, "ACCESS_KEY_NOT_FOUND"
+    number, msg = 10, "ACCESS_KEY_NOT_FOUND"
 
     def __init__(self) -> None:
         super().__init__("No active API key has this access key.")
 
 
-class MissingFieldsError(APIError):
-    """Register or log in without e-mail or password: 400 ``4000011``."""
-
-    status, number, msg = 400, 11, "MISSING_FIELDS"
-
-    def __init__(self) -> None:
-        super().__init__("Both email and pw must be provided.")
-
-
 class EmailExistsError(APIError):
-    """Register with an e-mail that already has an account: 400 ``4000012``."""
+    """Register with an e-mail that already has an account: 409 ``4090012``."""
 
-    status, number, msg = 400, 12, "EMAIL_EXISTS"
+    status, number, msg = 409, 12, "EMAIL_EXISTS"
 
     def __init__(self) -> None:
         super().__init__("An account with this email exists already: log in instead.")
 
 
-class NotSupportedError(APIError):
-    """A social sign-in type this service does not implement: 400 ``4000013``."""
+class NoMatchUserError(_BearerError):
+    """Log-in with an unknown e-mail or a wrong password (one answer for both): ``4010014``."""
 
-    status, number, msg = 400, 13, "NOT_SUPPORTED"
-
-    def __init__(self, sns_type: str) -> None:
-        super().__init__(f"Sign-in with {sns_type} is not supported yet; use email.")
-
-
-class NoMatchUserError(APIError):
-    """Log-in with an unknown e-mail or a wrong password (one answer for both): ``4000014``."""
-
-    status, number, msg = 400, 14, "NO_MATCH_USER"
+    number, msg = 14, "NO_MATCH_USER"
 
     def __init__(self) -> None:
         super().__init__("No user matches this email and password.")
@@ -272,3 +278,14 @@ class BodyTooLargeError(APIError):
 
     def __init__(self, limit: int) -> None:
         super().__init__(f"The request body may be at most {limit} bytes.")
+
+
+class ResourceNotFoundError(APIError):
+    """A path id that names nothing of the caller's: 404 ``4040000`` (sqlrecord's code for it).
+
+    Example:
+        >>> ResourceNotFoundError("No notification with id 7.").body()["code"]
+        '4040000'
+    """
+
+    status, number, msg = 404, 0, "NOT_FOUND"

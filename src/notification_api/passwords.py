@@ -11,12 +11,28 @@ import asyncio
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-__all__ = ["hash_password", "verify_password"]
+__all__ = ["configure_hashing", "hash_password", "verify_password"]
 
 _hasher = PasswordHasher()
 # Verified against when the e-mail is unknown, so that "no such user" takes
 # as long as "wrong password" and the two cannot be told apart by timing.
 _DUMMY_HASH = _hasher.hash("no such user")
+
+
+def configure_hashing(time_cost: int, memory_kib: int) -> None:
+    """Hash new passwords with this argon2id cost (the app factory applies the settings).
+
+    Hashes made before keep their own parameters (they are part of the hash) and
+    still verify.
+
+    Example:
+        >>> configure_hashing(time_cost=3, memory_kib=65_536)
+    """
+    global _hasher, _DUMMY_HASH
+    if (_hasher.time_cost, _hasher.memory_cost) == (time_cost, memory_kib):
+        return
+    _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
+    _DUMMY_HASH = _hasher.hash("no such user")
 
 
 async def hash_password(password: str) -> str:

@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr | None = None
     jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
     token_lifetime_minutes: int = 60
+    # argon2id cost (argon2-cffi's defaults, RFC 9106's second recommendation). Lower
+    # only where hashing speed matters more than resistance (tests); API_ENV=prod
+    # refuses less than OWASP's minimum (19 MiB, 2 passes).
+    password_hash_time_cost: int = Field(default=3, ge=1)
+    password_hash_memory_kib: int = Field(default=65_536, ge=1024)
 
     max_api_keys: int = 3
     max_whitelists: int = 10
@@ -101,6 +106,16 @@ class Settings(BaseSettings):
                 return json.loads(text)
             return [part.strip() for part in text.split(",") if part.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _password_hash_for_env(self) -> Settings:
+        weak = self.password_hash_memory_kib < 19_456 or self.password_hash_time_cost < 2
+        if self.api_env == "prod" and weak:
+            raise ValueError(
+                "API_ENV=prod needs PASSWORD_HASH_MEMORY_KIB >= 19456 and "
+                "PASSWORD_HASH_TIME_COST >= 2 (OWASP's minimum for argon2id)."
+            )
+        return self
 
     @model_validator(mode="after")
     def _jwt_secret_for_env(self) -> Settings:

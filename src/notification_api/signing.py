@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import parse_qsl, quote
 
-from fastapi import Depends, Header, Query, Request
+from fastapi import Depends, Header, Request, Security
 
 from sqlrecord import Database
 
@@ -63,6 +63,7 @@ from .errors import (
 )
 from .models import ApiKey, ApiWhitelist
 from .nonces import NonceStore
+from .openapi import SIGNATURE, SIGNED_KEY, SIGNED_NONCE, SIGNED_TIMESTAMP
 from .secrets_at_rest import SecretUnreadableError, secret_box
 from .settings import Settings
 
@@ -253,16 +254,12 @@ async def signed_key(
     request: Request,
     session: UnitOfWork,  # opened first: the model calls below run in its session
     settings: AppSettings,
-    key: Annotated[str | None, Query(description="The API key's access key.")] = None,
-    timestamp: Annotated[str | None, Query(description="Now, in epoch seconds.")] = None,
-    nonce: Annotated[
-        str | None,
-        Query(description="16-64 characters of A-Z a-z 0-9 - _, new for every request."),
-    ] = None,
-    secret: Annotated[
-        str | None,
-        Header(description="base64(HMAC-SHA256(secret_key, canonical request)); see the docs."),
-    ] = None,
+    # The four security schemes of a signed request (see openapi.py): declared for
+    # the schema; the check reads the raw request, exactly as it was signed.
+    key: Annotated[str | None, Security(SIGNED_KEY)],
+    timestamp: Annotated[str | None, Security(SIGNED_TIMESTAMP)],
+    nonce: Annotated[str | None, Security(SIGNED_NONCE)],
+    secret: Annotated[str | None, Security(SIGNATURE)],
     signature_scheme: Annotated[
         str | None,
         Header(alias=SCHEME_HEADER, description=f"{SCHEME_V2} (required unless legacy)."),
@@ -270,10 +267,10 @@ async def signed_key(
 ) -> ApiKey:
     """Dependency: check the signed request and return its active :class:`ApiKey`.
 
-    ``key``, ``timestamp``, ``nonce`` and the headers are declared for the
-    OpenAPI schema only: the check reads the raw request, exactly as it was
-    signed. Checked in this order: scheme, query, timestamp, key, signature,
-    whitelist, nonce (so a refused request never spends a nonce).
+    401 for a missing, malformed, stale, unknown, wrong or replayed credential;
+    403 for a client address the key's whitelist does not hold. Checked in this
+    order: scheme, query, timestamp, key, signature, whitelist, nonce (so a
+    refused request never spends a nonce).
 
     Example:
         >>> from fastapi import Depends

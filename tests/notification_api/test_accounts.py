@@ -30,7 +30,7 @@ async def test_register_and_login(client: httpx.AsyncClient) -> None:
     assert auth["Authorization"].startswith("Bearer ")
 
     again = await client.post("/api/auth/register/email", json={"email": email, "pw": "other"})
-    assert assert_error(again, 400, "4000012")["msg"] == "EMAIL_EXISTS"
+    assert assert_error(again, 409, "4090012")["msg"] == "EMAIL_EXISTS"
 
     good = await client.post("/api/auth/login/email", json={"email": email, "pw": "pw-123456"})
     assert good.status_code == 200 and good.json()["Authorization"].startswith("Bearer ")
@@ -40,16 +40,16 @@ async def test_register_and_login(client: httpx.AsyncClient) -> None:
         "/api/auth/login/email", json={"email": unique_email(), "pw": "pw-123456"}
     )
     # One answer whether the e-mail or the password is wrong.
-    assert assert_error(wrong_pw, 400, "4000014") == assert_error(unknown, 400, "4000014")
+    assert assert_error(wrong_pw, 401, "4010014") == assert_error(unknown, 401, "4010014")
 
 
 @pytest.mark.parametrize(
     ("path", "body", "status", "code"),
     [
-        ("/api/auth/register/email", {"email": "a@example.com"}, 400, "4000011"),
-        ("/api/auth/register/email", {"pw": "x"}, 400, "4000011"),
-        ("/api/auth/login/email", {}, 400, "4000011"),
-        ("/api/auth/register/kakao", {"email": "a@example.com", "pw": "x"}, 400, "4000013"),
+        ("/api/auth/register/email", {"email": "a@example.com"}, 422, "4220001"),
+        ("/api/auth/register/email", {"pw": "x"}, 422, "4220001"),
+        ("/api/auth/login/email", {}, 422, "4220001"),
+        ("/api/auth/register/kakao", {"email": "a@example.com", "pw": "x"}, 422, "4220001"),
         ("/api/auth/register/twitter", {"email": "a@example.com", "pw": "x"}, 422, "4220001"),
         ("/api/auth/register/email", {"email": "not-an-email", "pw": "x"}, 422, "4220001"),
     ],
@@ -76,10 +76,10 @@ async def test_token_errors(client: httpx.AsyncClient, service: Service) -> None
         await client.get("/api/users/me", headers={"Authorization": "Token abc"}), 401, "4010001"
     )
     broken = {"Authorization": "Bearer not.a.jwt"}
-    assert_error(await client.get("/api/users/me", headers=broken), 400, "4000002")
+    assert_error(await client.get("/api/users/me", headers=broken), 401, "4010002")
     past = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
     expired = {"Authorization": f"Bearer {create_token(service.settings, 1, now=past)}"}
-    assert_error(await client.get("/api/users/me", headers=expired), 400, "4000001")
+    assert_error(await client.get("/api/users/me", headers=expired), 401, "4010015")
 
 
 async def test_update_me_is_mass_assignment_protected(client: httpx.AsyncClient) -> None:
@@ -92,9 +92,9 @@ async def test_update_me_is_mass_assignment_protected(client: httpx.AsyncClient)
 
     for forbidden in ({"status": "admin"}, {"pw": "x"}, {"email": "b@example.com"}):
         refused = await client.patch("/api/users/me", json=forbidden, headers=auth)
-        assert assert_error(refused, 422, "4220002")["msg"] == "INVALID_FIELD"
+        assert assert_error(refused, 422, "4220001")["msg"] == "VALIDATION_ERROR"
     unknown = await client.patch("/api/users/me", json={"nickname": "k"}, headers=auth)
-    assert "nickname" in assert_error(unknown, 422, "4220002")["detail"]
+    assert "nickname" in assert_error(unknown, 422, "4220001")["detail"]
     wrong_type = await client.patch(
         "/api/users/me", json={"marketing_agree": "maybe"}, headers=auth
     )

@@ -119,7 +119,7 @@ async def test_body_at_the_limit_is_read(client: httpx.AsyncClient, service: Ser
     body = _login_body(limit)
     headers = {"Content-Type": "application/json"}
     declared = await client.post(LOGIN, content=body, headers=headers)
-    assert_error(declared, 400, "4000014")  # read, parsed, and answered by the route
+    assert_error(declared, 401, "4010014")  # read, parsed, and answered by the route
     streamed = await client.post(LOGIN, content=_chunked(body), headers=headers)
-    assert_error(streamed, 400, "4000014")
+    assert_error(streamed, 401, "4010014")
     assert _stats(service).most_bytes_read == limit

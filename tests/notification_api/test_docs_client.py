@@ -61,7 +61,7 @@ async def test_the_documented_client_works(client: httpx.AsyncClient) -> None:
     headers = {**headers, "Content-Type": "application/json"}
     queued = await client.post(url, content=body, headers=headers)
     assert queued.status_code == 202, queued.text
-    assert_error(await client.post(url, content=body, headers=headers), 400, "4000021")
+    assert_error(await client.post(url, content=body, headers=headers), 401, "4010021")
     url, headers = signed_request(
         key["access_key"], key["secret_key"], "GET", PATH, {"channel": "email", "per_page": 5}
     )

@@ -60,7 +60,7 @@ async def test_access_log_line(client: httpx.AsyncClient, caplog: pytest.LogCapt
     assert (me["method"], me["status"], me["client"]) == ("GET", 200, "127.0.0.1")
     assert isinstance(me["user_id"], int) and isinstance(me["ms"], float)
     assert me["email"] == f"{email[:2]}{'*' * (len(email.split('@')[0]) - 2)}@example.com"
-    assert [line["status"] for line in lines] == [201, 200, 400]
+    assert [line["status"] for line in lines] == [201, 200, 401]
     # Neither the password nor the address in clear goes to the log.
     assert "pw-123456" not in caplog.text and email not in caplog.text
 

@@ -17,7 +17,7 @@ async def test_key_limit_and_secret_shown_once(client: httpx.AsyncClient, servic
     created = [await create_key(client, auth) for _ in range(limit)]
     assert all(len(key["secret_key"]) >= 32 for key in created)
     over = await client.post("/api/users/apikeys", json={}, headers=auth)
-    assert assert_error(over, 400, "4000004")["msg"] == "MAX_KEY_COUNT"
+    assert assert_error(over, 409, "4090004")["msg"] == "MAX_KEY_COUNT"
 
     listed = (await client.get("/api/users/apikeys", headers=auth)).json()
     assert [key["id"] for key in listed] == [key["id"] for key in created]
@@ -36,7 +36,7 @@ async def test_key_limit_and_secret_shown_once(client: httpx.AsyncClient, servic
     restart = await client.patch(
         f"/api/users/apikeys/{first}", json={"status": "active"}, headers=auth
     )
-    assert_error(restart, 400, "4000004")
+    assert_error(restart, 409, "4090004")
     bad_field = await client.patch(
         f"/api/users/apikeys/{first}", json={"access_key": "mine"}, headers=auth
     )
@@ -85,7 +85,7 @@ async def test_whitelist_validation_duplicates_and_limit(
         added = await client.post(url, json={"ip_addr": f"192.0.2.{n}"}, headers=auth)
         assert added.status_code == 201, added.text
     over = await client.post(url, json={"ip_addr": "198.51.100.1"}, headers=auth)
-    assert_error(over, 400, "4000005")
+    assert_error(over, 409, "4090005")
     # A duplicate is still answered at the limit: nothing new is stored.
     again = await client.post(url, json={"ip_addr": "192.0.2.2"}, headers=auth)
     assert again.status_code == 200

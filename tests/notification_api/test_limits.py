@@ -59,7 +59,7 @@ async def test_concurrent_key_creation_stops_at_the_limit(
         )
         assert _statuses(answers) == {201: limit, 400: CONCURRENT - limit}, _statuses(answers)
         for refused in (answer for answer in answers if answer.status_code == 400):
-            assert_error(refused, 400, "4000004")
+            assert_error(refused, 409, "4090004")
         assert len(await _active_keys(client, auth)) == limit
 
 
@@ -103,7 +103,7 @@ async def test_concurrent_key_restarts_stop_at_the_limit(
         refused = [answer for answer in answers if answer not in accepted]
         assert len(accepted) == limit, _statuses(answers)
         for answer in refused:
-            assert_error(answer, 400, "4000004")
+            assert_error(answer, 409, "4090004")
         active = await _active_keys(client, auth)
         assert sorted(key["id"] for key in active) == sorted(
             answer.json()["id"] for answer in accepted
@@ -124,7 +124,7 @@ async def test_concurrent_whitelist_additions_stop_at_the_limit(
         assert _statuses(answers) == {201: limit, 400: refused}, _statuses(answers)
         for answer in answers:
             if answer.status_code == 400:
-                assert_error(answer, 400, "4000005")
+                assert_error(answer, 409, "4090005")
         listed = (await client.get(url, headers=auth)).json()
         assert len(listed) == limit
         assert {row["ip_addr"] for row in listed} == {

@@ -85,12 +85,12 @@ async def test_a_replayed_request_is_refused(
     captured = prepare("POST", PATH, key, json=NOTE)
     assert (await captured.send(client)).status_code == 202
     replay = await captured.send(client)
-    assert_error(replay, 400, "4000021")
+    assert_error(replay, 401, "4010021")
     assert await _notifications_of(service, key) == 1  # the replay queued nothing
     # A GET is spent the same way.
     listing = prepare("GET", PATH, key, status="queued")
     assert (await listing.send(client)).status_code == 200
-    assert_error(await listing.send(client), 400, "4000021")
+    assert_error(await listing.send(client), 401, "4010021")
     # Another key may use the same nonce: nonces are per key.
     other = await create_key(client, await register(client))
     nonce = captured.query.split("nonce=")[1].split("&")[0]
@@ -106,7 +106,7 @@ async def test_concurrent_replays_queue_one_notification(
     assert statuses == [202] + [400] * (CONCURRENT_REPLAYS - 1), statuses
     for answer in answers:
         if answer.status_code == 400:
-            assert_error(answer, 400, "4000021")
+            assert_error(answer, 401, "4010021")
     assert await _notifications_of(service, key) == 1
 
 
@@ -119,7 +119,7 @@ async def test_a_signature_does_not_fit_another_body(
         captured.content + b" ",  # the same JSON, one byte more
         b"",
     ):
-        assert_error(await captured.send(client, content=body), 400, "4000008")
+        assert_error(await captured.send(client, content=body), 401, "4010008")
     assert await _notifications_of(service, key) == 0
     # Refused requests spent no nonce: the genuine one still goes through, once.
     assert (await captured.send(client)).status_code == 202
@@ -130,11 +130,11 @@ async def test_a_get_signature_does_not_make_a_post(
 ) -> None:
     captured = prepare("GET", PATH, key)  # a signed listing, seen on the wire
     forged = await captured.send(client, method="POST", content=captured.content)
-    assert_error(forged, 400, "4000008")
+    assert_error(forged, 401, "4010008")
     with_body = await captured.send(
         client, method="POST", content=prepare("POST", PATH, key, json=NOTE).content
     )
-    assert_error(with_body, 400, "4000008")
+    assert_error(with_body, 401, "4010008")
     assert await _notifications_of(service, key) == 0
 
 
@@ -150,7 +150,7 @@ async def test_a_changed_query_or_path_is_refused(
         f"{PATH}?{query.replace('&status=sent', '')}",  # a parameter removed
         f"{PATH}/1?{query}",  # another route
     ):
-        assert_error(await captured.send(client, url=url), 400, "4000008")
+        assert_error(await captured.send(client, url=url), 401, "4010008")
     # The same parameters in another order and spelling mean the same: accepted.
     reordered = "&".join(reversed(query.split("&")))
     assert (await captured.send(client, url=f"{PATH}?{reordered}")).status_code == 200
@@ -172,17 +172,17 @@ async def test_nonce_must_be_present_and_well_formed(
         response = await client.get(
             f"{PATH}?{query}", headers={"X-Signature-Scheme": SCHEME, "secret": secret}
         )
-        assert_error(response, 400, "4000007")
+        assert_error(response, 401, "4010007")
 
 
 async def test_legacy_scheme_only_with_the_setting(
     client: httpx.AsyncClient, service: Service, key: dict[str, Any]
 ) -> None:
     refused = await legacy_signed(client, "POST", PATH, key, json=NOTE)
-    assert "X-Signature-Scheme" in assert_error(refused, 400, "4000020")["detail"]
+    assert "X-Signature-Scheme" in assert_error(refused, 401, "4010020")["detail"]
     unknown = prepare("POST", PATH, key, json=NOTE)
     unknown.headers["X-Signature-Scheme"] = "NAPI-HMAC-SHA256-V1"
-    assert_error(await unknown.send(client), 400, "4000020")
+    assert_error(await unknown.send(client), 401, "4010020")
     assert await _notifications_of(service, key) == 0
     with reconfigured(service, legacy_signatures=True):
         assert (await legacy_signed(client, "POST", PATH, key, json=NOTE)).status_code == 202
@@ -191,8 +191,8 @@ async def test_legacy_scheme_only_with_the_setting(
         # V2 works beside it, replays of V2 requests still refused.
         captured = prepare("POST", PATH, key, json=NOTE)
         assert (await captured.send(client)).status_code == 202
-        assert_error(await captured.send(client), 400, "4000021")
-    assert_error(await legacy_signed(client, "GET", PATH, key), 400, "4000020")
+        assert_error(await captured.send(client), 401, "4010021")
+    assert_error(await legacy_signed(client, "GET", PATH, key), 401, "4010020")
 
 
 async def test_expired_nonces_are_forgotten(

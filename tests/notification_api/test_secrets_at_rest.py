@@ -114,7 +114,7 @@ async def test_an_unreadable_secret_is_a_refusal_not_a_crash(
     stranger = SecretStr(Fernet.generate_key().decode())
     with reconfigured(service, secret_keys_encryption_keys=stranger):
         response = await signed(client, "GET", PATH, key)
-    assert response.status_code == 400 and response.json()["code"] == "4000008"
+    assert response.status_code == 401 and response.json()["code"] == "4010008"
 
 
 def test_prod_requires_encryption_keys(monkeypatch: pytest.MonkeyPatch) -> None:

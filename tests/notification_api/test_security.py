@@ -203,8 +203,8 @@ async def test_tokens_carry_exp_and_forged_tokens_are_refused(
     }
     for name, bad in forged.items():
         response = await http.get("/api/users/me", headers={"Authorization": f"Bearer {bad}"})
-        code = "4000001" if name == "expired a second ago" else "4000002"
-        assert_error(response, 400, code)
+        code = "4010015" if name == "expired a second ago" else "4010002"
+        assert_error(response, 401, code)
     # The genuine token still works, and names the attacker, not the victim.
     me = await http.get("/api/users/me", headers=attacker_auth)
     assert me.status_code == 200 and me.json()["id"] != victim["id"]
@@ -254,7 +254,7 @@ async def test_wrong_signatures_of_the_right_length_are_refused(
         response = await signed(
             http, "POST", NOTIFICATIONS, key, query=query, secret=header, json=NOTE
         )
-        assert_error(response, 400, "4000008")
+        assert_error(response, 401, "4010008")
     accepted = await signed(http, "POST", NOTIFICATIONS, key, query=query, secret=honest, json=NOTE)
     assert accepted.status_code == 202
     checked(service, len(wrong) + 1)
@@ -276,7 +276,7 @@ async def test_replay_just_outside_the_window_is_refused(
         query = signed_query(key["access_key"], timestamp=now - age)
         response = await signed(http, "POST", NOTIFICATIONS, key, query=query, json=NOTE)
         if status == 400:
-            assert_error(response, 400, "4000009")
+            assert_error(response, 401, "4010009")
         else:
             assert response.status_code == 202, response.text
     # The same captured request, its timestamp edited to look fresh: the signature breaks.
@@ -292,7 +292,7 @@ async def test_replay_just_outside_the_window_is_refused(
         },
         content=body,
     )
-    assert_error(replayed, 400, "4000008")
+    assert_error(replayed, 401, "4010008")
     checked(service, 5)
 
 
@@ -413,5 +413,5 @@ async def test_patch_me_changes_no_protected_column(
     assert not changed, changed
     # The account still logs in with its own password only.
     assert (await login(http, email, "pw-123456")).status_code == 200
-    assert_error(await login(http, email, "new-password"), 400, "4000014")
+    assert_error(await login(http, email, "new-password"), 401, "4010014")
     checked(service, len(attempts) + 2)

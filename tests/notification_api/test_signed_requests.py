@@ -33,17 +33,17 @@ async def test_correctly_signed_request_is_accepted(
 async def test_signature_refusals(client: httpx.AsyncClient, key: dict[str, str]) -> None:
     now = int(time.time())
     cases = [
-        ({"secret": "AAAA"}, 400, "4000008"),  # wrong signature
-        ({"secret": ""}, 400, "4000008"),  # no signature
-        ({"timestamp": now - 3600}, 400, "4000009"),  # expired
-        ({"timestamp": now + 3600}, 400, "4000009"),  # from the future
-        ({"query": f"key={key['access_key']}"}, 400, "4000007"),  # no timestamp
-        ({"query": f"timestamp={now}"}, 400, "4000007"),  # no key
-        ({"query": f"key={key['access_key']}&key=x&timestamp={now}"}, 400, "4000007"),
-        ({"query": f"key={key['access_key']}&timestamp=soon"}, 400, "4000007"),
-        ({"query": f"key={key['access_key']}&timestamp={10**400}"}, 400, "4000007"),
-        ({"query": f"key={key['access_key']}&timestamp=-{now}"}, 400, "4000007"),
-        ({"query": signed_query("no-such-key")}, 404, "4040010"),
+        ({"secret": "AAAA"}, 401, "4010008"),  # wrong signature
+        ({"secret": ""}, 401, "4010008"),  # no signature
+        ({"timestamp": now - 3600}, 401, "4010009"),  # expired
+        ({"timestamp": now + 3600}, 401, "4010009"),  # from the future
+        ({"query": f"key={key['access_key']}"}, 401, "4010007"),  # no timestamp
+        ({"query": f"timestamp={now}"}, 401, "4010007"),  # no key
+        ({"query": f"key={key['access_key']}&key=x&timestamp={now}"}, 401, "4010007"),
+        ({"query": f"key={key['access_key']}&timestamp=soon"}, 401, "4010007"),
+        ({"query": f"key={key['access_key']}&timestamp={10**400}"}, 401, "4010007"),
+        ({"query": f"key={key['access_key']}&timestamp=-{now}"}, 401, "4010007"),
+        ({"query": signed_query("no-such-key")}, 401, "4010010"),
     ]
     for overrides, status, code in cases:
         response = await signed(client, "POST", PATH, key, json=NOTE, **overrides)
@@ -57,14 +57,14 @@ async def test_signature_refusals(client: httpx.AsyncClient, key: dict[str, str]
             "secret": v2_signature(key["secret_key"], "GET", PATH, honest, b""),
         },
     )
-    assert_error(tampered, 400, "4000008")
+    assert_error(tampered, 401, "4010008")
 
 
 async def test_stopped_key_is_refused(client: httpx.AsyncClient) -> None:
     auth = await register(client)
     own = await create_key(client, auth)
     await client.patch(f"/api/users/apikeys/{own['id']}", json={"status": "stopped"}, headers=auth)
-    assert_error(await signed(client, "POST", PATH, own, json=NOTE), 404, "4040010")
+    assert_error(await signed(client, "POST", PATH, own, json=NOTE), 401, "4010010")
 
 
 async def test_whitelist_is_enforced(client: httpx.AsyncClient) -> None:

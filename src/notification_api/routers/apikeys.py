@@ -26,6 +26,7 @@ ERRORS: dict[int | str, dict[str, object]] = {
     400: {"model": ErrorOut},
     401: {"model": ErrorOut},
     404: {"model": ErrorOut},
+    409: {"model": ErrorOut},  # a quota (keys, whitelist entries) is full
     422: {"model": ErrorOut},  # FastAPI's default 422 body is not what the handlers send
 }
 # OpenAPI links: what a client (and schemathesis' stateful tests) can do with a new key.
@@ -110,7 +111,7 @@ async def create_key(
     user: CurrentUser,
     settings: AppSettings,
 ) -> ApiKeyCreated:
-    """A new key pair; ``secret_key`` is in this response only (400 ``4000004`` past the limit)."""
+    """A new key pair; ``secret_key`` is in this response only (409 ``4090004`` past the limit)."""
     await lock_owner(user)
     if await _active_key_count(user) >= settings.max_api_keys:
         raise MaxKeyCountError(settings.max_api_keys)

@@ -8,9 +8,9 @@ from fastapi import APIRouter, BackgroundTasks, Query, Request
 from fastapi.exceptions import RequestValidationError
 
 from sqlrecord import Page
-from sqlrecord.exceptions import NotFoundError
 
 from ..deps import IN_UNIT_OF_WORK
+from ..errors import ResourceNotFoundError
 from ..models import Notification
 from ..netguard import AddressPolicy, WebhookURLError, check_webhook_url
 from ..schemas import (
@@ -28,6 +28,7 @@ __all__ = ["router"]
 router = APIRouter(prefix="/api/services", tags=["services"], dependencies=[IN_UNIT_OF_WORK])
 _ERRORS: dict[int | str, dict[str, object]] = {
     400: {"model": ErrorOut},
+    401: {"model": ErrorOut},
     403: {"model": ErrorOut},
     404: {"model": ErrorOut},
     422: {"model": ErrorOut},
@@ -89,7 +90,7 @@ async def read_notification(notification_id: RowId, api_key: SignedKey) -> Notif
     """One of the key owner's notifications (404 for any other id)."""
     notification = await Notification.get(notification_id)
     if notification is None or notification.user_id != api_key.user_id:
-        raise NotFoundError(f"No notification with id {notification_id}.")
+        raise ResourceNotFoundError(f"No notification with id {notification_id}.")
     return NotificationOut.model_validate(notification)
 
 

@@ -26,9 +26,9 @@ async def read_me(user: CurrentUser) -> UserOut:
 async def update_me(body: UserUpdate, user: CurrentUser) -> UserOut:
     """Change name, phone number, profile image or marketing consent.
 
-    The body goes to sqlrecord's ``update`` as given (``update`` has no options
-    a body could reach): ``status``, ``pw``, ``email`` (protected) or an unknown
-    field are refused with 422.
+    Any other field (``status``, ``pw``, ``email``, an unknown name) is refused
+    with 422 by the body's schema, before anything reaches the database; and
+    sqlrecord's ``update`` has no options a body could reach.
     """
     await user.update(**body.model_dump(exclude_unset=True))
     return UserOut.model_validate(user)

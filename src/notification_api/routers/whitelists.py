@@ -12,10 +12,10 @@ import ipaddress
 
 from fastapi import APIRouter, Response
 
-from sqlrecord.exceptions import DuplicateKeyError, NotFoundError
+from sqlrecord.exceptions import DuplicateKeyError
 
 from ..deps import IN_UNIT_OF_WORK, AppSettings, CurrentUser
-from ..errors import InvalidIPError, MaxWhitelistCountError
+from ..errors import InvalidIPError, MaxWhitelistCountError, ResourceNotFoundError
 from ..models import ApiWhitelist
 from ..schemas import RowId, WhitelistCreate, WhitelistOut
 from .apikeys import ERRORS, owned_key
@@ -116,6 +116,6 @@ async def remove_from_whitelist(key_id: RowId, list_id: RowId, user: CurrentUser
     key = await owned_key(user, key_id)
     entry = await ApiWhitelist.get(list_id)
     if entry is None or entry.api_key_id != key.id:
-        raise NotFoundError(f"Key {key_id} has no whitelist entry with id {list_id}.")
+        raise ResourceNotFoundError(f"Key {key_id} has no whitelist entry with id {list_id}.")
     await entry.delete()
     return {"message": "ok"}
