@@ -266,6 +266,24 @@ class IPNotAllowedError(APIError):
         super().__init__(f"This API key does not accept requests from {ip}.")
 
 
+class WebhookNotAllowedError(APIError):
+    """A webhook address this server does not deliver to (its address policy): 403 ``4030002``.
+
+    A well-formed URL whose host is private, loopback, link-local, reserved, written
+    in an unusual form, or outside ``WEBHOOK_ALLOWED_NETWORKS``: a refusal by policy
+    (the schema cannot know the setting), not a malformed value.
+
+    Example:
+        >>> WebhookNotAllowedError("a private address").code
+        '4030002'
+    """
+
+    status, number, msg = 403, 2, "WEBHOOK_NOT_ALLOWED"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"This server does not deliver webhooks to this address: {reason}.")
+
+
 class BodyTooLargeError(APIError):
     """The request body is larger than ``MAX_BODY_BYTES``: 413 ``4130001``.
 

@@ -57,8 +57,8 @@ async def test_concurrent_key_creation_stops_at_the_limit(
         answers = await _all_at_once(
             client, [("POST", "/api/users/apikeys", {"user_memo": "race"})] * CONCURRENT, auth
         )
-        assert _statuses(answers) == {201: limit, 400: CONCURRENT - limit}, _statuses(answers)
-        for refused in (answer for answer in answers if answer.status_code == 400):
+        assert _statuses(answers) == {201: limit, 409: CONCURRENT - limit}, _statuses(answers)
+        for refused in (answer for answer in answers if answer.status_code == 409):
             assert_error(refused, 409, "4090004")
         assert len(await _active_keys(client, auth)) == limit
 
@@ -121,9 +121,9 @@ async def test_concurrent_whitelist_additions_stop_at_the_limit(
         additions = [("POST", url, {"ip_addr": f"192.0.2.{n}"}) for n in range(1, 2 * limit + 2)]
         answers = await _all_at_once(client, additions, auth)
         refused = len(additions) - limit
-        assert _statuses(answers) == {201: limit, 400: refused}, _statuses(answers)
+        assert _statuses(answers) == {201: limit, 409: refused}, _statuses(answers)
         for answer in answers:
-            if answer.status_code == 400:
+            if answer.status_code == 409:
                 assert_error(answer, 409, "4090005")
         listed = (await client.get(url, headers=auth)).json()
         assert len(listed) == limit

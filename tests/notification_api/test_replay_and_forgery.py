@@ -6,8 +6,8 @@ another body, or turned a GET into a POST. Scheme ``NAPI-HMAC-SHA256-V2``
 signs the method, the path, the canonical query (timestamp and nonce in it)
 and the body's SHA-256, and spends each nonce once: in the database
 (``request_nonces``) by default, in Redis when ``REDIS_URL`` is set. Both
-stores run here, on every database. The legacy scheme answers 400
-``4000020`` unless ``LEGACY_SIGNATURES`` is on.
+stores run here, on every database. The legacy scheme answers 401
+``4010020`` unless ``LEGACY_SIGNATURES`` is on.
 """
 
 from __future__ import annotations
@@ -103,9 +103,9 @@ async def test_concurrent_replays_queue_one_notification(
     captured = prepare("POST", PATH, key, json=NOTE)
     answers = await asyncio.gather(*(captured.send(client) for _ in range(CONCURRENT_REPLAYS)))
     statuses = sorted(answer.status_code for answer in answers)
-    assert statuses == [202] + [400] * (CONCURRENT_REPLAYS - 1), statuses
+    assert statuses == [202] + [401] * (CONCURRENT_REPLAYS - 1), statuses
     for answer in answers:
-        if answer.status_code == 400:
+        if answer.status_code == 401:
             assert_error(answer, 401, "4010021")
     assert await _notifications_of(service, key) == 1
 

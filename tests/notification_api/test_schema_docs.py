@@ -90,7 +90,12 @@ async def test_the_schema_declares_the_security_schemes(client: httpx.AsyncClien
     bearer = [name for name, s in schemes.items() if s == {**s, "type": "http", "scheme": "bearer"}]
     assert len(bearer) == 1, schemes  # what Swagger UI's Authorize button fills in
     signed = {(s["in"], s["name"]): name for name, s in schemes.items() if s["type"] == "apiKey"}
-    assert set(signed) == {("query", "key"), ("query", "timestamp"), ("header", "secret")}
+    assert set(signed) == {
+        ("query", "key"),
+        ("query", "timestamp"),
+        ("query", "nonce"),
+        ("header", "secret"),
+    }
     protected = 0
     for method, path, operation in _operations(schema):
         requirements = operation.get("security", [])

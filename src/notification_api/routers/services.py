@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request
-from fastapi.exceptions import RequestValidationError
 
 from sqlrecord import Page
 
 from ..deps import IN_UNIT_OF_WORK
-from ..errors import ResourceNotFoundError
+from ..errors import ResourceNotFoundError, WebhookNotAllowedError
 from ..models import Notification
 from ..netguard import AddressPolicy, WebhookURLError, check_webhook_url
 from ..schemas import (
@@ -70,7 +69,7 @@ async def queue_notification(
 
 
 def _check_webhook(url: str, request: Request) -> None:
-    """Refuse (422, like any invalid field) a URL the worker would not be allowed to reach.
+    """Refuse (403 ``WEBHOOK_NOT_ALLOWED``) a URL the worker would not be allowed to reach.
 
     The address policy depends on the settings (``WEBHOOK_ALLOWED_NETWORKS``),
     which the schema cannot see; the worker checks again, after resolving.
@@ -79,10 +78,7 @@ def _check_webhook(url: str, request: Request) -> None:
     try:
         check_webhook_url(url, policy)
     except WebhookURLError as refused:
-        location = ("body", "webhook", "recipient")
-        raise RequestValidationError(
-            [{"loc": location, "msg": f"Value error, {refused}", "type": "value_error"}]
-        ) from None
+        raise WebhookNotAllowedError(str(refused)) from None
 
 
 @router.get("/notifications/{notification_id}", responses=_ERRORS)
