@@ -57,11 +57,14 @@ def test_migrate_command_builds_the_schema(tmp_path: Path) -> None:
         )
         assert done.returncode == 0, done.stderr
     with sqlite3.connect(database) as connection:
-        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+        tables = dict(connection.execute("SELECT name, sql FROM sqlite_master"))
         version = connection.execute("SELECT version_num FROM alembic_version").fetchone()
     connection.close()
-    assert {"users", "api_keys", "api_whitelists", "notifications"} <= tables
-    assert version == ("0001",)
+    service_tables = {"users", "api_keys", "api_whitelists", "notifications"}
+    assert service_tables <= tables.keys()
+    assert version == ("0002",)
+    # Ids are never reused: every table has AUTOINCREMENT (issue 16, finding 3).
+    assert all("AUTOINCREMENT" in tables[name] for name in service_tables)
 
 
 def test_unknown_command_is_refused() -> None:

@@ -41,7 +41,7 @@ def _credentials(sns_type: SnsType, body: UserRegister) -> tuple[str, str]:
 
 def _token_for(user: User, request: Request, settings: Settings) -> Token:
     remember_user(request, user)
-    return Token(Authorization=f"Bearer {create_token(settings, user.id)}")
+    return Token(Authorization=f"Bearer {create_token(settings, user.id, user.token_key)}")
 
 
 @router.post("/register/{sns_type}", status_code=201, responses=_ERRORS)
