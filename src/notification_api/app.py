@@ -12,6 +12,7 @@ from .channels import EmailChannel, WebhookChannel
 from .database import bind_database, make_database
 from .handlers import install_error_handlers
 from .migrate import upgrade_to_head
+from .ratelimit import RateLimits
 from .routers import ROUTERS
 from .settings import Settings
 from .worker import DeliveryWorker
@@ -24,7 +25,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     The lifespan applies the migrations (``MIGRATE_ON_START``), starts the
     delivery worker (``WORKER_ENABLED``), and at shutdown stops the worker,
-    closes the webhook client and disposes of the database's pool.
+    closes the webhook client and the rate limits' storage, and disposes of
+    the database's pool.
 
     Example:
         >>> app = create_app(Settings(api_env="test", db_url="sqlite+aiosqlite://",
@@ -36,6 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     database = make_database(settings)
     bind_database(database)
     webhooks = WebhookChannel(settings)
+    rate_limits = RateLimits(settings)
     worker = DeliveryWorker(
         database, settings, channels={"email": EmailChannel(settings), "webhook": webhooks}
     )
@@ -51,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await worker.stop()
             await webhooks.aclose()
+            await rate_limits.aclose()
 
     app = FastAPI(
         title="Notification API",
@@ -61,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.database = database
     app.state.worker = worker
+    app.state.rate_limits = rate_limits
     # Wrapped around the lifespan above: the pool is disposed after the worker stopped.
     database.init_app(app)
     install_error_handlers(app)

@@ -24,10 +24,12 @@ __all__ = [
     "NotAuthorizedError",
     "NotSupportedError",
     "QueryStringError",
+    "RateLimitUnavailableError",
     "SignatureError",
     "TimestampError",
     "TokenDecodeError",
     "TokenExpiredError",
+    "TooManyRequestsError",
     "error_body",
 ]
 
@@ -54,10 +56,13 @@ class APIError(Exception):
     status: int = 500
     number: int = 0
     msg: str = "INTERNAL_ERROR"
+    #: Extra response headers (``Retry-After`` of a 429).
+    headers: dict[str, str]
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.headers = {}
 
     @property
     def code(self) -> str:
@@ -221,3 +226,34 @@ class IPNotAllowedError(APIError):
 
     def __init__(self, ip: str) -> None:
         super().__init__(f"This API key does not accept requests from {ip}.")
+
+
+class TooManyRequestsError(APIError):
+    """A rate limit is reached: 429 ``4290001``, with ``Retry-After`` in seconds.
+
+    Example:
+        >>> error = TooManyRequestsError("login", 12)
+        >>> error.code, error.headers
+        ('4290001', {'Retry-After': '12'})
+    """
+
+    status, number, msg = 429, 1, "TOO_MANY_REQUESTS"
+
+    def __init__(self, scope: str, retry_after: int) -> None:
+        super().__init__(f"Too many {scope} requests: try again in {retry_after} s.")
+        self.headers = {"Retry-After": str(retry_after)}
+
+
+class RateLimitUnavailableError(APIError):
+    """The rate limits' storage (Redis) cannot be reached: 503 ``5030003``, try again.
+
+    Example:
+        >>> RateLimitUnavailableError().headers
+        {'Retry-After': '1'}
+    """
+
+    status, number, msg = 503, 3, "TRY_AGAIN"
+
+    def __init__(self) -> None:
+        super().__init__("The service is busy; try again in a moment.")
+        self.headers = {"Retry-After": "1"}

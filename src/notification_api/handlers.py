@@ -55,7 +55,7 @@ def _json(status: int, code: str, msg: str, detail: str) -> JSONResponse:
 
 async def _api_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, APIError)
-    return JSONResponse(error.body(), status_code=error.status)
+    return JSONResponse(error.body(), status_code=error.status, headers=error.headers or None)
 
 
 async def _sqlrecord_error(request: Request, error: Exception) -> JSONResponse:

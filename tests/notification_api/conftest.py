@@ -49,6 +49,14 @@ def _backends() -> list[str]:
 BACKENDS = _backends()
 
 
+#: Rate limits no test trips by accident (the defaults would: see settings.py).
+TEST_RATE_LIMITS = {
+    "rate_limit_login": "100000/minute",
+    "rate_limit_register": "100000/minute",
+    "rate_limit_signed": "100000/minute",
+}
+
+
 @dataclass
 class Service:
     """A running Notification API and what the tests need to reach into it."""
@@ -130,6 +138,10 @@ async def service(
         retry_backoff_seconds=0.05,
         max_attempts=3,
         webhook_timeout_seconds=2,
+        # The whole suite signs up and logs in from 127.0.0.1, hundreds of times a
+        # minute: the limits' defaults would answer 429. test_auth_hardening swaps
+        # in small limits where it tests them.
+        **TEST_RATE_LIMITS,
     )
     await _clean_schema(settings)
     app = create_app(settings)  # its lifespan applies the migrations again (up to head)

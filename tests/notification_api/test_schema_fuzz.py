@@ -45,7 +45,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from notification_api.signing import sign
 
 from ..bad_input_figures import Figures, figures_fixture
-from .conftest import BACKENDS, URL_VARIABLES
+from .conftest import BACKENDS, TEST_RATE_LIMITS, URL_VARIABLES
 from .servers import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
@@ -104,6 +104,8 @@ def served(fuzz_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         "JWT_SECRET": "fuzz-" * 8,
         "WORKER_ENABLED": "false",
         "PORT": str(port),
+        # Generated requests sign up and log in far beyond the default limits.
+        **{name.upper(): value for name, value in TEST_RATE_LIMITS.items()},
     }
     log = (workdir / "server.log").open("w")
     server = subprocess.Popen(

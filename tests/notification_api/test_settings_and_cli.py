@@ -34,12 +34,12 @@ def test_local_generates_a_secret_and_says_so(
 
 def test_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("API_ENV", "prod")
-    monkeypatch.setenv("JWT_SECRET", "from-the-environment")
+    monkeypatch.setenv("JWT_SECRET", "from-the-environment-and-32-bytes-long")
     monkeypatch.setenv("MAX_API_KEYS", "5")
     monkeypatch.setenv("DB_URL", "postgresql+asyncpg://u@127.0.0.1/x")
     settings = Settings()
     assert (settings.api_env, settings.max_api_keys, settings.max_whitelists) == ("prod", 5, 10)
-    assert settings.jwt_key == "from-the-environment"
+    assert settings.jwt_key == "from-the-environment-and-32-bytes-long"
     assert "from-the-environment" not in repr(settings)  # a SecretStr
 
 

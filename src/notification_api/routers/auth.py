@@ -12,6 +12,7 @@ from ..deps import IN_UNIT_OF_WORK, AppSettings, remember_user
 from ..errors import EmailExistsError, MissingFieldsError, NoMatchUserError, NotSupportedError
 from ..models import User
 from ..passwords import hash_password, verify_password
+from ..ratelimit import RATE_LIMITED, limit_by_address
 from ..schemas import ErrorOut, Token, UserRegister
 from ..settings import Settings
 from ..tokens import create_token
@@ -19,7 +20,11 @@ from ..tokens import create_token
 __all__ = ["SnsType", "router"]
 
 router = APIRouter(prefix="/api/auth", tags=["auth"], dependencies=[IN_UNIT_OF_WORK])
-_ERRORS: dict[int | str, dict[str, object]] = {400: {"model": ErrorOut}, 422: {"model": ErrorOut}}
+_ERRORS: dict[int | str, dict[str, object]] = {
+    400: {"model": ErrorOut},
+    422: {"model": ErrorOut},
+    429: RATE_LIMITED,
+}
 
 
 class SnsType(StrEnum):
@@ -44,7 +49,12 @@ def _token_for(user: User, request: Request, settings: Settings) -> Token:
     return Token(Authorization=f"Bearer {create_token(settings, user.id, user.token_key)}")
 
 
-@router.post("/register/{sns_type}", status_code=201, responses=_ERRORS)
+@router.post(
+    "/register/{sns_type}",
+    status_code=201,
+    responses=_ERRORS,
+    dependencies=[limit_by_address("register")],
+)
 async def register(
     sns_type: SnsType,
     body: UserRegister,
@@ -67,7 +77,7 @@ async def register(
     return _token_for(user, request, settings)
 
 
-@router.post("/login/{sns_type}", responses=_ERRORS)
+@router.post("/login/{sns_type}", responses=_ERRORS, dependencies=[limit_by_address("login")])
 async def login(
     sns_type: SnsType,
     body: UserRegister,

@@ -11,6 +11,7 @@ from sqlrecord.exceptions import NotFoundError
 
 from ..deps import IN_UNIT_OF_WORK
 from ..models import Notification
+from ..ratelimit import RATE_LIMITED, SIGNED_CALL_LIMIT
 from ..schemas import (
     ErrorOut,
     NotificationCreate,
@@ -22,12 +23,16 @@ from ..signing import SignedKey
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/services", tags=["services"], dependencies=[IN_UNIT_OF_WORK])
+# SIGNED_CALL_LIMIT checks the signature (the routes' SignedKey, resolved once) and counts.
+router = APIRouter(
+    prefix="/api/services", tags=["services"], dependencies=[IN_UNIT_OF_WORK, SIGNED_CALL_LIMIT]
+)
 _ERRORS: dict[int | str, dict[str, object]] = {
     400: {"model": ErrorOut},
     403: {"model": ErrorOut},
     404: {"model": ErrorOut},
     422: {"model": ErrorOut},
+    429: RATE_LIMITED,
 }
 _READ = "read_notification_api_services_notifications__notification_id__get"
 
