@@ -15,6 +15,7 @@ import os
 import sys
 
 import uvicorn
+from pydantic import ValidationError
 
 from .app import create_app
 from .database import bind_database, make_database
@@ -43,7 +44,17 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command in ``argv`` (``serve`` by default); return the exit status."""
     command = (argv if argv is not None else sys.argv[1:]) or ["serve"]
     configure_logging()
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        # One line per refused setting, without pydantic's URLs and traceback.
+        problems = "\n".join(
+            f"  {'.'.join(map(str, problem['loc'])) or 'settings'}: "
+            f"{problem['msg'].removeprefix('Value error, ')}"
+            for problem in error.errors()
+        )
+        print(f"notification_api: invalid settings:\n{problems}", file=sys.stderr)
+        return 2
     if command == ["migrate"]:
         asyncio.run(_migrate(settings))
         return 0

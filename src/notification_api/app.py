@@ -17,6 +17,7 @@ from .migrate import upgrade_to_head
 from .nonces import make_nonce_store
 from .openapi import install_docs
 from .passwords import configure_hashing
+from .ratelimit import RateLimits
 from .routers import ROUTERS
 from .secrets_at_rest import encrypt_stored_secrets, secret_box
 from .settings import Settings
@@ -31,7 +32,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     The lifespan applies the migrations (``MIGRATE_ON_START``), encrypts any
     API secret still stored in plain text, starts the delivery worker
     (``WORKER_ENABLED``), and at shutdown stops the worker, closes the webhook
-    client and the nonce store, and disposes of the database's pool.
+    client, the nonce store and the rate limits' storage, and disposes of the
+    database's pool.
 
     Example:
         >>> app = create_app(Settings(api_env="test", db_url="sqlite+aiosqlite://",
@@ -44,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     database = make_database(settings)
     bind_database(database)
     webhooks = WebhookChannel(settings)
+    rate_limits = RateLimits(settings)
     worker = DeliveryWorker(
         database, settings, channels={"email": EmailChannel(settings), "webhook": webhooks}
     )
@@ -63,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await worker.stop()
             await webhooks.aclose()
             await app.state.nonce_store.aclose()
+            await rate_limits.aclose()
 
     app = FastAPI(
         title="Notification API",
@@ -77,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.database = database
     app.state.worker = worker
     app.state.nonce_store = nonce_store
+    app.state.rate_limits = rate_limits
     # Wrapped around the lifespan above: the pool is disposed after the worker stopped.
     database.init_app(app)
     install_error_handlers(app)

@@ -20,17 +20,24 @@ __all__ = ["bind_database", "make_database"]
 def make_database(settings: Settings) -> Database:
     """A new, configured ``Database`` for ``settings.db_url`` (not the process default).
 
+    Statement parameters are never logged (``hide_parameters``): with
+    ``DB_ECHO=true`` they would include password hashes and API secrets, and
+    they would appear in the text of database errors too.
+
     Example:
         >>> database = make_database(Settings(api_env="test", db_url="sqlite+aiosqlite://",
         ...                                   jwt_secret="s" * 32))
         >>> database.url.get_backend_name()
         'sqlite'
+        >>> database.engine.sync_engine.hide_parameters
+        True
     """
     return Database(
         settings.db_url,
         echo=settings.db_echo,
         pool_recycle=settings.pool_recycle,
         pool_pre_ping=settings.pool_pre_ping,
+        engine_options={"hide_parameters": True},
         default=False,
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
@@ -89,8 +90,10 @@ async def current_user(
 ) -> User:
     """The user named by the ``Authorization: Bearer <jwt>`` header.
 
-    401 ``4010001`` without a usable header or for a deleted account, 401
-    ``4010015``/``4010002`` for an expired or broken token.
+    401 ``4010001`` without a usable header, for a deleted account, or when
+    the token's key is not the account's (the account was deleted and its id
+    went to another one, or its tokens were revoked); 401 ``4010015``/``4010002``
+    for an expired or broken token.
 
     Example:
         >>> from fastapi import Depends
@@ -98,8 +101,14 @@ async def current_user(
     """
     if credentials is None or not credentials.credentials.strip():
         raise NotAuthorizedError()
-    user = await User.get(read_token(settings, credentials.credentials.strip()))
-    if user is None or user.status != "active":
+    claims = read_token(settings, credentials.credentials.strip())
+    user = await User.get(claims.user_id)
+    # The id alone names a row, not an account: it may belong to a newer one.
+    if (
+        user is None
+        or user.status != "active"
+        or not hmac.compare_digest(user.token_key.encode(), claims.token_key.encode())
+    ):
         raise NotAuthorizedError("The account of this token no longer exists.")
     remember_user(request, user)
     return user

@@ -16,7 +16,7 @@ schema-driven tools then tell "fix the request" (400/422) from "authenticate"
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 __all__ = [
     "APIError",
@@ -32,12 +32,14 @@ __all__ = [
     "NonceReusedError",
     "NotAuthorizedError",
     "QueryStringError",
+    "RateLimitUnavailableError",
     "ResourceNotFoundError",
     "SignatureError",
     "SignatureSchemeError",
     "TimestampError",
     "TokenDecodeError",
     "TokenExpiredError",
+    "TooManyRequestsError",
     "error_body",
 ]
 
@@ -64,8 +66,8 @@ class APIError(Exception):
     status: int = 500
     number: int = 0
     msg: str = "INTERNAL_ERROR"
-    #: Response headers the error needs (``WWW-Authenticate`` on a 401).
-    headers: ClassVar[Mapping[str, str]] = {}
+    #: Response headers the error needs (``WWW-Authenticate`` on a 401, ``Retry-After``).
+    headers: Mapping[str, str] = {}
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
@@ -89,13 +91,13 @@ class APIError(Exception):
 class _BearerError(APIError):
     # RFC 9110 §11.6.1: a 401 names the scheme the client should use.
     status = 401
-    headers: ClassVar[Mapping[str, str]] = {"WWW-Authenticate": "Bearer"}
+    headers: Mapping[str, str] = {"WWW-Authenticate": "Bearer"}
 
 
 class _SignedRequestError(APIError):
     # The signed-request scheme is this service's own; the header names it for clients.
     status = 401
-    headers: ClassVar[Mapping[str, str]] = {"WWW-Authenticate": "Signature"}
+    headers: Mapping[str, str] = {"WWW-Authenticate": "Signature"}
 
 
 class NotAuthorizedError(_BearerError):
@@ -307,3 +309,34 @@ class ResourceNotFoundError(APIError):
     """
 
     status, number, msg = 404, 0, "NOT_FOUND"
+
+
+class TooManyRequestsError(APIError):
+    """A rate limit is reached: 429 ``4290001``, with ``Retry-After`` in seconds.
+
+    Example:
+        >>> error = TooManyRequestsError("login", 12)
+        >>> error.code, error.headers
+        ('4290001', {'Retry-After': '12'})
+    """
+
+    status, number, msg = 429, 1, "TOO_MANY_REQUESTS"
+
+    def __init__(self, scope: str, retry_after: int) -> None:
+        super().__init__(f"Too many {scope} requests: try again in {retry_after} s.")
+        self.headers = {"Retry-After": str(retry_after)}
+
+
+class RateLimitUnavailableError(APIError):
+    """The rate limits' storage (Redis) cannot be reached: 503 ``5030003``, try again.
+
+    Example:
+        >>> RateLimitUnavailableError().headers
+        {'Retry-After': '1'}
+    """
+
+    status, number, msg = 503, 3, "TRY_AGAIN"
+
+    def __init__(self) -> None:
+        super().__init__("The service is busy; try again in a moment.")
+        self.headers = {"Retry-After": "1"}

@@ -3,19 +3,26 @@
 ``upgrade_to_head(database)`` runs inside the app's event loop on one of the
 engine's connections (the Alembic cookbook's "sharing a connection" recipe),
 so start-up needs no second engine and no second event loop.
+
+On SQLite the migrations run with foreign keys off: a revision that rebuilds a
+table (Alembic's batch mode copies it, drops the old one and renames the copy)
+would otherwise fire the ``ON DELETE CASCADE`` of every table that references
+it and empty them. Every reference is checked before the commit instead.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sqlrecord import Database
 
-__all__ = ["alembic_config", "downgrade_to_base", "upgrade_to_head"]
+__all__ = ["alembic_config", "downgrade_to_base", "upgrade_to", "upgrade_to_head"]
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -35,11 +42,40 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 async def upgrade_to_head(database: Database) -> None:
     """Apply every migration not yet applied (idempotent)."""
-    async with database.engine.begin() as connection:
-        await connection.run_sync(lambda sync: command.upgrade(alembic_config(sync), "head"))
+    await upgrade_to(database, "head")
+
+
+async def upgrade_to(database: Database, revision: str) -> None:
+    """Apply the migrations up to ``revision`` (tests upgrade a filled older schema)."""
+    await _migrate(database, lambda sync: command.upgrade(alembic_config(sync), revision))
 
 
 async def downgrade_to_base(database: Database) -> None:
     """Revert every migration: drops the service's tables (tests use it for a clean start)."""
-    async with database.engine.begin() as connection:
-        await connection.run_sync(lambda sync: command.downgrade(alembic_config(sync), "base"))
+    await _migrate(database, lambda sync: command.downgrade(alembic_config(sync), "base"))
+
+
+async def _migrate(database: Database, run: Callable[[Connection], None]) -> None:
+    async with database.engine.connect() as connection:
+        if connection.dialect.name != "sqlite":
+            async with connection.begin():
+                await connection.run_sync(run)
+            return
+        # PRAGMA foreign_keys is ignored inside a transaction: sent straight to
+        # the driver, before SQLAlchemy begins one.
+        await _sqlite_foreign_keys(connection, enforced=False)
+        try:
+            async with connection.begin():
+                await connection.run_sync(run)
+                broken = (await connection.exec_driver_sql("PRAGMA foreign_key_check")).all()
+                if broken:
+                    raise RuntimeError(f"The migration left broken references: {broken[:5]}")
+        finally:
+            await _sqlite_foreign_keys(connection, enforced=True)
+
+
+async def _sqlite_foreign_keys(connection: AsyncConnection, *, enforced: bool) -> None:
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None
+    await driver.execute(f"PRAGMA foreign_keys={'ON' if enforced else 'OFF'}")

@@ -9,7 +9,8 @@ Alembic migrations create. ``Model.__database__`` is bound by the app factory
 from __future__ import annotations
 
 import datetime as dt
-from typing import ClassVar
+import secrets
+from typing import Any, ClassVar
 
 from sqlalchemy import BigInteger, ForeignKey, Index, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.dialects import mysql
@@ -26,6 +27,7 @@ __all__ = [
     "RequestNonce",
     "ServiceBase",
     "User",
+    "new_token_key",
 ]
 
 # Named constraints: Alembic can then drop and alter them on every database.
@@ -36,6 +38,23 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
+# Every table: ids are never handed out twice. SQLite without AUTOINCREMENT
+# gives a new row max(id) + 1, so the id of the newest row, once deleted, went
+# to the next one (a deleted account's id to the next sign-up). PostgreSQL
+# sequences and InnoDB's counter (persistent since MariaDB 10.2.4) never go
+# back; the option only changes SQLite's DDL.
+TABLE_OPTIONS: dict[str, Any] = {"sqlite_autoincrement": True}
+
+
+def new_token_key() -> str:
+    """A fresh random token key: 256 bits, URL-safe text of 43 characters.
+
+    Example:
+        >>> len(new_token_key()), new_token_key() != new_token_key()
+        (43, True)
+    """
+    return secrets.token_urlsafe(32)
+
 
 class ServiceBase(DeclarativeBase):
     """The service's declarative base; its metadata is what the migrations build.
@@ -43,6 +62,9 @@ class ServiceBase(DeclarativeBase):
     Example:
         >>> sorted(ServiceBase.metadata.tables)
         ['api_keys', 'api_whitelists', 'notifications', 'request_nonces', 'users']
+        >>> tables = ServiceBase.metadata.tables.values()
+        >>> all(table.kwargs["sqlite_autoincrement"] for table in tables)
+        True
     """
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
@@ -61,16 +83,23 @@ class Model(BaseModelMixin, ServiceBase):
 
 
 class User(Model):
-    """An account. ``status``, ``pw``, ``email``, ``sns_type`` are never mass-assigned.
+    """An account. ``status``, ``pw``, ``email``, ``sns_type``, ``token_key`` are never
+    mass-assigned.
+
+    ``token_key`` is a random value of this account alone, written into every
+    token issued for it and compared on every authenticated request: a token
+    outlives neither its account (a later account with the same id has another
+    key) nor a change of the key (which revokes every token issued before).
 
     Example:
-        >>> "pw" in User.protected_attribute_names
-        True
+        >>> sorted({"pw", "token_key"}.intersection(User.protected_attribute_names))
+        ['pw', 'token_key']
     """
 
     __tablename__ = "users"
+    __table_args__ = TABLE_OPTIONS
     # Added to BaseModel's own protection of updated_at.
-    __protected_attributes__ = frozenset({"status", "pw", "email", "sns_type"})
+    __protected_attributes__ = frozenset({"status", "pw", "email", "sns_type", "token_key"})
 
     status: Mapped[str] = mapped_column(String(20), default="active")
     email: Mapped[str | None] = mapped_column(String(255), unique=True)
@@ -80,6 +109,7 @@ class User(Model):
     profile_img: Mapped[str | None] = mapped_column(String(1000))
     sns_type: Mapped[str] = mapped_column(String(20), default="email")
     marketing_agree: Mapped[bool] = mapped_column(default=False)
+    token_key: Mapped[str] = mapped_column(String(64), default=new_token_key)
 
 
 class ApiKey(Model):
@@ -94,6 +124,7 @@ class ApiKey(Model):
     """
 
     __tablename__ = "api_keys"
+    __table_args__ = TABLE_OPTIONS
     __protected_attributes__ = frozenset({"access_key", "secret_key", "user_id"})
 
     access_key: Mapped[str] = mapped_column(String(64), unique=True)
@@ -113,7 +144,10 @@ class ApiWhitelist(Model):
     """
 
     __tablename__ = "api_whitelists"
-    __table_args__ = (UniqueConstraint("api_key_id", "ip_addr", name="uq_api_whitelists_key_ip"),)
+    __table_args__ = (
+        UniqueConstraint("api_key_id", "ip_addr", name="uq_api_whitelists_key_ip"),
+        TABLE_OPTIONS,
+    )
 
     ip_addr: Mapped[str] = mapped_column(String(64))
     api_key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"))
@@ -136,6 +170,7 @@ class RequestNonce(Model):
     __table_args__ = (
         UniqueConstraint("api_key_id", "nonce", name="uq_request_nonces_key_nonce"),
         Index("ix_request_nonces_expires_at", "expires_at"),
+        TABLE_OPTIONS,
     )
 
     api_key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"))
@@ -173,7 +208,7 @@ class Notification(Model):
     """
 
     __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_due", "status", "next_attempt_at"),)
+    __table_args__ = (Index("ix_notifications_due", "status", "next_attempt_at"), TABLE_OPTIONS)
     __protected_attributes__ = frozenset({"status", "attempts", "api_key_id", "user_id"})
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)

@@ -129,5 +129,6 @@ def make_nonce_store(settings: Settings) -> NonceStore:
         'DatabaseNonceStore'
     """
     if settings.redis_url:
-        return RedisNonceStore(settings.redis_url, prefix=settings.redis_key_prefix)
+        url = settings.redis_url.get_secret_value()
+        return RedisNonceStore(url, prefix=settings.redis_key_prefix)
     return DatabaseNonceStore()

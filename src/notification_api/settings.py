@@ -13,15 +13,21 @@ import logging
 import secrets
 from typing import Annotated, Any, Literal
 
+import limits
 from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["IPNetwork", "Settings"]
+__all__ = ["JWT_SECRET_MIN_BYTES", "IPNetwork", "Settings"]
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 logger = logging.getLogger("notification_api")
+
+#: The shortest ``JWT_SECRET`` accepted in production, per algorithm: the size
+#: of the hash's output (RFC 7518, section 3.2), 256 bits for HS256.
+JWT_SECRET_MIN_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
+_GENERATE = "python -c 'import secrets; print(secrets.token_urlsafe({}))'"
 
 
 class Settings(BaseSettings):
@@ -31,9 +37,14 @@ class Settings(BaseSettings):
         >>> settings = Settings(api_env="test", jwt_secret="x" * 32)
         >>> settings.max_api_keys, settings.db_url.startswith("sqlite+aiosqlite")
         (3, True)
+        >>> Settings(api_env="prod", jwt_secret="x")
+        Traceback (most recent call last):
+        ...
+        pydantic_core._pydantic_core.ValidationError: 1 validation error for Settings
+          Value error, JWT_SECRET is too short for API_ENV=prod: 1 bytes, and HS256 needs ...
     """
 
-    # hide_input_in_errors: a refused secret (a malformed key) must not be echoed in the error.
+    # hide_input_in_errors: a refused setting is named, its value (a secret) never shown.
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", hide_input_in_errors=True)
 
     api_env: Literal["local", "test", "prod"] = "local"
@@ -58,8 +69,7 @@ class Settings(BaseSettings):
     # The original scheme (HMAC of the query string only) can be replayed and
     # reused for another body or method: accepted only when asked for.
     legacy_signatures: bool = False
-    # Seen nonces go to Redis when it is set, to the database otherwise.
-    redis_url: str | None = None
+    # Seen nonces go to Redis when REDIS_URL is set (below), to the database otherwise.
     redis_key_prefix: str = "notification_api:"
 
     # Fernet keys (comma-separated): the first encrypts, all decrypt.
@@ -85,6 +95,19 @@ class Settings(BaseSettings):
     webhook_allowed_networks: Annotated[
         list[ipaddress.IPv4Network | ipaddress.IPv6Network], NoDecode
     ] = Field(default_factory=list)
+
+    # Rate limits (the ``limits`` library's notation: "10/minute", "5 per 10
+    # seconds", several separated by ";"). Login and register count per client
+    # address, signed calls per access key; 429 with Retry-After beyond them.
+    rate_limit_enabled: bool = True
+    rate_limit_login: str = "20/minute"
+    rate_limit_register: str = "10/minute"
+    rate_limit_signed: str = "600/minute"
+    # Where the counts live: in the process by default; in Redis when set (a
+    # redis:// or rediss:// URL), shared by every process of the service. The
+    # nonces of signed requests go there too.
+    redis_url: SecretStr | None = None
+    rate_limit_key_prefix: str = "notification_api"
 
     worker_enabled: bool = True
     worker_poll_seconds: float = 1.0
@@ -117,12 +140,50 @@ class Settings(BaseSettings):
             )
         return self
 
+    @field_validator("rate_limit_login", "rate_limit_register", "rate_limit_signed")
+    @classmethod
+    def _rate_limit_notation(cls, value: str) -> str:
+        try:
+            limits.parse_many(value)
+        except ValueError as error:
+            raise ValueError(
+                f"{value!r} is no rate limit: write e.g. '20/minute' or '5 per 10 seconds' "
+                "(several separated by ';')."
+            ) from error
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("redis://", "rediss://")):
+            raise ValueError("REDIS_URL must start with redis:// or rediss://.")
+        return value
+
     @model_validator(mode="after")
     def _jwt_secret_for_env(self) -> Settings:
+        minimum = JWT_SECRET_MIN_BYTES[self.jwt_algorithm]
+        generate = _GENERATE.format(minimum)
         if self.jwt_secret is not None:
+            length = len(self.jwt_secret.get_secret_value().encode())
+            if length >= minimum:
+                return self
+            # Anyone who guesses a short secret signs tokens for every account.
+            if self.api_env == "prod":
+                raise ValueError(
+                    f"JWT_SECRET is too short for API_ENV=prod: {length} bytes, and "
+                    f"{self.jwt_algorithm} needs at least {minimum} ({minimum * 8} bits) of "
+                    f"random data. Generate one with: {generate}"
+                )
+            logger.warning(
+                "JWT_SECRET has %d bytes, fewer than the %d that API_ENV=prod requires.",
+                length,
+                minimum,
+            )
             return self
         if self.api_env == "prod":
-            raise ValueError("JWT_SECRET is required when API_ENV=prod.")
+            raise ValueError(
+                f"JWT_SECRET is required when API_ENV=prod. Generate one with: {generate}"
+            )
         # The original service hard-coded its secret; a generated one at least
         # differs per process (tokens do not survive a restart, as it warns).
         self.jwt_secret = SecretStr(secrets.token_urlsafe(32))

@@ -50,6 +50,14 @@ def _backends() -> list[str]:
 BACKENDS = _backends()
 
 
+#: Rate limits no test trips by accident (the defaults would: see settings.py).
+TEST_RATE_LIMITS = {
+    "rate_limit_login": "100000/minute",
+    "rate_limit_register": "100000/minute",
+    "rate_limit_signed": "100000/minute",
+}
+
+
 @dataclass
 class Service:
     """A running Notification API and what the tests need to reach into it."""
@@ -136,6 +144,10 @@ async def service(
         webhook_allowed_networks=["127.0.0.1/32"],
         worker_concurrency=8,
         worker_tenant_concurrency=3,
+        # The whole suite signs up and logs in from 127.0.0.1, hundreds of times a
+        # minute: the limits' defaults would answer 429. test_auth_hardening swaps
+        # in small limits where it tests them.
+        **TEST_RATE_LIMITS,
     )
     await _clean_schema(settings)
     app = create_app(settings)  # its lifespan applies the migrations again (up to head)

@@ -78,7 +78,8 @@ async def test_token_errors(client: httpx.AsyncClient, service: Service) -> None
     broken = {"Authorization": "Bearer not.a.jwt"}
     assert_error(await client.get("/api/users/me", headers=broken), 401, "4010002")
     past = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
-    expired = {"Authorization": f"Bearer {create_token(service.settings, 1, now=past)}"}
+    old_token = create_token(service.settings, 1, "any-key", now=past)
+    expired = {"Authorization": f"Bearer {old_token}"}
     assert_error(await client.get("/api/users/me", headers=expired), 401, "4010015")
 
 

@@ -43,7 +43,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from ..bad_input_figures import Figures, figures_fixture
-from .conftest import BACKENDS, URL_VARIABLES
+from .conftest import BACKENDS, TEST_RATE_LIMITS, URL_VARIABLES
 from .servers import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
@@ -102,6 +102,8 @@ def served(
         # not what it tests (tests/notification_api/test_security.py checks the hashing).
         "PASSWORD_HASH_TIME_COST": "1",
         "PASSWORD_HASH_MEMORY_KIB": "1024",
+        # Generated requests sign up and log in far beyond the default limits.
+        **{name.upper(): value for name, value in TEST_RATE_LIMITS.items()},
     }
     log_path = workdir / "server.log"
     log = log_path.open("w")

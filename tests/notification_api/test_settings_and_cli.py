@@ -37,13 +37,13 @@ def test_local_generates_a_secret_and_says_so(
 
 def test_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("API_ENV", "prod")
-    monkeypatch.setenv("JWT_SECRET", "from-the-environment")
+    monkeypatch.setenv("JWT_SECRET", "from-the-environment-and-32-bytes-long")
     monkeypatch.setenv("SECRET_KEYS_ENCRYPTION_KEYS", Fernet.generate_key().decode())
     monkeypatch.setenv("MAX_API_KEYS", "5")
     monkeypatch.setenv("DB_URL", "postgresql+asyncpg://u@127.0.0.1/x")
     settings = Settings()
     assert (settings.api_env, settings.max_api_keys, settings.max_whitelists) == ("prod", 5, 10)
-    assert settings.jwt_key == "from-the-environment"
+    assert settings.jwt_key == "from-the-environment-and-32-bytes-long"
     assert "from-the-environment" not in repr(settings)  # a SecretStr
 
 
@@ -61,12 +61,15 @@ def test_migrate_command_builds_the_schema(tmp_path: Path) -> None:
         )
         assert done.returncode == 0, done.stderr
     with sqlite3.connect(database) as connection:
-        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+        tables = dict(connection.execute("SELECT name, sql FROM sqlite_master"))
         version = connection.execute("SELECT version_num FROM alembic_version").fetchone()
     connection.close()
-    assert {"users", "api_keys", "api_whitelists", "notifications"} <= tables
+    service_tables = {"users", "api_keys", "api_whitelists", "notifications", "request_nonces"}
+    assert service_tables <= tables.keys()
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert version == (head,)
+    # Ids are never reused: every table has AUTOINCREMENT (issue 16, finding 3).
+    assert all("AUTOINCREMENT" in tables[name] for name in service_tables)
 
 
 def test_unknown_command_is_refused() -> None:

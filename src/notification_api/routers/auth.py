@@ -12,6 +12,7 @@ from ..deps import IN_UNIT_OF_WORK, AppSettings, remember_user
 from ..errors import EmailExistsError, NoMatchUserError
 from ..models import User
 from ..passwords import hash_password, verify_password
+from ..ratelimit import RATE_LIMITED, limit_by_address
 from ..schemas import ErrorOut, Token, UserRegister
 from ..settings import Settings
 from ..tokens import create_token
@@ -22,10 +23,12 @@ router = APIRouter(prefix="/api/auth", tags=["auth"], dependencies=[IN_UNIT_OF_W
 _REGISTER_ERRORS: dict[int | str, dict[str, object]] = {
     409: {"model": ErrorOut},
     422: {"model": ErrorOut},
+    429: RATE_LIMITED,
 }
 _LOGIN_ERRORS: dict[int | str, dict[str, object]] = {
     401: {"model": ErrorOut},
     422: {"model": ErrorOut},
+    429: RATE_LIMITED,
 }
 
 
@@ -42,10 +45,15 @@ class SnsType(StrEnum):
 
 def _token_for(user: User, request: Request, settings: Settings) -> Token:
     remember_user(request, user)
-    return Token(Authorization=f"Bearer {create_token(settings, user.id)}")
+    return Token(Authorization=f"Bearer {create_token(settings, user.id, user.token_key)}")
 
 
-@router.post("/register/{sns_type}", status_code=201, responses=_REGISTER_ERRORS)
+@router.post(
+    "/register/{sns_type}",
+    status_code=201,
+    responses=_REGISTER_ERRORS,
+    dependencies=[limit_by_address("register")],
+)
 async def register(
     sns_type: SnsType,
     body: UserRegister,
@@ -65,7 +73,7 @@ async def register(
     return _token_for(user, request, settings)
 
 
-@router.post("/login/{sns_type}", responses=_LOGIN_ERRORS)
+@router.post("/login/{sns_type}", responses=_LOGIN_ERRORS, dependencies=[limit_by_address("login")])
 async def login(
     sns_type: SnsType,
     body: UserRegister,

@@ -12,6 +12,7 @@ from ..deps import IN_UNIT_OF_WORK
 from ..errors import ResourceNotFoundError, WebhookNotAllowedError
 from ..models import Notification
 from ..netguard import AddressPolicy, WebhookURLError, check_webhook_url
+from ..ratelimit import RATE_LIMITED, SIGNED_CALL_LIMIT
 from ..schemas import (
     ErrorOut,
     NotificationCreate,
@@ -24,13 +25,17 @@ from ..signing import SignedKey
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/services", tags=["services"], dependencies=[IN_UNIT_OF_WORK])
+# SIGNED_CALL_LIMIT checks the signature (the routes' SignedKey, resolved once) and counts.
+router = APIRouter(
+    prefix="/api/services", tags=["services"], dependencies=[IN_UNIT_OF_WORK, SIGNED_CALL_LIMIT]
+)
 _ERRORS: dict[int | str, dict[str, object]] = {
     400: {"model": ErrorOut},
     401: {"model": ErrorOut},
     403: {"model": ErrorOut},
     404: {"model": ErrorOut},
     422: {"model": ErrorOut},
+    429: RATE_LIMITED,
 }
 _READ = "read_notification_api_services_notifications__notification_id__get"
 
