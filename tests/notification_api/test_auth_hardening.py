@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio
+from cryptography.fernet import Fernet
 from pydantic import ValidationError
 from sqlalchemy import text
 
@@ -133,7 +134,7 @@ async def test_login_and_register_are_limited_per_address(
 
     # A password guesser: three tries, then 429 even with the right password.
     for guess in ("guess-1", "guess-2", "guess-3"):
-        assert_error(await login(client, email, guess), 400, "4000014")
+        assert_error(await login(client, email, guess), 401, "4010014")
     assert_limited(await login(client, email), at_most=60)
     assert_limited(await login(client, email, "guess-4"), at_most=60)
     # Only log-in is limited: the token still works, registration counts apart.
@@ -168,12 +169,12 @@ async def test_signed_calls_are_limited_per_access_key(
     assert_limited(await signed(client, "POST", NOTIFICATIONS, first, json=note), at_most=60)
     # Another key of the same account has its own quota.
     assert (await signed(client, "GET", NOTIFICATIONS, second)).status_code == 200
-    # Counted after the signature: a stranger with the access key only gets 400s
+    # Counted after the signature: a stranger with the access key only gets 401s
     # and spends nothing of the owner's quota.
     swap(rate_limit_signed="1/minute")
     for _ in range(3):
         forged = await signed(client, "GET", NOTIFICATIONS, second, secret="AAAA")
-        assert_error(forged, 400, "4000008")
+        assert_error(forged, 401, "4010008")
     assert (await signed(client, "GET", NOTIFICATIONS, second)).status_code == 200
 
 
@@ -183,7 +184,7 @@ async def _until_limited(send: Any, attempts: int = 10) -> int:
         response = await send()
         if response.status_code == 429:
             return assert_limited(response, at_most=3)
-        assert response.status_code in (200, 400), response.text
+        assert response.status_code in (200, 401), response.text
     raise AssertionError(f"no 429 in {attempts} requests")
 
 
@@ -197,7 +198,7 @@ async def test_the_window_moves_on(client: httpx.AsyncClient, swap: Swap) -> Non
     # Cheap requests (a log-in without password is refused before any hashing,
     # but counted), so that a busy machine still sends them within the window.
     waits = [
-        await _until_limited(lambda: client.post(LOGIN, json={"email": email})),
+        await _until_limited(lambda: login(client, email, "wrong-pw")),
         await _until_limited(lambda: signed(client, "GET", NOTIFICATIONS, key)),
     ]
     await asyncio.sleep(max(waits) + 0.05)  # Retry-After is rounded up: then it is free
@@ -253,6 +254,10 @@ def test_rate_limit_settings_are_checked() -> None:
 # -- JWT_SECRET ----------------------------------------------------------------
 
 
+# Production also requires the key that encrypts API secrets at rest.
+AT_REST = {"secret_keys_encryption_keys": Fernet.generate_key().decode()}
+
+
 @pytest.mark.parametrize(("algorithm", "minimum"), [("HS256", 32), ("HS384", 48), ("HS512", 64)])
 def test_prod_requires_a_strong_jwt_secret(
     monkeypatch: pytest.MonkeyPatch, algorithm: str, minimum: int
@@ -260,11 +265,11 @@ def test_prod_requires_a_strong_jwt_secret(
     monkeypatch.delenv("JWT_SECRET", raising=False)
     for weak in ("tiny!", "k" * (minimum - 1)):
         with pytest.raises(ValidationError, match="JWT_SECRET is too short") as refused:
-            Settings(api_env="prod", jwt_secret=weak, jwt_algorithm=algorithm)
+            Settings(api_env="prod", jwt_secret=weak, jwt_algorithm=algorithm, **AT_REST)
         message = str(refused.value)
         assert f"at least {minimum}" in message and "secrets.token_urlsafe" in message
         assert weak not in message.replace("JWT_SECRET", "")  # the value is never echoed
-    strong = Settings(api_env="prod", jwt_secret="k" * minimum, jwt_algorithm=algorithm)
+    strong = Settings(api_env="prod", jwt_secret="k" * minimum, jwt_algorithm=algorithm, **AT_REST)
     assert len(strong.jwt_key) == minimum
     # Outside production a short secret is allowed (with a warning).
     assert Settings(api_env="test", jwt_secret="x", jwt_algorithm=algorithm).jwt_key == "x"
@@ -273,6 +278,7 @@ def test_prod_requires_a_strong_jwt_secret(
 def test_weak_jwt_secret_stops_the_start_with_a_clear_message() -> None:
     secret = "hunter2-secret"
     env = {**os.environ, "API_ENV": "prod", "JWT_SECRET": secret, "DB_URL": "sqlite+aiosqlite://"}
+    env["SECRET_KEYS_ENCRYPTION_KEYS"] = AT_REST["secret_keys_encryption_keys"]
     done = subprocess.run(
         [sys.executable, "-m", "notification_api", "migrate"],
         env=env,

@@ -159,7 +159,8 @@ def test_migrate_and_rotate_commands(tmp_path: Path) -> None:
     run("migrate", first)
     with sqlite3.connect(database) as connection:  # a row as an older version wrote it
         connection.execute(
-            "INSERT INTO users (status, sns_type, marketing_agree) VALUES ('active', 'email', 0)"
+            "INSERT INTO users (status, sns_type, marketing_agree, token_key) "
+            "VALUES ('active', 'email', 0, 'k')"
         )
         connection.execute(
             "INSERT INTO api_keys (access_key, secret_key, status, user_id)"
