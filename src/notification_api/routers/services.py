@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request
 
-from sqlrecord import Page
+from sqlrecord import Page, RequestFilters
 
 from ..deps import IN_UNIT_OF_WORK
 from ..errors import ResourceNotFoundError, WebhookNotAllowedError
@@ -95,20 +95,47 @@ async def read_notification(notification_id: RowId, api_key: SignedKey) -> Notif
     return NotificationOut.model_validate(notification)
 
 
+# What a client may filter and sort the list by; every other query key is refused
+# with 422 (``user_id=...`` included), instead of being ignored. The signed-request
+# and page parameters belong to the route.
+NOTIFICATION_FILTERS = RequestFilters(
+    Notification,
+    fields={"status": {"exact", "in"}, "channel": {"exact"}, "id": {"lt", "gt"}},
+    order_by={"id", "created_at"},
+    default_order=("-id",),
+    ignore={"key", "timestamp", "nonce", "page", "per_page"},
+)
+_STATUSES = "(queued|sent|failed)"
+_SORT_KEY = "-?(id|created_at)"
+_ROW_ID = Query(ge=1, le=2**31 - 1)  # as RowId: the id columns are INTEGER everywhere
+
+
 @router.get("/notifications", responses=_ERRORS)
 async def list_notifications(
+    request: Request,
     api_key: SignedKey,
+    # Declared for the schema (and checked by FastAPI); the query itself is built
+    # from the raw query string by NOTIFICATION_FILTERS, which also refuses any key
+    # not declared here.
     status: Literal["queued", "sent", "failed"] | None = None,
+    status__in: Annotated[
+        str | None, Query(pattern=f"^{_STATUSES}(,{_STATUSES})*$", description="a,b,...")
+    ] = None,
     channel: Literal["email", "webhook"] | None = None,
+    id__lt: Annotated[int | None, _ROW_ID] = None,
+    id__gt: Annotated[int | None, _ROW_ID] = None,
+    order_by: Annotated[
+        str | None,
+        Query(pattern=f"^{_SORT_KEY}(,{_SORT_KEY})*$", description="e.g. -created_at,id"),
+    ] = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Page[NotificationOut]:
-    """The key owner's notifications, newest first, optionally by status and channel."""
-    filters = {"status": status, "channel": channel}
-    query = Notification.filter_by(
-        user_id=api_key.user_id, **{name: value for name, value in filters.items() if value}
-    )
-    found = await query.order_by("-id").paginate(page=page, per_page=per_page)
+    """The key owner's notifications (newest first unless ``order_by`` says otherwise),
+    by status, statuses, channel and id range."""
+    mine = Notification.filter_by(user_id=api_key.user_id)
+    query = NOTIFICATION_FILTERS.apply(request.query_params.multi_items(), mine)
+    found = await query.paginate(page=page, per_page=per_page)
     return Page.build(
         [NotificationOut.model_validate(row) for row in found.items],
         total=found.total,
