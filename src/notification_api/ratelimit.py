@@ -28,6 +28,7 @@ from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 
+from .client_address import client_address
 from .errors import RateLimitUnavailableError, TooManyRequestsError
 from .models import ApiKey
 from .schemas import ErrorOut
@@ -38,7 +39,6 @@ __all__ = [
     "RATE_LIMITED",
     "SIGNED_CALL_LIMIT",
     "RateLimits",
-    "client_address",
     "limit_by_address",
     "limit_signed_call",
 ]
@@ -139,17 +139,6 @@ class RateLimits:
             self.storage.timer.cancel()
 
 
-def client_address(request: Request) -> str:
-    """The address limits count by: the TCP peer (no forwarding header is trusted).
-
-    Example:
-        >>> from starlette.requests import Request
-        >>> client_address(Request({"type": "http", "client": ("192.0.2.7", 5000)}))
-        '192.0.2.7'
-    """
-    return request.client.host if request.client else "unknown"
-
-
 def limit_by_address(scope: Scope) -> params.Depends:
     """A route dependency that counts the request against ``scope``'s limit for its address.
 
@@ -162,7 +151,9 @@ def limit_by_address(scope: Scope) -> params.Depends:
 
     async def limit(request: Request) -> None:
         rate_limits: RateLimits = request.app.state.rate_limits
-        await rate_limits.hit(scope, client_address(request))
+        # Behind TRUSTED_PROXIES, the forwarded client: else all would share the proxy's count.
+        address = client_address(request, request.app.state.settings.trusted_proxies)
+        await rate_limits.hit(scope, address or "unknown")
 
     dependency: params.Depends = Depends(limit)
     return dependency

@@ -10,6 +10,7 @@ not depend on the database, so they run on SQLite only.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 import subprocess
@@ -31,7 +32,7 @@ from notification_api.errors import TooManyRequestsError
 from notification_api.ratelimit import RateLimits
 
 from .api import assert_error, create_key, register, signed, unique_email
-from .conftest import Service
+from .conftest import Service, reconfigured
 from .servers import free_port
 
 pytestmark = pytest.mark.e2e
@@ -176,6 +177,33 @@ async def test_signed_calls_are_limited_per_access_key(
         forged = await signed(client, "GET", NOTIFICATIONS, second, secret="AAAA")
         assert_error(forged, 401, "4010008")
     assert (await signed(client, "GET", NOTIFICATIONS, second)).status_code == 200
+
+
+@pytest.mark.parametrize("service", ["sqlite"], indirect=True)
+async def test_behind_a_trusted_proxy_each_client_counts_apart(
+    client: httpx.AsyncClient, service: Service, swap: Swap
+) -> None:
+    """With TRUSTED_PROXIES, the limit counts the forwarded client, not the proxy: one
+    guesser behind the proxy does not lock every other client out; a forged header from an
+    untrusted peer changes nothing."""
+    email = unique_email("proxied")
+    await register(client, email)
+    swap(rate_limit_login="2/minute")
+
+    async def login_as(forwarded: str) -> httpx.Response:
+        headers = {"X-Forwarded-For": forwarded}
+        return await client.post(LOGIN, json={"email": email, "pw": "wrong"}, headers=headers)
+
+    loopback = [ipaddress.ip_network("127.0.0.0/8")]
+    with reconfigured(service, trusted_proxies=loopback):
+        for _ in range(2):
+            assert_error(await login_as("198.51.100.1"), 401, "4010014")
+        assert_limited(await login_as("198.51.100.1"), at_most=60)
+        assert_error(await login_as("198.51.100.2"), 401, "4010014")  # another client
+    # Not trusted (the default): the header is ignored, the peer has its own count.
+    for _ in range(2):
+        assert_error(await login_as("198.51.100.3"), 401, "4010014")
+    assert_limited(await login_as("198.51.100.4"), at_most=60)
 
 
 async def _until_limited(send: Any, attempts: int = 10) -> int:
