@@ -1,9 +1,10 @@
 """The design notes' session rule, made safe: a served session or an own one.
 
-*Served*: a session passed as ``session=``, the session the object is attached
-to, or the ambient session of ``db.session``/``db.transaction()``. sqlrecord
-flushes the call's own work inside a SAVEPOINT (so a failed write leaves the
-caller's unit of work intact), commits only with ``auto_commit=True`` and never
+*Served*: a session given by ``Model.using(session)`` or ``save(session=)``, the
+session the object is attached to, or the ambient session of
+``db.session``/``db.transaction()``. sqlrecord flushes the call's own work inside
+a SAVEPOINT (so a failed write leaves the caller's unit of work intact), commits
+only with ``auto_commit=True`` and never
 closes it. The SAVEPOINT is sqlrecord's, not the user's: its release and its
 rollback fire none of the session's commit or rollback events.
 

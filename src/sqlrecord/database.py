@@ -4,7 +4,7 @@ One ``Database`` per database server. The latest one configured with a URL
 becomes the default for every model that does not name its own
 (``__database__``). While ``db.session`` (the FastAPI dependency) or
 ``db.transaction()`` is active, its session is the *ambient session* of the
-current task: model calls that pass no ``session=`` use it, so one request is
+current task: model calls given no session (``Model.using(session)``) use it, so one request is
 one unit of work.
 """
 
@@ -372,8 +372,9 @@ class Database:
     async def session(self) -> AsyncIterator[AsyncSession]:
         """FastAPI dependency: one ``AsyncSession`` per request, the request's ambient session.
 
-        It never commits: call ``await session.commit()``, pass ``auto_commit=True``
-        to a model call, or depend on :meth:`committing_session` instead. It
+        It never commits: call ``await session.commit()``, write through
+        ``Model.using(auto_commit=True)``, or depend on :meth:`committing_session`
+        instead. It
         always closes the session, which rolls back whatever was not committed
         (as ``async with sessionmaker() as session`` does); an exception goes on
         to the app's error handlers.

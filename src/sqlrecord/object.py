@@ -58,9 +58,10 @@ class ObjectMixin(BaseMixin):
         session = async_object_session(self)
         if session is None:
             raise NoSessionError(
-                f"This {type(self).__name__} is not attached to a session. Pass `session=` to "
-                "the call, work inside `async with db.transaction():` or a request that "
-                "depends on `db.session`, or let sqlrecord open its own (pass nothing)."
+                f"This {type(self).__name__} is not attached to a session. Give one "
+                "(`Model.using(session)`, `save(session=...)`), work inside "
+                "`async with db.transaction():` or a request that depends on `db.session`, "
+                "or let sqlrecord open its own (pass nothing)."
             )
         return session
 
