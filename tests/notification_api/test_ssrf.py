@@ -20,13 +20,11 @@ import httpx
 import pytest
 
 from notification_api.channels.webhook import NOT_ALLOWED, UNREACHABLE, WebhookChannel
+from notification_api.guarded_network import BlockedAddressError, GuardedBackend, system_resolver
 from notification_api.netguard import (
     AddressPolicy,
-    BlockedAddressError,
-    GuardedBackend,
     WebhookURLError,
     check_webhook_url,
-    system_resolver,
 )
 
 from .api import assert_error, create_key, register, signed

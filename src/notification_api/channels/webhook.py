@@ -11,14 +11,11 @@ from collections.abc import AsyncIterator
 import httpcore
 import httpx
 
+from ..guarded_network import BlockedAddressError, GuardedBackend, Resolver, system_resolver
 from ..netguard import (
     AddressPolicy,
-    BlockedAddressError,
-    GuardedBackend,
-    Resolver,
     WebhookURLError,
     check_webhook_url,
-    system_resolver,
 )
 from ..settings import Settings
 from .base import DeliveryError, Message
