@@ -4,7 +4,8 @@ Each server gets a database of its own, ``napi_bench``: never the test databases
 suites drop and refill, nor the ``bench`` database of the side-by-side harness. The
 schema is built by the Notification API's own Alembic migration, so the service and
 the hand-written app run on identical tables; the seed rows are written with SQLAlchemy
-Core, through neither app.
+Core, through neither app: the user with its token key, the API key with its secret
+encrypted under the run's ``SECRET_KEYS_ENCRYPTION_KEYS`` (as the service stores it).
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.fernet import Fernet
 from sqlalchemy import insert, make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from notification_api.database import make_database
 from notification_api.migrate import upgrade_to_head
-from notification_api.models import ServiceBase
+from notification_api.models import ServiceBase, new_token_key
 from notification_api.passwords import hash_password
+from notification_api.secrets_at_rest import secret_box
 from notification_api.settings import Settings
 from notification_api.tokens import create_token
 
@@ -94,8 +97,15 @@ async def ensure_database(db: str) -> None:
         await engine.dispose()
 
 
-def _settings(url: str, jwt_secret: str = "x" * 32) -> Settings:
-    return Settings(api_env="test", db_url=url, jwt_secret=jwt_secret, _env_file=None)
+def _settings(url: str, jwt_secret: str = "x" * 32, encryption_key: str | None = None) -> Settings:
+    return Settings(
+        api_env="test",
+        db_url=url,
+        jwt_secret=jwt_secret,
+        # Any key for the migration's settings (unset, the service warns that it made one).
+        secret_keys_encryption_keys=encryption_key or Fernet.generate_key().decode(),
+        _env_file=None,
+    )
 
 
 def _remove_sqlite_files() -> None:
@@ -123,11 +133,15 @@ async def reset_schema(db: str) -> None:
         await database.dispose()
 
 
-async def seed(db: str, jwt_secret: str) -> Seed:
-    """One active user (argon2 password), a JWT for it, and a key that whitelists loopback."""
+async def seed(db: str, jwt_secret: str, encryption_key: str) -> Seed:
+    """One active user (argon2 password, a token key), a JWT for it with that key, and an
+    API key (its secret encrypted with ``encryption_key``, a Fernet key) that whitelists
+    loopback. The servers must get the same ``JWT_SECRET`` and
+    ``SECRET_KEYS_ENCRYPTION_KEYS``."""
     tables = ServiceBase.metadata.tables
-    settings = _settings(URLS[db], jwt_secret)
+    settings = _settings(URLS[db], jwt_secret, encryption_key)
     access_key, secret_key = secrets.token_hex(16), secrets.token_urlsafe(30)
+    token_key = new_token_key()
     engine = create_async_engine(_checked(URLS[db]))
     try:
         async with engine.begin() as connection:
@@ -141,13 +155,14 @@ async def seed(db: str, jwt_secret: str) -> Seed:
                     profile_img=None,
                     sns_type="email",
                     marketing_agree=False,
+                    token_key=token_key,
                 )
             )
             user_id = int(user.inserted_primary_key[0])
             key = await connection.execute(
                 insert(tables["api_keys"]).values(
                     access_key=access_key,
-                    secret_key=secret_key,
+                    secret_key=secret_box(settings).seal(secret_key),
                     user_memo="bench",
                     status="active",
                     user_id=user_id,
@@ -160,4 +175,4 @@ async def seed(db: str, jwt_secret: str) -> Seed:
             )
     finally:
         await engine.dispose()
-    return Seed(user_id, create_token(settings, user_id), access_key, secret_key)
+    return Seed(user_id, create_token(settings, user_id, token_key), access_key, secret_key)

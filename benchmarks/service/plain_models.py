@@ -11,12 +11,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import DateTime, FetchedValue, ForeignKey, String, Text
+from sqlalchemy import BigInteger, DateTime, FetchedValue, ForeignKey, String, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["UTC", "ApiKey", "ApiWhitelist", "Base", "Notification", "User"]
+__all__ = ["UTC", "ApiKey", "ApiWhitelist", "Base", "Notification", "RequestNonce", "User"]
 
 
 class UTC(TypeDecorator[dt.datetime]):
@@ -69,6 +69,7 @@ class User(_Row):
     profile_img: Mapped[str | None] = mapped_column(String(1000))
     sns_type: Mapped[str] = mapped_column(String(20), default="email")
     marketing_agree: Mapped[bool] = mapped_column(default=False)
+    token_key: Mapped[str] = mapped_column(String(64))
 
 
 class ApiKey(_Row):
@@ -77,7 +78,7 @@ class ApiKey(_Row):
     __tablename__ = "api_keys"
 
     access_key: Mapped[str] = mapped_column(String(64))
-    secret_key: Mapped[str] = mapped_column(String(64))
+    secret_key: Mapped[str] = mapped_column(String(255))  # fernet:<token>
     user_memo: Mapped[str | None] = mapped_column(String(40))
     status: Mapped[str] = mapped_column(String(10), default="active")
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
@@ -90,6 +91,16 @@ class ApiWhitelist(_Row):
 
     ip_addr: Mapped[str] = mapped_column(String(64))
     api_key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"))
+
+
+class RequestNonce(_Row):
+    """A nonce a signed request spent, kept until its timestamp leaves the window."""
+
+    __tablename__ = "request_nonces"
+
+    api_key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"))
+    nonce: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[int] = mapped_column(BigInteger)
 
 
 class Notification(_Row):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import secrets
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from pyinstrument.session import Session
 
 from .databases import ensure_database, reset_schema, seed
 from .load import ENDPOINTS
-from .runner import LOGS, Server, Size, _load, take_samples
+from .runner import LOGS, Server, Size, _load, new_secrets, take_samples
 from .server import APPS
 
 __all__ = ["BUCKETS", "bucket_of", "main", "profile_apps"]
@@ -67,16 +66,16 @@ def _walk(frame: Any, own: dict[str, float], sqlrecord: dict[str, float], seen: 
 async def profile_apps(db: str, endpoint: str, size: Size) -> str:
     """Profile both apps under the benchmark's load; a markdown report."""
     await ensure_database(db)
-    jwt_secret = secrets.token_urlsafe(32)
+    jwt_secret, encryption_key = new_secrets()
     per_request: dict[str, dict[str, float]] = {}
     top: dict[str, dict[str, float]] = {}
     served: dict[str, int] = {}
     for app in APPS:
         await reset_schema(db)
-        credentials = await seed(db, jwt_secret)
+        credentials = await seed(db, jwt_secret, encryption_key)
         target = LOGS / f"profile-{db}-{app}-{endpoint}.pyisession"
         target.unlink(missing_ok=True)
-        async with Server(app, db, jwt_secret, profile=target) as server:
+        async with Server(app, db, jwt_secret, encryption_key, profile=target) as server:
             await take_samples(server.url, credentials)
             result = await _load(server, endpoint, credentials, size)
         session = Session.load(str(target))

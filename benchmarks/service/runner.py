@@ -23,12 +23,21 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from cryptography.fernet import Fernet
 
 from .databases import URLS, Seed, ensure_database, reset_schema, seed
 from .load import ENDPOINTS, LoadError, request_of, run_load
 from .server import APPS
 
-__all__ = ["SERVER_ENV", "SIZES", "BenchmarkError", "Server", "Size", "run_rounds"]
+__all__ = [
+    "SERVER_ENV",
+    "SIZES",
+    "BenchmarkError",
+    "Server",
+    "Size",
+    "new_secrets",
+    "run_rounds",
+]
 
 _ROOT = Path(__file__).resolve().parents[2]
 LOGS = _ROOT / "var" / "bench" / "service" / "logs"
@@ -52,13 +61,23 @@ SIZES = {
     "smoke": Size("smoke", rounds=1, warmup=1.0, seconds=2.0),
 }
 
-#: The settings both servers get on top of DB_URL and JWT_SECRET. The delivery worker
-#: is off: it would poll and send the queued rows, work that is not the endpoints'.
+#: The settings both servers get on top of DB_URL, JWT_SECRET and
+#: SECRET_KEYS_ENCRYPTION_KEYS. The delivery worker is off: it would poll and send the
+#: queued rows, work that is not the endpoints'. The signed-call limit is counted in
+#: both apps but set far above any rate the benchmark reaches (the service's default,
+#: 600/minute per key, would answer 429 within seconds); login and register, also
+#: limited, are never called.
 SERVER_ENV = {
     "API_ENV": "test",
     "MIGRATE_ON_START": "false",  # the runner migrated already (same tables for both)
     "WORKER_ENABLED": "false",
+    "RATE_LIMIT_SIGNED": "1000000/minute",
 }
+
+
+def new_secrets() -> tuple[str, str]:
+    """A run's ``JWT_SECRET`` and ``SECRET_KEYS_ENCRYPTION_KEYS`` (one Fernet key)."""
+    return secrets.token_urlsafe(32), Fernet.generate_key().decode()
 
 
 class BenchmarkError(RuntimeError):
@@ -75,8 +94,11 @@ def _free_port() -> int:
 class Server:
     """One app served by uvicorn in a child process (``async with``)."""
 
-    def __init__(self, app: str, db: str, jwt_secret: str, profile: Path | None = None) -> None:
-        self.app, self.db, self.jwt_secret, self.profile = app, db, jwt_secret, profile
+    def __init__(
+        self, app: str, db: str, jwt_secret: str, encryption_key: str, profile: Path | None = None
+    ) -> None:
+        self.app, self.db, self.profile = app, db, profile
+        self.jwt_secret, self.encryption_key = jwt_secret, encryption_key
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: asyncio.subprocess.Process | None = None
@@ -84,7 +106,13 @@ class Server:
 
     async def __aenter__(self) -> Server:
         LOGS.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, **SERVER_ENV, "DB_URL": URLS[self.db], "JWT_SECRET": self.jwt_secret}
+        env = {
+            **os.environ,
+            **SERVER_ENV,
+            "DB_URL": URLS[self.db],
+            "JWT_SECRET": self.jwt_secret,
+            "SECRET_KEYS_ENCRYPTION_KEYS": self.encryption_key,
+        }
         command = [sys.executable, "-m", "benchmarks.service.server", "--app", self.app]
         command += ["--port", str(self.port)]
         if self.profile:
@@ -174,15 +202,15 @@ async def run_rounds(
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Every round of every app on ``db``: the runs, and each app's sample answers."""
     await ensure_database(db)
-    jwt_secret = secrets.token_urlsafe(32)
+    jwt_secret, encryption_key = new_secrets()
     runs: list[dict[str, Any]] = []
     samples: dict[str, Any] = {}
     for round_number in range(1, size.rounds + 1):
         order = APPS if round_number % 2 else tuple(reversed(APPS))
         for app in order:
             await reset_schema(db)
-            credentials = await seed(db, jwt_secret)
-            async with Server(app, db, jwt_secret) as server:
+            credentials = await seed(db, jwt_secret, encryption_key)
+            async with Server(app, db, jwt_secret, encryption_key) as server:
                 samples.setdefault(app, await take_samples(server.url, credentials))
                 for endpoint in endpoints:
                     load_before = os.getloadavg()[0]
@@ -203,6 +231,14 @@ async def run_rounds(
                             f"{app} answered {result['statuses']} with "
                             f"{result['transport_errors']} transport errors on {endpoint}: "
                             f"{result['first_error']}"
+                        )
+                    if not result["requests"]:
+                        # No answer at all in the run: the server stalled (not a speed of 0).
+                        raise BenchmarkError(
+                            f"{app} answered no request on {endpoint} in "
+                            f"{size.warmup:g} + {size.seconds:g} s: the server stalled; see "
+                            f"{server.log} (a request still waiting is answered only after "
+                            "wrk's timeout or the server's own, e.g. the pool's 30 s)"
                         )
     first, second = (samples[app] for app in APPS)
     if first != second:
