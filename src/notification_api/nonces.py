@@ -55,8 +55,8 @@ class NonceStore(Protocol):
 class DatabaseNonceStore:
     """Nonces as rows of ``request_nonces``; runs in the caller's ambient transaction.
 
-    The caller (``signing``) opens a transaction of its own around
-    :meth:`remember`, committed before the request goes on.
+    The caller (``signing``) runs :meth:`remember` in the request's session and
+    commits it before the route runs.
 
     Example:
         >>> store = DatabaseNonceStore()

@@ -32,7 +32,6 @@ In both, a key with whitelist entries accepts only those client addresses
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import functools
 import hashlib
@@ -47,11 +46,12 @@ from typing import Annotated
 from urllib.parse import parse_qsl, quote
 
 from fastapi import Depends, Header, Request, Security
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from sqlrecord import Database
 
 from .client_address import client_address
-from .deps import AppSettings, UnitOfWork
+from .deps import READ_ONLY_METHODS, AppSettings, UnitOfWork
 from .errors import (
     AccessKeyNotFoundError,
     IPNotAllowedError,
@@ -229,27 +229,6 @@ async def _verify(
     return api_key
 
 
-async def _verify_and_spend_nonce(
-    database: Database,
-    store: NonceStore,
-    request: Request,
-    settings: Settings,
-    credentials: _Credentials,
-    signature_for: Callable[[str], str],
-) -> int:
-    """Verify and record the nonce in one transaction of its own; the key's id."""
-    assert credentials.nonce is not None
-    # Its own transaction, committed before the request goes on: a GET's unit
-    # of work never commits, and on SQLite a second connection could not
-    # commit while the request's own session holds the file's lock.
-    async with database.transaction():
-        api_key = await _verify(request, settings, credentials, signature_for)
-        expires_at = credentials.timestamp + settings.timestamp_window_seconds + 1
-        if not await store.remember(api_key.id, credentials.nonce, expires_at):
-            raise NonceReusedError()
-        return api_key.id
-
-
 async def signed_key(
     request: Request,
     session: UnitOfWork,  # opened first: the model calls below run in its session
@@ -292,16 +271,9 @@ async def signed_key(
     if scheme is None:
         api_key = await _verify(request, settings, credentials, signature_for)
     elif store.uses_database:
-        database: Database = request.app.state.database
-        # A task of its own has no ambient session: database.transaction() opens a
-        # new one there instead of a SAVEPOINT inside the request's.
-        key_id = await asyncio.create_task(
-            _verify_and_spend_nonce(database, store, request, settings, credentials, signature_for)
+        api_key = await _spend_in_own_transaction(
+            request, session, store, settings, credentials, signature_for
         )
-        found = await ApiKey.get(key_id)
-        if found is None or found.status != "active":  # deleted or stopped meanwhile
-            raise AccessKeyNotFoundError()
-        api_key = found
     else:
         api_key = await _verify(request, settings, credentials, signature_for)
         assert credentials.nonce is not None
@@ -309,6 +281,37 @@ async def signed_key(
         if not await store.remember(api_key.id, credentials.nonce, expires_at):
             raise NonceReusedError()
     request.state.user_id = api_key.user_id
+    return api_key
+
+
+async def _spend_in_own_transaction(
+    request: Request,
+    session: AsyncSession,
+    store: NonceStore,
+    settings: Settings,
+    credentials: _Credentials,
+    signature_for: Callable[[str], str],
+) -> ApiKey:
+    """Verify, record the nonce and COMMIT, in the request's own session; the key.
+
+    The nonce must be committed before the route runs (a GET's unit of work
+    never commits; a route that fails must not give the nonce back). It is done
+    in the request's session, on the one connection the request holds: a
+    transaction on a second connection would make every request hold one
+    connection while it waits for another, and a full pool would stall them all
+    (on SQLite the request's connection is taken when it starts). On SQLite the
+    write lock is taken first (BEGIN IMMEDIATE), as for any unit that writes.
+    """
+    assert credentials.nonce is not None
+    database: Database = request.app.state.database
+    await database.begin_write(session)
+    api_key = await _verify(request, settings, credentials, signature_for)
+    expires_at = credentials.timestamp + settings.timestamp_window_seconds + 1
+    if not await store.remember(api_key.id, credentials.nonce, expires_at):
+        raise NonceReusedError()
+    await session.commit()
+    if request.method not in READ_ONLY_METHODS:
+        await database.begin_write(session)  # the route's own transaction writes too
     return api_key
 
 

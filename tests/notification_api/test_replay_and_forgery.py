@@ -110,6 +110,24 @@ async def test_concurrent_replays_queue_one_notification(
     assert await _notifications_of(service, key) == 1
 
 
+async def test_more_signed_requests_than_pooled_connections_are_all_answered(
+    client: httpx.AsyncClient, service: Service, key: dict[str, Any], store: str
+) -> None:
+    """Each request spends its nonce on the one connection it holds. A nonce transaction
+    on a second connection stalled the service on SQLite: requests held the whole
+    pool (5 + 10 overflow), each waiting for a second connection, until the pool's
+    timeout answered them all 500/503."""
+    pool = service.database.engine.pool
+    many = 4 * (pool.size() + pool._max_overflow)  # type: ignore[attr-defined]
+    requests = [prepare("POST", PATH, key, json=NOTE) for _ in range(many // 2)]
+    requests += [prepare("GET", PATH, key) for _ in range(many - many // 2)]
+    answers = await asyncio.gather(*(request.send(client) for request in requests))
+    assert sorted({answer.status_code for answer in answers}) == [200, 202], [
+        answer.text for answer in answers if answer.status_code >= 300
+    ][:3]
+    assert await _notifications_of(service, key) == many // 2
+
+
 async def test_a_signature_does_not_fit_another_body(
     client: httpx.AsyncClient, service: Service, key: dict[str, Any]
 ) -> None:
