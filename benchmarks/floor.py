@@ -43,8 +43,8 @@ CORE = "SQLAlchemy Core on sqlrecord's engine"
 def _core_calls(bind: AsyncEngine) -> dict[str, Call]:
     """INSERT and get by key with SQLAlchemy Core, each on a connection of its own, on the
     engine sqlrecord's own sessions run a one-statement write or a read on
-    (``Database.autocommit_bind``: autocommit on SQLite and PostgreSQL, a transaction and
-    its COMMIT on MySQL)."""
+    (the database's autocommit engine: autocommit on SQLite and PostgreSQL, a transaction
+    and its COMMIT on MySQL)."""
     add = insert(NARROW).returning(NARROW.c.id)
     by_key = select(*NARROW.columns)
 
@@ -90,7 +90,7 @@ async def measure(database: str, calls: int, rounds: int) -> dict[str, dict[str,
     await engine.dispose()
     pool = {"pool_size": POOL_SIZE, "max_overflow": 0}
     core = Database(where.sqlalchemy_url, default=False, engine_options=pool)
-    layers: dict[str, dict[str, Call]] = {CORE: _core_calls(core.autocommit_bind)}
+    layers: dict[str, dict[str, Call]] = {CORE: _core_calls(core._autocommit_engine)}
     started = []
     for name, label in (
         ("raw", "raw driver"),

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import decimal
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +26,7 @@ from sqlalchemy import event, insert, inspect, select, text
 from sqlalchemy.orm import Session
 
 from sqlrecord import Database
+from sqlrecord._plan import Plan, Route, Savepoint, Transaction
 from sqlrecord.exceptions import (
     DatabaseUnavailableError,
     DuplicateKeyError,
@@ -88,6 +90,71 @@ def autocommits(db: Database) -> bool:
     # MySQL/MariaDB would need a round trip to switch autocommit on and one to
     # switch it off: there every write keeps its transaction.
     return db.engine.dialect.name in ("sqlite", "postgresql")
+
+
+@contextmanager
+def plans_logged(caplog: pytest.LogCaptureFixture) -> Iterator[list[Plan]]:
+    """The plans of the calls made in the block, from the ``sqlrecord.plan`` logger."""
+    plans: list[Plan] = []
+    with caplog.at_level(logging.DEBUG, logger="sqlrecord.plan"):
+        first = len(caplog.records)
+        yield plans
+        plans.extend(
+            record.plan  # type: ignore[attr-defined]
+            for record in caplog.records[first:]
+            if record.name == "sqlrecord.plan"
+        )
+
+
+# -- the plan is the route taken -----------------------------------------------------
+
+
+async def test_the_plan_logged_is_the_route_taken(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    # What the planner logs, checked against what the database saw: no transaction
+    # left open after an autocommit INSERT, one open after the others, a SAVEPOINT
+    # for a served write, and no SELECT for an identity-map hit.
+    free = autocommits(db)
+    with plans_logged(caplog) as plans, writes_seen(db) as seen, StatementLog(db) as log:
+        await Note.create(text="alone", code="n1")
+        await Dog.create(name="Rex", licence="L-1")
+        async with db.transaction():
+            served = await Note.create(text="served", code="n2")
+            sent = len(log.statements)
+            assert await Note.get(served.id) is served
+            assert len(log.statements) == sent
+    routes = [(p.operation, p.model, p.route, p.transaction, p.savepoint) for p in plans]
+    assert routes == [
+        ("create", "Note", Route.ORM_FLUSH, Transaction.AUTOCOMMIT if free else Transaction.OWN,
+         Savepoint.NONE),
+        ("create", "Dog", Route.ORM_FLUSH, Transaction.OWN, Savepoint.NONE),
+        ("create", "Note", Route.ORM_FLUSH, Transaction.SERVED, Savepoint.ORM),
+        ("get", "Note", Route.IDENTITY_HIT, Transaction.SERVED, Savepoint.NONE),
+    ]  # fmt: skip
+    # The first condition that ruled out autocommit:
+    first = "a row in each table" if free else "switching a connection to autocommit"
+    assert first in plans[1].why
+    assert seen == [("INSERT", not free), ("INSERT", True), ("INSERT", True), ("INSERT", True)]
+    assert "SAVEPOINT" in verbs_of(log)
+
+
+async def test_a_bulk_create_plan_is_the_route_taken(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A Core INSERT is one executemany for the batch; the objects' route flushes
+    # them through the unit of work (one INSERT per row on a database that cannot
+    # return the keys of an executemany).
+    with plans_logged(caplog) as plans, StatementLog(db) as log:
+        await Note.bulk_create([{"text": "a", "code": "b1"}, {"text": "b", "code": "b2"}])
+        core_statements = len(log.statements)
+        made = await Note.bulk_create([{"text": "c", "code": "b3"}], return_objects=True)
+    assert [plan.route for plan in plans] == [Route.CORE_INSERT, Route.ORM_FLUSH]
+    assert plans[1].why == "the objects are wanted back"
+    inserts = [verb for verb in verbs_of(log)[:core_statements] if verb == "INSERT"]
+    assert inserts == ["INSERT"]
+    assert made[0].id is not None
+    assert await count_rows(db, Note) == 3
 
 
 # -- an own session's one-row write, in autocommit ----------------------------------

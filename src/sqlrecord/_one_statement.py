@@ -18,7 +18,7 @@ from sqlalchemy.orm import InstanceState, Mapper, RelationshipDirection, Session
 
 from ._internals import listener_count
 
-__all__ = ["deletes_alone", "is_one_statement"]
+__all__ = ["why_not_alone", "why_not_one_statement"]
 
 # Hooks that run inside a flush or a transaction and may send statements of their own.
 _MAPPER_HOOKS = (
@@ -38,58 +38,76 @@ _SESSION_HOOKS = (
 )
 
 
-def _single_table_without_hooks(mapper: Mapper[Any]) -> bool:
-    # A joined-table subclass writes a row per table.
+def _why_not_single_table(mapper: Mapper[Any]) -> str | None:
     if len(mapper.tables) != 1:
-        return False
-    if any(listener_count(mapper, hook) for hook in _MAPPER_HOOKS):
-        return False
+        return "joined-table inheritance: a row in each table"
+    for hook in _MAPPER_HOOKS:
+        if listener_count(mapper, hook):
+            return f"a {hook!r} listener may write"
     # Fires when a flush reads back server-set values.
-    return not listener_count(mapper.class_manager, "refresh_flush")
+    if listener_count(mapper.class_manager, "refresh_flush"):
+        return "a 'refresh_flush' listener may write"
+    return None
 
 
-def deletes_alone(model: type[Any]) -> bool:
-    """Whether deleting a ``model`` row can touch no other row.
+def why_not_alone(model: type[Any]) -> str | None:
+    """Why deleting a ``model`` row could touch another row; ``None`` when it cannot.
 
     Only many-to-one relationships without a delete cascade qualify: deleting
     the parent of a one-to-many or many-to-many relationship loads the children
     and updates or deletes them (or the association rows) too.
+
+    Example:
+        >>> why_not_alone(Memo) is None
+        True
     """
     mapper: Mapper[Any] = inspect(model)
-    if not _single_table_without_hooks(mapper):
-        return False
-    return all(
-        relation.viewonly
-        or (
-            relation.direction is RelationshipDirection.MANYTOONE
-            and "delete" not in relation.cascade
-        )
-        for relation in mapper.relationships
-    )
+    reason = _why_not_single_table(mapper)
+    if reason is not None:
+        return reason
+    for relation in mapper.relationships:
+        if relation.viewonly:
+            continue
+        if relation.direction is not RelationshipDirection.MANYTOONE:
+            kind = relation.direction.name.lower().replace("to", "-to-")
+            return (
+                f"relationship {relation.key!r} is {kind}: deleting loads and updates the children"
+            )
+        if "delete" in relation.cascade:
+            return f"relationship {relation.key!r} cascades the delete"
+    return None
 
 
-def is_one_statement(session: Session, obj: Any) -> bool:
-    """Whether flushing ``session`` now sends one statement, and it writes ``obj`` only.
+def why_not_one_statement(session: Session, obj: Any) -> str | None:
+    """Why flushing ``session`` now might send more than one statement, or write more
+    than ``obj``; ``None`` when it is provably one statement writing ``obj`` only.
 
     Call it after ``obj`` has been added (or marked deleted) and before any
     statement of the session has run.
+
+    Example:
+        >>> session = Session()
+        >>> session.add(memo := Memo(text="hi"))
+        >>> why_not_one_statement(session, memo) is None
+        True
+        >>> session.add(Memo(text="another"))
+        >>> why_not_one_statement(session, memo)
+        'the flush writes another object too'
     """
-    if _hooked(session):
-        return False
+    for hook in _SESSION_HOOKS:
+        if listener_count(session, hook):
+            return f"a session {hook!r} listener may write"
     for pending in (session.new, session.dirty, session.deleted):
         if any(each is not obj for each in pending):
-            return False
-    return _writes_one_row(inspect(obj))
+            return "the flush writes another object too"
+    return _why_more_rows(inspect(obj))
 
 
-def _hooked(session: Session) -> bool:
-    return any(listener_count(session, hook) for hook in _SESSION_HOOKS)
-
-
-def _writes_one_row(state: InstanceState[Any]) -> bool:
+def _why_more_rows(state: InstanceState[Any]) -> str | None:
     mapper = state.mapper
-    if not _single_table_without_hooks(mapper):
-        return False
+    reason = _why_not_single_table(mapper)
+    if reason is not None:
+        return reason
     # A changed relationship becomes a statement on another row (a child's
     # foreign key, an association row) even when that row has no changes itself;
     # so does a primary-key change the ORM carries to the children itself.
@@ -97,6 +115,8 @@ def _writes_one_row(state: InstanceState[Any]) -> bool:
     for key, relation in mapper.relationships.items():
         if relation.viewonly:
             continue
-        if key in changed or not relation.passive_updates:
-            return False
-    return True
+        if key in changed:
+            return f"relationship {key!r} changed: the flush may write another row"
+        if not relation.passive_updates:
+            return f"relationship {key!r} has passive_updates=False: keys carried by the ORM"
+    return None

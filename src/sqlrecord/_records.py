@@ -17,9 +17,9 @@ from sqlalchemy.orm import InstanceState
 
 from ._scope import SessionScope
 from ._soft import live_condition, soft_delete_column
+from ._values import check_integer_range
 from .exceptions import InvalidFieldError, InvalidValueError, NotFoundError
 from .introspection import ModelInfo, fits, model_info
-from .object import check_integer_range
 
 __all__ = ["create", "describe_key", "get", "get_or_fail"]
 
@@ -41,7 +41,9 @@ async def create(
     """
     obj = model()
     planned = obj._plan_fill({**(data or {}), **values}, allow_protected)
-    return await obj._write(session=session, auto_commit=auto_commit, planned=planned)
+    return await obj._write(
+        session=session, auto_commit=auto_commit, planned=planned, operation="create"
+    )
 
 
 async def get(
@@ -74,16 +76,15 @@ async def get(
             valid=info.unique_names,
         )
     live = [] if with_deleted or soft_delete_column(model) is None else [live_condition(model)]
-    scope = SessionScope(model, session, write=False)
+    scope = SessionScope(model, session, write=False, operation="get")
     async with scope as s:
         if unique:
             statement = select(model).filter_by(**_checked_unique(model, info, unique)).where(*live)
             return (await s.scalars(statement)).one_or_none()
         keys = [_checked_key(model, info, pk) for pk in pks]
         if len(keys) == 1:
-            found = _held_by(s, model, keys[0]) if scope.fast_paths else None
-            if found is None:
-                found = await s.get(model, keys[0])
+            held = _held_by(s, model, keys[0])
+            found = held if scope.plan_get(held=held is not None) else await s.get(model, keys[0])
             if found is not None and live and getattr(found, str(soft_delete_column(model))):
                 return None
             return found

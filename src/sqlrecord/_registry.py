@@ -8,29 +8,62 @@ arguments.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
 
 from sqlalchemy import MetaData
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from .exceptions import NoDatabaseError
 
-if TYPE_CHECKING:
-    from .database import Database
+__all__ = [
+    "ModelDatabase",
+    "database_for",
+    "default_database",
+    "metadata_for",
+    "register_model",
+    "set_default",
+]
 
-__all__ = ["database_for", "default_database", "metadata_for", "register_model", "set_default"]
 
-_default: Database | None = None
+class ModelDatabase(Protocol):
+    """What a model's calls need of the ``Database`` it works in (which is one).
+
+    Example:
+        >>> from sqlrecord import Database
+        >>> database: ModelDatabase = Database("sqlite+aiosqlite://", default=False)
+        >>> database.fast_paths
+        True
+    """
+
+    fast_paths: bool
+    cursor_secret: bytes
+
+    def current_session(self) -> AsyncSession | None: ...
+
+    def _open_session(self, *, autocommit: bool) -> AsyncSession: ...
+
+    def _ambient_session(self) -> AbstractAsyncContextManager[AsyncSession]: ...
+
+    @property
+    def _autocommit_engine(self) -> AsyncEngine: ...
+
+    @property
+    def _autocommit_is_free(self) -> bool: ...
+
+
+_default: ModelDatabase | None = None
 _metadata_by_model: dict[type[Any], MetaData] = {}
 
 
-def set_default(database: Database | None) -> None:
+def set_default(database: ModelDatabase | None) -> None:
     """Make ``database`` the default (``None``: no default)."""
     global _default
     _default = database
 
 
-def default_database() -> Database:
-    """Return the default :class:`Database`, or raise :class:`NoDatabaseError`.
+def default_database() -> ModelDatabase:
+    """Return the default ``Database``, or raise :class:`NoDatabaseError`.
 
     Example:
         >>> from sqlrecord import Database
@@ -43,7 +76,7 @@ def default_database() -> Database:
     return _default
 
 
-def database_for(model: type[Any]) -> Database:
+def database_for(model: type[Any]) -> ModelDatabase:
     """Return the database a model works in: its ``__database__`` or the default.
 
     Example:
@@ -68,7 +101,7 @@ def register_model(model: type[Any]) -> None:
         _metadata_by_model[model] = metadata
 
 
-def metadata_for(database: Database) -> list[MetaData]:
+def metadata_for(database: ModelDatabase) -> list[MetaData]:
     """The metadata of every registered model that works in ``database``."""
     found: list[MetaData] = []
     for model, metadata in _metadata_by_model.items():

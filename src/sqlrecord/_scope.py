@@ -1,27 +1,28 @@
-"""The design notes' session rule, made safe: a served session or an own one.
+"""One model call's scope: which session, which transaction, its SAVEPOINT, its end.
 
 *Served*: a session given by ``Model.using(session)`` or ``save(session=)``, the
 session the object is attached to, or the ambient session of
-``db.session``/``db.transaction()``. sqlrecord flushes the call's own work inside
-a SAVEPOINT (so a failed write leaves the caller's unit of work intact), commits
-only with ``auto_commit=True`` and never
-closes it. The SAVEPOINT is sqlrecord's, not the user's: its release and its
-rollback fire none of the session's commit or rollback events.
+``db.session``/``db.transaction()``. A write takes a SAVEPOINT (so that a failed
+write leaves the caller's unit intact), commits only with ``auto_commit=True``, and
+the session is never closed. The SAVEPOINT is sqlrecord's, not the user's: its
+release and rollback fire none of the session's commit or rollback events.
 
-*Own*: no session anywhere. sqlrecord opens one, does the work, commits writes
-and closes it before returning, whatever happens. A flush that is provably one
-statement runs in autocommit there (``_one_statement.py``), unless the database
-was made with ``fast_paths=False``.
+*Own*: no session anywhere. sqlrecord opens one, does the work, commits a write
+and closes the session before returning, whatever happens.
 
-Every statement goes through the ORM's session: the scope only chooses which
-session, which transaction, and whether a SAVEPOINT guards the call.
+What each call does within that is the planner's choice (``_plan.py``); a
+:class:`SessionScope` carries the plan out, moving through the states of
+:class:`State` in the one order they allow. The unit around the call (its commit,
+close and failure policy) is ``_unit.py``'s.
 """
 
 from __future__ import annotations
 
+import contextlib
+import enum
 from contextlib import AbstractContextManager
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,25 +31,46 @@ from sqlalchemy.orm import exc as orm_exc
 
 from ._dialects import holds_connection, prepare_write_session
 from ._internals import savepoint_hidden
-from ._one_statement import is_one_statement
-from ._registry import database_for
-from ._session_close import close_session
+from ._plan import (
+    Plan,
+    Route,
+    Savepoint,
+    Transaction,
+    UnitFacts,
+    log_plan,
+    plan_bulk_insert,
+    plan_delete_begin,
+    plan_flush,
+    plan_get,
+    plan_read,
+    plan_statement_write,
+)
+from ._registry import ModelDatabase, database_for
 from ._translate import is_connection_loss, is_unwrapped_connection_loss, translate_errors
-from ._unit_failure import ABORTED, abort_unit
+from ._unit import ABORTED_MESSAGE, UnitState, abort_unit, close_session, unit_state
+from ._unwatched import TableRows
 from .exceptions import NoDatabaseError, TransactionAbortedError
 
-if TYPE_CHECKING:
-    from .database import Database
+__all__ = ["SessionScope", "State", "served_session"]
 
-__all__ = ["NO_SAVEPOINTS", "SessionScope"]
 
-#: ``session.info`` key: writes directly in the session's unit of work take no
-#: SAVEPOINT (``db.transaction(savepoints=False)``).
-NO_SAVEPOINTS = "sqlrecord_no_savepoints"
+class State(enum.Enum):
+    """Where a :class:`SessionScope` is; each method names the states it may be called in."""
+
+    READY = "made, not entered"
+    SERVED = "in the caller's session, nothing of sqlrecord's open"
+    SAVEPOINT = "in the caller's session, inside sqlrecord's SAVEPOINT"
+    OWN_IDLE = "in an own session that has not begun"
+    OWN_BEGUN = "in an own session's transaction"
+    OWN_AUTOCOMMIT = "in an own session whose statements commit themselves"
+    DONE = "left"
 
 
 class SessionScope:
-    """``async with SessionScope(Model, session, write=..., auto_commit=...) as session:``.
+    """``async with SessionScope(Model, session, write=...) as session:``, one call's unit.
+
+    A write scope made with ``defer_begin=True`` waits, in an own session, for the
+    call to say what it writes (:meth:`flush`, :meth:`plan_bulk`) or to :meth:`begin`.
 
     Example:
         >>> async def count_users() -> int:
@@ -58,18 +80,8 @@ class SessionScope:
         0
     """
 
-    __slots__ = (
-        "_auto_commit",
-        "_begin_pending",
-        "_database",
-        "_hidden",
-        "_model",
-        "_savepoint",
-        "_unprotected",
-        "_write",
-        "served",
-        "session",
-    )
+    __slots__ = ("_begun_because", "_deferred", "_facts", "_hidden", "_savepoint", "_write",
+                 "auto_commit", "model", "plan", "session", "state")  # fmt: skip
 
     def __init__(
         self,
@@ -79,88 +91,150 @@ class SessionScope:
         write: bool,
         auto_commit: bool = False,
         cursor: bool = False,
-        begin_later: bool = False,
+        defer_begin: bool = False,
+        operation: str = "query",
     ) -> None:
-        # cursor: the work keeps a server-side cursor open, which needs a transaction
-        # (an own read session otherwise runs its statements in autocommit).
-        # begin_later: an own write session begins at begin_writing(), where the
-        # caller may show that its flush is one statement.
-        self._model = model
+        self.model = model
+        self.auto_commit = auto_commit
+        self.state = State.READY
         self._write = write
-        self._auto_commit = auto_commit
+        self._deferred = defer_begin
         self._savepoint: SessionTransaction | None = None
         self._hidden: AbstractContextManager[None] | None = None
-        self._unprotected = False  # a served write without its SAVEPOINT
-        self._begin_pending = False
-        # A session passed in needs no Database of sqlrecord's (found when asked).
-        self._database: Database | None = None
+        self._begun_because: str | None = None
+        database: ModelDatabase | None = None
         if session is None:
-            self._database = database_for(model)
-            session = self._database.current_session()
-            if session is None:
-                self._begin_pending = write and begin_later
-                session = self._database.new_own_session(read_only=not (write or cursor))
-                self.served = False
-                self.session: AsyncSession = session
-                return
-        self.served = True
-        self.session = session
+            database = database_for(model)
+            session = database.current_session()
+        else:
+            with contextlib.suppress(NoDatabaseError):  # a session passed in needs none
+                database = database_for(model)
+        served = session is not None
+        self._facts = _facts_of(database, session)
+        if not write:
+            self.plan = plan_read(operation, model, served=served, unit=self._facts, cursor=cursor)
+        elif defer_begin and not served:  # planned when the call says what it writes
+            self.plan = Plan(operation, model.__name__, Route.ORM_FLUSH, Transaction.OWN,
+                             Savepoint.NONE, "not begun")  # fmt: skip
+        else:
+            self.plan = plan_statement_write(operation, model, served=served, unit=self._facts)
+        if session is None:
+            assert database is not None
+            session = database._open_session(
+                autocommit=self.plan.transaction is Transaction.AUTOCOMMIT
+            )
+        self.session: AsyncSession = session
 
     @property
-    def fast_paths(self) -> bool:
-        """Whether this scope's database allows sqlrecord's fast paths
-        (``Database(fast_paths=...)``); with a session passed in and no ``Database``
-        for the model, the default (allowed)."""
-        if self._database is None:
-            try:
-                self._database = database_for(self._model)
-            except NoDatabaseError:
-                return True
-        return self._database.fast_paths
+    def served(self) -> bool:
+        """Whether the session is the caller's (else sqlrecord's own, for this call)."""
+        return self.plan.transaction is Transaction.SERVED
+
+    def _move(self, allowed: tuple[State, ...], to: State) -> None:
+        if self.state not in allowed:
+            raise RuntimeError(f"sqlrecord: a scope cannot go from {self.state} to {to}.")
+        self.state = to
 
     async def __aenter__(self) -> AsyncSession:
         if self.served:
-            info = self.session.info
-            if info.get(ABORTED):
-                raise TransactionAbortedError(
-                    f"An earlier write in this unit of work failed and took the unit's "
-                    f"transaction with it, so the unit was rolled back and "
-                    f"{self._model.__name__} cannot be used in it. Leave the block (or let "
-                    "the request end) and run the unit again."
-                )
-            if not self._write:
-                return self.session
-            # Only directly in the unit: a nested db.transaction() keeps its savepoints.
-            if (
-                info.get(NO_SAVEPOINTS)
-                and self.session.sync_session.get_nested_transaction() is None
-            ):
-                self._unprotected = True
-                return self.session
-            await self._begin_savepoint()
-            return self.session
-        if self._write and not self._begin_pending:
-            try:
-                with translate_errors(model=self._model.__name__):
-                    await prepare_write_session(self.session)
-            except BaseException as error:
-                # __aexit__ does not run when entering fails: end the own session
-                # here, so that a connection already checked out goes back.
-                await close_session(
-                    self.session, failing=True, cancelled=not isinstance(error, Exception)
-                )
-                raise
+            if unit_state(self.session) is UnitState.ABORTED:
+                raise TransactionAbortedError(ABORTED_MESSAGE)
+            if self.plan.savepoint is Savepoint.ORM:
+                await self._begin_savepoint()
+                self._move((State.READY,), State.SAVEPOINT)
+            else:
+                self._move((State.READY,), State.SERVED)
+        elif self.plan.transaction is Transaction.AUTOCOMMIT:
+            self._move((State.READY,), State.OWN_AUTOCOMMIT)
+        elif not self._write:
+            self._move((State.READY,), State.OWN_BEGUN)  # begins with its first statement
+        else:
+            self._move((State.READY,), State.OWN_IDLE)
+            if not self._deferred:
+                try:
+                    await self.begin()
+                except BaseException as error:
+                    # __aexit__ does not run when entering fails: end the own session
+                    # here, so that a connection already checked out goes back.
+                    self.state = State.DONE
+                    await close_session(self.session, failing=True, cancelled=_cancel(error))
+                    raise
         return self.session
+
+    async def begin(self, *, because: str | None = None) -> None:
+        """Begin an own session's transaction now (BEGIN IMMEDIATE on SQLite), before a
+        statement that is not one object's flush; ``because`` tells the plan why. In
+        a served session, or once begun, nothing happens.
+        """
+        if self.state in (State.SERVED, State.SAVEPOINT, State.OWN_BEGUN):
+            return
+        self._move((State.OWN_IDLE,), State.OWN_BEGUN)
+        self._begun_because = because
+        with translate_errors(model=self.model.__name__):
+            await prepare_write_session(self.session)
+
+    async def begin_delete(self) -> None:
+        """Before a DELETE: begin now when deleting may load and write related rows
+        first (the planner says why), else leave it to :meth:`flush`.
+        """
+        reason = plan_delete_begin(self.model)
+        if reason is not None:
+            await self.begin(because=reason)
+
+    async def flush(self, obj: Any) -> None:
+        """Plan the flush of ``obj`` (added, changed or marked deleted), begin as
+        planned (in autocommit when it is one statement in an own session), and flush.
+        """
+        session = self.session
+        if self.state is State.OWN_IDLE and holds_connection(session):
+            self._move((State.OWN_IDLE,), State.OWN_BEGUN)  # something was read first
+        begun = self.state is State.OWN_BEGUN
+        self.plan = plan_flush(
+            self.plan.operation,
+            obj,
+            session.sync_session,
+            served=self.served,
+            unit=self._facts,
+            begun=(self._begun_because or "the session had begun already") if begun else None,
+        )
+        if self.state is State.OWN_IDLE:
+            if self.plan.transaction is Transaction.AUTOCOMMIT:
+                self._move((State.OWN_IDLE,), State.OWN_AUTOCOMMIT)
+                bind = database_for(self.model)._autocommit_engine
+                session.bind = bind
+                session.sync_session.bind = bind.sync_engine
+            else:
+                await self.begin(because=self.plan.why)
+        await session.flush()
+
+    def plan_bulk(self, *, return_objects: bool) -> TableRows | None:
+        """Plan a ``bulk_create``: the table and row converter of a Core INSERT, or
+        ``None`` for objects through the flush (call :meth:`begin` next).
+        """
+        self.plan, table_rows = plan_bulk_insert(
+            self.model,
+            self.session.sync_session,
+            served=self.served,
+            unit=self._facts,
+            return_objects=return_objects,
+        )
+        return table_rows
+
+    def plan_get(self, *, held: bool) -> bool:
+        """Whether ``get`` by one key takes the identity-map hit (the session ``held``
+        the object, not expired); the plan says which.
+        """
+        self.plan = plan_get(self.plan, unit=self._facts, held=held)
+        return self.plan.route is Route.IDENTITY_HIT
 
     async def _begin_savepoint(self) -> None:
         """Begin the call's SAVEPOINT. As with any ``begin_nested()``, what the unit
         has pending from before the call is flushed first, outside it: should that
         flush fail, the ORM has rolled the whole unit back, and so the unit is
-        marked aborted, as after any write that takes the transaction with it.
-        From then until it ends, the SAVEPOINT is hidden from the session's
+        marked aborted. Until it ends, the SAVEPOINT is hidden from the session's
         transaction events (``_internals.savepoint_hidden``)."""
         try:
-            with translate_errors(model=self._model.__name__):
+            with translate_errors(model=self.model.__name__):
                 savepoint = await self.session.run_sync(Session.begin_nested)
         except Exception:
             if not self.session.sync_session.is_active:
@@ -170,52 +244,34 @@ class SessionScope:
         self._hidden = savepoint_hidden(self.session.sync_session, savepoint)
         self._hidden.__enter__()
 
-    async def begin_writing(self, *, alone: Any = None) -> None:
-        """Begin an own session that was opened with ``begin_later=True``.
-
-        ``alone``: the object the next flush writes. When that flush is provably
-        one statement writing only that object, it runs in autocommit (one round
-        trip instead of BEGIN, statement, COMMIT); otherwise, and for served
-        sessions, nothing changes. Call it before the session's first statement.
-        """
-        if not self._begin_pending:
-            return
-        self._begin_pending = False
-        session = self.session
-        assert self._database is not None  # an own session's: found in __init__
-        if (
-            alone is not None
-            and self._database.fast_paths
-            and not holds_connection(session)
-            and is_one_statement(session.sync_session, alone)
-        ):
-            bind = self._database.autocommit_bind
-            session.bind = bind
-            session.sync_session.bind = bind.sync_engine
-            return
-        with translate_errors(model=self._model.__name__):
-            await prepare_write_session(session)
-
     async def __aexit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        name = self._model.__name__
-        if not self.served:
-            if exc is None and self.session.sync_session.get_transaction() is None:
-                return  # never began: nothing to commit or close
-            try:
-                if exc is None and self._write:
-                    with translate_errors(model=name):
-                        await self.session.commit()
-            finally:
-                cancelled = exc is not None and not isinstance(exc, Exception)
-                await close_session(self.session, failing=exc is not None, cancelled=cancelled)
-            if exc is not None:
-                _reraise_translated(exc, name)
-            return
+        state, self.state = self.state, State.DONE
+        log_plan(self.plan)
+        if state in (State.SERVED, State.SAVEPOINT):
+            await self._end_served(exc)
+        else:
+            await self._end_own(exc)
+
+    async def _end_own(self, exc: BaseException | None) -> None:
+        if exc is None and self.session.sync_session.get_transaction() is None:
+            return  # never began: nothing to commit or close
+        try:
+            if exc is None and self._write:
+                with translate_errors(model=self.model.__name__):
+                    await self.session.commit()
+        finally:
+            failing = exc is not None
+            await close_session(self.session, failing=failing, cancelled=failing and _cancel(exc))
+        if exc is not None:
+            _reraise_translated(exc, self.model.__name__)
+
+    async def _end_served(self, exc: BaseException | None) -> None:
+        name = self.model.__name__
         if exc is not None:
             gone = _savepoint_gone(exc)
             await self._undo_failed_write(exc, savepoint_gone=gone)
@@ -225,16 +281,15 @@ class SessionScope:
         with translate_errors(model=name):
             if self._savepoint is not None:
                 await self._end_savepoint(commit=True)
-            if self._auto_commit:
+            if self.auto_commit:
                 await self.session.commit()
 
     async def _undo_failed_write(self, exc: BaseException, *, savepoint_gone: bool) -> None:
-        if self._unprotected:
-            # No savepoint to return to (savepoints=False): the whole unit goes,
-            # now, on every database alike.
-            await abort_unit(self.session)
-            return
         if self._savepoint is None:
+            if self._write:
+                # No savepoint to return to (savepoints=False): the whole unit goes,
+                # now, on every database alike.
+                await abort_unit(self.session)
             return
         # Also when the failed flush has already deactivated it: the rollback is
         # what returns the session to the outer transaction.
@@ -246,8 +301,7 @@ class SessionScope:
         if lost:
             # The database dropped the whole transaction (a lost connection has
             # nothing left, a deadlock victim no savepoints): what the unit did
-            # before is gone, so the unit must not go on as if only this write
-            # had failed.
+            # before is gone, so it must not go on as if only this write had failed.
             await abort_unit(self.session)
 
     async def _end_savepoint(self, *, commit: bool) -> None:
@@ -263,6 +317,34 @@ class SessionScope:
                 await self.session.run_sync(lambda _: savepoint.rollback())
         finally:
             hidden.__exit__(None, None, None)
+
+
+def served_session(model: type[Any], session: AsyncSession | None) -> AsyncSession | None:
+    """The caller's session for a call on ``model``: the one given, else the ambient one
+    of ``model``'s database; ``None`` when the call needs a session of its own.
+
+    Example:
+        >>> served_session(User, None) is None
+        True
+    """
+    if session is not None:
+        return session
+    return database_for(model).current_session()
+
+
+def _facts_of(database: ModelDatabase | None, session: AsyncSession | None) -> UnitFacts:
+    savepoints_off = (
+        session is not None
+        and unit_state(session) is UnitState.WITHOUT_SAVEPOINTS
+        and session.sync_session.get_nested_transaction() is None
+    )
+    if database is None:
+        return UnitFacts(fast_paths=True, autocommit=False, savepoints_off=savepoints_off)
+    return UnitFacts(database.fast_paths, database._autocommit_is_free, savepoints_off)
+
+
+def _cancel(error: BaseException | None) -> bool:
+    return error is not None and not isinstance(error, Exception)
 
 
 def _savepoint_gone(exc: BaseException) -> bool:

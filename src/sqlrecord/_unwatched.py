@@ -21,7 +21,7 @@ from sqlalchemy.orm import Mapper, Session, registry
 
 from ._internals import listener_count
 
-__all__ = ["plain_table_rows"]
+__all__ = ["TableRows", "why_watched"]
 
 # Every event that can watch a new object on its way in, by where it is listened for.
 _MAPPER_EVENTS = ("before_insert", "after_insert", "before_update", "after_update")
@@ -41,11 +41,12 @@ _SESSION_EVENTS = (
     "do_orm_execute",
 )
 
-TableRow = Callable[[dict[str, Any]], dict[str, Any]]
+#: A Core INSERT's table, and what turns a row of field values into a row of it.
+TableRows = tuple[Table, Callable[[dict[str, Any]], dict[str, Any]]]
 
 
-def _listened(target: Any, names: tuple[str, ...]) -> bool:
-    return any(listener_count(target, name) for name in names)
+def _listened(target: Any, names: tuple[str, ...]) -> str | None:
+    return next((name for name in names if listener_count(target, name)), None)
 
 
 @functools.cache
@@ -62,42 +63,53 @@ def _own_init_listeners() -> int:
     return listener_count(inspect(Probe).class_manager, "init")
 
 
-def _watched(mapper: Mapper[Any], session: Session) -> bool:
-    if _listened(mapper, _MAPPER_EVENTS):
-        return True
-    manager = mapper.class_manager
-    if _listened(manager, _INSTANCE_EVENTS):
-        return True
-    if listener_count(manager, "init") > _own_init_listeners():
-        return True
+def _why_watched(mapper: Mapper[Any], session: Session) -> str | None:
+    hook = _listened(mapper, _MAPPER_EVENTS) or _listened(mapper.class_manager, _INSTANCE_EVENTS)
+    if hook is None and listener_count(mapper.class_manager, "init") > _own_init_listeners():
+        hook = "init"
+    if hook is not None:
+        return f"a {hook!r} listener watches the objects"
     # A column's listeners are the user's (validators among them); a relationship's
     # are backrefs, and bulk rows set no relationship.
-    columns = {prop.key for prop in mapper.column_attrs}
-    if any(_listened(manager[key], _ATTRIBUTE_EVENTS) for key in columns):
-        return True
-    return _listened(session, _SESSION_EVENTS)
+    manager = mapper.class_manager
+    for prop in mapper.column_attrs:
+        hook = _listened(manager[prop.key], _ATTRIBUTE_EVENTS)
+        if hook is not None:
+            return f"a {hook!r} listener (a validator?) watches {prop.key!r}"
+    hook = _listened(session, _SESSION_EVENTS)
+    if hook is not None:
+        return f"a session {hook!r} listener watches the objects"
+    return None
 
 
-def plain_table_rows(model: type[Any], session: Session) -> tuple[Table, TableRow] | None:
-    """The table and a row converter, when a Core INSERT of ``model``'s rows in
-    ``session`` stores what ``add_all`` and a flush would; else ``None``.
+def _why_not_plain(model: type[Any], mapper: Mapper[Any], session: Session) -> str | None:
+    if not isinstance(mapper.local_table, Table):
+        return "the model is not mapped to a plain table"
+    if mapper.inherits is not None or mapper.polymorphic_on is not None:
+        return "inheritance: the objects set the discriminator"
+    if mapper.version_id_col is not None:
+        return "a version counter: the objects set it"
+    if dataclasses.is_dataclass(model):
+        return "a dataclass model: its __init__ runs per object"
+    return _why_watched(mapper, session)
+
+
+def why_watched(model: type[Any], session: Session) -> tuple[str | None, TableRows | None]:
+    """Why a Core INSERT of ``model``'s rows in ``session`` might store something else
+    than ``add_all`` and a flush would, and ``None``; or ``None`` and the table with
+    a row converter, when it stores the same.
 
     Example:
-        >>> table, as_row = plain_table_rows(Memo, Session())
-        >>> table.name, as_row({"text": "hi", "created_at": None, "deleted_at": None})
-        ('doc_memos', {'text': 'hi', 'deleted_at': None})
+        >>> why, (table, as_row) = why_watched(Memo, Session())
+        >>> why, table.name, as_row({"text": "hi", "created_at": None, "deleted_at": None})
+        (None, 'doc_memos', {'text': 'hi', 'deleted_at': None})
     """
     mapper: Mapper[Any] = inspect(model)
+    reason = _why_not_plain(model, mapper, session)
+    if reason is not None:
+        return reason, None
     table = mapper.local_table
-    if (
-        not isinstance(table, Table)
-        or mapper.inherits is not None
-        or mapper.polymorphic_on is not None
-        or mapper.version_id_col is not None
-        or dataclasses.is_dataclass(model)
-        or _watched(mapper, session)
-    ):
-        return None
+    assert isinstance(table, Table)  # checked by _why_not_plain
     column_of: dict[str, Column[Any]] = {}
     for prop in mapper.column_attrs:
         column = prop.columns[0]
@@ -125,4 +137,4 @@ def plain_table_rows(model: type[Any], session: Session) -> tuple[Table, TableRo
             if value is not None or key not in drops_none
         }
 
-    return table, as_table_row
+    return None, (table, as_table_row)

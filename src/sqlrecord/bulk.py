@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ._protection import is_trusted, protected_error
 from ._scope import SessionScope
-from ._unwatched import plain_table_rows
 from ._upsert import upsert_statement
 from ._values import check_rows
 from .exceptions import InvalidFieldError, InvalidValueError
@@ -158,11 +157,17 @@ async def bulk_create(
     if not checked:
         return [] if return_objects else 0
     created: list[Any] = []
-    scope = SessionScope(model, session, write=True, auto_commit=auto_commit)
+    scope = SessionScope(
+        model,
+        session,
+        write=True,
+        auto_commit=auto_commit,
+        defer_begin=True,
+        operation="bulk_create",
+    )
     async with scope as s:
-        table_rows = None
-        if not return_objects and scope.fast_paths:
-            table_rows = plain_table_rows(model, s.sync_session)
+        table_rows = scope.plan_bulk(return_objects=return_objects)
+        await scope.begin()
         for start in range(0, len(checked), size):
             batch = checked[start : start + size]
             if table_rows is None:
@@ -199,7 +204,8 @@ async def upsert(
     size = _batch_size(batch_size)
     if not checked:
         return [] if return_objects else 0
-    async with SessionScope(model, session, write=True, auto_commit=auto_commit) as s:
+    scope = SessionScope(model, session, write=True, auto_commit=auto_commit, operation="upsert")
+    async with scope as s:
         dialect = s.get_bind(mapper=inspect(model)).dialect
         # One statement per set of keys: an executemany needs the same
         # columns in every row, and a row updates only what it gives.

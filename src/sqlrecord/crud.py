@@ -10,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_object_session
 from sqlalchemy.orm import InstanceState
 
 from . import _records, unique_writes
-from ._one_statement import deletes_alone
 from ._scope import SessionScope
 from .bulk import BulkMixin
 from .exceptions import NotFoundError
@@ -119,7 +118,9 @@ class CRUDMixin(BulkMixin, QueryMixin, SerializeMixin, ObjectMixin):
             'Kim'
         """
         planned = self._plan_fill({**(data or {}), **values}, False)
-        return await self._write(session=None, auto_commit=False, planned=planned)
+        return await self._write(
+            session=None, auto_commit=False, planned=planned, operation="update"
+        )
 
     async def delete(
         self, *, session: AsyncSession | None = None, auto_commit: bool = False
@@ -147,18 +148,17 @@ class CRUDMixin(BulkMixin, QueryMixin, SerializeMixin, ObjectMixin):
             key = _records.describe_key(model_info(cls), state.key[1])
             raise NotFoundError(f"{cls.__name__} {key} no longer exists: it was deleted already.")
         target = session if session is not None else async_object_session(self)
-        scope = SessionScope(cls, target, write=True, auto_commit=auto_commit, begin_later=True)
+        scope = SessionScope(
+            cls, target, write=True, auto_commit=auto_commit, defer_begin=True, operation="delete"
+        )
         async with scope as s:
-            if not deletes_alone(cls):
-                # Deleting may load related rows first: begin before that.
-                await scope.begin_writing()
+            await scope.begin_delete()  # it may load related rows before the DELETE
             held = s.sync_session.identity_map.get(state.key)
             victim = held if held is not None else self
             if held is None:
                 s.add(self)
             await s.delete(victim)
-            await scope.begin_writing(alone=victim)
-            await s.flush()
+            await scope.flush(victim)
 
     @overload
     @classmethod

@@ -1,68 +1,34 @@
-"""``Database``: the engine, the session factory and the ambient session.
+"""``Database``: the engine, the session factory, units of work and FastAPI's dependencies.
 
 One ``Database`` per database server. The latest one configured with a URL
-becomes the default for every model that does not name its own
-(``__database__``). While ``db.session`` (the FastAPI dependency) or
-``db.transaction()`` is active, its session is the *ambient session* of the
-current task: model calls given no session (``Model.using(session)``) use it, so one request is
-one unit of work.
+becomes the default for every model that does not name its own (``__database__``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import contextvars
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, NamedTuple, Self, TypeVar
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any, Self
 
 from sqlalchemy import MetaData
-from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from . import _registry
-from ._dialects import (
-    adapt_url,
-    autocommit_bind,
-    dialect_connect_args,
-    install_dialect_fixes,
-    prepare_write_session,
-)
-from ._idle_ping import install_idle_ping, ping_after_idle
-from ._pool import pool_class_for
-from ._registry import database_for, default_database
-from ._scope import NO_SAVEPOINTS
-from ._session_close import close_session
-from ._transaction import Transaction
+from ._ambient import AmbientSessions
+from ._dialects import autocommit_bind, prepare_write_session
+from ._engine import build_engine, build_sessionmaker
 from ._translate import translate_errors
-from ._unit_failure import refuse_aborted
+from ._unit import Transaction, refuse_aborted
 from .exceptions import ConfigurationError, NoDatabaseError
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-__all__ = ["Database", "database_for", "default_database"]
-
-_T = TypeVar("_T")
+__all__ = ["Database"]
 
 
-class _Ambient(NamedTuple):
-    session: AsyncSession
-    # The task that opened the session. A child task inherits the context
-    # variable but must not share the session: AsyncSession is not safe for
-    # concurrent use, so other tasks fall back to their own sessions.
-    owner: asyncio.Task[Any] | None
-
-
-class Database:
+class Database(AmbientSessions):
     """An async SQLAlchemy engine with its session factory, made for FastAPI.
 
     Args:
@@ -85,13 +51,12 @@ class Database:
         cursor_secret: the key that signs pagination cursors. Set the same
             value in every process that serves one API; by default each
             ``Database`` makes a random one (cursors then last as long as it).
-        fast_paths: let sqlrecord's own sessions run a read, and a write whose
-            flush is provably one statement, in autocommit (no BEGIN and COMMIT
-            around a single statement). ``False`` is the reference mode: every
-            call is plain SQLAlchemy session work (``add``, ``flush``,
-            ``execute``, ``commit``) in an ordinary transaction. Both modes store
-            the same rows and fire the same events; the differential test suite
-            checks that they do.
+        fast_paths: let the planner take its shortcuts (docs/architecture.md):
+            autocommit for an own session's read or one-statement write, the
+            identity map for ``get``, a Core INSERT for ``bulk_create``. ``False``
+            is the reference mode, plain session work in an ordinary transaction;
+            the differential test suite checks that both store the same rows and
+            fire the same events.
 
     Example:
         >>> db = Database("sqlite+aiosqlite://")
@@ -116,10 +81,9 @@ class Database:
         self.fast_paths = fast_paths
         self._engine: AsyncEngine | None = None
         self._sessionmaker: async_sessionmaker[AsyncSession] | None = None
-        self._ambient: contextvars.ContextVar[_Ambient | None] = contextvars.ContextVar(
-            f"sqlrecord_ambient_{id(self)}", default=None
-        )
+        AmbientSessions.__init__(self)
         self._apps: list[Any] = []
+        self._autocommit: AsyncEngine | None = None
         if url is not None:
             self.init(
                 url,
@@ -156,26 +120,16 @@ class Database:
                 f"This Database is already configured for {self.url!r}. Create another "
                 "Database for a second database, or `await db.dispose()` and make a new one."
             )
-        parsed = make_url(url)
-        options: dict[str, Any] = {"echo": echo, "pool_recycle": pool_recycle}
-        options.update(engine_options or {})
-        # The dialect's connection settings, under any the caller gave.
-        connect_args = {**dialect_connect_args(parsed), **options.get("connect_args", {})}
-        if connect_args:
-            options["connect_args"] = connect_args
-        pool_class = pool_class_for(parsed, options)
-        if pool_class is not None:
-            options["poolclass"] = pool_class
-        engine = create_async_engine(adapt_url(parsed), **options)
-        install_dialect_fixes(engine)
-        ping_after = ping_after_idle(pool_pre_ping)
-        if ping_after is not None:
-            install_idle_ping(engine, idle_seconds=ping_after)
-        self._engine = engine
-        self._sessionmaker = async_sessionmaker(
-            engine, **{"expire_on_commit": False, "autoflush": False, **(session_options or {})}
+        engine = build_engine(
+            url,
+            echo=echo,
+            pool_recycle=pool_recycle,
+            pool_pre_ping=pool_pre_ping,
+            engine_options=engine_options,
         )
-        self._autocommit_bind = autocommit_bind(engine)
+        self._engine = engine
+        self._sessionmaker = build_sessionmaker(engine, session_options)
+        self._autocommit = autocommit_bind(engine)
         if default:
             self.make_default()
         return self
@@ -184,9 +138,11 @@ class Database:
         """Make this the database of every model that does not name its own.
 
         Example:
+            >>> class Settings:  # a model that names no database
+            ...     pass
             >>> first = Database("sqlite+aiosqlite://")
-            >>> second = Database("sqlite+aiosqlite://", default=False)
-            >>> second.make_default() is default_database()
+            >>> second = Database("sqlite+aiosqlite://", default=False).make_default()
+            >>> _registry.database_for(Settings) is second
             True
         """
         _registry.set_default(self)
@@ -239,39 +195,29 @@ class Database:
             raise NoDatabaseError("This Database has no URL yet: call `db.init(url)` first.")
         return self._sessionmaker
 
-    def new_own_session(self, *, read_only: bool) -> AsyncSession:
-        """A session for sqlrecord's own use (the caller closes it).
+    # -- what sqlrecord's own calls use (ModelDatabase) -----------------------
 
-        A read-only one runs each statement in a transaction of its own (autocommit):
-        no BEGIN and no ROLLBACK around a single SELECT, two round trips fewer on
-        PostgreSQL and a hand-off fewer on SQLite. MySQL/MariaDB keep the plain
-        session (switching a connection to autocommit costs a round trip there), and
-        so does every session of a database made with ``fast_paths=False``.
-
-        Example:
-            >>> db = Database("sqlite+aiosqlite://")
-            >>> run(db.new_own_session(read_only=True).close())
-        """
-        if read_only and self.fast_paths:
-            return self.sessionmaker(bind=self.autocommit_bind)
+    def _open_session(self, *, autocommit: bool) -> AsyncSession:
+        """A session for one call of sqlrecord's (the caller closes it); ``autocommit``:
+        each statement a transaction by itself (the plan chose it, ``_plan.py``)."""
+        if autocommit:
+            return self.sessionmaker(bind=self._autocommit_engine)
         return self.sessionmaker()
 
     @property
-    def autocommit_bind(self) -> AsyncEngine:
-        """The engine of sqlrecord's own reads and single-statement writes.
-
-        Each statement is a transaction by itself: on SQLite no BEGIN is sent, on
-        PostgreSQL the connection is in autocommit. On MySQL/MariaDB it is the
-        engine itself (switching a connection to autocommit costs a round trip).
-
-        Example:
-            >>> db = Database("sqlite+aiosqlite://")
-            >>> db.autocommit_bind.get_execution_options()
-            immutabledict({'sqlrecord_autocommit': True})
-        """
-        if self._engine is None:
+    def _autocommit_engine(self) -> AsyncEngine:
+        """The engine whose statements commit themselves: on SQLite no BEGIN is sent,
+        on PostgreSQL the connection is in autocommit; elsewhere the engine itself."""
+        if self._autocommit is None:
             raise NoDatabaseError("This Database has no URL yet: call `db.init(url)` first.")
-        return self._autocommit_bind
+        return self._autocommit
+
+    @property
+    def _autocommit_is_free(self) -> bool:
+        """Whether a statement can be its own transaction at no cost (not on MySQL and
+        MariaDB, where switching a connection to autocommit and back is a round trip
+        each)."""
+        return self.engine.dialect.name in ("sqlite", "postgresql")
 
     def __repr__(self) -> str:
         where = repr(self._engine.url) if self._engine is not None else "not configured"
@@ -325,59 +271,12 @@ class Database:
 
     # -- sessions --------------------------------------------------------
 
-    def current_session(self) -> AsyncSession | None:
-        """The ambient session of the running task, if ``db.session``/``db.transaction`` set one.
-
-        Example:
-            >>> db.current_session() is None
-            True
-            >>> async def inside() -> bool:
-            ...     async with db.transaction() as session:
-            ...         return db.current_session() is session
-            >>> run(inside())
-            True
-        """
-        ambient = self._ambient.get()
-        if ambient is None or ambient.owner is not _current_task():
-            return None
-        return ambient.session
-
-    @asynccontextmanager
-    async def _ambient_session(self, session: AsyncSession) -> AsyncIterator[AsyncSession]:
-        token = self._ambient.set(_Ambient(session, _current_task()))
-        try:
-            yield session
-        finally:
-            try:
-                self._ambient.reset(token)
-            except ValueError:  # exited in another context (never for well-behaved callers)
-                self._ambient.set(None)
-
-    @asynccontextmanager
-    async def _own_session(self) -> AsyncIterator[AsyncSession]:
-        """A new session, ambient while open, always ended: closed, or discarded when
-        the work was cancelled mid-statement (its connection is then never reused)."""
-        session = self.sessionmaker()
-        try:
-            async with self._ambient_session(session):
-                yield session
-        except Exception:
-            await close_session(session, failing=True)
-            raise
-        except BaseException:
-            await close_session(session, failing=True, cancelled=True)
-            raise
-        await close_session(session, failing=False)
-
     async def session(self) -> AsyncIterator[AsyncSession]:
         """FastAPI dependency: one ``AsyncSession`` per request, the request's ambient session.
 
-        It never commits: call ``await session.commit()``, write through
-        ``Model.using(auto_commit=True)``, or depend on :meth:`committing_session`
-        instead. It
-        always closes the session, which rolls back whatever was not committed
-        (as ``async with sessionmaker() as session`` does); an exception goes on
-        to the app's error handlers.
+        It never commits (call ``await session.commit()``, or depend on
+        :meth:`committing_session`), and always closes the session, which rolls
+        back whatever was not committed; an exception goes on to the app's handlers.
 
         Example:
             >>> from fastapi import Depends, FastAPI
@@ -388,10 +287,8 @@ class Database:
             ... async def count(session: AsyncSession = Depends(db.session)) -> int:
             ...     return 0
         """
-        async with self._own_session() as session:
+        async with self._ambient_session() as session:
             yield session
-
-    get_db = session
 
     async def committing_session(self) -> AsyncIterator[AsyncSession]:
         """Like :meth:`session`, but commits when the route returns without error.
@@ -407,7 +304,7 @@ class Database:
             >>> db = Database("sqlite+aiosqlite://")
             >>> dependency = Depends(db.committing_session, scope="function")
         """
-        async with self._own_session() as session:
+        async with self._ambient_session() as session:
             yield session
             refuse_aborted(session)
             with translate_errors():
@@ -416,13 +313,11 @@ class Database:
     async def begin_write(self, session: AsyncSession) -> None:
         """Declare ``session`` a writer before its first statement (SQLite: BEGIN IMMEDIATE).
 
-        SQLite has one writer at a time. A transaction that reads and then
-        writes while another connection commits fails at once with "database
-        is locked" (SQLite skips its busy timeout there to avoid a deadlock).
-        Taking the write lock up front makes it wait its turn instead. Other
-        databases lock rows, not the file: this does nothing there. Call it
-        first thing in a request that will write; ``db.transaction()`` and
-        sqlrecord's own writing sessions do it themselves.
+        SQLite has one writer at a time: a transaction that reads and then writes
+        while another commits fails at once with "database is locked" (no busy
+        timeout there, to avoid a deadlock). Taking the lock up front makes it wait
+        its turn. Other databases lock rows: nothing happens there.
+        ``db.transaction()`` and sqlrecord's own writing sessions do it themselves.
 
         Example:
             >>> async def write() -> None:
@@ -464,57 +359,6 @@ class Database:
         """
         return Transaction(self, session=session, retries=retries, savepoints=savepoints)
 
-    async def run_in_transaction(
-        self, function: Callable[..., Awaitable[_T]], *args: Any, retries: int = 3, **kwargs: Any
-    ) -> _T:
-        """Run ``function(*args, **kwargs)`` as one unit of work, retried on conflicts.
-
-        Example:
-            >>> async def add(email: str) -> str:
-            ...     return (await User.create(email=email)).email
-            >>> run(db.run_in_transaction(add, "lee@example.com"))
-            'lee@example.com'
-        """
-        return await self.transaction(retries=retries)(function)(*args, **kwargs)
-
-    @asynccontextmanager
-    async def unit_of_work(
-        self, *, session: AsyncSession | None = None, savepoints: bool = True
-    ) -> AsyncIterator[AsyncSession]:
-        """The ``async with`` form of :meth:`transaction` (no retries).
-
-        Example:
-            >>> async def count() -> int:
-            ...     async with db.unit_of_work():
-            ...         return await User.count()
-            >>> run(count())
-            0
-        """
-        served = session if session is not None else self.current_session()
-        if served is not None:
-            if not savepoints:
-                raise ConfigurationError(
-                    "db.transaction(savepoints=False) starts a unit of work of its own; "
-                    "inside another one (or a request's db.session) every unit is a "
-                    "SAVEPOINT. Drop savepoints=False here, or move the unit out."
-                )
-            with translate_errors():
-                async with served.begin_nested():
-                    yield served
-            return
-        async with self._own_session() as own:
-            if not savepoints:
-                own.info[NO_SAVEPOINTS] = True
-            with translate_errors():
-                await prepare_write_session(own)
-                try:
-                    yield own
-                except Exception:
-                    await _rollback_quietly(own)
-                    raise
-                refuse_aborted(own)
-                await own.commit()
-
     # -- FastAPI -------------------------------------------------------
 
     def init_app(
@@ -552,21 +396,7 @@ class Database:
         self._apps.append(app)
 
 
-def _current_task() -> asyncio.Task[Any] | None:
-    try:
-        return asyncio.current_task()
-    except RuntimeError:  # no running loop
-        return None
-
-
 def _secret_bytes(secret: str | bytes | None) -> bytes:
     if secret is None:
         return secrets.token_bytes(32)
     return secret.encode() if isinstance(secret, str) else bytes(secret)
-
-
-async def _rollback_quietly(session: AsyncSession) -> None:
-    """Roll back after an error; if the connection is gone the rollback fails too,
-    and the first error is the one to report (the pool drops the connection)."""
-    with contextlib.suppress(sa_exc.DBAPIError):
-        await session.rollback()

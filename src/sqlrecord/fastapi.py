@@ -9,19 +9,26 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from .database import Database
-
 __all__ = ["wrap_lifespan"]
+
+
+class _Lifetime(Protocol):
+    """What the lifespan needs of a ``Database``."""
+
+    async def create_all(self) -> None: ...
+
+    async def dispose(self) -> None: ...
+
 
 logger = logging.getLogger("sqlrecord")
 
 
-def wrap_lifespan(app: FastAPI, database: Database, *, create_all: bool = False) -> None:
+def wrap_lifespan(app: FastAPI, database: _Lifetime, *, create_all: bool = False) -> None:
     """Run ``database``'s start-up and shut-down around the app's own lifespan.
 
     At startup: ``create_all()`` once when asked (development only). At

@@ -187,7 +187,7 @@ class ObjectMixin(BaseMixin):
         if state.key is None:
             raise NotFoundError(f"This {cls.__name__} was never saved; it has nothing to load.")
         target = session if session is not None else async_object_session(self)
-        async with SessionScope(cls, target, write=False) as s:
+        async with SessionScope(cls, target, write=False, operation="load_related") as s:
             if self not in s:
                 s.add(self)
             await s.refresh(self, attribute_names=list(names) or None)
@@ -220,6 +220,7 @@ class ObjectMixin(BaseMixin):
         session: AsyncSession | None,
         auto_commit: bool,
         planned: list[tuple[str, Any]] | None = None,
+        operation: str = "save",
     ) -> Self:
         """Apply ``planned`` assignments and flush, all inside one session scope.
 
@@ -236,7 +237,12 @@ class ObjectMixin(BaseMixin):
         check_assigned_values(self, state)
         target = session if session is not None else async_object_session(self)
         scope = SessionScope(
-            type(self), target, write=True, auto_commit=auto_commit, begin_later=True
+            type(self),
+            target,
+            write=True,
+            auto_commit=auto_commit,
+            defer_begin=True,
+            operation=operation,
         )
         # Objects a failed write can disturb: this one and the ones it links to
         # (a rolled-back flush expires them all, which async code cannot undo).
@@ -295,26 +301,23 @@ def _linked_objects(obj: Any, planned: list[tuple[str, Any]] | None) -> list[Any
 
 async def _flush_into(scope: SessionScope, obj: Any) -> None:
     """Make ``obj`` part of the scope's session (add, or merge onto the copy it
-    holds) and flush; an own session begins here, in autocommit when the flush is
-    one statement."""
+    holds) and flush it as the scope plans."""
     session = scope.session
     state: InstanceState[Any] = inspect(obj)
     sync_session = session.sync_session
     if state.session_id == sync_session.hash_key:
-        await scope.begin_writing(alone=obj)
-        await session.flush()
+        await scope.flush(obj)
         return
     held = sync_session.identity_map.get(state.key) if state.key is not None else None
     if state.session_id is None and held is None:
         session.add(obj)
-        await scope.begin_writing(alone=obj)
-        await session.flush()
+        await scope.flush(obj)
         return
     # Attached to another session, or this session already holds the row:
     # copy the changes onto the session's instance, then read the result back.
-    await scope.begin_writing()
+    await scope.begin(because="the row is merged onto the session's copy first")
     merged = await session.merge(obj)
-    await session.flush()
+    await scope.flush(merged)
     merged_values = inspect(merged).dict
     for prop in state.mapper.column_attrs:  # column_property values included
         if prop.key in merged_values:

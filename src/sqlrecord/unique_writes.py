@@ -26,8 +26,7 @@ from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from . import _records
-from ._registry import database_for
-from ._scope import SessionScope
+from ._scope import SessionScope, served_session
 from ._translate import translate_errors
 from .exceptions import DuplicateKeyError, InvalidFieldError, TransactionConflictError
 from .introspection import model_info
@@ -76,7 +75,7 @@ async def get_or_create(
                 raise
             return found, False
 
-    return await _run(model, session, auto_commit, attempt)
+    return await _run(model, session, auto_commit, attempt, operation="get_or_create")
 
 
 async def update_or_create(
@@ -120,7 +119,7 @@ async def update_or_create(
             await found._write(session=s, auto_commit=False, planned=planned)
         return found, created
 
-    return await _run(model, session, auto_commit, attempt)
+    return await _run(model, session, auto_commit, attempt, operation="update_or_create")
 
 
 async def create_or_update(
@@ -164,8 +163,10 @@ async def _run(
     session: AsyncSession | None,
     auto_commit: bool,
     attempt: Callable[[AsyncSession, bool], Awaitable[_T]],
+    *,
+    operation: str,
 ) -> _T:
-    served = session if session is not None else database_for(model).current_session()
+    served = served_session(model, session)
     if served is not None:
         result = await attempt(served, True)
         if auto_commit:
@@ -174,7 +175,7 @@ async def _run(
         return result
     for number in range(1, ATTEMPTS + 1):
         try:
-            async with SessionScope(model, None, write=True) as own:
+            async with SessionScope(model, None, write=True, operation=operation) as own:
                 return await attempt(own, False)
         except (DuplicateKeyError, TransactionConflictError):
             if number == ATTEMPTS:

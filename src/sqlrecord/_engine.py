@@ -1,0 +1,74 @@
+"""Building a ``Database``'s engine: the dialect's settings, the pool, the idle ping.
+
+Everything here is decided once, when the URL is known; the sessions and units
+of work that use the engine are ``database.py``'s and ``_unit.py``'s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from ._dialects import adapt_url, dialect_connect_args, install_dialect_fixes
+from ._idle_ping import install_idle_ping, ping_after_idle
+from ._pool import pool_class_for
+
+__all__ = ["build_engine", "build_sessionmaker"]
+
+
+def build_engine(
+    url: str | URL,
+    *,
+    echo: bool,
+    pool_recycle: int,
+    pool_pre_ping: bool | float,
+    engine_options: Mapping[str, Any] | None,
+) -> AsyncEngine:
+    """An ``AsyncEngine`` on ``url`` with sqlrecord's settings under the caller's options.
+
+    Example:
+        >>> engine = build_engine("sqlite+aiosqlite://", echo=False, pool_recycle=900,
+        ...                       pool_pre_ping=True, engine_options=None)
+        >>> engine.dialect.name
+        'sqlite'
+    """
+    parsed = make_url(url)
+    options: dict[str, Any] = {"echo": echo, "pool_recycle": pool_recycle}
+    options.update(engine_options or {})
+    # The dialect's connection settings, under any the caller gave.
+    connect_args = {**dialect_connect_args(parsed), **options.get("connect_args", {})}
+    if connect_args:
+        options["connect_args"] = connect_args
+    pool_class = pool_class_for(parsed, options)
+    if pool_class is not None:
+        options["poolclass"] = pool_class
+    engine = create_async_engine(adapt_url(parsed), **options)
+    install_dialect_fixes(engine)
+    ping_after = ping_after_idle(pool_pre_ping)
+    if ping_after is not None:
+        install_idle_ping(engine, idle_seconds=ping_after)
+    return engine
+
+
+def build_sessionmaker(
+    engine: AsyncEngine, session_options: Mapping[str, Any] | None
+) -> async_sessionmaker[AsyncSession]:
+    """The session factory: objects keep their values after a commit, and nothing is
+    flushed behind the caller's back (``autoflush=False``), unless the caller says so.
+
+    Example:
+        >>> engine = build_engine("sqlite+aiosqlite://", echo=False, pool_recycle=900,
+        ...                       pool_pre_ping=True, engine_options=None)
+        >>> build_sessionmaker(engine, {"autoflush": True}).kw["autoflush"]
+        True
+    """
+    options = {"expire_on_commit": False, "autoflush": False, **(session_options or {})}
+    return async_sessionmaker(engine, **options)

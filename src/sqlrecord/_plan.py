@@ -1,0 +1,310 @@
+"""The one place that decides how a model call reaches the database.
+
+Every call sqlrecord makes is the ORM's own work (``session.get``, ``add`` and
+``flush``, ``execute``); what varies is the *route*, the *transaction* around it
+and whether a *SAVEPOINT* guards it. This module chooses all three and says
+why, from facts about the call that need no database: which session serves it,
+whether the database allows shortcuts, and what the session holds. The scope
+(``_scope.py``) carries the plan out; ``docs/architecture.md`` has the table.
+
+The rule, in short: a served session (the caller's) is used as it is, and a
+write in it takes a SAVEPOINT so that it stands or falls alone. An own session
+(sqlrecord's, for one call) runs a read in autocommit, and a write in autocommit
+only when its flush is provably one statement; anything else gets BEGIN and
+COMMIT. A shortcut past the ORM's objects is taken only where nothing could see
+the difference: an identity-map hit for ``get``, a Core INSERT for a
+``bulk_create`` of a model nothing watches.
+
+Set the logger ``sqlrecord.plan`` to DEBUG to see each call's plan.
+
+Example:
+    >>> plan = plan_read("count", User, served=False, unit=UnitFacts(True, True, False))
+    >>> plan.route.value, plan.transaction.value, plan.savepoint.value
+    ('ORM statement', 'autocommit', 'none')
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ._one_statement import why_not_alone, why_not_one_statement
+from ._unwatched import TableRows, why_watched
+
+__all__ = [
+    "Plan",
+    "Route",
+    "Savepoint",
+    "Transaction",
+    "UnitFacts",
+    "log_plan",
+    "plan_bulk_insert",
+    "plan_delete_begin",
+    "plan_flush",
+    "plan_get",
+    "plan_read",
+    "plan_statement_write",
+]
+
+logger = logging.getLogger("sqlrecord.plan")
+
+
+class Route(enum.Enum):
+    """How the work is done."""
+
+    #: ``session.get`` answered from the identity map: no SQL at all.
+    IDENTITY_HIT = "identity hit"
+    #: The unit of work: ``add``/``delete`` and ``flush``.
+    ORM_FLUSH = "ORM flush"
+    #: ``session.execute`` of a statement (a SELECT, an UPDATE or DELETE by query, an upsert).
+    ORM_STATEMENT = "ORM statement"
+    #: Plain rows in one executemany (``bulk_create`` of a model nothing watches).
+    CORE_INSERT = "Core INSERT"
+
+
+class Transaction(enum.Enum):
+    """Which transaction the work runs in."""
+
+    #: An own session whose one statement is a transaction by itself.
+    AUTOCOMMIT = "autocommit"
+    #: An own session: BEGIN (IMMEDIATE on SQLite for a write), the work, COMMIT.
+    OWN = "own"
+    #: The caller's session: committed by the caller (or ``auto_commit=True``).
+    SERVED = "served"
+
+
+class Savepoint(enum.Enum):
+    """Whether the work is guarded by a SAVEPOINT of sqlrecord's."""
+
+    NONE = "none"
+    #: ``begin_nested()``; on SQLite it goes out with the next statement, in one trip.
+    ORM = "ORM"
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A call's route, transaction and SAVEPOINT, and ``why``: the condition that chose them.
+
+    Example:
+        >>> str(Plan("save", "User", Route.ORM_FLUSH, Transaction.OWN, Savepoint.NONE,
+        ...          "fast paths are off"))
+        'User.save: ORM flush, own transaction, no SAVEPOINT (fast paths are off)'
+    """
+
+    operation: str
+    model: str
+    route: Route
+    transaction: Transaction
+    savepoint: Savepoint
+    why: str
+
+    def __str__(self) -> str:
+        savepoint = "no SAVEPOINT" if self.savepoint is Savepoint.NONE else "SAVEPOINT"
+        return (
+            f"{self.model}.{self.operation}: {self.route.value}, "
+            f"{self.transaction.value} transaction, {savepoint} ({self.why})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class UnitFacts:
+    """What the database allows: ``fast_paths`` (``Database(fast_paths=...)``),
+    ``autocommit`` (a statement can be its own transaction at no cost: SQLite and
+    PostgreSQL, not MySQL/MariaDB, where switching costs a round trip), and
+    ``savepoints_off`` (``db.transaction(savepoints=False)``, directly in its unit).
+
+    Example:
+        >>> UnitFacts(fast_paths=True, autocommit=False, savepoints_off=False).autocommit
+        False
+    """
+
+    fast_paths: bool
+    autocommit: bool
+    savepoints_off: bool
+
+
+# Why a shortcut was not taken: the first condition that ruled it out.
+FAST_PATHS_OFF = "Database(fast_paths=False): plain session work"
+NO_FREE_AUTOCOMMIT = "MySQL/MariaDB: switching a connection to autocommit costs a round trip"
+STREAMING = "a server-side cursor (stream) needs a transaction"
+SERVED = "the caller's session"
+SERVED_WRITE = "the caller's session: the write stands or falls alone"
+SAVEPOINTS_OFF = "db.transaction(savepoints=False): the unit stands or falls together"
+MANY_STATEMENTS = "may be more than one statement: a failure must undo the rest"
+
+
+def _own_statement(unit: UnitFacts) -> tuple[Transaction, str]:
+    """The transaction of an own session's single statement, and why."""
+    if not unit.fast_paths:
+        return Transaction.OWN, FAST_PATHS_OFF
+    if not unit.autocommit:
+        return Transaction.OWN, NO_FREE_AUTOCOMMIT
+    return Transaction.AUTOCOMMIT, "one statement: a transaction by itself"
+
+
+def _served_write(operation: str, model: str, route: Route, unit: UnitFacts) -> Plan:
+    if unit.savepoints_off:
+        return Plan(operation, model, route, Transaction.SERVED, Savepoint.NONE, SAVEPOINTS_OFF)
+    return Plan(operation, model, route, Transaction.SERVED, Savepoint.ORM, SERVED_WRITE)
+
+
+def plan_read(
+    operation: str, model: type[Any], *, served: bool, unit: UnitFacts, cursor: bool = False
+) -> Plan:
+    """A read: the caller's session as it is, else an own one in autocommit where free.
+
+    Example:
+        >>> print(plan_read("all", User, served=False, unit=UnitFacts(True, True, False),
+        ...                 cursor=True))
+        User.all: ORM statement, own transaction, no SAVEPOINT (a server-side ... transaction)
+    """
+    name = model.__name__
+    if served:
+        return Plan(
+            operation, name, Route.ORM_STATEMENT, Transaction.SERVED, Savepoint.NONE, SERVED
+        )
+    if cursor:
+        return Plan(
+            operation, name, Route.ORM_STATEMENT, Transaction.OWN, Savepoint.NONE, STREAMING
+        )
+    transaction, why = _own_statement(unit)
+    return Plan(operation, name, Route.ORM_STATEMENT, transaction, Savepoint.NONE, why)
+
+
+def plan_get(read: Plan, *, unit: UnitFacts, held: bool) -> Plan:
+    """``get`` by one key: the identity map answers when the session holds the object
+    (not expired) and the database allows shortcuts; else the read as planned.
+
+    Example:
+        >>> unit = UnitFacts(True, True, False)
+        >>> read = plan_read("get", User, served=True, unit=unit)
+        >>> plan_get(read, unit=unit, held=True).route.value
+        'identity hit'
+    """
+    if not held or not unit.fast_paths:
+        return read
+    return Plan(
+        read.operation,
+        read.model,
+        Route.IDENTITY_HIT,
+        read.transaction,
+        Savepoint.NONE,
+        "the session holds the object: session.get answers without SQL",
+    )
+
+
+def plan_statement_write(
+    operation: str, model: type[Any], *, served: bool, unit: UnitFacts
+) -> Plan:
+    """A write sent as a statement (UPDATE/DELETE by query, upsert, a locked read and
+    write): BEGIN and COMMIT in an own session, a SAVEPOINT in a served one.
+
+    Example:
+        >>> print(plan_statement_write("update", User, served=False,
+        ...                            unit=UnitFacts(True, True, False)))
+        User.update: ORM statement, own transaction, no SAVEPOINT (may be more ... the rest)
+    """
+    name = model.__name__
+    if served:
+        return _served_write(operation, name, Route.ORM_STATEMENT, unit)
+    return Plan(
+        operation, name, Route.ORM_STATEMENT, Transaction.OWN, Savepoint.NONE, MANY_STATEMENTS
+    )
+
+
+def plan_flush(
+    operation: str,
+    obj: Any,
+    session: Session,
+    *,
+    served: bool,
+    unit: UnitFacts,
+    begun: str | None,
+) -> Plan:
+    """A flush of ``obj`` (added or marked deleted): in an own session not ``begun``
+    (else: why it began) it runs in autocommit only when it is provably one
+    statement writing ``obj`` alone.
+
+    Example:
+        >>> session = Session()
+        >>> session.add(user := User(email="kim@example.com"))
+        >>> print(plan_flush("save", user, session, served=False,
+        ...                  unit=UnitFacts(True, True, False), begun=None))
+        User.save: ORM flush, autocommit transaction, no SAVEPOINT (one statement ... alone)
+    """
+    name = type(obj).__name__
+    if served:
+        return _served_write(operation, name, Route.ORM_FLUSH, unit)
+    transaction, why = _own_statement(unit)
+    if transaction is Transaction.AUTOCOMMIT:
+        if begun is not None:
+            transaction, why = Transaction.OWN, begun
+        else:
+            reason = why_not_one_statement(session, obj)
+            if reason is not None:
+                transaction, why = Transaction.OWN, reason
+            else:
+                why = "one statement writing this object alone"
+    return Plan(operation, name, Route.ORM_FLUSH, transaction, Savepoint.NONE, why)
+
+
+def plan_delete_begin(model: type[Any]) -> str | None:
+    """Why deleting a ``model`` row must begin its transaction before anything is read
+    (it loads related rows to cascade or update them); ``None`` when it need not.
+
+    Example:
+        >>> plan_delete_begin(User)
+        "relationship 'posts' is one-to-many: deleting loads and updates the children"
+    """
+    return why_not_alone(model)
+
+
+def plan_bulk_insert(
+    model: type[Any],
+    session: Session,
+    *,
+    served: bool,
+    unit: UnitFacts,
+    return_objects: bool,
+) -> tuple[Plan, TableRows | None]:
+    """``bulk_create``: a Core INSERT of plain rows when that stores what ``add_all``
+    and a flush would and no objects are wanted; else the objects through the flush.
+    Returns the plan and, for the Core INSERT, the table and row converter.
+
+    Example:
+        >>> plan, rows = plan_bulk_insert(User, Session(), served=False,
+        ...                               unit=UnitFacts(True, True, False), return_objects=True)
+        >>> plan.route.value, plan.why, rows
+        ('ORM flush', 'the objects are wanted back', None)
+    """
+    table_rows: TableRows | None = None
+    if return_objects:
+        why = "the objects are wanted back"
+    elif not unit.fast_paths:
+        why = FAST_PATHS_OFF
+    else:
+        reason, table_rows = why_watched(model, session)
+        why = reason or "nothing watches the model: Core stores what the flush would"
+    route = Route.ORM_FLUSH if table_rows is None else Route.CORE_INSERT
+    name = model.__name__
+    if served:
+        plan = _served_write("bulk_create", name, route, unit)
+        return Plan(plan.operation, name, route, plan.transaction, plan.savepoint, why), table_rows
+    return Plan("bulk_create", name, route, Transaction.OWN, Savepoint.NONE, why), table_rows
+
+
+def log_plan(plan: Plan) -> Plan:
+    """Tell the ``sqlrecord.plan`` logger (at DEBUG, with the plan as ``record.plan``).
+
+    Example:
+        >>> log_plan(Plan("get", "User", Route.IDENTITY_HIT, Transaction.SERVED,
+        ...               Savepoint.NONE, "held")).route.value
+        'identity hit'
+    """
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug("%s", plan, extra={"plan": plan})
+    return plan
