@@ -13,10 +13,11 @@ from sqlalchemy import Select, delete, inspect, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement
 
+from ._paths import resolve_field_ref
 from ._protection import Trusted, is_trusted, protected_error
 from ._registry import database_for
 from ._scope import SessionScope
-from ._select_parts import JoinPlan, SortKey, resolve_field_ref
+from ._select_parts import JoinPlan, SortKey
 from ._soft import soft_delete_column
 from .exceptions import InvalidFieldError, InvalidValueError
 from .introspection import model_info

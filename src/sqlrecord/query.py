@@ -17,17 +17,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import with_loader_criteria
 from sqlalchemy.sql import ColumnElement
 
+from ._paths import FieldRef, resolve_field_ref
 from ._protection import Trusted, trusted_names
 from ._query_extras import QueryWritesAndPages
 from ._query_records import QueryRecords
 from ._scope import SessionScope
 from ._select_parts import (
-    FieldRef,
     JoinPlan,
     SortKey,
     loader_option,
     order_expressions,
-    resolve_field_ref,
     resolve_sort_key,
 )
 from ._soft import live_condition, soft_delete_column

@@ -26,10 +26,10 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from ._select_parts import resolve_field_ref
+from ._lookup_keys import OPERATORS
+from ._model_info import model_info
+from ._paths import LOOKUP_SEPARATOR, resolve_field_ref
 from .exceptions import InvalidFieldError, InvalidValueError
-from .introspection import model_info
-from .lookups import LOOKUP_SEPARATOR, OPERATORS
 from .query import Query
 
 __all__ = ["RequestFilters"]
