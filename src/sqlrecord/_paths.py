@@ -193,7 +193,7 @@ def _unknown(
 
 
 def resolve_load_path(model: type[Any], path: str) -> RelationWalk:
-    """Check a ``load()`` path: every dotted part names a relationship.
+    """Check a ``load()`` path: every dotted part names a relationship (cached).
 
     Example:
         >>> resolve_load_path(User, "posts.author").keys
@@ -203,6 +203,16 @@ def resolve_load_path(model: type[Any], path: str) -> RelationWalk:
         ...
         sqlrecord.exceptions.InvalidFieldError: Cannot load 'posts.title': ...
     """
+    found = _loads.get((model, path))
+    if found is None:  # only valid paths get here (a bad one raises)
+        found = _loads[model, path] = _resolve_load_path(model, path)
+    return found
+
+
+_loads: dict[tuple[type[Any], str], RelationWalk] = {}
+
+
+def _resolve_load_path(model: type[Any], path: str) -> RelationWalk:
     walk = walk_relations(model, path.split(LOAD_SEPARATOR))
     if walk.rest:
         raise InvalidFieldError.no_relationship(
