@@ -52,21 +52,29 @@ def test_top_level_exports_the_building_blocks() -> None:
 
 
 def _members(owner: Any) -> list[tuple[str, Any]]:
-    """Public methods and properties the class defines itself (not hooks it overrides)."""
+    """Public methods and properties the class defines itself, or takes from a class in a
+    private sqlrecord module (``Query``'s halves), not hooks it overrides."""
     inherited = {
         name
         for base in owner.__mro__[1:]
         if not base.__module__.startswith("sqlrecord")
         for name in vars(base)
     }
-    members = []
-    for name, value in vars(owner).items():
-        if name.startswith("_") or name in inherited:
-            continue
-        documented_kinds = classmethod | staticmethod | property | class_property
-        if inspect.isfunction(value) or isinstance(value, documented_kinds):
-            members.append((name, value))
-    return members
+    sources = [owner, *(base for base in owner.__mro__[1:] if _is_private_sqlrecord(base))]
+    members: dict[str, Any] = {}
+    for source in sources:
+        for name, value in vars(source).items():
+            if name.startswith("_") or name in inherited or name in members:
+                continue
+            documented_kinds = classmethod | staticmethod | property | class_property
+            if inspect.isfunction(value) or isinstance(value, documented_kinds):
+                members[name] = value
+    return list(members.items())
+
+
+def _is_private_sqlrecord(cls: type) -> bool:
+    module = cls.__module__
+    return module.startswith("sqlrecord.") and module.rsplit(".", 1)[-1].startswith("_")
 
 
 @pytest.mark.parametrize(

@@ -24,16 +24,30 @@ from .exceptions import NotLoadedError
 __all__ = ["install"]
 
 
-def _on_configured(mapper: Mapper[Any], class_: type[Any]) -> None:
-    from .introspection import BaseMixin
+#: The classes whose mapped subclasses are guarded (``install`` adds to it).
+_guarded_bases: list[type[Any]] = []
 
-    if not issubclass(class_, BaseMixin):
+
+def _on_configured(mapper: Mapper[Any], class_: type[Any]) -> None:
+    if not issubclass(class_, tuple(_guarded_bases)):
         return
     model_name = class_.__name__
     guard_relationship_loads(mapper, lambda key: NotLoadedError.for_attribute(model_name, key))
 
 
-def install() -> None:
-    """Listen for mapper configuration (idempotent)."""
+def install(base: type[Any]) -> None:
+    """Guard the relationships of every model that subclasses ``base`` (idempotent).
+
+    ``base`` is given, not imported, so that this module sits below the
+    introspection that calls it.
+
+    Example:
+        >>> from sqlrecord import BaseMixin
+        >>> install(BaseMixin)
+        >>> BaseMixin in _guarded_bases
+        True
+    """
+    if base not in _guarded_bases:
+        _guarded_bases.append(base)
     if not event.contains(Mapper, "mapper_configured", _on_configured):
         event.listen(Mapper, "mapper_configured", _on_configured)

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
+from ._model_info import model_info
 from .exceptions import InvalidFieldError, InvalidValueError, ProtectedFieldError
-from .introspection import model_info
 
 __all__ = ["Trusted", "is_trusted", "protected_error", "trusted_names"]
 

@@ -11,21 +11,17 @@ ordering or limits is refused, since these calls would not use them.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
-
-from sqlalchemy.ext.asyncio import AsyncSession
+from typing import Any, Literal, TypeVar, overload
 
 from . import _records, bulk, unique_writes
-
-if TYPE_CHECKING:
-    from ._protection import Trusted
+from ._query_building import QueryBuilding
 
 __all__ = ["QueryRecords"]
 
 M = TypeVar("M")
 
 
-class QueryRecords(Generic[M]):
+class QueryRecords(QueryBuilding[M]):
     """``create``, ``get`` and the other model-level calls, mixed into :class:`Query`.
 
     Example:
@@ -35,15 +31,6 @@ class QueryRecords(Generic[M]):
     """
 
     __slots__ = ()
-
-    if TYPE_CHECKING:  # provided by Query
-        _model: type[M]
-        _session: AsyncSession | None
-        _auto_commit: bool
-        _protected: Trusted
-        _with_deleted: bool
-
-        def _shaped(self) -> str | None: ...
 
     def _record_options(self, call: str) -> dict[str, Any]:
         shaped = self._shaped()

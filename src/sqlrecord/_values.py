@@ -17,8 +17,9 @@ from typing import Any
 from sqlalchemy.orm import InstanceState
 from sqlalchemy.sql import ClauseElement
 
+from ._column_types import fits, storable_text
+from ._model_info import ModelInfo, model_info
 from .exceptions import InvalidValueError
-from .introspection import ModelInfo, fits, model_info, storable_text
 
 __all__ = [
     "check_assigned_values",

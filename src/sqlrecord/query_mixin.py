@@ -8,7 +8,7 @@ from typing import Any, Self
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement
 
-from .introspection import model_info
+from ._model_info import model_info
 from .q import Q
 from .query import Query
 

@@ -18,29 +18,20 @@ import time, not on the first request.
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
-import enum
-import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from ._select_parts import resolve_field_ref
+from ._lookup_keys import OPERATORS
+from ._model_info import model_info
+from ._paths import LOOKUP_SEPARATOR, resolve_field_ref
+from ._query_string import parse_boolean, parse_values
 from .exceptions import InvalidFieldError, InvalidValueError
-from .introspection import model_info
-from .lookups import LOOKUP_SEPARATOR, OPERATORS
 from .query import Query
 
 __all__ = ["RequestFilters"]
 
 M = TypeVar("M")
-
-#: Operators whose value is a list, written comma-separated (``status__in=a,b``).
-_LIST_OPERATORS = frozenset({"in", "notin", "between"})
-_TRUE = frozenset({"true", "1", "yes", "on"})
-_FALSE = frozenset({"false", "0", "no", "off"})
-_INTEGER = re.compile(r"[+-]?\d{1,19}")
 
 
 @dataclass(frozen=True)
@@ -166,63 +157,7 @@ class RequestFilters(Generic[M]):
             )
         name, operator = allowed
         if operator == "isnull":
-            return _boolean(key, text)
+            return parse_boolean(key, text)
         ref = resolve_field_ref(self.model, name, purpose="filter")
         types = model_info(ref.target).accepted_types.get(ref.field) or (str,)
-        if operator in _LIST_OPERATORS:
-            parts = [part.strip() for part in text.split(",")]
-            if operator == "between" and len(parts) != 2:
-                raise InvalidValueError(f"{key} takes two values: 'low,high'.")
-            return [_converted(key, part, types) for part in parts]
-        return _converted(key, text, types)
-
-
-def _converted(key: str, text: str, types: tuple[type, ...]) -> Any:
-    """``text`` as the first of the column's accepted types it parses as."""
-    if not isinstance(text, str):
-        raise InvalidValueError(f"{key} takes text from a query string, got {type(text).__name__}.")
-    for kind in types:
-        try:
-            return _parse(kind, key, text)
-        except (ValueError, ArithmeticError):
-            continue
-    expected = " or ".join(kind.__name__ for kind in types)
-    raise InvalidValueError(f"{key} takes {expected}; {text[:40]!r} is not one.")
-
-
-def _parse(kind: type, key: str, text: str) -> Any:
-    if kind is bool:
-        return _boolean(key, text)
-    if kind is int:
-        if not _INTEGER.fullmatch(text):
-            raise ValueError(text)
-        return int(text)
-    if kind is float:
-        value = float(text)
-        if value != value or value in (float("inf"), float("-inf")):
-            raise ValueError(text)  # NaN and infinities compare as no database agrees
-        return value
-    if kind is decimal.Decimal:
-        number = decimal.Decimal(text)
-        if not number.is_finite():
-            raise ValueError(text)
-        return number
-    if kind is dt.datetime:
-        moment = dt.datetime.fromisoformat(text)
-        return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
-    if kind is dt.date:
-        return dt.date.fromisoformat(text)
-    if isinstance(kind, type) and issubclass(kind, enum.Enum):
-        return kind(text)
-    if kind is str:
-        return text
-    raise ValueError(text)
-
-
-def _boolean(key: str, text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise InvalidValueError(f"{key} takes true or false; {text[:40]!r} is not one.")
+        return parse_values(key, text, operator, types)

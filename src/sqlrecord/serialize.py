@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import inspect
 
+from ._model_info import model_info
 from .exceptions import InvalidFieldError, NotLoadedError
-from .introspection import model_info
 
 __all__ = ["SerializeMixin"]
 
