@@ -10,12 +10,11 @@ from ._class_property import class_property
 from .crud import CRUDMixin
 from .database import Database
 from .introspection import BaseMixin
+from .lookups import Q
 from .model import Base, BaseModel, BaseModelMixin
 from .object import ObjectMixin
 from .pagination import CursorPage, Page
-from .q import Q
-from .query import Query
-from .query_mixin import QueryMixin
+from .query import Query, QueryMixin
 from .request_filters import RequestFilters
 from .softdelete import SoftDeleteMixin
 from .types import UTCDateTime, utc_now

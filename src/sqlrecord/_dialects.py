@@ -6,64 +6,14 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ._internals import (
-    has_checked_out_connection,
-    release_sqlite_lock,
-    sqlite3_connection_of,
-    use_one_hop_cursors,
-)
+from ._begin import AUTOCOMMIT_OPTION, IMMEDIATE_OPTION
+from ._internals import release_sqlite_lock, sqlite3_connection_of, use_one_hop_cursors
 from ._sqlite_connection import DeferringConnection, defer
 from ._text_match import SQLITE_FUNCTIONS
 
-__all__ = [
-    "AUTOCOMMIT_OPTION",
-    "IMMEDIATE_OPTION",
-    "adapt_url",
-    "autocommit_bind",
-    "dialect_connect_args",
-    "holds_connection",
-    "install_dialect_fixes",
-    "prepare_write_session",
-]
-
-#: Execution option that makes SQLite start the transaction with BEGIN IMMEDIATE.
-IMMEDIATE_OPTION = "sqlrecord_begin_immediate"
-
-
-#: Execution option of an own autocommit session's connection on SQLite: no BEGIN.
-AUTOCOMMIT_OPTION = "sqlrecord_autocommit"
-
-
-def autocommit_bind(engine: AsyncEngine) -> AsyncEngine:
-    """The engine for sqlrecord's own read-only and single-statement sessions: each
-    statement a transaction by itself. On SQLite, no BEGIN is sent (so no COMMIT or
-    ROLLBACK either); on PostgreSQL, autocommit. MySQL/MariaDB: the engine itself (a
-    round trip to switch autocommit on and another to switch it off would cost more
-    than they save)."""
-    name = engine.dialect.name
-    if name == "sqlite":
-        return engine.execution_options(**{AUTOCOMMIT_OPTION: True})
-    if name == "postgresql":
-        return engine.execution_options(isolation_level="AUTOCOMMIT")
-    return engine
-
-
-def holds_connection(session: AsyncSession) -> bool:
-    """Whether ``session`` has checked out a connection (sent or begun anything).
-
-    ``in_transaction()`` does not tell: adding an object begins the session's
-    transaction before any connection is needed.
-    """
-    return has_checked_out_connection(session.sync_session)
-
-
-async def prepare_write_session(session: AsyncSession) -> None:
-    """Before the first statement of a writing session: on SQLite, BEGIN IMMEDIATE."""
-    bind = session.bind
-    if bind is not None and bind.dialect.name == "sqlite" and not holds_connection(session):
-        await session.connection(execution_options={IMMEDIATE_OPTION: True})
+__all__ = ["adapt_url", "dialect_connect_args", "install_dialect_fixes"]
 
 
 def adapt_url(url: URL) -> URL:

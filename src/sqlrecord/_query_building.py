@@ -19,8 +19,7 @@ from ._query_state import QueryState
 from ._select_parts import JoinPlan, SortKey, loader_option, order_expressions, resolve_sort_key
 from ._soft import live_condition, soft_delete_column
 from .exceptions import InvalidValueError
-from .lookups import build_condition
-from .q import Q, resolve_q
+from .lookups import Q, build_condition, resolve_q
 
 __all__ = ["QueryBuilding", "primary_key_columns", "whole_number"]
 

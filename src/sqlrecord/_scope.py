@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.orm import exc as orm_exc
 
-from ._dialects import holds_connection, prepare_write_session
+from ._begin import holds_connection, prepare_write_session
 from ._internals import savepoint_hidden
 from ._plan import (
     Plan,

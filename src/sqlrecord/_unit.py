@@ -25,7 +25,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from ._dialects import prepare_write_session
+from ._begin import prepare_write_session
 from ._internals import connections_opened_by
 from ._registry import ModelDatabase
 from ._translate import translate_errors

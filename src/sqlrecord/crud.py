@@ -15,7 +15,7 @@ from .bulk import BulkMixin
 from .exceptions import NotFoundError
 from .introspection import model_info
 from .object import ObjectMixin
-from .query_mixin import QueryMixin
+from .query import QueryMixin
 from .serialize import SerializeMixin
 
 __all__ = ["CRUDMixin"]

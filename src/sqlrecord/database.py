@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from . import _registry
 from ._ambient import AmbientSessions
-from ._dialects import autocommit_bind, prepare_write_session
+from ._begin import autocommit_bind, autocommit_is_free, prepare_write_session
 from ._engine import build_engine, build_sessionmaker
 from ._translate import translate_errors
 from ._unit import Transaction, refuse_aborted
@@ -214,10 +214,8 @@ class Database(AmbientSessions):
 
     @property
     def _autocommit_is_free(self) -> bool:
-        """Whether a statement can be its own transaction at no cost (not on MySQL and
-        MariaDB, where switching a connection to autocommit and back is a round trip
-        each)."""
-        return self.engine.dialect.name in ("sqlite", "postgresql")
+        """Whether a statement can be its own transaction at no cost (``_begin.py``)."""
+        return autocommit_is_free(self.engine)
 
     def __repr__(self) -> str:
         where = repr(self._engine.url) if self._engine is not None else "not configured"

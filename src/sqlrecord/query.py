@@ -9,18 +9,25 @@ Terminals follow the served-or-own session rule.
 ``Query`` only joins its halves, one concern each: the state and run options
 (``_query_state``), chaining and the SELECT (``_query_building``), reading
 (``_query_reads``), paging (``_query_pages``), bulk writes (``_query_writes``)
-and the model-level calls (``_query_records``).
+and the model-level calls (``_query_records``). ``QueryMixin`` gives a model the
+class-level calls that start a query (``User.filter_by(...)``).
 """
 
 from __future__ import annotations
 
-from typing import TypeVar
+from collections.abc import Collection
+from typing import Any, Self, TypeVar
 
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import ColumnElement
+
+from ._model_info import model_info
 from ._query_pages import QueryPages
 from ._query_records import QueryRecords
 from ._query_writes import QueryWrites
+from .lookups import Q
 
-__all__ = ["Query"]
+__all__ = ["Query", "QueryMixin"]
 
 M = TypeVar("M")
 
@@ -42,3 +49,143 @@ class Query(QueryRecords[M], QueryPages[M], QueryWrites[M]):
 
     def __repr__(self) -> str:
         return f"<Query of {self._model.__name__}: {self.statement()}>"
+
+
+class QueryMixin:
+    """Class-level entry points into :class:`Query` (part of ``CRUDMixin``).
+
+    Example:
+        >>> run(User.count()), run(User.exists(email="kim@example.com"))
+        (0, False)
+    """
+
+    @classmethod
+    def filter_by(cls, /, **lookups: Any) -> Query[Self]:
+        """Start a query with keyword lookups (no lookups: every row).
+
+        Example:
+            >>> User.filter_by(name="Kim").model is User
+            True
+        """
+        return Query(cls).filter_by(**lookups)
+
+    @classmethod
+    def filter(cls, *conditions: ColumnElement[bool] | Q) -> Query[Self]:
+        """Start a query with SQLAlchemy expressions or ``Q`` objects.
+
+        Example:
+            >>> run(User.filter(User.id > 0).count())
+            0
+        """
+        return Query(cls).filter(*conditions)
+
+    @classmethod
+    def exclude(cls, /, **lookups: Any) -> Query[Self]:
+        """Start a query without the rows matching the lookups.
+
+        Example:
+            >>> run(User.exclude(name="Kim").all())
+            []
+        """
+        return Query(cls).exclude(**lookups)
+
+    @classmethod
+    def order_by(cls, *keys: str | Any) -> Query[Self]:
+        """Start a query sorted by field names (``"-id"``) or expressions.
+
+        Example:
+            >>> run(User.order_by("-id").first()) is None
+            True
+        """
+        return Query(cls).order_by(*keys)
+
+    @classmethod
+    def load(cls, *paths: str, strategy: str = "auto") -> Query[Self]:
+        """Start a query that eager-loads relationships by dotted path.
+
+        Example:
+            >>> run(User.load("posts").all())
+            []
+        """
+        return Query(cls).load(*paths, strategy=strategy)
+
+    @classmethod
+    def using(
+        cls,
+        session: AsyncSession | None = None,
+        *,
+        auto_commit: bool = False,
+        allow_protected: bool | Collection[str] = False,
+    ) -> Query[Self]:
+        """Options for the calls that follow, which take none themselves (see :meth:`Query.using`).
+
+        Example:
+            >>> user = run(User.using(allow_protected={"is_admin"}).create(
+            ...     email="root@example.com", is_admin=True))
+            >>> user.is_admin
+            True
+        """
+        return Query(cls).using(session, auto_commit=auto_commit, allow_protected=allow_protected)
+
+    @classmethod
+    def with_deleted(cls) -> Query[Self]:
+        """Start a query, or a ``get``, that includes soft-deleted rows.
+
+        Example:
+            >>> memo = run(Memo.create(text="gone"))
+            >>> run(memo.delete())
+            >>> run(Memo.with_deleted().get(memo.id)).is_deleted
+            True
+        """
+        return Query(cls).with_deleted()
+
+    @classmethod
+    def with_session(cls, session: AsyncSession | None) -> Query[Self]:
+        """Start a query that runs in ``session``.
+
+        Example:
+            >>> User.with_session(None).model is User
+            True
+        """
+        return Query(cls, session=session)
+
+    @classmethod
+    def all(cls) -> Query[Self]:
+        """A query for every row; ``await User.all()`` gives the list, and it chains.
+
+        Example:
+            >>> run(User.all().order_by("email").all())
+            []
+        """
+        return Query(cls)
+
+    @classmethod
+    async def first(cls) -> Self | None:
+        """The first row by primary key, or ``None``.
+
+        Example:
+            >>> run(User.first()) is None
+            True
+        """
+        keys = model_info(cls).primary_key_names
+        return await Query(cls).order_by(*keys).first()
+
+    @classmethod
+    async def count(cls) -> int:
+        """How many rows the table has (soft-deleted ones excluded).
+
+        Example:
+            >>> run(User.count())
+            0
+        """
+        return await Query(cls).count()
+
+    @classmethod
+    async def exists(cls, /, **lookups: Any) -> bool:
+        """Whether a row matches the lookups (any row, without lookups).
+
+        Example:
+            >>> run(User.exists(email__endswith="@example.com"))
+            False
+        """
+        return await Query(cls).filter_by(**lookups).exists()
