@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from sqlrecord import Database, Q
-from sqlrecord.lookups import OPERATORS
+from sqlrecord._lookup_keys import OPERATORS
 
 from .fixtures_data import load_sample
 from .models import Post, User

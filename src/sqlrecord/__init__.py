@@ -7,18 +7,18 @@ Example:
 """
 
 from ._class_property import class_property
-from .crud import CRUDMixin
-from .database import Database
-from .introspection import BaseMixin
-from .lookups import Q
-from .model import Base, BaseModel, BaseModelMixin
-from .object import ObjectMixin
-from .pagination import CursorPage, Page
-from .query import Query, QueryMixin
-from .request_filters import RequestFilters
-from .softdelete import SoftDeleteMixin
+from ._crud import CRUDMixin
+from ._database import Database
+from ._introspection import BaseMixin
+from ._lookups import Q
+from ._model import Base, BaseModel, BaseModelMixin
+from ._object import ObjectMixin
+from ._pagination import CursorPage, Page
+from ._query import Query
+from ._request_filters import RequestFilters
+from ._softdelete import SoftDeleteMixin
+from ._versioning import VersionedMixin
 from .types import UTCDateTime, utc_now
-from .versioning import VersionedMixin
 
 __all__ = [
     "Base",
@@ -32,7 +32,6 @@ __all__ = [
     "Page",
     "Q",
     "Query",
-    "QueryMixin",
     "RequestFilters",
     "SoftDeleteMixin",
     "UTCDateTime",

@@ -1,7 +1,7 @@
 """Building a ``Database``'s engine: the dialect's settings, the pool, the idle ping.
 
 Everything here is decided once, when the URL is known; the sessions and units
-of work that use the engine are ``database.py``'s and ``_unit.py``'s.
+of work that use the engine are ``_database.py``'s and ``_unit.py``'s.
 """
 
 from __future__ import annotations

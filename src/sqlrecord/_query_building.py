@@ -15,11 +15,11 @@ from sqlalchemy import Select, inspect, select
 from sqlalchemy.orm import with_loader_criteria
 from sqlalchemy.sql import ColumnElement
 
+from ._lookups import Q, build_condition, resolve_q
 from ._query_state import QueryState
 from ._select_parts import JoinPlan, SortKey, loader_option, order_expressions, resolve_sort_key
 from ._soft import live_condition, soft_delete_column
 from .exceptions import InvalidValueError
-from .lookups import Q, build_condition, resolve_q
 
 __all__ = ["QueryBuilding", "primary_key_columns", "whole_number"]
 

@@ -14,13 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.sql import ColumnElement
 
 from ._model_info import model_info
-from ._paths import resolve_field_ref
-from ._query_building import whole_number
-from ._query_reads import QueryReads
-from ._registry import database_for
-from ._select_parts import JoinPlan, SortKey
-from .exceptions import InvalidValueError
-from .pagination import (
+from ._pagination import (
     CursorPage,
     Page,
     decode_cursor,
@@ -28,6 +22,12 @@ from .pagination import (
     keyset_condition,
     page_numbers,
 )
+from ._paths import resolve_field_ref
+from ._query_building import whole_number
+from ._query_reads import QueryReads
+from ._registry import database_for
+from ._select_parts import JoinPlan, SortKey
+from .exceptions import InvalidValueError
 
 __all__ = ["QueryPages"]
 

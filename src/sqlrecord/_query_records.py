@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal, TypeVar, overload
 
-from . import _records, bulk, unique_writes
+from . import _bulk, _records, _unique_writes
 from ._query_building import QueryBuilding
 
 __all__ = ["QueryRecords"]
@@ -72,7 +72,7 @@ class QueryRecords(QueryBuilding[M]):
             True
         """
         options = self._record_options("get_or_create")
-        return await unique_writes.get_or_create(self._model, defaults, lookups, **options)
+        return await _unique_writes.get_or_create(self._model, defaults, lookups, **options)
 
     async def update_or_create(
         self, defaults: Mapping[str, Any] | None = None, /, **lookups: Any
@@ -84,7 +84,7 @@ class QueryRecords(QueryBuilding[M]):
             'K'
         """
         options = self._record_options("update_or_create")
-        return await unique_writes.update_or_create(self._model, defaults, lookups, **options)
+        return await _unique_writes.update_or_create(self._model, defaults, lookups, **options)
 
     async def create_or_update(self, data: Mapping[str, Any] | None = None, /, **values: Any) -> M:
         """:meth:`CRUDMixin.create_or_update <sqlrecord.CRUDMixin.create_or_update>` with options.
@@ -94,7 +94,7 @@ class QueryRecords(QueryBuilding[M]):
             'kim@example.com'
         """
         options = self._record_options("create_or_update")
-        row: M = await unique_writes.create_or_update(
+        row: M = await _unique_writes.create_or_update(
             self._model, {**(data or {}), **values}, **options
         )
         return row
@@ -134,7 +134,7 @@ class QueryRecords(QueryBuilding[M]):
             ...                                                    "is_admin": True}]))
             1
         """
-        created: int | list[M] = await bulk.bulk_create(
+        created: int | list[M] = await _bulk.bulk_create(
             self._model,
             rows,
             batch_size=batch_size,
@@ -159,7 +159,7 @@ class QueryRecords(QueryBuilding[M]):
             >>> run(User.using().upsert([{"email": "kim@example.com"}], conflict=["email"]))
             1
         """
-        written: int | list[M] = await bulk.upsert(
+        written: int | list[M] = await _bulk.upsert(
             self._model,
             rows,
             conflict=conflict,

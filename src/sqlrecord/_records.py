@@ -15,11 +15,12 @@ from sqlalchemy import inspect, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstanceState
 
+from ._column_types import fits
+from ._model_info import ModelInfo, model_info
 from ._scope import SessionScope
 from ._soft import live_condition, soft_delete_column
 from ._values import check_integer_range
 from .exceptions import InvalidFieldError, InvalidValueError, NotFoundError
-from .introspection import ModelInfo, fits, model_info
 
 __all__ = ["create", "describe_key", "get", "get_or_fail"]
 

@@ -25,25 +25,14 @@ from ._lookup_keys import (
     OPERATORS,
     SEQUENCE_OPERATORS,
     TEXT_OPERATORS,
-    TRANSFORMS,
     FieldPath,
     resolve_field,
 )
 from ._model_info import model_info, sql_attribute
-from ._paths import LOOKUP_SEPARATOR
 from ._values import check_integer_range
 from .exceptions import InvalidValueError
 
-__all__ = [
-    "LOOKUP_SEPARATOR",
-    "OPERATORS",
-    "TRANSFORMS",
-    "FieldPath",
-    "Q",
-    "build_condition",
-    "resolve_field",
-    "resolve_q",
-]
+__all__ = ["Q", "build_condition", "resolve_q"]
 
 
 def _check_lookup_value(path: FieldPath, value: Any) -> None:

@@ -25,9 +25,9 @@ from typing import Any, Generic, TypeVar
 from ._lookup_keys import OPERATORS
 from ._model_info import model_info
 from ._paths import LOOKUP_SEPARATOR, resolve_field_ref
+from ._query import Query
 from ._query_string import parse_boolean, parse_values
 from .exceptions import InvalidFieldError, InvalidValueError
-from .query import Query
 
 __all__ = ["RequestFilters"]
 

@@ -26,11 +26,11 @@ from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from . import _records
+from ._model_info import model_info
+from ._paths import LOOKUP_SEPARATOR
 from ._scope import SessionScope, served_session
 from ._translate import translate_errors
 from .exceptions import DuplicateKeyError, InvalidFieldError, TransactionConflictError
-from .introspection import model_info
-from .lookups import LOOKUP_SEPARATOR
 
 __all__ = ["ATTEMPTS", "create_or_update", "get_or_create", "update_or_create"]
 

@@ -1,8 +1,7 @@
 """``BaseMixin``: what a mapped model has, and which of it may be set, as class properties.
 
-The answers come from :func:`model_info` (computed once per class, after the
-mappers are configured) and the value rules (:func:`fits`,
-:func:`accepted_types`) from ``_column_types``; both are re-exported here.
+The answers come from ``_model_info.model_info`` (computed once per class, after
+the mappers are configured).
 Defining ``BaseMixin`` also guards its models' relationships against async
 lazy loads (``_lazy_guard``).
 """
@@ -15,19 +14,10 @@ from sqlalchemy.ext.hybrid import hybrid_method, hybrid_property
 
 from . import _lazy_guard
 from ._class_property import class_property
-from ._column_types import accepted_types, fits, storable_text
-from ._model_info import ModelInfo as ModelInfo  # the name object.py and _records.py import
-from ._model_info import model_info, sql_attribute
+from ._model_info import model_info
 from ._registry import register_model
 
-__all__ = [
-    "BaseMixin",
-    "accepted_types",
-    "fits",
-    "model_info",
-    "sql_attribute",
-    "storable_text",
-]
+__all__ = ["BaseMixin"]
 
 
 class BaseMixin:

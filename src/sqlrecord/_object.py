@@ -12,6 +12,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from ._class_property import class_property
 from ._internals import NO_VALUE
+from ._introspection import BaseMixin
+from ._model_info import ModelInfo, model_info
 from ._protection import is_trusted, protected_error
 from ._scope import SessionScope
 from ._values import check_assigned_values, check_column_value, check_integer_range, check_value
@@ -22,7 +24,6 @@ from .exceptions import (
     NotFoundError,
     NotLoadedError,
 )
-from .introspection import BaseMixin, ModelInfo, model_info
 
 __all__ = ["FORM_NOISE", "ObjectMixin", "check_column_value", "check_integer_range"]
 

@@ -21,11 +21,11 @@ from typing import Any, Self, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement
 
+from ._lookups import Q
 from ._model_info import model_info
 from ._query_pages import QueryPages
 from ._query_records import QueryRecords
 from ._query_writes import QueryWrites
-from .lookups import Q
 
 __all__ = ["Query", "QueryMixin"]
 

@@ -9,14 +9,14 @@ from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession, async_object_session
 from sqlalchemy.orm import InstanceState
 
-from . import _records, unique_writes
+from . import _records, _unique_writes
+from ._bulk import BulkMixin
+from ._model_info import model_info
+from ._object import ObjectMixin
+from ._query import QueryMixin
 from ._scope import SessionScope
-from .bulk import BulkMixin
+from ._serialize import SerializeMixin
 from .exceptions import NotFoundError
-from .introspection import model_info
-from .object import ObjectMixin
-from .query import QueryMixin
-from .serialize import SerializeMixin
 
 __all__ = ["CRUDMixin"]
 
@@ -73,7 +73,7 @@ class CRUDMixin(BulkMixin, QueryMixin, SerializeMixin, ObjectMixin):
             >>> (user.name, created), (again.id == user.id, created_again)
             (('Lee', True), (True, False))
         """
-        return await unique_writes.get_or_create(cls, defaults, lookups)
+        return await _unique_writes.get_or_create(cls, defaults, lookups)
 
     @classmethod
     async def update_or_create(
@@ -90,7 +90,7 @@ class CRUDMixin(BulkMixin, QueryMixin, SerializeMixin, ObjectMixin):
             >>> user.name, created
             ('New', False)
         """
-        return await unique_writes.update_or_create(cls, defaults, lookups)
+        return await _unique_writes.update_or_create(cls, defaults, lookups)
 
     @classmethod
     async def create_or_update(
@@ -104,7 +104,7 @@ class CRUDMixin(BulkMixin, QueryMixin, SerializeMixin, ObjectMixin):
             >>> second.id == first.id, second.name
             (True, 'Kim J.')
         """
-        row: Self = await unique_writes.create_or_update(cls, {**(data or {}), **values})
+        row: Self = await _unique_writes.create_or_update(cls, {**(data or {}), **values})
         return row
 
     async def update(self, data: Mapping[str, Any] | None = None, /, **values: Any) -> Self:

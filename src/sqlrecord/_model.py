@@ -8,9 +8,9 @@ from typing import Any, ClassVar
 from sqlalchemy import inspect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from .crud import CRUDMixin
-from .database import Database
-from .introspection import model_info
+from ._crud import CRUDMixin
+from ._database import Database
+from ._model_info import model_info
 from .types import UTCDateTime, utc_now
 
 __all__ = ["Base", "BaseModel", "BaseModelMixin"]

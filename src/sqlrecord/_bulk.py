@@ -9,12 +9,12 @@ from typing import Any, Literal, Self, overload
 from sqlalchemy import insert, inspect, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ._model_info import model_info
 from ._protection import is_trusted, protected_error
 from ._scope import SessionScope
 from ._upsert import upsert_statement
 from ._values import check_rows
 from .exceptions import InvalidFieldError, InvalidValueError
-from .introspection import model_info
 
 __all__ = ["BulkMixin", "bulk_create", "upsert"]
 

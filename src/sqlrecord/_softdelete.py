@@ -8,7 +8,7 @@ from typing import Self
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .crud import CRUDMixin
+from ._crud import CRUDMixin
 from .exceptions import NotFoundError
 from .types import UTCDateTime
 
