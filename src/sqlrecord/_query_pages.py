@@ -56,7 +56,7 @@ class QueryPages(QueryReads[M]):
             (['user2@example.com'], 3, 2, True)
         """
         page, per_page = page_numbers(page, per_page)
-        async with self._scope() as session:
+        async with self._scope("paginate") as session:
             query = self.with_session(session)
             total = await query.count()
             items = await query.offset((page - 1) * per_page).limit(per_page).all()
@@ -106,7 +106,7 @@ class QueryPages(QueryReads[M]):
             )
         base = self._reshaped(order=keys, limit=limit + 1, conditions=extra)
         statement = base._select(select(self._model, *columns), plan, nulls=True)
-        async with self._scope() as session:
+        async with self._scope("cursor") as session:
             result = await session.execute(statement)
             rows = (result.unique() if self._unique else result).all()
         items = [row[0] for row in rows[:limit]]
@@ -135,7 +135,7 @@ class QueryPages(QueryReads[M]):
         statement = self.statement().execution_options(
             yield_per=whole_number("batch_size", batch_size, at_least=1)
         )
-        async with self._scope(cursor=True) as session:
+        async with self._scope("stream", cursor=True) as session:
             result = await session.stream_scalars(statement)
             try:
                 async for row in result:

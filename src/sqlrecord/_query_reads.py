@@ -35,12 +35,15 @@ class QueryReads(QueryBuilding[M]):
 
     __slots__ = ()
 
-    def _scope(self, *, write: bool = False, cursor: bool = False) -> SessionScope:
-        return SessionScope(self._model, self._session, write=write, cursor=cursor)
+    def _scope(self, operation: str, *, cursor: bool = False) -> SessionScope:
+        """The scope of a read named ``operation`` (the plan logs the name)."""
+        return SessionScope(
+            self._model, self._session, write=False, cursor=cursor, operation=operation
+        )
 
-    async def _rows(self, statement: Any) -> tuple[list[str], Sequence[Any]]:
+    async def _rows(self, statement: Any, operation: str) -> tuple[list[str], Sequence[Any]]:
         """Column names and rows of a query that selects columns, not objects."""
-        async with self._scope() as session:
+        async with self._scope(operation) as session:
             result = await session.execute(statement)
             return list(result.keys()), result.all()
 
@@ -58,7 +61,7 @@ class QueryReads(QueryBuilding[M]):
 
     async def _objects(self, *, first: bool) -> list[M]:
         """The matching objects (with ``first``, at most the first one)."""
-        async with self._scope() as session:
+        async with self._scope("first" if first else "all") as session:
             result = await session.scalars(self.statement())
             if self._unique:
                 result = result.unique()
@@ -123,7 +126,7 @@ class QueryReads(QueryBuilding[M]):
                 select(*primary_key_columns(self._model)), JoinPlan(self._model), nulls=False
             )
             statement = select(func.count()).select_from(keys.order_by(None).subquery())
-        _, rows = await self._rows(statement)
+        _, rows = await self._rows(statement, "count")
         return int(rows[0][0] or 0)
 
     async def exists(self) -> bool:
@@ -139,18 +142,18 @@ class QueryReads(QueryBuilding[M]):
             statement = statement.where(*where)
         # A row at the query's offset exists, whatever its order and limit (but 0).
         limit = 0 if self._limit == 0 else 1
-        _, rows = await self._rows(statement.offset(self._offset).limit(limit))
+        _, rows = await self._rows(statement.offset(self._offset).limit(limit), "exists")
         return bool(rows)
 
-    async def _aggregate(self, function: Any, field: str) -> Any:
+    async def _aggregate(self, name: str, field: str) -> Any:
         plan = JoinPlan(self._model)
         ref = resolve_field_ref(self._model, field, purpose="aggregate")
-        statement = select(function(plan.column(ref)))
+        statement = select(getattr(func, name)(plan.column(ref)))
         statement = plan.apply(statement)
         where = self._where()
         if where:
             statement = statement.where(*where)
-        _, rows = await self._rows(statement)
+        _, rows = await self._rows(statement, name)
         return rows[0][0] if rows else None
 
     async def sum(self, field: str) -> Any:
@@ -160,7 +163,7 @@ class QueryReads(QueryBuilding[M]):
             >>> run(Post.filter_by().sum("id")) is None
             True
         """
-        return await self._aggregate(func.sum, field)
+        return await self._aggregate("sum", field)
 
     async def min(self, field: str) -> Any:
         """Smallest value of ``field``.
@@ -169,7 +172,7 @@ class QueryReads(QueryBuilding[M]):
             >>> run(User.filter_by().min("email")) is None
             True
         """
-        return await self._aggregate(func.min, field)
+        return await self._aggregate("min", field)
 
     async def max(self, field: str) -> Any:
         """Largest value of ``field``.
@@ -178,7 +181,7 @@ class QueryReads(QueryBuilding[M]):
             >>> run(User.filter_by().max("created_at")) is None
             True
         """
-        return await self._aggregate(func.max, field)
+        return await self._aggregate("max", field)
 
     async def avg(self, field: str) -> Any:
         """Average of ``field``.
@@ -187,7 +190,7 @@ class QueryReads(QueryBuilding[M]):
             >>> run(User.filter_by().avg("id")) is None
             True
         """
-        return await self._aggregate(func.avg, field)
+        return await self._aggregate("avg", field)
 
     def _value_refs(self, fields: tuple[str, ...]) -> list[FieldRef]:
         names = fields or tuple(model_info(self._model).column_names)
@@ -207,7 +210,7 @@ class QueryReads(QueryBuilding[M]):
             >>> run(User.filter_by().values("email", "name"))
             [{'email': 'kim@example.com', 'name': 'Kim'}]
         """
-        keys, rows = await self._rows(self._values_statement(self._value_refs(fields)))
+        keys, rows = await self._rows(self._values_statement(self._value_refs(fields)), "values")
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
     async def values_list(self, *fields: str, flat: bool = False) -> list[Any]:
@@ -220,7 +223,7 @@ class QueryReads(QueryBuilding[M]):
         """
         if flat and len(fields) != 1:
             raise InvalidValueError("values_list(flat=True) takes exactly one field name.")
-        _, rows = await self._rows(self._values_statement(self._value_refs(fields)))
+        _, rows = await self._rows(self._values_statement(self._value_refs(fields)), "values_list")
         if flat:
             return [row[0] for row in rows]
         return [tuple(row) for row in rows]

@@ -73,7 +73,7 @@ class QueryWrites(QueryBuilding[M]):
                 raise protected_error(self._model, name)
             check_column_value(self._model, name, value)
         statement = update(self._model).where(*self._target_condition()).values(**values)
-        return await self._execute_write(statement)
+        return await self._execute_write(statement, "update")
 
     async def delete(self) -> int:
         """DELETE the matching rows in one statement (soft-delete models: mark them).
@@ -91,7 +91,7 @@ class QueryWrites(QueryBuilding[M]):
             statement = (
                 update(self._model).where(*self._target_condition()).values({column: utc_now()})
             )
-            return await self._execute_write(statement)
+            return await self._execute_write(statement, "delete")
         return await self.hard_delete()
 
     async def hard_delete(self) -> int:
@@ -102,13 +102,19 @@ class QueryWrites(QueryBuilding[M]):
             0
         """
         statement = delete(self._model).where(*self._target_condition())
-        return await self._execute_write(statement)
+        return await self._execute_write(statement, "hard_delete")
 
-    async def _execute_write(self, statement: Any) -> int:
+    async def _execute_write(self, statement: Any, operation: str) -> int:
         statement = statement.execution_options(synchronize_session="fetch")
-        async with self._write_scope() as session:
+        async with self._write_scope(operation) as session:
             result = await session.execute(statement)
             return int(result.rowcount)  # type: ignore[attr-defined]
 
-    def _write_scope(self) -> SessionScope:
-        return SessionScope(self._model, self._session, write=True, auto_commit=self._auto_commit)
+    def _write_scope(self, operation: str) -> SessionScope:
+        return SessionScope(
+            self._model,
+            self._session,
+            write=True,
+            auto_commit=self._auto_commit,
+            operation=operation,
+        )

@@ -74,7 +74,8 @@ class SessionScope:
 
     Example:
         >>> async def count_users() -> int:
-        ...     async with SessionScope(User, None, write=False) as session:  # an own session
+        ...     scope = SessionScope(User, None, operation="count", write=False)  # an own session
+        ...     async with scope as session:
         ...         return len((await session.scalars(User.query)).all())
         >>> run(count_users())
         0
@@ -88,11 +89,11 @@ class SessionScope:
         model: type[Any],
         session: AsyncSession | None,
         *,
+        operation: str,
         write: bool,
         auto_commit: bool = False,
         cursor: bool = False,
         defer_begin: bool = False,
-        operation: str = "query",
     ) -> None:
         self.model = model
         self.auto_commit = auto_commit
