@@ -81,8 +81,8 @@ class SessionScope:
         0
     """
 
-    __slots__ = ("_begun_because", "_deferred", "_facts", "_hidden", "_savepoint", "_write",
-                 "auto_commit", "model", "plan", "session", "state")  # fmt: skip
+    __slots__ = ("_begun_because", "_database", "_deferred", "_facts", "_hidden", "_savepoint",
+                 "_write", "auto_commit", "model", "plan", "session", "state")  # fmt: skip
 
     def __init__(
         self,
@@ -111,6 +111,7 @@ class SessionScope:
             with contextlib.suppress(NoDatabaseError):  # a session passed in needs none
                 database = database_for(model)
         served = session is not None
+        self._database = database
         self._facts = _facts_of(database, session)
         if not write:
             self.plan = plan_read(operation, model, served=served, unit=self._facts, cursor=cursor)
@@ -201,7 +202,8 @@ class SessionScope:
         if self.state is State.OWN_IDLE:
             if self.plan.transaction is Transaction.AUTOCOMMIT:
                 self._move((State.OWN_IDLE,), State.OWN_AUTOCOMMIT)
-                bind = database_for(self.model)._autocommit_engine
+                assert self._database is not None  # an own session's
+                bind = self._database._autocommit_engine
                 session.bind = bind
                 session.sync_session.bind = bind.sync_engine
             else:
