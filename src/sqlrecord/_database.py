@@ -84,6 +84,7 @@ class Database(AmbientSessions):
         AmbientSessions.__init__(self)
         self._apps: list[Any] = []
         self._autocommit: AsyncEngine | None = None
+        self._autocommit_is_free = False  # until init()
         if url is not None:
             self.init(
                 url,
@@ -130,6 +131,7 @@ class Database(AmbientSessions):
         self._engine = engine
         self._sessionmaker = build_sessionmaker(engine, session_options)
         self._autocommit = autocommit_bind(engine)
+        self._autocommit_is_free = autocommit_is_free(engine)
         if default:
             self.make_default()
         return self
@@ -211,11 +213,6 @@ class Database(AmbientSessions):
         if self._autocommit is None:
             raise NoDatabaseError("This Database has no URL yet: call `db.init(url)` first.")
         return self._autocommit
-
-    @property
-    def _autocommit_is_free(self) -> bool:
-        """Whether a statement can be its own transaction at no cost (``_begin.py``)."""
-        return autocommit_is_free(self.engine)
 
     def __repr__(self) -> str:
         where = repr(self._engine.url) if self._engine is not None else "not configured"

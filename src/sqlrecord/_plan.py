@@ -26,9 +26,9 @@ Example:
 from __future__ import annotations
 
 import enum
+import functools
 import logging
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.orm import Session
 
@@ -85,9 +85,10 @@ class Savepoint(enum.Enum):
     ORM = "ORM"
 
 
-@dataclass(frozen=True, slots=True)
-class Plan:
+class Plan(NamedTuple):
     """A call's route, transaction and SAVEPOINT, and ``why``: the condition that chose them.
+
+    Immutable, and cheap to make: a call makes one or two.
 
     Example:
         >>> str(Plan("save", "User", Route.ORM_FLUSH, Transaction.OWN, Savepoint.NONE,
@@ -110,8 +111,7 @@ class Plan:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class UnitFacts:
+class UnitFacts(NamedTuple):
     """What the database allows: ``fast_paths`` (``Database(fast_paths=...)``),
     ``autocommit`` (a statement can be its own transaction at no cost: SQLite and
     PostgreSQL, not MySQL/MariaDB, where switching costs a round trip), and
@@ -162,7 +162,12 @@ def plan_read(
         ...                 cursor=True))
         User.all: ORM statement, own transaction, no SAVEPOINT (a server-side ... transaction)
     """
-    name = model.__name__
+    return _read(operation, model.__name__, served, unit, cursor)
+
+
+# A plan that depends on nothing but its arguments is made once: reads run often.
+@functools.cache
+def _read(operation: str, name: str, served: bool, unit: UnitFacts, cursor: bool) -> Plan:
     if served:
         return Plan(
             operation, name, Route.ORM_STATEMENT, Transaction.SERVED, Savepoint.NONE, SERVED
@@ -187,11 +192,16 @@ def plan_get(read: Plan, *, unit: UnitFacts, held: bool) -> Plan:
     """
     if not held or not unit.fast_paths:
         return read
+    return _identity_hit(read.operation, read.model, read.transaction.value)
+
+
+@functools.cache  # keyed by strings: an enum hashes in Python, slowly
+def _identity_hit(operation: str, model: str, transaction: str) -> Plan:
     return Plan(
-        read.operation,
-        read.model,
+        operation,
+        model,
         Route.IDENTITY_HIT,
-        read.transaction,
+        Transaction(transaction),
         Savepoint.NONE,
         "the session holds the object: session.get answers without SQL",
     )
@@ -208,7 +218,11 @@ def plan_statement_write(
         ...                            unit=UnitFacts(True, True, False)))
         User.update: ORM statement, own transaction, no SAVEPOINT (may be more ... the rest)
     """
-    name = model.__name__
+    return _statement_write(operation, model.__name__, served, unit)
+
+
+@functools.cache
+def _statement_write(operation: str, name: str, served: bool, unit: UnitFacts) -> Plan:
     if served:
         return _served_write(operation, name, Route.ORM_STATEMENT, unit)
     return Plan(

@@ -48,8 +48,8 @@ class ModelDatabase(Protocol):
     @property
     def _autocommit_engine(self) -> AsyncEngine: ...
 
-    @property
-    def _autocommit_is_free(self) -> bool: ...
+    #: Whether a statement can be its own transaction at no cost (``_begin.py``).
+    _autocommit_is_free: bool
 
 
 _default: ModelDatabase | None = None

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import itertools
 from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any
@@ -81,8 +82,21 @@ class SessionScope:
         0
     """
 
-    __slots__ = ("_begun_because", "_database", "_deferred", "_facts", "_hidden", "_savepoint",
-                 "_write", "auto_commit", "model", "plan", "session", "state")  # fmt: skip
+    __slots__ = (
+        "_begun_because",
+        "_database",
+        "_deferred",
+        "_facts",
+        "_hidden",
+        "_savepoint",
+        "_write",
+        "auto_commit",
+        "model",
+        "plan",
+        "served",
+        "session",
+        "state",
+    )
 
     def __init__(
         self,
@@ -110,9 +124,9 @@ class SessionScope:
         else:
             with contextlib.suppress(NoDatabaseError):  # a session passed in needs none
                 database = database_for(model)
-        served = session is not None
+        served = self.served = session is not None
         self._database = database
-        self._facts = _facts_of(database, session)
+        self._facts = _facts_of(database, session if write else None)
         if not write:
             self.plan = plan_read(operation, model, served=served, unit=self._facts, cursor=cursor)
         elif defer_begin and not served:  # planned when the call says what it writes
@@ -126,11 +140,6 @@ class SessionScope:
                 autocommit=self.plan.transaction is Transaction.AUTOCOMMIT
             )
         self.session: AsyncSession = session
-
-    @property
-    def served(self) -> bool:
-        """Whether the session is the caller's (else sqlrecord's own, for this call)."""
-        return self.plan.transaction is Transaction.SERVED
 
     def _move(self, allowed: tuple[State, ...], to: State) -> None:
         if self.state not in allowed:
@@ -274,6 +283,8 @@ class SessionScope:
             _reraise_translated(exc, self.model.__name__)
 
     async def _end_served(self, exc: BaseException | None) -> None:
+        if exc is None and self._savepoint is None and not self.auto_commit:
+            return  # a read, or a write under savepoints=False: nothing to end
         name = self.model.__name__
         if exc is not None:
             gone = _savepoint_gone(exc)
@@ -335,15 +346,21 @@ def served_session(model: type[Any], session: AsyncSession | None) -> AsyncSessi
     return database_for(model).current_session()
 
 
-def _facts_of(database: ModelDatabase | None, session: AsyncSession | None) -> UnitFacts:
+# Every combination of facts, made once: a call looks its own up.
+_FACTS = {facts: UnitFacts(*facts) for facts in itertools.product((False, True), repeat=3)}
+
+
+def _facts_of(database: ModelDatabase | None, written: AsyncSession | None) -> UnitFacts:
+    """The facts for a call on ``database`` (``None``: a session passed in, no Database),
+    writing into the served session ``written`` (``None``: a read, or an own session)."""
     savepoints_off = (
-        session is not None
-        and unit_state(session) is UnitState.WITHOUT_SAVEPOINTS
-        and session.sync_session.get_nested_transaction() is None
+        written is not None
+        and unit_state(written) is UnitState.WITHOUT_SAVEPOINTS
+        and written.sync_session.get_nested_transaction() is None
     )
     if database is None:
-        return UnitFacts(fast_paths=True, autocommit=False, savepoints_off=savepoints_off)
-    return UnitFacts(database.fast_paths, database._autocommit_is_free, savepoints_off)
+        return _FACTS[True, False, savepoints_off]
+    return _FACTS[database.fast_paths, database._autocommit_is_free, savepoints_off]
 
 
 def _cancel(error: BaseException | None) -> bool:
