@@ -93,17 +93,16 @@ def autocommits(db: Database) -> bool:
 
 
 @contextmanager
-def plans_logged(caplog: pytest.LogCaptureFixture) -> Iterator[list[Plan]]:
-    """The plans of the calls made in the block, from the ``sqlrecord.plan`` logger."""
+def plans_logged(caplog: pytest.LogCaptureFixture, *models: type[Any]) -> Iterator[list[Plan]]:
+    """The plans of the calls on ``models`` made in the block, from the ``sqlrecord.plan``
+    logger (a server another test left running in this process logs its own)."""
     plans: list[Plan] = []
+    names = {model.__name__ for model in models}
     with caplog.at_level(logging.DEBUG, logger="sqlrecord.plan"):
         first = len(caplog.records)
         yield plans
-        plans.extend(
-            record.plan  # type: ignore[attr-defined]
-            for record in caplog.records[first:]
-            if record.name == "sqlrecord.plan"
-        )
+        logged = (record.plan for record in caplog.records[first:] if hasattr(record, "plan"))
+        plans.extend(plan for plan in logged if plan.model in names)
 
 
 # -- the plan is the route taken -----------------------------------------------------
@@ -116,7 +115,11 @@ async def test_the_plan_logged_is_the_route_taken(
     # left open after an autocommit INSERT, one open after the others, a SAVEPOINT
     # for a served write, and no SELECT for an identity-map hit.
     free = autocommits(db)
-    with plans_logged(caplog) as plans, writes_seen(db) as seen, StatementLog(db) as log:
+    with (
+        plans_logged(caplog, Note, Dog) as plans,
+        writes_seen(db) as seen,
+        StatementLog(db) as log,
+    ):
         await Note.create(text="alone", code="n1")
         await Dog.create(name="Rex", licence="L-1")
         async with db.transaction():
@@ -145,7 +148,7 @@ async def test_a_bulk_create_plan_is_the_route_taken(
     # A Core INSERT is one executemany for the batch; the objects' route flushes
     # them through the unit of work (one INSERT per row on a database that cannot
     # return the keys of an executemany).
-    with plans_logged(caplog) as plans, StatementLog(db) as log:
+    with plans_logged(caplog, Note) as plans, StatementLog(db) as log:
         await Note.bulk_create([{"text": "a", "code": "b1"}, {"text": "b", "code": "b2"}])
         core_statements = len(log.statements)
         made = await Note.bulk_create([{"text": "c", "code": "b3"}], return_objects=True)
