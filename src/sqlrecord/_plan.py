@@ -46,6 +46,7 @@ __all__ = [
     "plan_delete_begin",
     "plan_flush",
     "plan_get",
+    "plan_pending_write",
     "plan_read",
     "plan_statement_write",
 ]
@@ -228,6 +229,22 @@ def _statement_write(operation: str, name: str, served: bool, unit: UnitFacts) -
     return Plan(
         operation, name, Route.ORM_STATEMENT, Transaction.OWN, Savepoint.NONE, MANY_STATEMENTS
     )
+
+
+@functools.cache
+def _pending_write(operation: str, name: str) -> Plan:
+    return Plan(operation, name, Route.ORM_FLUSH, Transaction.OWN, Savepoint.NONE, "not begun")
+
+
+def plan_pending_write(operation: str, model: type[Any]) -> Plan:
+    """An own session's write before the call says what it writes: nothing is begun, and
+    :func:`plan_flush` or :func:`plan_bulk_insert` decides when it does.
+
+    Example:
+        >>> plan_pending_write("save", User).why
+        'not begun'
+    """
+    return _pending_write(operation, model.__name__)
 
 
 def plan_flush(

@@ -33,7 +33,6 @@ from sqlalchemy.orm import exc as orm_exc
 from ._begin import holds_connection, prepare_write_session
 from ._internals import savepoint_hidden
 from ._plan import (
-    Plan,
     Route,
     Savepoint,
     Transaction,
@@ -43,6 +42,7 @@ from ._plan import (
     plan_delete_begin,
     plan_flush,
     plan_get,
+    plan_pending_write,
     plan_read,
     plan_statement_write,
 )
@@ -124,14 +124,14 @@ class SessionScope:
         else:
             with contextlib.suppress(NoDatabaseError):  # a session passed in needs none
                 database = database_for(model)
+        # Kept as well as derivable from the plan's transaction: read on every call.
         served = self.served = session is not None
         self._database = database
         self._facts = _facts_of(database, session if write else None)
         if not write:
             self.plan = plan_read(operation, model, served=served, unit=self._facts, cursor=cursor)
         elif defer_begin and not served:  # planned when the call says what it writes
-            self.plan = Plan(operation, model.__name__, Route.ORM_FLUSH, Transaction.OWN,
-                             Savepoint.NONE, "not begun")  # fmt: skip
+            self.plan = plan_pending_write(operation, model)
         else:
             self.plan = plan_statement_write(operation, model, served=served, unit=self._facts)
         if session is None:

@@ -30,7 +30,7 @@ NO_VALUE = LoaderCallableStatus.NO_VALUE
 def connections_opened_by(session: Session) -> list[Connection]:
     """The connections ``session``'s transaction checked out itself (not ones it was
     bound to), as ``Session.close`` finds them, so that closing them first ends each
-    transaction once instead of twice (``_session_close``).
+    transaction once instead of twice (``_unit.close_session``).
 
     Reads ``SessionTransaction._connections``: no public API lists a transaction's
     connections with whether it opened them.
