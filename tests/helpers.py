@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 from greenlet import greenlet
 from sqlalchemy import event, func, select, text
 from sqlalchemy.pool import NullPool
@@ -202,3 +203,9 @@ async def _print_server_view(db: Database) -> None:
                 print(f"--- server session {tuple(row)}", file=sys.stderr)
     finally:
         await viewer.dispose()
+
+
+def asgi_client(app: Any, **options: Any) -> httpx.AsyncClient:
+    """An HTTP client that calls ``app`` in process (no server, no lifespan)."""
+    transport = httpx.ASGITransport(app=app, **options)
+    return httpx.AsyncClient(transport=transport, base_url="http://test")

@@ -20,7 +20,7 @@ def _script(page: Path) -> str:
 
 @pytest.mark.parametrize("page", [p for p in PAGES if _script(p)], ids=lambda p: p.name)
 def test_page_examples_run(page: Path, tmp_path: Path) -> None:
-    script = tmp_path / f"{page.stem}.py"
+    script = tmp_path / f"page_{page.stem}.py"  # not fastapi.py: it would shadow FastAPI
     script.write_text(_script(page), encoding="utf-8")
     result = subprocess.run(
         [sys.executable, "-W", "error", str(script)],

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -16,7 +18,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlrecord import CRUDMixin, Database
 from sqlrecord.exceptions import ConfigurationError, DuplicateKeyError
 
-from .helpers import count_rows, fetch_column, slow_sql
+from .helpers import asgi_client, count_rows, fetch_column, slow_sql
 from .models import User
 
 
@@ -62,8 +64,7 @@ def _app(db: Database) -> FastAPI:
 
 @pytest.fixture
 async def client(db: Database) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=_app(db))
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with asgi_client(_app(db)) as client:
         yield client
 
 
@@ -89,9 +90,9 @@ async def test_committing_session(db: Database, client: httpx.AsyncClient) -> No
     assert await count_rows(db, User) == 1
 
 
-async def test_init_app_lifespan_creates_tables_and_disposes(tmp_path: Path) -> None:
-    app = FastAPI()
+async def test_lifespan_creates_tables_and_disposes(tmp_path: Path) -> None:
     database = Database(default=False)
+    app = FastAPI(lifespan=database.lifespan)
 
     class LifespanBase(DeclarativeBase):
         pass
@@ -111,6 +112,46 @@ async def test_init_app_lifespan_creates_tables_and_disposes(tmp_path: Path) -> 
     # Shutdown disposed the pool: no connection is left open or checked out.
     assert database.engine.pool.checkedin() == 0  # type: ignore[attr-defined]
     assert database.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_lifespan_composes_with_the_apps_own(db: Database) -> None:
+    """The app's own start-up runs with the pool open, and its shut-down (a worker
+    that writes a last row, say) ends before the pool is disposed."""
+    steps: list[str] = []
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with db.lifespan(app):
+            steps.append(f"started with {await User.count()} users")
+            yield
+            await User.create(email="written-at-shutdown@example.com")  # its own session
+            steps.append("stopped")
+
+    app = FastAPI(lifespan=lifespan)
+    db.init_app(app)
+    async with app.router.lifespan_context(app):
+        steps.append("serving")
+    assert steps == ["started with 0 users", "serving", "stopped"]
+    assert await fetch_column(db, User, "email") == ["written-at-shutdown@example.com"]
+
+
+async def test_serving_without_the_lifespan_is_logged(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = FastAPI()
+    db.init_app(app)
+
+    @app.get("/count")
+    async def count() -> int:
+        return await User.count()
+
+    async with asgi_client(app) as client:
+        with caplog.at_level(logging.WARNING, logger="sqlrecord"):
+            assert (await client.get("/count")).json() == 0
+            assert (await client.get("/count")).json() == 0
+    warnings = [r.getMessage() for r in caplog.records if "without its lifespan" in r.getMessage()]
+    assert len(warnings) == 1  # once per app, not per request
+    assert "lifespan=db.lifespan" in warnings[0]
 
 
 async def test_unexpected_error_rolls_back_and_reaches_the_app(db: Database) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+import typing
 from typing import Any
 
 import pytest
@@ -77,10 +78,15 @@ def _is_private_sqlrecord(cls: type) -> bool:
     return module.startswith("sqlrecord.") and module.rsplit(".", 1)[-1].startswith("_")
 
 
+def _is_type_alias(value: Any) -> bool:
+    return typing.get_origin(value) is not None
+
+
 @pytest.mark.parametrize(
     ("module_name", "name", "value"),
-    # Constants (FORM_NOISE, ...) are documented by a comment, not a docstring.
-    [entry for entry in _public_names() if callable(entry[2])],
+    # Constants (FORM_NOISE, ...) and type aliases are documented by a comment, not a
+    # docstring (test_type_aliases_have_a_doc_comment).
+    [entry for entry in _public_names() if callable(entry[2]) and not _is_type_alias(entry[2])],
     ids=lambda value: value if isinstance(value, str) else "",
 )
 def test_public_names_have_docstrings_with_examples(
@@ -93,3 +99,23 @@ def test_public_names_have_docstrings_with_examples(
             target = member.__func__ if isinstance(member, classmethod | staticmethod) else member
             member_doc = inspect.getdoc(target) or ""
             assert ">>>" in member_doc, f"{name}.{member_name} needs a docstring with an example"
+
+
+@pytest.mark.parametrize(
+    ("module_name", "name"),
+    [(module, name) for module, name, value in _public_names() if _is_type_alias(value)],
+)
+def test_type_aliases_have_a_doc_comment(module_name: str, name: str) -> None:
+    """A type alias cannot hold a docstring: a ``#:`` comment above it says what it is."""
+    sources = [importlib.import_module(module_name)] + [
+        importlib.import_module(f"sqlrecord.{info.name}")
+        for info in pkgutil.iter_modules(sqlrecord.__path__)
+        if info.name.startswith("_")
+    ]
+    for module in sources:
+        lines = inspect.getsource(module).splitlines()
+        found = [n for n, line in enumerate(lines) if line.startswith(f"{name} = ")]
+        if found:
+            assert lines[found[0] - 1].startswith("#:"), f"{name} needs a '#:' comment"
+            return
+    raise AssertionError(f"{module_name}.{name}: no assignment found")

@@ -18,7 +18,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from .app import create_app
-from .database import bind_database, make_database
+from .database import make_database
 from .logs import configure_logging
 from .migrate import upgrade_to_head
 from .secrets_at_rest import encrypt_stored_secrets, secret_box
@@ -29,10 +29,10 @@ __all__ = ["main"]
 
 async def _migrate(settings: Settings, *, rotate: bool = False) -> int:
     database = make_database(settings)
-    bind_database(database)
     try:
-        await upgrade_to_head(database)
-        return await encrypt_stored_secrets(database, secret_box(settings), rotate=rotate)
+        with database.as_default():
+            await upgrade_to_head(database)
+            return await encrypt_stored_secrets(database, secret_box(settings), rotate=rotate)
     finally:
         await database.dispose()
 

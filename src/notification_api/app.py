@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from .access_log import AccessLogMiddleware
 from .body_limit import BodyLimitMiddleware, BodyLimitStats
 from .channels import EmailChannel, WebhookChannel
-from .database import bind_database, make_database
+from .database import make_database
 from .handlers import install_error_handlers
 from .methods import MethodsMiddleware
 from .migrate import upgrade_to_head
@@ -44,7 +44,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_hashing(settings.password_hash_time_cost, settings.password_hash_memory_kib)
     database = make_database(settings)
-    bind_database(database)
     webhooks = WebhookChannel(settings)
     rate_limits = RateLimits(settings)
     worker = DeliveryWorker(
@@ -54,19 +53,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        try:
-            if settings.migrate_on_start:
-                await upgrade_to_head(database)
-            # Secrets written by a version that stored them in clear: encrypted now.
-            await encrypt_stored_secrets(database, secret_box(settings), rotate=False)
-            if settings.worker_enabled:
-                worker.start()
-            yield
-        finally:
-            await worker.stop()
-            await webhooks.aclose()
-            await app.state.nonce_store.aclose()
-            await rate_limits.aclose()
+        # The database's part is outermost: its pool is disposed after the worker stopped.
+        async with database.lifespan(app):
+            try:
+                if settings.migrate_on_start:
+                    await upgrade_to_head(database)
+                # Secrets written by a version that stored them in clear: encrypted now.
+                await encrypt_stored_secrets(database, secret_box(settings), rotate=False)
+                if settings.worker_enabled:
+                    worker.start()
+                yield
+            finally:
+                await worker.stop()
+                await webhooks.aclose()
+                await app.state.nonce_store.aclose()
+                await rate_limits.aclose()
 
     app = FastAPI(
         title="Notification API",
@@ -78,12 +79,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
-    app.state.database = database
     app.state.worker = worker
     app.state.nonce_store = nonce_store
     app.state.rate_limits = rate_limits
-    # Wrapped around the lifespan above: the pool is disposed after the worker stopped.
-    database.init_app(app)
+    # The app's database for requests, its lifespan and the worker; the error handlers
+    # are the service's (install_error_handlers shapes sqlrecord's answers its way).
+    database.init_app(app, error_handlers=False)
     install_error_handlers(app)
     # Inside the access log: its 405s and OPTIONS answers are logged too.
     app.add_middleware(MethodsMiddleware, router=app.router)

@@ -1,20 +1,19 @@
-"""The service's :class:`sqlrecord.Database`, made per app and bound to the models.
+"""The service's :class:`sqlrecord.Database`, made per app.
 
-sqlrecord fixes a model's database through a class attribute
-(``__database__``), and a ``Database`` is configured once. An app factory
-that may run more than once in a process (the tests build one app per
-database) therefore makes a new ``Database`` each time and rebinds the
-service's abstract base to it.
+The service's models name no database: during an app's requests and lifespan
+(and in the tasks they start, the delivery worker's), they work in the app's
+(``db.init_app``), and in a ``db.transaction()`` in its database; a command
+line job uses ``db.as_default()``. So an app factory can run more than once in
+a process (the tests build one app per database), each app with its own.
 """
 
 from __future__ import annotations
 
 from sqlrecord import Database
 
-from .models import Model
 from .settings import Settings
 
-__all__ = ["bind_database", "make_database"]
+__all__ = ["make_database"]
 
 
 def make_database(settings: Settings) -> Database:
@@ -40,16 +39,3 @@ def make_database(settings: Settings) -> Database:
         engine_options={"hide_parameters": True},
         default=False,
     )
-
-
-def bind_database(database: Database) -> None:
-    """Make every service model work in ``database``.
-
-    Example:
-        >>> database = Database("sqlite+aiosqlite://", default=False)
-        >>> bind_database(database)
-        >>> from notification_api.models import User
-        >>> User.__database__ is database
-        True
-    """
-    Model.__database__ = database

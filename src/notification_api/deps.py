@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from sqlrecord import Database
+from sqlrecord.fastapi import request_session
 
 from .errors import NotAuthorizedError
 from .models import User
@@ -28,7 +26,6 @@ __all__ = [
     "app_settings",
     "current_user",
     "remember_user",
-    "unit_of_work",
 ]
 
 
@@ -49,35 +46,15 @@ AppSettings = Annotated[Settings, Depends(app_settings)]
 #: Methods that only read (HTTP's safe methods): no route of this service writes in them.
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-
-async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
-    """The request's session (ambient for model calls), committed before the response.
-
-    A ``GET``, ``HEAD`` or ``OPTIONS`` request only reads, so its session is
-    closed without a COMMIT (the ORM's commit is CPU spent on nothing to keep);
-    ``tests/notification_api/test_read_only.py`` checks that no such route sends
-    a write. ``Database.session`` and ``Database.committing_session`` are bound
-    to one ``Database``; routers are built once per module, databases once per
-    app, so the app's database is looked up here and its dependency entered by
-    hand.
-
-    Example:
-        >>> from fastapi import Depends
-        >>> dependency = Depends(unit_of_work, scope="function")
-    """
-    database: Database = request.app.state.database
-    if request.method in READ_ONLY_METHODS:
-        async with asynccontextmanager(database.session)() as session:
-            yield session
-        return
-    async with asynccontextmanager(database.committing_session)() as session:
-        await database.begin_write(session)
-        yield session
-
-
-UnitOfWork = Annotated[AsyncSession, Depends(unit_of_work, scope="function")]
-# For a router's ``dependencies=[...]``: every route runs in the request's unit of work.
-IN_UNIT_OF_WORK = Depends(unit_of_work, scope="function")
+#: The request's unit of work, in the app's database (``db.init_app``): its session is
+#: the ambient one for model calls; committed before the response for a method that
+#: writes, which on SQLite takes the write lock first; a ``GET``, ``HEAD`` or
+#: ``OPTIONS`` request only reads, so its session is closed without a COMMIT (the ORM's
+#: commit is CPU spent on nothing to keep); ``tests/notification_api/test_read_only.py``
+#: checks that no such route sends a write. For a router's ``dependencies=[...]``.
+IN_UNIT_OF_WORK = request_session(commit="unsafe_methods")
+#: The same, as a parameter: ``session: UnitOfWork``.
+UnitOfWork = Annotated[AsyncSession, IN_UNIT_OF_WORK]
 
 
 async def current_user(

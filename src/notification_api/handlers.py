@@ -1,69 +1,59 @@
 """Exception handlers: every error leaves as ``{status, msg, detail, code}`` JSON.
 
-sqlrecord's typed errors map to HTTP as its docs suggest (``NotFoundError``
-404, ``DuplicateKeyError`` 409, ``InvalidFieldError`` 422 ...). Their
-``detail`` is written for the developer of the code that called sqlrecord: it
-names constraints, columns, the driver's message and sqlrecord's own options
-(``allow_protected``). The client gets a fixed sentence per kind instead, and
-the library's text goes to the log. Anything unexpected is a 500 with a
-generic body; its traceback goes to the log, never to the client (no SQL, no
-stack in a response).
+sqlrecord's own handlers (``sqlrecord.fastapi.install_error_handlers``) decide
+the status of its typed errors (``NotFoundError`` 404, ``DuplicateKeyError``
+409, ``InvalidFieldError`` 422, 503 with ``Retry-After`` ...) and log the
+library's ``detail``, which is written for the developer and names constraints
+and columns; the service only shapes the body, with a fixed sentence per kind
+and its own code. Anything unexpected is a 500 with a generic body; its
+traceback goes to the log, never to the client (no SQL, no stack in a response).
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from sqlrecord.exceptions import (
-    DatabaseUnavailableError,
-    DuplicateKeyError,
-    ForeignKeyError,
-    InvalidFieldError,
-    InvalidValueError,
-    NotFoundError,
-    NotNullError,
-    SQLRecordError,
-    StaleObjectError,
-    TransactionConflictError,
-)
+from sqlrecord.fastapi import Problem
+from sqlrecord.fastapi import install_error_handlers as sqlrecord_handlers
 
 from .errors import APIError, error_body
 
-__all__ = ["install_error_handlers"]
+__all__ = ["install_error_handlers", "sqlrecord_error_body"]
 
 logger = logging.getLogger("notification_api")
 
-# sqlrecord error → (status, code, msg, what the client reads). The most specific
-# class comes first. The sentences name nothing of the schema or of sqlrecord.
-_SQLRECORD = [
-    (NotFoundError, 404, "4040000", "NOT_FOUND", "The resource does not exist."),
-    (DuplicateKeyError, 409, "4090000", "DUPLICATE", "A record with these values exists already."),
-    (
-        ForeignKeyError,
-        409,
+# sqlrecord's problem kinds (its statuses: ``sqlrecord.fastapi``) → (code, msg, what
+# the client reads). The sentences name nothing of the schema or of sqlrecord.
+_SQLRECORD_CODES = {
+    "not-found": ("4040000", "NOT_FOUND", "The resource does not exist."),
+    "duplicate-key": ("4090000", "DUPLICATE", "A record with these values exists already."),
+    "foreign-key": (
         "4090001",
         "CONFLICT",
         "The request refers to a record that does not exist, or one that others still use.",
     ),
-    (InvalidFieldError, 422, "4220002", "INVALID_FIELD", "The request sets a field it may not."),
-    (InvalidValueError, 422, "4220003", "INVALID_VALUE", "A value does not fit its field."),
-    (NotNullError, 422, "4220004", "MISSING_VALUE", "A required value is missing."),
-    (
-        StaleObjectError,
-        409,
+    "stale-object": (
         "4090002",
         "CHANGED_MEANWHILE",
         "The record changed meanwhile: read it again and retry.",
     ),
-]
-# Momentary: the database is unreachable or aborted the transaction. A 503 with
-# Retry-After tells the client to try again; the details stay in the log.
-_TRANSIENT = (DatabaseUnavailableError, TransactionConflictError)
+    "invalid-field": ("4220002", "INVALID_FIELD", "The request sets a field it may not."),
+    "protected-field": ("4220002", "INVALID_FIELD", "The request sets a field it may not."),
+    "invalid-value": ("4220003", "INVALID_VALUE", "A value does not fit its field."),
+    "missing-value": ("4220004", "MISSING_VALUE", "A required value is missing."),
+    # Momentary: the database is unreachable or aborted the transaction; sqlrecord
+    # answers 503 with Retry-After and logs the details.
+    "database-unavailable": ("5030001", "TRY_AGAIN", "The service is busy; try again in a moment."),
+    "transaction-conflict": ("5030002", "TRY_AGAIN", "The service is busy; try again in a moment."),
+}
+# Any other kind (a configuration mistake, a relationship not loaded): ours, a 500.
+_INTERNAL = ("5000001", "INTERNAL_ERROR", "Internal server error; it has been logged.")
 
 
 def _json(status: int, code: str, msg: str, detail: str) -> JSONResponse:
@@ -75,24 +65,26 @@ async def _api_error(request: Request, error: Exception) -> JSONResponse:
     return JSONResponse(error.body(), status_code=error.status, headers=dict(error.headers))
 
 
-async def _sqlrecord_error(request: Request, error: Exception) -> JSONResponse:
-    if isinstance(error, _TRANSIENT):
-        logger.warning(
-            "database unavailable for %s %s: %s", request.method, request.url.path, error
-        )
-        code = "5030001" if isinstance(error, DatabaseUnavailableError) else "5030002"
-        response = _json(503, code, "TRY_AGAIN", "The service is busy; try again in a moment.")
-        response.headers["Retry-After"] = "1"
-        return response
-    for kind, status, code, msg, detail in _SQLRECORD:
-        if isinstance(error, kind):
-            assert isinstance(error, SQLRecordError)
-            # The library's own words are for whoever reads the log.
-            logger.info(
-                "%s %s answered %s: %s", request.method, request.url.path, status, error.detail
-            )
-            return _json(status, code, msg, detail)
-    return await _unexpected(request, error)  # configuration mistakes are ours: 500
+def sqlrecord_error_body(request: Request, problem: Problem) -> dict[str, Any]:
+    """The service's body for a sqlrecord error: its status, with the service's code.
+
+    sqlrecord decides the status (and logs the library's own message); this
+    hook only puts it in the service's shape.
+
+    Example:
+        >>> from sqlrecord.exceptions import DuplicateKeyError
+        >>> from sqlrecord.fastapi import problem_for
+        >>> body = sqlrecord_error_body(None, problem_for(DuplicateKeyError("users.email")))
+        >>> body["status"], body["code"], body["msg"]
+        (409, '4090000', 'DUPLICATE')
+    """
+    if problem.kind in _SQLRECORD_CODES:
+        return error_body(problem.status, *_SQLRECORD_CODES[problem.kind])
+    if problem.status >= 500:
+        return error_body(500, *_INTERNAL)
+    # A kind this service has no number for yet: its status, the generic number 0.
+    msg = problem.kind.upper().replace("-", "_")
+    return error_body(problem.status, f"{problem.status}0000", msg, problem.detail)
 
 
 async def _validation_error(request: Request, error: Exception) -> JSONResponse:
@@ -133,7 +125,7 @@ def install_error_handlers(app: FastAPI) -> None:
         True
     """
     app.add_exception_handler(APIError, _api_error)
-    app.add_exception_handler(SQLRecordError, _sqlrecord_error)
+    sqlrecord_handlers(app, body=sqlrecord_error_body)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -2,21 +2,21 @@
 
 The models sit on a declarative base of their own (not sqlrecord's ``Base``)
 so that their metadata holds exactly the service's tables, the ones the
-Alembic migrations create. ``Model.__database__`` is bound by the app factory
-(:func:`notification_api.database.bind_database`).
+Alembic migrations create. They name no database (``__database__``): they
+work in the app's (:mod:`notification_api.database`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import secrets
-from typing import Any, ClassVar
+from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Index, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from sqlrecord import BaseModelMixin, Database, UTCDateTime, utc_now
+from sqlrecord import BaseModelMixin, UTCDateTime, utc_now
 
 __all__ = [
     "ApiKey",
@@ -79,7 +79,6 @@ class Model(BaseModelMixin, ServiceBase):
     """
 
     __abstract__ = True
-    __database__: ClassVar[Database | None] = None
 
 
 class User(Model):

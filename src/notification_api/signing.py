@@ -48,7 +48,7 @@ from urllib.parse import parse_qsl, quote
 from fastapi import Depends, Header, Request, Security
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from sqlrecord import Database
+from sqlrecord.fastapi import database_of
 
 from .client_address import client_address
 from .deps import READ_ONLY_METHODS, AppSettings, UnitOfWork
@@ -303,7 +303,7 @@ async def _spend_in_own_transaction(
     write lock is taken first (BEGIN IMMEDIATE), as for any unit that writes.
     """
     assert credentials.nonce is not None
-    database: Database = request.app.state.database
+    database = database_of(request)
     await database.begin_write(session)
     api_key = await _verify(request, settings, credentials, signature_for)
     expires_at = credentials.timestamp + settings.timestamp_window_seconds + 1

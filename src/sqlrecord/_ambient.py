@@ -1,5 +1,6 @@
 """The ambient session: the session of ``db.session``/``db.transaction()`` that a
 model call given none uses, so that one request (or one block) is one unit of work.
+While it is open, its database is also the one of the models that name none.
 
 It belongs to the task that opened it. A child task inherits the context variable
 but must not share the session (``AsyncSession`` is not safe for concurrent use), so
@@ -12,10 +13,11 @@ import asyncio
 import contextvars
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ._registry import ModelDatabase, context_database
 from ._unit import close_session
 
 __all__ = ["AmbientSessions"]
@@ -62,7 +64,10 @@ class AmbientSessions:
     async def _made_ambient(self, session: AsyncSession) -> AsyncIterator[AsyncSession]:
         token = self._ambient.set(_Ambient(session, _current_task()))
         try:
-            yield session
+            # A unit of work of this database is one for the models that name no
+            # database too: theirs is this one while it lasts (not the default).
+            with context_database(cast("ModelDatabase", self)):
+                yield session
         finally:
             try:
                 self._ambient.reset(token)

@@ -1,34 +1,32 @@
-"""``Database``: the engine, the session factory, units of work and FastAPI's dependencies.
+"""``Database``: the engine, the session factory and units of work.
 
 One ``Database`` per database server. The latest one configured with a URL
-becomes the default for every model that does not name its own (``__database__``).
+becomes the default for every model that does not name its own (``__database__``);
+an app's database (``init_app``) or ``db.as_default()`` overrides it in a context.
+Its web-app methods (``session``, ``init_app``, ``lifespan``) are in ``_requests.py``.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any, Self
+from collections.abc import Mapping
+from typing import Any, Self
 
 from sqlalchemy import MetaData
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from . import _registry
-from ._ambient import AmbientSessions
-from ._begin import autocommit_bind, autocommit_is_free, prepare_write_session
+from ._begin import autocommit_bind, autocommit_is_free
 from ._engine import build_engine, build_sessionmaker
-from ._translate import translate_errors
-from ._unit import Transaction, refuse_aborted
+from ._requests import RequestSessions
+from ._unit import Transaction
 from .exceptions import ConfigurationError, NoDatabaseError
-
-if TYPE_CHECKING:
-    from fastapi import FastAPI
 
 __all__ = ["Database"]
 
 
-class Database(AmbientSessions):
+class Database(RequestSessions):
     """An async SQLAlchemy engine with its session factory, made for FastAPI.
 
     Args:
@@ -81,8 +79,7 @@ class Database(AmbientSessions):
         self.fast_paths = fast_paths
         self._engine: AsyncEngine | None = None
         self._sessionmaker: async_sessionmaker[AsyncSession] | None = None
-        AmbientSessions.__init__(self)
-        self._apps: list[Any] = []
+        RequestSessions.__init__(self)
         self._autocommit: AsyncEngine | None = None
         self._autocommit_is_free = False  # until init()
         if url is not None:
@@ -264,64 +261,7 @@ class Database(AmbientSessions):
         if self._engine is not None:
             await self._engine.dispose()
 
-    # -- sessions --------------------------------------------------------
-
-    async def session(self) -> AsyncIterator[AsyncSession]:
-        """FastAPI dependency: one ``AsyncSession`` per request, the request's ambient session.
-
-        It never commits (call ``await session.commit()``, or depend on
-        :meth:`committing_session`), and always closes the session, which rolls
-        back whatever was not committed; an exception goes on to the app's handlers.
-
-        Example:
-            >>> from fastapi import Depends, FastAPI
-            >>> from sqlalchemy.ext.asyncio import AsyncSession
-            >>> db = Database("sqlite+aiosqlite://")
-            >>> app = FastAPI()
-            >>> @app.get("/users/count")
-            ... async def count(session: AsyncSession = Depends(db.session)) -> int:
-            ...     return 0
-        """
-        async with self._ambient_session() as session:
-            yield session
-
-    async def committing_session(self) -> AsyncIterator[AsyncSession]:
-        """Like :meth:`session`, but commits when the route returns without error.
-
-        Declare it with ``Depends(db.committing_session, scope="function")`` so
-        that the commit happens before the response is sent: a failed commit
-        then becomes an error response instead of a lost write after a 200.
-        On SQLite, a request that will write should call
-        :meth:`begin_write` first.
-
-        Example:
-            >>> from fastapi import Depends
-            >>> db = Database("sqlite+aiosqlite://")
-            >>> dependency = Depends(db.committing_session, scope="function")
-        """
-        async with self._ambient_session() as session:
-            yield session
-            refuse_aborted(session)
-            with translate_errors():
-                await session.commit()
-
-    async def begin_write(self, session: AsyncSession) -> None:
-        """Declare ``session`` a writer before its first statement (SQLite: BEGIN IMMEDIATE).
-
-        SQLite has one writer at a time: a transaction that reads and then writes
-        while another commits fails at once with "database is locked" (no busy
-        timeout there, to avoid a deadlock). Taking the lock up front makes it wait
-        its turn. Other databases lock rows: nothing happens there.
-        ``db.transaction()`` and sqlrecord's own writing sessions do it themselves.
-
-        Example:
-            >>> async def write() -> None:
-            ...     async with db.sessionmaker() as session:
-            ...         await db.begin_write(session)
-            ...         await User.using(session, auto_commit=True).create(email="w@example.com")
-            >>> run(write())
-        """
-        await prepare_write_session(session)
+    # -- units of work ---------------------------------------------------
 
     def transaction(
         self, *, session: AsyncSession | None = None, retries: int = 0, savepoints: bool = True
@@ -353,42 +293,6 @@ class Database(AmbientSessions):
             True
         """
         return Transaction(self, session=session, retries=retries, savepoints=savepoints)
-
-    # -- FastAPI -------------------------------------------------------
-
-    def init_app(
-        self,
-        app: FastAPI,
-        url: str | URL | None = None,
-        *,
-        create_all: bool = False,
-        **options: Any,
-    ) -> None:
-        """Tie this database to a FastAPI app's lifespan.
-
-        At startup the engine is configured (when ``url`` is given) and, with
-        ``create_all=True``, missing tables are created once (for development;
-        never per request). At shutdown the pool is disposed.
-
-        Example:
-            >>> from fastapi import FastAPI
-            >>> app = FastAPI()
-            >>> db = Database()
-            >>> db.init_app(app, "sqlite+aiosqlite://")
-        """
-        if any(registered is app for registered in self._apps):
-            raise ConfigurationError(
-                "This Database is already registered on this app: call `db.init_app(app)` "
-                "once, at app creation. For a second database, create another Database."
-            )
-        if url is not None:
-            self.init(url, **options)
-        elif options:
-            raise ConfigurationError("Engine options go with a URL: `db.init_app(app, url, ...)`.")
-        from .fastapi import wrap_lifespan  # FastAPI is an optional dependency
-
-        wrap_lifespan(app, self, create_all=create_all)
-        self._apps.append(app)
 
 
 def _secret_bytes(secret: str | bytes | None) -> bytes:

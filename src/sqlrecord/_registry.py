@@ -1,14 +1,20 @@
 """Which database a model works in, and which tables each database knows.
 
-The default database is the latest one configured with ``default=True``; a
-model may name its own with ``__database__``. Every mapped class that uses
+A model works in the database it names (``__database__``); one that names none
+works in the *context's* database, when one is set (``db.as_default()``, or an
+app's database during its requests and lifespan, ``db.init_app``), and otherwise
+in the default database, the latest one configured with ``default=True``. The
+context comes first so that two apps with two databases can share one set of
+models in one process. Every mapped class that uses
 the sqlrecord mixins registers its metadata, so ``create_all()`` needs no
 arguments.
 """
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
+import contextvars
+from collections.abc import Iterator
+from contextlib import AbstractAsyncContextManager, contextmanager
 from typing import Any, Protocol
 
 from sqlalchemy import MetaData
@@ -18,7 +24,9 @@ from .exceptions import NoDatabaseError
 
 __all__ = [
     "ModelDatabase",
+    "context_database",
     "database_for",
+    "database_in_context",
     "default_database",
     "metadata_for",
     "register_model",
@@ -54,6 +62,37 @@ class ModelDatabase(Protocol):
 
 _default: ModelDatabase | None = None
 _metadata_by_model: dict[type[Any], MetaData] = {}
+# A context variable, not a global: each request and each task started from it
+# carries its own (tasks copy the context they were started in).
+_context: contextvars.ContextVar[ModelDatabase | None] = contextvars.ContextVar(
+    "sqlrecord_context_database", default=None
+)
+
+
+@contextmanager
+def context_database(database: ModelDatabase) -> Iterator[None]:
+    """Make ``database`` the one of models that name none, in this context and the
+    tasks started from it, until the block ends.
+
+    Example:
+        >>> from sqlrecord import Database
+        >>> other = Database("sqlite+aiosqlite://", default=False)
+        >>> class Note:
+        ...     __database__ = None
+        >>> with context_database(other):
+        ...     database_for(Note) is other
+        True
+        >>> database_for(Note) is other
+        False
+    """
+    token = _context.set(database)
+    try:
+        yield
+    finally:
+        try:
+            _context.reset(token)
+        except ValueError:  # left in another context (an async generator closed elsewhere)
+            _context.set(None)
 
 
 def set_default(database: ModelDatabase | None) -> None:
@@ -76,8 +115,19 @@ def default_database() -> ModelDatabase:
     return _default
 
 
+def database_in_context() -> ModelDatabase | None:
+    """The database set for this context (``context_database``), if any.
+
+    Example:
+        >>> database_in_context() is None
+        True
+    """
+    return _context.get()
+
+
 def database_for(model: type[Any]) -> ModelDatabase:
-    """Return the database a model works in: its ``__database__`` or the default.
+    """Return the database a model works in: its ``__database__``, the context's, or
+    the default.
 
     Example:
         >>> from sqlrecord import Database
@@ -89,6 +139,9 @@ def database_for(model: type[Any]) -> ModelDatabase:
     database = getattr(model, "__database__", None)
     if database is not None:
         return database  # type: ignore[no-any-return]
+    database = _context.get()
+    if database is not None:
+        return database
     if _default is None:
         raise NoDatabaseError.for_model(model.__name__)
     return _default
@@ -102,9 +155,17 @@ def register_model(model: type[Any]) -> None:
 
 
 def metadata_for(database: ModelDatabase) -> list[MetaData]:
-    """The metadata of every registered model that works in ``database``."""
+    """The metadata of every registered model that works in ``database`` (here: in
+    this context)."""
     found: list[MetaData] = []
     for model, metadata in _metadata_by_model.items():
-        if metadata not in found and database_for(model) is database:
+        if metadata not in found and _works_in(model, database):
             found.append(metadata)
     return found
+
+
+def _works_in(model: type[Any], database: ModelDatabase) -> bool:
+    try:
+        return database_for(model) is database
+    except NoDatabaseError:  # a model of no database at all is nobody's
+        return False

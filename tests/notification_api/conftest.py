@@ -25,9 +25,10 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from notification_api import Settings, create_app
-from notification_api.database import bind_database, make_database
+from notification_api.database import make_database
 from notification_api.migrate import downgrade_to_base, upgrade_to_head
 from sqlrecord import Database
+from sqlrecord.fastapi import database_of
 
 from . import faults
 from .servers import Mailbox, Receiver, serve, start_smtp
@@ -98,7 +99,6 @@ async def _reachable(backend: str, url: str) -> None:
 
 async def _clean_schema(settings: Settings) -> None:
     database = make_database(settings)
-    bind_database(database)
     try:
         async with database.engine.begin() as connection:
             # A run that died half-way may have left tables without a version row.
@@ -153,14 +153,16 @@ async def service(
     app = create_app(settings)  # its lifespan applies the migrations again (up to head)
     app.include_router(faults.router)
     async with serve(app) as base_url:
-        yield Service(base_url, app, settings, app.state.database, backend)
+        yield Service(base_url, app, settings, database_of(app), backend)
 
 
 @pytest.fixture
 async def client(service: Service) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client of the running service; afterwards, no connection may stay checked out."""
-    async with httpx.AsyncClient(base_url=service.base_url, timeout=10) as http:
-        yield http
+    # The test's own model calls (reading what the service wrote) use its database.
+    with service.database.as_default():
+        async with httpx.AsyncClient(base_url=service.base_url, timeout=10) as http:
+            yield http
     await _assert_pool_settles(service.database)
 
 

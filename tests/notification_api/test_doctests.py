@@ -11,7 +11,6 @@ from types import ModuleType
 import pytest
 
 import notification_api
-from notification_api.models import Model
 
 
 def _modules() -> Iterator[ModuleType]:
@@ -23,12 +22,8 @@ def _modules() -> Iterator[ModuleType]:
 
 @pytest.mark.parametrize("module", list(_modules()), ids=lambda module: module.__name__)
 def test_docstring_examples(module: ModuleType) -> None:
-    bound = Model.__database__  # some examples rebind the models; the e2e service needs its own
-    try:
-        flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
-        result = doctest.testmod(module, optionflags=flags, verbose=False)
-    finally:
-        Model.__database__ = bound
+    flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+    result = doctest.testmod(module, optionflags=flags, verbose=False)
     assert result.failed == 0, f"{result.failed} example(s) failed in {module.__name__}"
 
 

@@ -1,4 +1,4 @@
-"""GET routes only read: their unit of work ends without a COMMIT (``deps.unit_of_work``).
+"""GET routes only read: their unit of work ends without a COMMIT (``deps.IN_UNIT_OF_WORK``).
 
 A write made in a GET would be rolled back with the session, so this checks, on every
 database, that no GET route of the service sends an INSERT, UPDATE or DELETE, and that
