@@ -10,12 +10,10 @@ if [ "${venv_for:-dev}" = run ]; then
   VENV="${SQLRECORD_RUN_VENV:-$ROOT/.venv-run}"
   EXTRAS=""  # the service's own dependencies bring sqlrecord's drivers and FastAPI
   WHAT="the Notification API and its dependencies"
-  TYPICAL=25
 else
   VENV="${SQLRECORD_VENV:-$ROOT/.venv}"
   EXTRAS="${SQLRECORD_EXTRAS:-dev,postgres,mysql,fastapi}"
   WHAT="sqlrecord, the Notification API and the development tools"
-  TYPICAL=50
 fi
 
 find_python() {
@@ -41,7 +39,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
   if [ -f "$stamp" ]; then
     echo "updating ${VENV#"$PWD"/}/: a pyproject.toml or constraints.txt changed ..." >&2
   else
-    echo "installing $WHAT (first run only, ~$TYPICAL s) ..." >&2
+    echo "installing $WHAT (first run only, under a minute) ..." >&2
   fi
   started=$SECONDS
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
