@@ -16,17 +16,7 @@ else
   WHAT="sqlrecord, the Notification API and the development tools"
 fi
 
-find_python() {
-  for candidate in "${PYTHON:-}" python3.13 python3.12 python3.11 python3; do
-    [ -n "$candidate" ] || continue
-    if command -v "$candidate" >/dev/null 2>&1 &&
-       "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
-      echo "$candidate"; return 0
-    fi
-  done
-  echo "sqlrecord needs Python >= 3.11 (set PYTHON=/path/to/python3.11)" >&2
-  return 1
-}
+source "$ROOT/scripts/_python.sh"
 
 if [ ! -x "$VENV/bin/python" ]; then
   echo "creating a virtual environment in ${VENV#"$PWD"/}/ ..." >&2
