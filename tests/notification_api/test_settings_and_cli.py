@@ -82,3 +82,19 @@ def test_unknown_command_is_refused() -> None:
         check=False,
     )
     assert done.returncode == 2 and "usage" in done.stderr
+
+
+def test_help_names_the_commands_and_the_address_settings() -> None:
+    # Settings that would stop the service do not stop --help.
+    done = subprocess.run(
+        [sys.executable, "-m", "notification_api", "--help"],
+        env={**os.environ, "API_ENV": "prod", "JWT_SECRET": ""},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: python -m notification_api")
+    for word in ("serve", "migrate", "rotate-secret-keys", "HOST:PORT", "DB_URL"):
+        assert word in done.stdout

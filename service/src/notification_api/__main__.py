@@ -38,11 +38,22 @@ async def _migrate(settings: Settings, *, rotate: bool = False) -> int:
 
 
 USAGE = "usage: python -m notification_api [serve|migrate|rotate-secret-keys]"
+HELP = f"""{USAGE}
+
+  serve               serve the API on HOST:PORT (127.0.0.1:8000 unless set); the default
+  migrate             apply the migrations, encrypt API secrets stored in plain text
+  rotate-secret-keys  re-encrypt every API secret with the first SECRET_KEYS_ENCRYPTION_KEYS
+
+Settings come from the environment or ./.env (DB_URL, JWT_SECRET, ...): see
+docs/notification-api.md."""
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command in ``argv`` (``serve`` by default); return the exit status."""
     command = (argv if argv is not None else sys.argv[1:]) or ["serve"]
+    if command in (["--help"], ["-h"]):
+        print(HELP)  # before the settings are read: help works where they are invalid
+        return 0
     configure_logging()
     try:
         settings = Settings()
