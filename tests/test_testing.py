@@ -213,6 +213,23 @@ async def test_a_savepoint_that_failed_to_begin_holds_nothing(db: Database) -> N
     assert checked_out(db) == 0
 
 
+async def test_two_databases_pinned_at_once(db: Database) -> None:
+    # Each keeps its own turns: one task alternating between them is never refused.
+    other = Database("sqlite+aiosqlite://", default=False)
+    try:
+        await other.create_all(User.metadata)
+        async with rolled_back(db), rolled_back(other):
+            async with other.transaction() as session, db.transaction():
+                for n in range(2):
+                    await User.using(session).create(email=f"{n}@example.com")
+                    await User.create(email=f"{n}@example.com")  # db's ambient session
+            assert await User.count() == 2
+            assert await User.using(other.sessionmaker()).count() == 2
+        assert await rows_outside(db, User) == 0
+    finally:
+        await other.dispose()
+
+
 # -- a FastAPI app --------------------------------------------------------------------
 
 

@@ -47,19 +47,13 @@ CONCURRENT_USE = (
 
 class _Holder:
     """A task that began a SAVEPOINT on a pinned connection, and the holder of the task
-    that started it (kept in a context variable, which a new task copies)."""
+    that started it (kept in the pin's context variable, which a new task copies)."""
 
-    __slots__ = ("parent", "pin", "task")
+    __slots__ = ("parent", "task")
 
-    def __init__(self, pin: PinnedConnection, task: Any, parent: _Holder | None) -> None:
-        self.pin = pin
+    def __init__(self, task: Any, parent: _Holder | None) -> None:
         self.task = task
         self.parent = parent
-
-
-_HOLDER: contextvars.ContextVar[_Holder | None] = contextvars.ContextVar(
-    "sqlrecord_pinned_holder", default=None
-)
 
 
 class PinnedConnection:
@@ -79,7 +73,7 @@ class PinnedConnection:
         'create_savepoint'
     """
 
-    __slots__ = ("_held", "_hooks", "connection", "sessionmaker")
+    __slots__ = ("_held", "_holder", "_hooks", "connection", "sessionmaker")
 
     def __init__(
         self, connection: AsyncConnection, sessionmaker: async_sessionmaker[AsyncSession]
@@ -94,6 +88,11 @@ class PinnedConnection:
         # The holder of each SAVEPOINT open on the connection, the newest last; one is
         # held from the moment it is asked for, before the statement goes out.
         self._held: list[_Holder] = []
+        # This task's holder, inherited by the tasks it starts (one variable per pin:
+        # two databases pinned at once keep their turns apart).
+        self._holder: contextvars.ContextVar[_Holder | None] = contextvars.ContextVar(
+            f"sqlrecord_pinned_{id(self)}", default=None
+        )
         sync_connection, engine = connection.sync_connection, connection.engine.sync_engine
         self._hooks: list[tuple[Any, str, Any]] = [
             (sync_connection, "savepoint", self._before_savepoint),
@@ -114,15 +113,13 @@ class PinnedConnection:
     def _before_savepoint(self, _connection: Connection, _name: str | None) -> None:
         # SQLAlchemy's event, in the calling task's context (its greenlets share it):
         # refuse a SAVEPOINT over another task's before it is sent.
-        mine = _HOLDER.get()
-        if mine is not None and mine.pin is not self:
-            mine = None  # left over from an earlier test's transaction
+        mine = self._holder.get()
         if self._held and not _descends(mine, self._held[-1]):
             raise ConfigurationError(CONCURRENT_USE)
         task = asyncio.current_task()
         if mine is None or mine.task is not task:
-            mine = _Holder(self, task, mine)
-            _HOLDER.set(mine)
+            mine = _Holder(task, mine)
+            self._holder.set(mine)
         self._held.append(mine)
 
     def _savepoint_ended(self, _connection: Connection, _name: str, _context: Any) -> None:
