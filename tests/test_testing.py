@@ -128,6 +128,10 @@ async def test_a_failed_write_leaves_the_test_transaction_usable(db: Database) -
             await User.create(email="after@example.com")
         with pytest.raises(DuplicateKeyError):
             await Note.bulk_create([{"text": "x", "code": "x"}, {"text": "y", "code": "x"}])
+        with pytest.raises(DuplicateKeyError):
+            async with db.transaction(savepoints=False):  # the whole unit goes, alone
+                await User.create(email="batch@example.com")
+                await User.create(email="taken@example.com")
         assert await User.count() == 2
         assert await Note.count() == 0
     assert await rows_outside(db, User, Note) == 0

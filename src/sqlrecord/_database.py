@@ -188,7 +188,8 @@ class Database(AmbientSessions, PinnableSessions):
 
     @property
     def sessionmaker(self) -> async_sessionmaker[AsyncSession]:
-        """The ``async_sessionmaker`` behind every session this database opens.
+        """The ``async_sessionmaker`` behind every session this database opens (inside a
+        test's transaction, ``sqlrecord.testing``, one bound to that transaction).
 
         Example:
             >>> Database("sqlite+aiosqlite://").sessionmaker.kw["expire_on_commit"]

@@ -14,8 +14,8 @@ transaction is rolled back, and nothing the test did remains.
 One connection does one thing at a time, and SAVEPOINTs end in the reverse order
 of their beginning. Two sessions that interleave on it (concurrent requests in one
 test) would release or roll back each other's work, so a SAVEPOINT may begin only
-in the task that began the newest open one, or in a task that task (or one of its
-ancestors) started; anything else is refused with :data:`CONCURRENT_USE`.
+in the task that holds the newest open one, or in a task started from it (directly
+or not) since; anything else is refused with :data:`CONCURRENT_USE`.
 """
 
 from __future__ import annotations
@@ -37,11 +37,12 @@ from .exceptions import ConfigurationError, NoDatabaseError
 __all__ = ["CONCURRENT_USE", "PinnableSessions", "PinnedConnection"]
 
 CONCURRENT_USE = (
-    "Two tasks used the test's transaction at once (concurrent requests or tasks in one "
-    "test, or a task started before another one's session began). It runs on one "
-    "connection, where their SAVEPOINTs would end each other's work, so the second is "
-    "refused. Await one after the other inside rolled_back()/sqlrecord_transaction, or "
-    "test the concurrency without them, on the engine's own connections."
+    "Two tasks used the test's transaction at once: a session began in one task while "
+    "another task's session was open (requests sent at once, or calls gathered, in one "
+    "test). The test's transaction runs on one connection, where their SAVEPOINTs would "
+    "undo each other's work, so this one is refused. Await one after the other inside "
+    "rolled_back() or the sqlrecord_transaction fixture, or test concurrency without "
+    "them, on the engine's own connections."
 )
 
 
