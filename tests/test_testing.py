@@ -8,6 +8,7 @@ import contextlib
 import logging
 import os
 import sys
+import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -43,13 +44,18 @@ async def rows_outside(db: Database, *models: type[Any]) -> int:
 
 
 @contextlib.contextmanager
-def plans(caplog: pytest.LogCaptureFixture) -> Iterator[list[Plan]]:
-    """The plans logged by the calls of the block."""
+def plans(caplog: pytest.LogCaptureFixture, *models: type[Any]) -> Iterator[list[Plan]]:
+    """The plans logged by the block's calls on ``models`` (a server another test left
+    running in the process logs plans of its own, in its own thread)."""
     seen: list[Plan] = []
+    names, thread = {model.__name__ for model in models}, threading.get_ident()
     with caplog.at_level(logging.DEBUG, logger="sqlrecord.plan"):
         first = len(caplog.records)
         yield seen
-        seen.extend(r.plan for r in caplog.records[first:] if hasattr(r, "plan"))
+        for record in caplog.records[first:]:
+            plan = getattr(record, "plan", None)
+            if plan is not None and plan.model in names and record.thread == thread:
+                seen.append(plan)
 
 
 def checked_out(db: Database) -> int:
@@ -62,7 +68,7 @@ def checked_out(db: Database) -> int:
 async def test_every_kind_of_call_joins_and_nothing_remains(
     db: Database, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with plans(caplog) as logged:
+    with plans(caplog, User, Note) as logged:
         async with rolled_back(db):
             user = await User.create(email="kim@example.com")  # one statement: autocommit else
             await user.update(name="Kim")
@@ -237,7 +243,9 @@ async def test_two_databases_pinned_at_once(db: Database) -> None:
 # -- a FastAPI app --------------------------------------------------------------------
 
 
-def _app(db: Database, *, pause: float = 0.0) -> FastAPI:
+def _app(db: Database, *, hold: tuple[asyncio.Event, asyncio.Event] | None = None) -> FastAPI:
+    """The app; with ``hold=(holding, release)``, the first sign-up sets ``holding`` and
+    keeps its session open until the test sets ``release``."""
     app = FastAPI()
 
     @app.post("/users")
@@ -245,7 +253,9 @@ def _app(db: Database, *, pause: float = 0.0) -> FastAPI:
         email: str, session: AsyncSession = Depends(db.committing_session, scope="function")
     ) -> dict[str, int]:
         user = await User.create(email=email)
-        await asyncio.sleep(pause)  # holds its session open a while
+        if hold is not None and not hold[0].is_set():
+            hold[0].set()
+            await hold[1].wait()
         return {"id": user.id}
 
     @app.post("/users/refused")
@@ -301,12 +311,14 @@ async def test_requests_join_the_test_transaction(db: Database) -> None:
 async def test_concurrent_requests_in_one_test_are_refused(db: Database) -> None:
     # One connection serves the test: the second request's session would interleave
     # its SAVEPOINT with the first's, so it is refused; the first one completes.
-    async with rolled_back(db), client_of(_app(db, pause=0.2)) as client:
+    holding, release = asyncio.Event(), asyncio.Event()
+    async with rolled_back(db), client_of(_app(db, hold=(holding, release))) as client:
         first = asyncio.create_task(client.post("/users", params={"email": "a@example.com"}))
-        await asyncio.sleep(0.05)  # the first request holds its session now
+        await holding.wait()  # the first request holds its session now
         with pytest.raises(ConfigurationError) as refused:
             await client.post("/users", params={"email": "b@example.com"})
         assert str(refused.value) == CONCURRENT_USE
+        release.set()
         assert (await first).status_code == 200
         # One after the other is fine again.
         assert (await client.post("/users", params={"email": "c@example.com"})).is_success
