@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlrecord._plan import (
     FAST_PATHS_OFF,
     NO_FREE_AUTOCOMMIT,
+    PINNED,
     SAVEPOINTS_OFF,
     SERVED,
     SERVED_WRITE,
@@ -42,6 +43,8 @@ FAST = UnitFacts(fast_paths=True, autocommit=True, savepoints_off=False)
 REFERENCE = UnitFacts(fast_paths=False, autocommit=True, savepoints_off=False)
 MYSQL = UnitFacts(fast_paths=True, autocommit=False, savepoints_off=False)
 NO_SAVEPOINTS = UnitFacts(fast_paths=True, autocommit=True, savepoints_off=True)
+# sqlrecord.testing: a test's transaction holds the database's one connection.
+IN_A_TEST = UnitFacts(fast_paths=True, autocommit=True, savepoints_off=False, pinned=True)
 
 
 def _flush_plan(obj: Any, session: Session | None = None, **facts: Any) -> Plan:
@@ -64,6 +67,8 @@ def _flush_plan(obj: Any, session: Session | None = None, **facts: Any) -> Plan:
         (False, FAST, True, Transaction.OWN, STREAMING),
         (False, REFERENCE, False, Transaction.OWN, FAST_PATHS_OFF),
         (False, MYSQL, False, Transaction.OWN, NO_FREE_AUTOCOMMIT),
+        (False, IN_A_TEST, False, Transaction.OWN, PINNED),
+        (True, IN_A_TEST, False, Transaction.SERVED, SERVED),
     ],
 )
 def test_a_read_runs_in_autocommit_only_in_an_own_session_that_allows_it(
@@ -84,6 +89,7 @@ def test_a_read_runs_in_autocommit_only_in_an_own_session_that_allows_it(
         (FAST, True, Route.IDENTITY_HIT),
         (FAST, False, Route.ORM_STATEMENT),
         (REFERENCE, True, Route.ORM_STATEMENT),
+        (IN_A_TEST, True, Route.IDENTITY_HIT),
     ],
 )
 def test_get_takes_the_identity_map_only_when_held_and_allowed(
@@ -119,7 +125,7 @@ def test_a_versioned_row_is_still_one_statement() -> None:
 
 @pytest.mark.parametrize(
     ("unit", "why"),
-    [(REFERENCE, FAST_PATHS_OFF), (MYSQL, NO_FREE_AUTOCOMMIT)],
+    [(REFERENCE, FAST_PATHS_OFF), (MYSQL, NO_FREE_AUTOCOMMIT), (IN_A_TEST, PINNED)],
 )
 def test_an_own_flush_keeps_its_transaction_where_autocommit_is_not_allowed(
     unit: UnitFacts, why: str

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from . import _registry
 from ._begin import autocommit_bind, autocommit_is_free
 from ._engine import build_engine, build_sessionmaker
+from ._pinned import PinnableSessions
 from ._requests import RequestSessions
 from ._unit import Transaction
 from .exceptions import ConfigurationError, NoDatabaseError
@@ -26,7 +27,7 @@ from .exceptions import ConfigurationError, NoDatabaseError
 __all__ = ["Database"]
 
 
-class Database(RequestSessions):
+class Database(RequestSessions, PinnableSessions):
     """An async SQLAlchemy engine with its session factory, made for FastAPI.
 
     Args:
@@ -184,32 +185,18 @@ class Database(RequestSessions):
 
     @property
     def sessionmaker(self) -> async_sessionmaker[AsyncSession]:
-        """The ``async_sessionmaker`` behind every session this database opens.
+        """The ``async_sessionmaker`` behind every session this database opens (inside a
+        test's transaction, ``sqlrecord.testing``, one bound to that transaction).
 
         Example:
             >>> Database("sqlite+aiosqlite://").sessionmaker.kw["expire_on_commit"]
             False
         """
+        if self._pin is not None:  # a test's transaction: every session joins it
+            return self._pin.sessionmaker
         if self._sessionmaker is None:
             raise NoDatabaseError("This Database has no URL yet: call `db.init(url)` first.")
         return self._sessionmaker
-
-    # -- what sqlrecord's own calls use (ModelDatabase) -----------------------
-
-    def _open_session(self, *, autocommit: bool) -> AsyncSession:
-        """A session for one call of sqlrecord's (the caller closes it); ``autocommit``:
-        each statement a transaction by itself (the plan chose it, ``_plan.py``)."""
-        if autocommit:
-            return self.sessionmaker(bind=self._autocommit_engine)
-        return self.sessionmaker()
-
-    @property
-    def _autocommit_engine(self) -> AsyncEngine:
-        """The engine whose statements commit themselves: on SQLite no BEGIN is sent,
-        on PostgreSQL the connection is in autocommit; elsewhere the engine itself."""
-        if self._autocommit is None:
-            raise NoDatabaseError("This Database has no URL yet: call `db.init(url)` first.")
-        return self._autocommit
 
     def __repr__(self) -> str:
         where = repr(self._engine.url) if self._engine is not None else "not configured"

@@ -115,8 +115,10 @@ class Plan(NamedTuple):
 class UnitFacts(NamedTuple):
     """What the database allows: ``fast_paths`` (``Database(fast_paths=...)``),
     ``autocommit`` (a statement can be its own transaction at no cost: SQLite and
-    PostgreSQL, not MySQL/MariaDB, where switching costs a round trip), and
-    ``savepoints_off`` (``db.transaction(savepoints=False)``, directly in its unit).
+    PostgreSQL, not MySQL/MariaDB, where switching costs a round trip),
+    ``savepoints_off`` (``db.transaction(savepoints=False)``, directly in its unit),
+    and ``pinned`` (a test's transaction holds the database's one connection:
+    ``sqlrecord.testing``; an own session joins it, nothing goes around it).
 
     Example:
         >>> UnitFacts(fast_paths=True, autocommit=False, savepoints_off=False).autocommit
@@ -126,6 +128,7 @@ class UnitFacts(NamedTuple):
     fast_paths: bool
     autocommit: bool
     savepoints_off: bool
+    pinned: bool = False
 
 
 # Why a shortcut was not taken: the first condition that ruled it out.
@@ -136,12 +139,15 @@ SERVED = "the caller's session"
 SERVED_WRITE = "the caller's session: the write stands or falls alone"
 SAVEPOINTS_OFF = "db.transaction(savepoints=False): the unit stands or falls together"
 MANY_STATEMENTS = "may be more than one statement: a failure must undo the rest"
+PINNED = "sqlrecord.testing: the session joins the test's transaction, in a SAVEPOINT"
 
 
 def _own_statement(unit: UnitFacts) -> tuple[Transaction, str]:
     """The transaction of an own session's single statement, and why."""
     if not unit.fast_paths:
         return Transaction.OWN, FAST_PATHS_OFF
+    if unit.pinned:
+        return Transaction.OWN, PINNED
     if not unit.autocommit:
         return Transaction.OWN, NO_FREE_AUTOCOMMIT
     return Transaction.AUTOCOMMIT, "one statement: a transaction by itself"

@@ -59,6 +59,10 @@ class ModelDatabase(Protocol):
     #: Whether a statement can be its own transaction at no cost (``_begin.py``).
     _autocommit_is_free: bool
 
+    #: The test's transaction that holds every session, if any (``_pinned.py``).
+    @property
+    def _pin(self) -> object | None: ...
+
 
 _default: ModelDatabase | None = None
 _metadata_by_model: dict[type[Any], MetaData] = {}

@@ -87,7 +87,13 @@ class _AppContext:
         self._warned = False
 
     async def __call__(self, scope: _Scope, receive: _Receive, send: _Send) -> None:
-        if scope["type"] == "http" and not self.database._lifespans and not self._warned:
+        if (
+            scope["type"] == "http"
+            and not self.database._lifespans
+            and not self._warned
+            # A test's transaction (sqlrecord.testing): an in-process client runs no lifespan.
+            and getattr(self.database, "_pin", None) is None
+        ):
             self._warned = True
             logger.warning(
                 "sqlrecord: %r serves requests without its lifespan: its pool is not "

@@ -347,7 +347,7 @@ def served_session(model: type[Any], session: AsyncSession | None) -> AsyncSessi
 
 
 # Every combination of facts, made once: a call looks its own up.
-_FACTS = {facts: UnitFacts(*facts) for facts in itertools.product((False, True), repeat=3)}
+_FACTS = {facts: UnitFacts(*facts) for facts in itertools.product((False, True), repeat=4)}
 
 
 def _facts_of(database: ModelDatabase | None, written: AsyncSession | None) -> UnitFacts:
@@ -359,8 +359,9 @@ def _facts_of(database: ModelDatabase | None, written: AsyncSession | None) -> U
         and written.sync_session.get_nested_transaction() is None
     )
     if database is None:
-        return _FACTS[True, False, savepoints_off]
-    return _FACTS[database.fast_paths, database._autocommit_is_free, savepoints_off]
+        return _FACTS[True, False, savepoints_off, False]
+    pinned = database._pin is not None  # sqlrecord.testing: one connection for all
+    return _FACTS[database.fast_paths, database._autocommit_is_free, savepoints_off, pinned]
 
 
 def _cancel(error: BaseException | None) -> bool:
