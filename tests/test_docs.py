@@ -1,10 +1,11 @@
 """The README's, the docs' and ``examples/``'s Python examples run as written.
 
 Each page's fenced Python blocks run as one script, twice in the same folder (a reader
-runs an example again); after the first run the page's inline code (`` `User.get(pk)` ``,
-`` `order_by("-id")` ``) is checked against the objects that script defined and
-sqlrecord's real API (``tests/docs_check.py``). Each example file runs as its docstring
-says, twice.
+runs an example again). The first run also records which of the page's functions were
+called (each must be, but for the routes in ``NOT_CALLED``), and then checks the page's
+inline code (`` `User.get(pk)` ``, `` `order_by("-id")` ``) against the objects that script
+defined and sqlrecord's real API (``tests/docs_check.py``). Each example file runs as its
+docstring says, twice.
 """
 
 from __future__ import annotations
