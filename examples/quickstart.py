@@ -1,6 +1,7 @@
 """sqlrecord in one file: create, fill, save, update and read a model on SQLite.
 
-Run it with ``./scripts/run`` (or ``python examples/quickstart.py``).
+Run it with ``python examples/quickstart.py`` where sqlrecord is installed (see the README);
+it starts from empty tables on every run. ``./scripts/run`` serves the Notification API.
 """
 
 from __future__ import annotations

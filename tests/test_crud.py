@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 
 import pytest
 from sqlalchemy import inspect
@@ -105,6 +106,19 @@ async def test_get_rejects_non_unique_keyword_and_wrong_types(db: Database) -> N
         await User.get("one")
     with pytest.raises(InvalidFieldError, match="needs a primary key"):
         await User.get()  # as from an empty query string: typed, not a TypeError
+
+
+async def test_get_by_other_column_hint_runs_as_written(db: Database) -> None:
+    kim = await User.create(email="kim@example.com", name="Kim")
+    with pytest.raises(InvalidFieldError) as caught:
+        await User.get(name="Kim")
+    hint = re.search(r"Use (\S+) \(or \.all\(\)\)", str(caught.value))
+    assert hint is not None, str(caught.value)
+    assert hint.group(1) == "User.filter_by(name=...).first()"
+    found = await eval(hint.group(1).replace("...", repr("Kim")), {"User": User})
+    assert found.id == kim.id
+    with pytest.raises(InvalidFieldError, match=r"User\.filter_by\(\.\.\.\)\.first\(\)"):
+        await User.get(nickname="kim")  # not a column: no lookup to suggest
 
 
 async def test_get_or_fail(db: Database) -> None:

@@ -12,11 +12,12 @@ from sqlalchemy.orm import InstanceState
 from . import _records, _unique_writes
 from ._bulk import BulkMixin
 from ._model_info import model_info
-from ._object import ObjectMixin
+from ._object import ObjectMixin, Snapshot
+from ._orphans import orphaned_children_error
 from ._query import QueryMixin
 from ._scope import SessionScope
 from ._serialize import SerializeMixin
-from .exceptions import NotFoundError
+from .exceptions import NotFoundError, NotNullError
 
 __all__ = ["CRUDMixin"]
 
@@ -130,7 +131,10 @@ class CRUDMixin(BulkMixin, QueryMixin, SerializeMixin, ObjectMixin):
         Raises :class:`NotFoundError` for an object that was never saved or that
         was deleted already. A row someone else deleted meanwhile is what the ORM
         makes of it: :class:`StaleObjectError` on a versioned model, SQLAlchemy's
-        warning that no row matched otherwise.
+        warning that no row matched otherwise. Children the row still has are
+        what the ORM makes of them too: deleted with a delete cascade on the
+        relationship, else their foreign key set to NULL, which a NOT NULL key
+        refuses (:class:`NotNullError`, naming the relationship and the fix).
 
         Example:
             >>> user = run(User.create(email="kim@example.com"))
@@ -151,14 +155,22 @@ class CRUDMixin(BulkMixin, QueryMixin, SerializeMixin, ObjectMixin):
         scope = SessionScope(
             cls, target, write=True, auto_commit=auto_commit, defer_begin=True, operation="delete"
         )
-        async with scope as s:
-            await scope.begin_delete()  # it may load related rows before the DELETE
-            held = s.sync_session.identity_map.get(state.key)
-            victim = held if held is not None else self
-            if held is None:
-                s.add(self)
-            await s.delete(victim)
-            await scope.flush(victim)
+        snapshot = Snapshot(self)  # a failed delete expires the object: put it back
+        try:
+            async with scope as s:
+                await scope.begin_delete()  # it may load related rows before the DELETE
+                held = s.sync_session.identity_map.get(state.key)
+                victim = held if held is not None else self
+                if held is None:
+                    s.add(self)
+                await s.delete(victim)
+                await scope.flush(victim)
+        except BaseException as error:
+            snapshot.restore()
+            clearer = isinstance(error, NotNullError) and orphaned_children_error(cls, error)
+            if not clearer:
+                raise
+            raise clearer from error.__cause__
 
     @overload
     @classmethod

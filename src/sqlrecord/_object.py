@@ -25,7 +25,13 @@ from .exceptions import (
     NotLoadedError,
 )
 
-__all__ = ["FORM_NOISE", "ObjectMixin", "check_column_value", "check_integer_range"]
+__all__ = [
+    "FORM_NOISE",
+    "ObjectMixin",
+    "Snapshot",
+    "check_column_value",
+    "check_integer_range",
+]
 
 #: Keys that HTML forms send along with the data; ``fill`` skips them silently.
 FORM_NOISE = frozenset({"csrf_token", "submit"})
@@ -248,7 +254,7 @@ class ObjectMixin(BaseMixin):
         # Objects a failed write can disturb: this one and the ones it links to
         # (a rolled-back flush expires them all, which async code cannot undo).
         linked = _linked_objects(self, planned)
-        snapshots = [_Snapshot(each) for each in linked]
+        snapshots = [Snapshot(each) for each in linked]
         if scope.served and planned is None and _pulled_in(scope.session, self, linked):
             # A backref already changed an object of the unit (Post(author=author)):
             # the unit's pending flush needs this object, as after session.add().
@@ -325,7 +331,7 @@ async def _flush_into(scope: SessionScope, obj: Any) -> None:
             set_committed_value(obj, prop.key, merged_values[prop.key])
 
 
-class _Snapshot:
+class Snapshot:
     """An object's loaded column values and pending changes, to undo a failed write."""
 
     __slots__ = ("committed", "obj", "session", "values")

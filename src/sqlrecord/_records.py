@@ -178,10 +178,13 @@ def _held_by(session: AsyncSession, model: type[Any], key: Any) -> Any:
 def _checked_unique(model: type[Any], info: ModelInfo, unique: dict[str, Any]) -> dict[str, Any]:
     for name, value in unique.items():
         if name not in info.unique_names:
+            # The hint is a call that runs: a query, not the bare `select` of `Model.query`.
+            lookups = f"{name}=..." if name in info.column_set else "..."
             raise InvalidFieldError(
                 f"{model.__name__}.get() looks up by primary-key or unique columns only "
                 f"({', '.join(info.unique_names)}); {name!r} is not one. Use "
-                f"{model.__name__}.query.where(...) for other columns.",
+                f"{model.__name__}.filter_by({lookups}).first() (or .all()) for other "
+                "columns.",
                 model=model.__name__,
                 field=name,
                 valid=info.unique_names,
