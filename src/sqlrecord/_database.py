@@ -18,6 +18,7 @@ from . import _registry
 from ._ambient import AmbientSessions
 from ._begin import autocommit_bind, autocommit_is_free, prepare_write_session
 from ._engine import build_engine, build_sessionmaker
+from ._sqlite_pragmas import PragmaValue
 from ._translate import translate_errors
 from ._unit import Transaction, refuse_aborted
 from .exceptions import ConfigurationError, NoDatabaseError
@@ -44,6 +45,8 @@ class Database(AmbientSessions):
             fails with ``DatabaseUnavailableError`` and the pool replaces every older
             connection.
         engine_options: more keyword arguments for ``create_async_engine``.
+        sqlite_pragmas: SQLite's pragmas for each new connection, over sqlrecord's (WAL,
+            ``synchronous=NORMAL``, 5 s busy timeout, foreign keys; docs/sessions.md).
         session_options: more keyword arguments for ``async_sessionmaker``
             (sqlrecord's defaults: ``expire_on_commit=False``, ``autoflush=False``).
         default: make this database the default for models (the latest
@@ -72,6 +75,7 @@ class Database(AmbientSessions):
         pool_recycle: int = 900,
         pool_pre_ping: bool | float = True,
         engine_options: Mapping[str, Any] | None = None,
+        sqlite_pragmas: Mapping[str, PragmaValue] | None = None,
         session_options: Mapping[str, Any] | None = None,
         default: bool = True,
         cursor_secret: str | bytes | None = None,
@@ -92,6 +96,7 @@ class Database(AmbientSessions):
                 pool_recycle=pool_recycle,
                 pool_pre_ping=pool_pre_ping,
                 engine_options=engine_options,
+                sqlite_pragmas=sqlite_pragmas,
                 session_options=session_options,
                 default=default,
             )
@@ -106,6 +111,7 @@ class Database(AmbientSessions):
         pool_recycle: int = 900,
         pool_pre_ping: bool | float = True,
         engine_options: Mapping[str, Any] | None = None,
+        sqlite_pragmas: Mapping[str, PragmaValue] | None = None,
         session_options: Mapping[str, Any] | None = None,
         default: bool = True,
     ) -> Self:
@@ -121,14 +127,14 @@ class Database(AmbientSessions):
                 f"This Database is already configured for {self.url!r}. Create another "
                 "Database for a second database, or `await db.dispose()` and make a new one."
             )
-        engine = build_engine(
+        self._engine = engine = build_engine(
             url,
             echo=echo,
             pool_recycle=pool_recycle,
             pool_pre_ping=pool_pre_ping,
             engine_options=engine_options,
+            sqlite_pragmas=sqlite_pragmas,
         )
-        self._engine = engine
         self._sessionmaker = build_sessionmaker(engine, session_options)
         self._autocommit = autocommit_bind(engine)
         self._autocommit_is_free = autocommit_is_free(engine)
@@ -200,16 +206,14 @@ class Database(AmbientSessions):
     # -- what sqlrecord's own calls use (ModelDatabase) -----------------------
 
     def _open_session(self, *, autocommit: bool) -> AsyncSession:
-        """A session for one call of sqlrecord's (the caller closes it); ``autocommit``:
-        each statement a transaction by itself (the plan chose it, ``_plan.py``)."""
+        """A session for one call of sqlrecord's (the caller closes it); autocommit if planned."""
         if autocommit:
             return self.sessionmaker(bind=self._autocommit_engine)
         return self.sessionmaker()
 
     @property
     def _autocommit_engine(self) -> AsyncEngine:
-        """The engine whose statements commit themselves: on SQLite no BEGIN is sent,
-        on PostgreSQL the connection is in autocommit; elsewhere the engine itself."""
+        """The engine whose statements commit themselves (``_begin.autocommit_bind``)."""
         if self._autocommit is None:
             raise NoDatabaseError("This Database has no URL yet: call `db.init(url)` first.")
         return self._autocommit
@@ -308,10 +312,9 @@ class Database(AmbientSessions):
     async def begin_write(self, session: AsyncSession) -> None:
         """Declare ``session`` a writer before its first statement (SQLite: BEGIN IMMEDIATE).
 
-        SQLite has one writer at a time: a transaction that reads and then writes
-        while another commits fails at once with "database is locked" (no busy
-        timeout there, to avoid a deadlock). Taking the lock up front makes it wait
-        its turn. Other databases lock rows: nothing happens there.
+        SQLite has one writer at a time: a transaction that reads and then writes while
+        another commits fails at once with "database is locked" (SQLite does not wait
+        there); taking the lock up front makes it wait its turn. Elsewhere: nothing.
         ``db.transaction()`` and sqlrecord's own writing sessions do it themselves.
 
         Example:
