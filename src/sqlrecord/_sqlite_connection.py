@@ -100,7 +100,7 @@ def sqlite_file(url: URL) -> str | None:
         >>> from sqlalchemy.engine import make_url
         >>> sqlite_file(make_url("sqlite+aiosqlite://")) is None
         True
-        >>> sqlite_file(make_url("sqlite+aiosqlite:///app.db")) == os.path.abspath("app.db")
+        >>> sqlite_file(make_url("sqlite+aiosqlite:///app.db")) == os.path.realpath("app.db")
         True
     """
     database = url.database or ""
