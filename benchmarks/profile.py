@@ -19,7 +19,7 @@ from .contestants import load
 from .operations import OPERATIONS, SIZES
 from .runner import Setup, resolve_items
 from .schema import reset_schema
-from .targets import target
+from .targets import contestant_target, target
 
 __all__ = ["profile"]
 
@@ -39,7 +39,7 @@ def _walk(frame: Any, own: dict[str, float], inclusive: dict[str, float], path: 
 
 async def profile(database: str, key: str, contestant_name: str, repeat: int) -> str:
     """Profile ``repeat`` runs of operation ``key`` (quick size, concurrency 1)."""
-    where, sizes = target(database), SIZES["quick"]
+    where, sizes = contestant_target(target(database), contestant_name), SIZES["quick"]
     operation = next(op for op in OPERATIONS if op.key == key)
     plan = operation.plan(sizes)
     engine = create_async_engine(where.sqlalchemy_url)

@@ -22,7 +22,7 @@ from .contestants import CONTESTANTS, load
 from .contestants.base import Contestant
 from .operations import OPERATIONS, Operation, Plan, Seed, Sizes
 from .schema import reset_schema, seed, seed_parents
-from .targets import Target
+from .targets import Target, contestant_target
 
 __all__ = ["Measurement", "Setup", "percentile", "resolve_items", "run_all"]
 
@@ -122,7 +122,7 @@ async def _timed_run(
 
 
 async def _measure(
-    setup: Setup,
+    setups: dict[str, Setup],
     contestants: list[Contestant],
     operation: Operation,
     sizes: Sizes,
@@ -146,6 +146,7 @@ async def _measure(
             result = results[contestant.name]
             if result.status != "ok":
                 continue
+            setup = setups[contestant.name]
             await setup.prepare(plan.seed, force=operation.mutates)
             if operation.mutates:
                 setup.forget(plan.seed)  # whatever happens next, the seeded state is gone
@@ -178,14 +179,23 @@ async def run_all(
     concurrency_levels: tuple[int, ...] = (1, 10),
     log: Any = print,
 ) -> tuple[list[Measurement], dict[str, str]]:
-    """Measure every operation; return the measurements and the versions of what ran."""
-    engine = create_async_engine(target.sqlalchemy_url)
-    await reset_schema(engine)
-    setup = Setup(engine)
+    """Measure every operation; return the measurements and the versions of what ran.
+
+    On SQLite each contestant has a file of its own (``contestant_target``), with a setup
+    of its own; on a server they share the database, and so one setup.
+    """
     contestants = [load(name) for name in (names or list(CONTESTANTS))]
+    setups: dict[str, Setup] = {}
+    by_url: dict[str, Setup] = {}
     versions: dict[str, str] = {}
     for contestant in contestants:
-        await contestant.start(target)
+        where = contestant_target(target, contestant.name)
+        if where.sqlalchemy_url not in by_url:
+            engine = create_async_engine(where.sqlalchemy_url)
+            await reset_schema(engine)
+            by_url[where.sqlalchemy_url] = Setup(engine)
+        setups[contestant.name] = by_url[where.sqlalchemy_url]
+        await contestant.start(where)
         versions.update(contestant.versions())
     measurements: list[Measurement] = []
     try:
@@ -197,10 +207,11 @@ async def run_all(
                     continue
                 log(f"{operation.key} ({operation.title}), concurrency {concurrency}")
                 measurements += await _measure(
-                    setup, contestants, operation, sizes, concurrency, log
+                    setups, contestants, operation, sizes, concurrency, log
                 )
     finally:
         for contestant in contestants:
             await contestant.stop()
-        await engine.dispose()
+        for setup in by_url.values():
+            await setup.engine.dispose()
     return measurements, versions

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-__all__ = ["POOL_SIZE", "TARGETS", "Target", "target"]
+__all__ = ["POOL_SIZE", "TARGETS", "Target", "contestant_target", "target"]
 
 #: Connections every contestant may hold (SQLAlchemy pool_size, driver and Tortoise pools).
 POOL_SIZE = 10
@@ -25,11 +25,12 @@ class Target:
     port: int = 0
     user: str = ""
     database: str = "bench"
+    path: Path = SQLITE_PATH
 
     @property
     def sqlite_path(self) -> Path:
         """The SQLite file (SQLite target only)."""
-        return SQLITE_PATH
+        return self.path
 
 
 TARGETS: dict[str, Target] = {
@@ -58,6 +59,27 @@ TARGETS: dict[str, Target] = {
         user="root",
     ),
 }
+
+
+def contestant_target(where: Target, contestant: str) -> Target:
+    """Where ``contestant`` runs: on SQLite a fresh file of its own, elsewhere ``where``.
+
+    A SQLite file keeps its journal mode (WAL, once anyone switched it), and each library
+    has its own default: sqlrecord and Tortoise switch to WAL, the plain SQLAlchemy and
+    driver contestants stay in SQLite's rollback journal. A file per contestant, made
+    afresh, runs each at its own documented settings (docs/benchmarks.md, Method).
+    """
+    if where.name != "sqlite":
+        return where
+    path = SQLITE_PATH.with_name(f"bench-{contestant}.sqlite")
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return replace(
+        where,
+        sqlalchemy_url=f"sqlite+aiosqlite:///{path}",
+        tortoise_url=f"sqlite://{path}",
+        path=path,
+    )
 
 
 def target(name: str) -> Target:

@@ -461,7 +461,7 @@ async def test_a_one_row_write_cancelled_while_it_waits_holds_nothing(db: Databa
             async with asyncio.timeout(0.3), db.transaction():
                 await Note.create(text="unit waiter", code="held")
         assert db.engine.pool.checkedout() == 1  # type: ignore[attr-defined]
-        # Each caller got control back at once, not after SQLite's 30 s busy timeout
+        # Each caller got control back at once, not after SQLite's 5 s busy timeout
         # (closing a connection used to wait for the statement it had given up on).
         assert asyncio.get_running_loop().time() - started < 5
     finally:

@@ -111,7 +111,7 @@ async def test_cancelled_work_leaves_no_connection_or_transaction(db: Database) 
             await User.filter(text(f"({slow_sql(db.engine.dialect.name)}) IS NOT NULL")).count()
     cancelled += 1
     # Straight away: the cancelled work holds no connection and, on SQLite, no lock
-    # (the next writer would otherwise wait out the 30 s busy timeout).
+    # (the next writer would otherwise wait out the busy timeout).
     assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
     async with asyncio.timeout(5):
         await User.create(email="after@example.com")  # the pool still serves

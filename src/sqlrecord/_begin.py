@@ -12,6 +12,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from ._internals import has_checked_out_connection
+from ._sqlite_locks import refuse_waiting_for_own_lock
 
 __all__ = [
     "AUTOCOMMIT_OPTION",
@@ -64,8 +65,12 @@ def holds_connection(session: AsyncSession) -> bool:
     return has_checked_out_connection(session.sync_session)
 
 
-async def prepare_write_session(session: AsyncSession) -> None:
-    """Before the first statement of a writing session: on SQLite, BEGIN IMMEDIATE."""
+async def prepare_write_session(session: AsyncSession, *, model: str = "row") -> None:
+    """Before the first statement of a writing session: on SQLite, BEGIN IMMEDIATE,
+    unless the running task itself holds the lock it would wait for
+    (:class:`~sqlrecord.exceptions.SelfDeadlockError`, ``_sqlite_locks.py``)."""
     bind = session.bind
     if bind is not None and bind.dialect.name == "sqlite" and not holds_connection(session):
+        if isinstance(bind, AsyncEngine):  # not a test's one connection (sqlrecord.testing)
+            refuse_waiting_for_own_lock(bind, model=model)
         await session.connection(execution_options={IMMEDIATE_OPTION: True})

@@ -21,6 +21,7 @@ from ._begin import autocommit_bind, autocommit_is_free
 from ._engine import build_engine, build_sessionmaker
 from ._pinned import PinnableSessions
 from ._requests import RequestSessions
+from ._sqlite_pragmas import PragmaValue
 from ._unit import Transaction
 from .exceptions import ConfigurationError, NoDatabaseError
 
@@ -43,6 +44,8 @@ class Database(RequestSessions, PinnableSessions):
             fails with ``DatabaseUnavailableError`` and the pool replaces every older
             connection.
         engine_options: more keyword arguments for ``create_async_engine``.
+        sqlite_pragmas: SQLite's pragmas for each new connection, over sqlrecord's (WAL,
+            ``synchronous=NORMAL``, 5 s busy timeout, foreign keys; docs/sessions.md).
         session_options: more keyword arguments for ``async_sessionmaker``
             (sqlrecord's defaults: ``expire_on_commit=False``, ``autoflush=False``).
         default: make this database the default for models (the latest
@@ -71,6 +74,7 @@ class Database(RequestSessions, PinnableSessions):
         pool_recycle: int = 900,
         pool_pre_ping: bool | float = True,
         engine_options: Mapping[str, Any] | None = None,
+        sqlite_pragmas: Mapping[str, PragmaValue] | None = None,
         session_options: Mapping[str, Any] | None = None,
         default: bool = True,
         cursor_secret: str | bytes | None = None,
@@ -90,6 +94,7 @@ class Database(RequestSessions, PinnableSessions):
                 pool_recycle=pool_recycle,
                 pool_pre_ping=pool_pre_ping,
                 engine_options=engine_options,
+                sqlite_pragmas=sqlite_pragmas,
                 session_options=session_options,
                 default=default,
             )
@@ -104,6 +109,7 @@ class Database(RequestSessions, PinnableSessions):
         pool_recycle: int = 900,
         pool_pre_ping: bool | float = True,
         engine_options: Mapping[str, Any] | None = None,
+        sqlite_pragmas: Mapping[str, PragmaValue] | None = None,
         session_options: Mapping[str, Any] | None = None,
         default: bool = True,
     ) -> Self:
@@ -119,14 +125,14 @@ class Database(RequestSessions, PinnableSessions):
                 f"This Database is already configured for {self.url!r}. Create another "
                 "Database for a second database, or `await db.dispose()` and make a new one."
             )
-        engine = build_engine(
+        self._engine = engine = build_engine(
             url,
             echo=echo,
             pool_recycle=pool_recycle,
             pool_pre_ping=pool_pre_ping,
             engine_options=engine_options,
+            sqlite_pragmas=sqlite_pragmas,
         )
-        self._engine = engine
         self._sessionmaker = build_sessionmaker(engine, session_options)
         self._autocommit = autocommit_bind(engine)
         self._autocommit_is_free = autocommit_is_free(engine)

@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ._begin import AUTOCOMMIT_OPTION, IMMEDIATE_OPTION
 from ._internals import release_sqlite_lock, sqlite3_connection_of, use_one_hop_cursors
-from ._sqlite_connection import DeferringConnection, defer
+from ._sqlite_connection import DeferringConnection, begin, sqlite_file
+from ._sqlite_locks import note_checkin, note_checkout
 from ._text_match import SQLITE_FUNCTIONS
 
 __all__ = ["adapt_url", "dialect_connect_args", "install_dialect_fixes"]
@@ -24,39 +25,60 @@ def adapt_url(url: URL) -> URL:
 
 
 def dialect_connect_args(url: URL) -> dict[str, Any]:
-    """SQLite connections are used from the driver's worker thread."""
+    """SQLite connections are used from the driver's worker thread (the busy timeout
+    is a pragma, ``_sqlite_pragmas.py``)."""
     if url.get_backend_name() == "sqlite":
-        # timeout: how long a writer waits for another's lock before giving up.
-        return {"check_same_thread": False, "timeout": 30, "factory": DeferringConnection}
+        return {"check_same_thread": False, "factory": DeferringConnection}
     return {}
 
 
-def install_dialect_fixes(engine: AsyncEngine) -> None:
-    """Make each dialect behave the way sqlrecord's guarantees need."""
+def install_dialect_fixes(
+    engine: AsyncEngine, *, sqlite_pragmas: tuple[tuple[str, str], ...] = ()
+) -> None:
+    """Make each dialect behave the way sqlrecord's guarantees need; on SQLite, run
+    ``sqlite_pragmas`` (``_sqlite_pragmas.sqlite_pragmas``) on every new connection."""
     sync_engine = engine.sync_engine
     backend = sync_engine.dialect.name
     if backend == "sqlite":
         use_one_hop_cursors(sync_engine.dialect.loaded_dbapi)
+        file = sqlite_file(sync_engine.url)
 
         # The sqlite3 module opens transactions lazily and breaks SAVEPOINT;
-        # take over: no implicit transactions, an explicit BEGIN, and foreign
-        # keys enforced as on the other databases.
+        # take over: no implicit transactions, an explicit BEGIN. Then the
+        # pragmas: every pooled connection, the autocommit engine's included
+        # (it shares the pool), is set up alike.
         @event.listens_for(sync_engine, "connect")
         def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
             dbapi_connection.isolation_level = None
             for name, (arity, function) in SQLITE_FUNCTIONS.items():
                 dbapi_connection.create_function(name, arity, function, deterministic=True)
             cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA foreign_keys=ON")
+            journal = None
+            for name, value in sqlite_pragmas:
+                cursor.execute(f"PRAGMA {name}={value}")
+                if name == "journal_mode":  # SQLite answers with the mode it is in now
+                    journal = cursor.fetchone()
+            sqlite_connection = sqlite3_connection_of(dbapi_connection.driver_connection)
+            if isinstance(sqlite_connection, DeferringConnection) and file is not None:
+                if journal is None:
+                    cursor.execute("PRAGMA journal_mode")
+                    journal = cursor.fetchone()
+                sqlite_connection.file = file
+                sqlite_connection.wal = str(journal[0]).lower() == "wal"
             cursor.close()
 
         @event.listens_for(sync_engine, "checkout")
-        def _sqlite_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        def _sqlite_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
             # A connection whose work was cancelled can come back while SQLite still
             # runs the statement in its thread; never hand it out mid-transaction.
             driver = getattr(dbapi_connection, "driver_connection", None)
             if getattr(driver, "in_transaction", False):
                 dbapi_connection.rollback()
+            note_checkout(sqlite3_connection_of(driver), record)
+
+        @event.listens_for(sync_engine, "checkin")
+        def _sqlite_checkin(_dbapi_connection: Any, record: Any) -> None:
+            note_checkin(record)
 
         @event.listens_for(sync_engine, "invalidate")
         def _sqlite_invalidate(dbapi_connection: Any, _record: Any, _error: Any) -> None:
@@ -72,11 +94,11 @@ def install_dialect_fixes(engine: AsyncEngine) -> None:
             if options.get(AUTOCOMMIT_OPTION):
                 return
             sqlite_connection = sqlite3_connection_of(connection.connection.driver_connection)
-            begin = "BEGIN IMMEDIATE" if options.get(IMMEDIATE_OPTION) else "BEGIN"
+            immediate = bool(options.get(IMMEDIATE_OPTION))
             if isinstance(sqlite_connection, DeferringConnection):
-                defer(sqlite_connection, begin)
+                begin(sqlite_connection, immediate=immediate)
             else:  # connect_args named another sqlite3 connection factory
-                connection.exec_driver_sql(begin)
+                connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     elif backend in ("mysql", "mariadb"):
         # Timestamps are stored as UTC everywhere; MySQL's NOW() follows the

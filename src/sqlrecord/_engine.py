@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import (
 from ._dialects import adapt_url, dialect_connect_args, install_dialect_fixes
 from ._idle_ping import install_idle_ping, ping_after_idle
 from ._pool import pool_class_for
+from ._sqlite_pragmas import PragmaValue
+from ._sqlite_pragmas import sqlite_pragmas as sqlite_pragmas_for
 
 __all__ = ["build_engine", "build_sessionmaker"]
 
@@ -31,6 +33,7 @@ def build_engine(
     pool_recycle: int,
     pool_pre_ping: bool | float,
     engine_options: Mapping[str, Any] | None,
+    sqlite_pragmas: Mapping[str, PragmaValue] | None = None,
 ) -> AsyncEngine:
     """An ``AsyncEngine`` on ``url`` with sqlrecord's settings under the caller's options.
 
@@ -44,14 +47,20 @@ def build_engine(
     options: dict[str, Any] = {"echo": echo, "pool_recycle": pool_recycle}
     options.update(engine_options or {})
     # The dialect's connection settings, under any the caller gave.
-    connect_args = {**dialect_connect_args(parsed), **options.get("connect_args", {})}
+    given_connect_args = options.get("connect_args", {})
+    connect_args = {**dialect_connect_args(parsed), **given_connect_args}
     if connect_args:
         options["connect_args"] = connect_args
     pool_class = pool_class_for(parsed, options)
     if pool_class is not None:
         options["poolclass"] = pool_class
+    pragmas: tuple[tuple[str, str], ...] = ()
+    if parsed.get_backend_name() == "sqlite":  # elsewhere ignored: one config serves both
+        # sqlite3's own timeout, when the caller set it, stands for the busy timeout.
+        driver_timeout = "timeout" in given_connect_args
+        pragmas = sqlite_pragmas_for(parsed, sqlite_pragmas, driver_timeout=driver_timeout)
     engine = create_async_engine(adapt_url(parsed), **options)
-    install_dialect_fixes(engine)
+    install_dialect_fixes(engine, sqlite_pragmas=pragmas)
     ping_after = ping_after_idle(pool_pre_ping)
     if ping_after is not None:
         install_idle_ping(engine, idle_seconds=ping_after)

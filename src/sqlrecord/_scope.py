@@ -47,6 +47,7 @@ from ._plan import (
     plan_statement_write,
 )
 from ._registry import ModelDatabase, database_for
+from ._sqlite_locks import refuse_waiting_for_own_lock
 from ._translate import is_connection_loss, is_unwrapped_connection_loss, translate_errors
 from ._unit import ABORTED_MESSAGE, UnitState, abort_unit, close_session, unit_state
 from ._unwatched import TableRows
@@ -182,7 +183,7 @@ class SessionScope:
         self._move((State.OWN_IDLE,), State.OWN_BEGUN)
         self._begun_because = because
         with translate_errors(model=self.model.__name__):
-            await prepare_write_session(self.session)
+            await prepare_write_session(self.session, model=self.model.__name__)
 
     async def begin_delete(self) -> None:
         """Before a DELETE: begin now when deleting may load and write related rows
@@ -213,6 +214,7 @@ class SessionScope:
                 self._move((State.OWN_IDLE,), State.OWN_AUTOCOMMIT)
                 assert self._database is not None  # an own session's
                 bind = self._database._autocommit_engine
+                refuse_waiting_for_own_lock(bind, model=self.model.__name__)
                 session.bind = bind
                 session.sync_session.bind = bind.sync_engine
             else:

@@ -7,15 +7,29 @@ their own they cost a hand-off each, as much as the statement they guard. Here
 they wait on the connection and go out in the same hand-off as the next real
 statement; a transaction that ends before any statement never sends its BEGIN,
 and a COMMIT makes pending RELEASEs unnecessary.
+
+The connection also keeps what ``_sqlite_locks.py`` asks of it: its file, whether
+that is in WAL mode, the task that holds it, and how its transaction began.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["DEFERRABLE", "DeferringConnection", "defer", "run_statement"]
+from sqlalchemy.engine import URL
+
+__all__ = [
+    "DEFERRABLE",
+    "DeferringConnection",
+    "begin",
+    "defer",
+    "holds_write_lock",
+    "run_statement",
+    "sqlite_file",
+]
 
 #: Statements that change no data and return nothing: they can wait for the next one.
 DEFERRABLE = ("SAVEPOINT ", "RELEASE SAVEPOINT ")
@@ -37,6 +51,16 @@ class DeferringConnection(sqlite3.Connection):
 
     #: Statements to send, in order, before the next one (replaced, never mutated).
     pending: tuple[str, ...] = ()
+    #: Set when the connection opens (``_dialects.py``): the file's absolute path
+    #: (``None`` in memory), and whether the file is in WAL mode.
+    file: str | None = None
+    wal: bool = False
+    #: The task that has the connection checked out, while it does (``_sqlite_locks.py``).
+    owner: object | None = None
+    #: Of the transaction begun last (:func:`begin`): BEGIN IMMEDIATE, and the
+    #: connection's ``total_changes`` when it began.
+    immediate: bool = False
+    changes_at_begin: int = 0
 
     def cursor(self, factory: Any = None) -> Any:
         return super().cursor(factory or _DeferringCursor)
@@ -67,6 +91,57 @@ class _DeferringCursor(sqlite3.Cursor):
     def executemany(self, sql: str, seq_of_parameters: Iterable[Any], /) -> Any:
         self._send_pending()
         return super().executemany(sql, seq_of_parameters)
+
+
+def sqlite_file(url: URL) -> str | None:
+    """The absolute path of the SQLite file ``url`` opens; ``None`` for an in-memory database.
+
+    Example:
+        >>> from sqlalchemy.engine import make_url
+        >>> sqlite_file(make_url("sqlite+aiosqlite://")) is None
+        True
+        >>> sqlite_file(make_url("sqlite+aiosqlite:///app.db")) == os.path.realpath("app.db")
+        True
+    """
+    database = url.database or ""
+    if database.startswith("file:"):  # a URI filename (?uri=true)
+        database = database[len("file:") :].split("?", 1)[0]
+    if database in ("", ":memory:") or url.query.get("mode") == "memory":
+        return None
+    return os.path.realpath(database)
+
+
+def begin(connection: DeferringConnection, *, immediate: bool) -> None:
+    """Have ``connection`` begin a transaction with its next statement, and remember
+    how it began (for :func:`holds_write_lock`).
+
+    Example:
+        >>> connection = sqlite3.connect(":memory:", factory=DeferringConnection)
+        >>> connection.isolation_level = None
+        >>> begin(connection, immediate=True)
+        >>> connection.pending, holds_write_lock(connection)
+        (('BEGIN IMMEDIATE',), False)
+        >>> _ = connection.cursor().execute("SELECT 1")
+        >>> holds_write_lock(connection)
+        True
+        >>> connection.rollback(); connection.close()
+    """
+    connection.immediate = immediate
+    connection.changes_at_begin = connection.total_changes
+    defer(connection, "BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def holds_write_lock(connection: DeferringConnection) -> bool:
+    """Whether ``connection``'s open transaction holds SQLite's write lock, as far as
+    sqlite3 lets one tell: it began with BEGIN IMMEDIATE, or it has changed rows.
+
+    A transaction whose only writes changed no row (an UPDATE that matched none, a
+    CREATE TABLE) holds the lock too, unseen here. Read from the event loop while the
+    connection is idle (its task is the one asking).
+    """
+    if not connection.in_transaction:
+        return False
+    return connection.immediate or connection.total_changes != connection.changes_at_begin
 
 
 def defer(connection: Any, statement: str) -> None:

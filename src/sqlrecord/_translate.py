@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import exc as orm_exc
 
+from ._sqlite_locks import waited_for_own_lock, writer_elsewhere
 from .exceptions import (
     DatabaseUnavailableError,
     DuplicateKeyError,
@@ -21,6 +22,7 @@ from .exceptions import (
     IntegrityConstraintError,
     InvalidValueError,
     NotNullError,
+    SelfDeadlockError,
     StaleObjectError,
     TransactionConflictError,
 )
@@ -181,10 +183,10 @@ def translate_errors(*, model: str = "row") -> Iterator[None]:
             ) from error
         if not is_transaction_conflict(error):
             raise
-        raise TransactionConflictError(
+        raise _sqlite_self_deadlock(error, model) or TransactionConflictError(
             f"The database aborted the transaction writing {model} because it conflicted with "
             f"a concurrent one ({error.orig}). Nothing of it was kept: run the whole "
-            "transaction again (db.transaction(retries=3) does this for you)."
+            f"transaction again (db.transaction(retries=3) does this for you).{_holder(error)}"
         ) from error
     except (sa_exc.DataError, sa_exc.ProgrammingError) as error:
         if isinstance(error, sa_exc.ProgrammingError) and not _is_value_problem(error):
@@ -232,6 +234,27 @@ def translate_errors(*, model: str = "row") -> Iterator[None]:
             f"The database could not be reached, or dropped the connection while it was "
             f"being opened, for {model} ({error!r}). Nothing was written; try again."
         ) from error
+
+
+def _sqlite_self_deadlock(error: sa_exc.DBAPIError, model: str) -> SelfDeadlockError | None:
+    # SQLite's lock timed out while the task itself held it (_sqlite_locks.py): a
+    # retry would meet the same lock, so say what holds it instead.
+    if "database is locked" not in str(error.orig):
+        return None
+    return waited_for_own_lock(model=model)
+
+
+def _holder(error: sa_exc.DBAPIError) -> str:
+    # Which task of this process held SQLite's write lock, when one did: a task that
+    # waits for this one (asyncio.gather of writes inside its db.transaction()) would
+    # hold it until it gives up, whatever the retries.
+    holder = writer_elsewhere() if "database is locked" in str(error.orig) else None
+    if holder is None:
+        return ""
+    return (
+        f" The SQLite write lock was held by the task {holder!r} of this process: if it "
+        "waits for this one, write in its session or after it commits instead."
+    )
 
 
 # MySQL client errors: 2002/2003 cannot connect, 2005 unknown host, 2006 server

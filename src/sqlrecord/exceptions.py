@@ -18,6 +18,7 @@ chained (``raise ... from exc``) so the original stays in the traceback::
     ├── StaleObjectError               another writer changed the row first (optimistic lock)
     ├── TransactionConflictError       deadlock / serialization failure: run it again
     ├── TransactionAbortedError        a failed write took its unit of work with it
+    ├── SelfDeadlockError              a write would wait for a lock its own task holds
     ├── DatabaseUnavailableError       connection lost or none free: try again later
     └── IntegrityConstraintError       the database refused a write
         ├── DuplicateKeyError          unique / primary key violated
@@ -51,6 +52,7 @@ __all__ = [
     "NotNullError",
     "ProtectedFieldError",
     "SQLRecordError",
+    "SelfDeadlockError",
     "StaleObjectError",
     "TransactionAbortedError",
     "TransactionConflictError",
@@ -296,6 +298,21 @@ class TransactionAbortedError(SQLRecordError):
     Example:
         >>> issubclass(TransactionAbortedError, SQLRecordError)
         True
+    """
+
+
+class SelfDeadlockError(SQLRecordError):
+    """A write would wait for a lock that its own task holds in another session.
+
+    SQLite lets one connection at a time write a file: a task that has written in
+    one session and not committed, then writes through another session (an own
+    session of a model call, say) would wait for itself until the busy timeout.
+    The write is refused before it waits; running it again cannot help. Write
+    through the session that holds the lock, or commit or close it first.
+
+    Example:
+        >>> issubclass(SelfDeadlockError, TransactionConflictError)
+        False
     """
 
 

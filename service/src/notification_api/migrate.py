@@ -63,7 +63,7 @@ async def _migrate(database: Database, run: Callable[[Connection], None]) -> Non
             return
         # PRAGMA foreign_keys is ignored inside a transaction: sent straight to
         # the driver, before SQLAlchemy begins one.
-        await _sqlite_foreign_keys(connection, enforced=False)
+        enforced = await _sqlite_foreign_keys(connection, enforced=False)
         try:
             async with connection.begin():
                 await connection.run_sync(run)
@@ -71,11 +71,15 @@ async def _migrate(database: Database, run: Callable[[Connection], None]) -> Non
                 if broken:
                     raise RuntimeError(f"The migration left broken references: {broken[:5]}")
         finally:
-            await _sqlite_foreign_keys(connection, enforced=True)
+            # Back to the connection's setting (sqlrecord's default turns them on).
+            await _sqlite_foreign_keys(connection, enforced=enforced)
 
 
-async def _sqlite_foreign_keys(connection: AsyncConnection, *, enforced: bool) -> None:
+async def _sqlite_foreign_keys(connection: AsyncConnection, *, enforced: bool) -> bool:
+    """Turn foreign keys on or off on the connection; whether they were on."""
     raw = await connection.get_raw_connection()
     driver = raw.driver_connection
     assert driver is not None
+    before = await (await driver.execute("PRAGMA foreign_keys")).fetchone()
     await driver.execute(f"PRAGMA foreign_keys={'ON' if enforced else 'OFF'}")
+    return bool(before and before[0])
