@@ -115,7 +115,8 @@ class Plan(NamedTuple):
 class UnitFacts(NamedTuple):
     """What the database allows: ``fast_paths`` (``Database(fast_paths=...)``),
     ``autocommit`` (a statement can be its own transaction at no cost: SQLite and
-    PostgreSQL, not MySQL/MariaDB, where switching costs a round trip), and
+    PostgreSQL, not MySQL/MariaDB, where switching costs a round trip, on either
+    driver of each: ``_begin.autocommit_is_free``), and
     ``savepoints_off`` (``db.transaction(savepoints=False)``, directly in its unit).
 
     Example:
