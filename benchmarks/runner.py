@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from .contestants import CONTESTANTS, load
+from .contestants import CONTESTANTS, available, load
 from .contestants.base import Contestant
 from .operations import OPERATIONS, Operation, Plan, Seed, Sizes
 from .schema import reset_schema, seed, seed_parents
@@ -165,7 +165,7 @@ async def _measure(
                 result.seconds.append(elapsed)
     for result in results.values():
         if result.status == "ok":
-            log(f"    {result.contestant:>10}: {result.median_rate:>12,.0f} {operation.unit}/s")
+            log(f"    {result.contestant:>17}: {result.median_rate:>12,.0f} {operation.unit}/s")
     return list(results.values())
 
 
@@ -182,11 +182,15 @@ async def run_all(
     engine = create_async_engine(target.sqlalchemy_url)
     await reset_schema(engine)
     setup = Setup(engine)
-    contestants = [load(name) for name in (names or list(CONTESTANTS))]
+    chosen = names or [name for name in CONTESTANTS if available(name, target)]
+    if unavailable := [name for name in chosen if not available(name, target)]:
+        raise SystemExit(f"{', '.join(unavailable)}: no such driver for {target.name}")
+    contestants = [load(name) for name in chosen]
     versions: dict[str, str] = {}
     for contestant in contestants:
         await contestant.start(target)
         versions.update(contestant.versions())
+        versions.update(contestant.driver_version())
     measurements: list[Measurement] = []
     try:
         for operation in OPERATIONS:
