@@ -197,8 +197,8 @@ async def test_deadlock_is_typed_and_retried(server_db: Database) -> None:
 
 
 async def test_a_row_locked_elsewhere_is_a_conflict_for_nowait(server_db: Database) -> None:
-    """``for_update(nowait=True)`` on a row another transaction holds: the database ends
-    the waiting transaction (PostgreSQL 55P03, MariaDB 1205), a conflict to run again."""
+    """``for_update(nowait=True)`` on a row another transaction holds: the database refuses
+    the lock at once (PostgreSQL 55P03, MariaDB 1205), a conflict for the unit to run again."""
     await Invoice.create(number="A")
 
     async def without_waiting() -> None:

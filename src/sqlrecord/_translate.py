@@ -275,7 +275,8 @@ def _is_connection_failure(error: sa_exc.OperationalError) -> bool:
     if getattr(orig, "pgconn", None) is not None and getattr(orig, "sqlstate", None) is None:
         # psycopg: a connection attempt that failed carries the attempt's connection and
         # no SQLSTATE (libpq gives none for it), whether the server was unreachable or
-        # refused the login; asyncpg raises a refused one unwrapped (see below).
+        # refused the login. (asyncpg's refused connection arrives unwrapped:
+        # is_unwrapped_connection_loss.)
         return True
     return "unable to open database file" in str(orig)  # SQLite
 

@@ -3,7 +3,7 @@ catalogue's own tables, a raw reader engine per backend, and the run's counts in
 terminal summary.
 
 Backends follow the suite (SQLite always; PostgreSQL and MariaDB when their URLs
-are set), but for the other drivers' (psycopg, asyncmy): the harness is
+are set), except those of the other drivers (psycopg, asyncmy): the harness is
 ``driver_agnostic`` (tests/conftest.py says why). Modes: ``default``, and
 ``reference`` (``Database(..., fast_paths=False)``, every call through public
 SQLAlchemy API).
