@@ -9,7 +9,8 @@ get by primary key per call, one call at a time, through:
   close) on sqlrecord's engine: the statement under sqlrecord's own-session calls,
   without the ORM session around it;
 - sqlrecord (``Model.create(**row)`` and ``Model.get(pk)``, own sessions, as the docs teach);
-- Tortoise ORM (``Model.create`` and ``get_or_none``).
+- Tortoise ORM (``Model.create`` and ``get_or_none``);
+- sqlrecord on each other driver of the database (psycopg, asyncmy), as its driver row.
 
 It prints the median microseconds per call and each line's ratio to the Core line: how much
 of a call is sqlrecord's own, and how much is the floor it stands on.
@@ -30,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from sqlrecord import Database
 
-from .contestants import load
+from .contestants import DRIVER_ROWS, available, load
 from .schema import NARROW, narrow_row, reset_schema
 from .targets import POOL_SIZE, Target, target
 
@@ -92,11 +93,13 @@ async def measure(database: str, calls: int, rounds: int) -> dict[str, dict[str,
     core = Database(where.sqlalchemy_url, default=False, engine_options=pool)
     layers: dict[str, dict[str, Call]] = {CORE: _core_calls(core._autocommit_engine)}
     started = []
-    for name, label in (
-        ("raw", "raw driver"),
-        ("sqlrecord", "sqlrecord"),
-        ("tortoise", "Tortoise"),
-    ):
+    chosen = [("raw", "raw driver"), ("sqlrecord", "sqlrecord"), ("tortoise", "Tortoise")]
+    chosen += [
+        (name, f"sqlrecord ({driver})")
+        for name, driver in DRIVER_ROWS.items()
+        if name.startswith("sqlrecord") and available(name, where)
+    ]
+    for name, label in chosen:
         contestant, layer_calls = await _contestant_calls(name, where)
         started.append(contestant)
         layers[label] = layer_calls

@@ -19,6 +19,10 @@ _LABELS = {
     "core": "SA Core",
     "orm": "SA ORM",
     "sqlrecord": "sqlrecord",
+    "orm-psycopg": "SA ORM (psycopg)",
+    "sqlrecord-psycopg": "sqlrecord (psycopg)",
+    "orm-asyncmy": "SA ORM (asyncmy)",
+    "sqlrecord-asyncmy": "sqlrecord (asyncmy)",
     "tortoise": "Tortoise",
     "sqlactive": "sqlactive",
 }
@@ -37,6 +41,13 @@ def _time_ratio(a: Measurement | None, b: Measurement | None) -> float | None:
     return b.median_rate / a.median_rate
 
 
+#: sqlrecord's rows -> the ORM row on the same driver, and how a target names the driver.
+_ORM_PAIRS = {
+    "sqlrecord": ("orm", ""),
+    "sqlrecord-psycopg": ("orm-psycopg", " on psycopg"),
+    "sqlrecord-asyncmy": ("orm-asyncmy", " on asyncmy"),
+}
+
 #: A-K operations whose Tortoise comparison uses another operation (see evaluate_targets).
 _TORTOISE_PAIRS = {"B": "B-each"}
 
@@ -51,18 +62,21 @@ def evaluate_targets(
     """Every target of issue 5 that these measurements can judge, with ratio and verdict."""
     index, verdicts = _index(measurements), []
     for m in measurements:
-        if m.contestant != "sqlrecord":
+        if m.contestant not in _ORM_PAIRS:
             continue
-        ratio = _time_ratio(m, index.get((m.operation, m.concurrency, "orm")))
+        orm, where = _ORM_PAIRS[m.contestant]
+        ratio = _time_ratio(m, index.get((m.operation, m.concurrency, orm)))
         if ratio is not None:
             verdicts.append(
                 {
-                    "target": f"{m.operation} c={m.concurrency}: sqlrecord time / ORM time",
+                    "target": f"{m.operation} c={m.concurrency}{where}: sqlrecord time / ORM time",
                     "limit": ORM_LIMIT,
                     "ratio": ratio,
                     "pass": ratio <= ORM_LIMIT,
                 }
             )
+        if m.contestant != "sqlrecord":
+            continue
         operation = _BY_KEY[m.operation]
         if operation.bulk and operation.method == "bulk_insert":
             ratio = _time_ratio(m, index.get((m.operation, m.concurrency, "core")))

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from .contestants import CONTESTANTS, load
+from .contestants import CONTESTANTS, available, load
 from .contestants.base import Contestant
 from .operations import OPERATIONS, Operation, Plan, Seed, Sizes
 from .schema import reset_schema, seed, seed_parents
@@ -166,7 +166,7 @@ async def _measure(
                 result.seconds.append(elapsed)
     for result in results.values():
         if result.status == "ok":
-            log(f"    {result.contestant:>10}: {result.median_rate:>12,.0f} {operation.unit}/s")
+            log(f"    {result.contestant:>17}: {result.median_rate:>12,.0f} {operation.unit}/s")
     return list(results.values())
 
 
@@ -184,7 +184,10 @@ async def run_all(
     On SQLite each contestant has a file of its own (``contestant_target``), with a setup
     of its own; on a server they share the database, and so one setup.
     """
-    contestants = [load(name) for name in (names or list(CONTESTANTS))]
+    chosen = names or [name for name in CONTESTANTS if available(name, target)]
+    if unavailable := [name for name in chosen if not available(name, target)]:
+        raise SystemExit(f"{', '.join(unavailable)}: no such driver for {target.name}")
+    contestants = [load(name) for name in chosen]
     setups: dict[str, Setup] = {}
     by_url: dict[str, Setup] = {}
     versions: dict[str, str] = {}
@@ -197,6 +200,7 @@ async def run_all(
         setups[contestant.name] = by_url[where.sqlalchemy_url]
         await contestant.start(where)
         versions.update(contestant.versions())
+        versions.update(contestant.driver_version())
     measurements: list[Measurement] = []
     try:
         for operation in OPERATIONS:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 __all__ = ["POOL_SIZE", "TARGETS", "Target", "contestant_target", "target"]
@@ -12,6 +14,9 @@ POOL_SIZE = 10
 
 _ROOT = Path(__file__).resolve().parent.parent
 SQLITE_PATH = _ROOT / "var" / "bench" / "bench.sqlite"
+#: The servers' database (scripts/bench creates it): ``bench``, or another where several
+#: people share the servers (SQLRECORD_BENCH_DATABASE, read by scripts/bench too).
+DATABASE = os.environ.get("SQLRECORD_BENCH_DATABASE", "bench")
 
 
 @dataclass(frozen=True)
@@ -24,13 +29,19 @@ class Target:
     host: str = "127.0.0.1"
     port: int = 0
     user: str = ""
-    database: str = "bench"
+    database: str = DATABASE
     path: Path = SQLITE_PATH
+    #: The same database through the other drivers sqlrecord supports: driver -> URL.
+    other_drivers: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def sqlite_path(self) -> Path:
         """The SQLite file (SQLite target only)."""
         return self.path
+
+    def url_for(self, driver: str | None) -> str:
+        """The SQLAlchemy URL through ``driver`` (``None``: the target's first driver)."""
+        return self.sqlalchemy_url if driver is None else self.other_drivers[driver]
 
 
 TARGETS: dict[str, Target] = {
@@ -41,22 +52,26 @@ TARGETS: dict[str, Target] = {
     ),
     "postgres": Target(
         name="postgres",
-        sqlalchemy_url="postgresql+asyncpg://postgres@127.0.0.1:5432/bench",
+        sqlalchemy_url=f"postgresql+asyncpg://postgres@127.0.0.1:5432/{DATABASE}",
         tortoise_url=(
-            f"postgres://postgres@127.0.0.1:5432/bench?minsize={POOL_SIZE}&maxsize={POOL_SIZE}"
+            f"postgres://postgres@127.0.0.1:5432/{DATABASE}?minsize={POOL_SIZE}&maxsize={POOL_SIZE}"
         ),
         port=5432,
         user="postgres",
+        other_drivers={"psycopg": f"postgresql+psycopg://postgres@127.0.0.1:5432/{DATABASE}"},
     ),
     "mysql": Target(
         name="mysql",
-        sqlalchemy_url="mysql+aiomysql://root@127.0.0.1:3306/bench?charset=utf8mb4",
+        sqlalchemy_url=f"mysql+aiomysql://root@127.0.0.1:3306/{DATABASE}?charset=utf8mb4",
         tortoise_url=(
-            f"mysql://root:@127.0.0.1:3306/bench?minsize={POOL_SIZE}&maxsize={POOL_SIZE}"
+            f"mysql://root:@127.0.0.1:3306/{DATABASE}?minsize={POOL_SIZE}&maxsize={POOL_SIZE}"
             "&charset=utf8mb4"
         ),
         port=3306,
         user="root",
+        other_drivers={
+            "asyncmy": f"mysql+asyncmy://root@127.0.0.1:3306/{DATABASE}?charset=utf8mb4"
+        },
     ),
 }
 

@@ -1,5 +1,6 @@
 """Database fixtures: every test that asks for ``db`` runs on SQLite, and on
-PostgreSQL and MariaDB when their URLs are set (``.ci/run`` sets them).
+PostgreSQL and MariaDB when their URLs are set (``.ci/run`` sets them), once per
+driver whose URL is set: asyncpg and psycopg, aiomysql and asyncmy.
 
 Isolation: tests that only use a served ``session`` run inside a transaction
 that is rolled back; tests that commit through own sessions are followed by a
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,27 +33,89 @@ TEST_TABLES = {metadata: list(metadata.sorted_tables) for metadata in ALL_METADA
 POSTGRES_ENV = "SQLRECORD_TEST_POSTGRES_URL"
 MYSQL_ENV = "SQLRECORD_TEST_MYSQL_URL"
 
+#: Each server backend and the variable that holds its URL: PostgreSQL and MariaDB through
+#: the extras' drivers (asyncpg, aiomysql), then through the other drivers sqlrecord
+#: supports (psycopg 3, asyncmy), whose backend ids name the driver.
+SERVER_URL_ENVS = {
+    "postgresql": POSTGRES_ENV,
+    "mysql": MYSQL_ENV,
+    "postgresql-psycopg": "SQLRECORD_TEST_POSTGRES_PSYCOPG_URL",
+    "mysql-asyncmy": "SQLRECORD_TEST_MYSQL_ASYNCMY_URL",
+}
+#: The driver each server backend's URL must name: a URL of another driver would
+#: test the wrong one under the right name.
+BACKEND_DRIVERS = {
+    "postgresql": "asyncpg",
+    "mysql": "aiomysql",
+    "postgresql-psycopg": "psycopg",
+    "mysql-asyncmy": "asyncmy",
+}
+
+#: The backends of the other drivers. They run the suites that exercise the driver
+#: (types, errors, cancellation, faults, the fast paths' SQL) but not those marked
+#: ``driver_agnostic`` (the differential harness, the control-keyword fuzzing): their
+#: thousands of cases check sqlrecord's own logic per database, which the driver does
+#: not change, and would add minutes per driver to CI. SQLRECORD_TEST_ALL_DRIVERS=1
+#: runs those on every driver too.
+OTHER_DRIVER_BACKENDS = ("postgresql-psycopg", "mysql-asyncmy")
+ALL_SUITES_ON_ALL_DRIVERS = bool(os.environ.get("SQLRECORD_TEST_ALL_DRIVERS"))
+
 
 def _backends() -> list[str]:
     if os.environ.get("SQLRECORD_TEST_REQUIRE_ALL"):
-        missing = [name for name in (POSTGRES_ENV, MYSQL_ENV) if not os.environ.get(name)]
+        missing = [name for name in SERVER_URL_ENVS.values() if not os.environ.get(name)]
         if missing:
             raise pytest.UsageError(f"SQLRECORD_TEST_REQUIRE_ALL is set but {missing} are not.")
     backends = ["sqlite"]
-    if os.environ.get(POSTGRES_ENV):
-        backends.append("postgresql")
-    if os.environ.get(MYSQL_ENV):
-        backends.append("mysql")
+    for backend, variable in SERVER_URL_ENVS.items():
+        url = os.environ.get(variable)
+        if not url:
+            continue
+        driver = make_url(url).get_driver_name()
+        if driver != BACKEND_DRIVERS[backend]:
+            raise pytest.UsageError(
+                f"{variable} names the driver {driver!r}; it must be "
+                f"{BACKEND_DRIVERS[backend]!r} (the other drivers have variables of their own)."
+            )
+        backends.append(backend)
     return backends
 
 
 BACKENDS = _backends()
+#: The backends the ``driver_agnostic`` suites run on.
+AGNOSTIC_BACKENDS = [
+    backend
+    for backend in BACKENDS
+    if ALL_SUITES_ON_ALL_DRIVERS or backend not in OTHER_DRIVER_BACKENDS
+]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave the ``driver_agnostic`` tests out on the other drivers (see above)."""
+    if ALL_SUITES_ON_ALL_DRIVERS:
+        return
+    kept, left_out = [], []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        backends = {params.get("db"), params.get("server_db")}
+        if item.get_closest_marker("driver_agnostic") and backends & set(OTHER_DRIVER_BACKENDS):
+            left_out.append(item)
+        else:
+            kept.append(item)
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = kept
+
+
+def backend_url(backend: str, sqlite_file: Path) -> str:
+    """The URL of ``backend`` (a SQLite file at ``sqlite_file``, a server from its variable)."""
+    if backend == "sqlite":
+        return f"sqlite+aiosqlite:///{sqlite_file}"
+    return os.environ[SERVER_URL_ENVS[backend]]
 
 
 def _url(backend: str, tmp: Path) -> str:
-    if backend == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp / 'sqlrecord-test.db'}"
-    return os.environ[POSTGRES_ENV if backend == "postgresql" else MYSQL_ENV]
+    return backend_url(backend, tmp / "sqlrecord-test.db")
 
 
 @pytest.fixture(scope="session")
@@ -60,6 +124,15 @@ def sqlite_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 _databases: dict[str, Database] = {}
+
+
+def backend_of(database: Database) -> str:
+    """The backend id (``postgresql-psycopg``, ...) of a database the fixtures made, else
+    its dialect's name: figures are counted per driver."""
+    for backend, made in _databases.items():
+        if made is database:
+            return backend
+    return database.engine.dialect.name
 
 
 async def _prepared(backend: str, tmp: Path) -> Database:

@@ -174,6 +174,7 @@ def test_calls_with_field_names_take_no_options() -> None:
 
 
 @pytest.mark.reliability
+@pytest.mark.driver_agnostic  # which keys reach which option: sqlrecord's, not the driver's
 @pytest.mark.parametrize("call", sorted(CALLS))
 @RUN
 @given(mapping=mappings)

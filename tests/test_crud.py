@@ -218,6 +218,29 @@ async def test_foreign_key_and_not_null_errors(db: Database) -> None:
     assert await count_rows(db, Note) == 0
 
 
+# What each database names in a refused write: the server's own report, read alike
+# from either of its drivers (asyncpg and psycopg, aiomysql and asyncmy).
+REFUSAL_NAMES = {
+    "sqlite": ("test_users.email", None, "test_notes.text"),
+    "postgresql": ("test_users_email_key", "test_posts_author_id_fkey", "text"),
+    "mysql": ("email", None, "text"),
+}
+
+
+async def test_a_refused_write_names_the_constraint_the_database_names(db: Database) -> None:
+    duplicate, foreign_key, not_null = REFUSAL_NAMES[db.engine.dialect.name]
+    await User.create(email="dup@example.com")
+    with pytest.raises(DuplicateKeyError) as caught:
+        await User.create(email="dup@example.com")
+    assert caught.value.constraint == duplicate
+    with pytest.raises(ForeignKeyError) as refused:
+        await Post.create(title="orphan", author_id=987654)
+    assert refused.value.constraint == foreign_key
+    with pytest.raises(NotNullError) as missing:
+        await Note.create()
+    assert missing.value.constraint == not_null
+
+
 async def test_failed_child_create_keeps_parent_usable(db: Database) -> None:
     async with db.transaction():
         author = await User.create(email="parent@example.com")

@@ -33,6 +33,7 @@ from sqlrecord import Database
 from sqlrecord.exceptions import InvalidValueError, SQLRecordError
 
 from .bad_input_figures import FIGURES_DIR, Figures, figures_fixture
+from .conftest import backend_of
 from .helpers import table_snapshot
 from .models import Post, User
 
@@ -323,9 +324,8 @@ RUN = settings(
 
 
 def _backend(db: Database) -> str:
-    return {"sqlite": "sqlite", "postgresql": "postgresql", "mysql": "mysql", "mariadb": "mysql"}[
-        db.engine.dialect.name
-    ]
+    """Where the figures count: the backend, one per driver (``postgresql-psycopg``...)."""
+    return backend_of(db)
 
 
 async def _snapshot(db: Database) -> list[tuple[Any, ...]]:
@@ -432,12 +432,12 @@ async def test_text_and_number_lookups_match_python(
 async def test_hostile_lookups_run_or_refuse(
     db: Database, seeded: list[dict[str, Any]], key: str, value: Any
 ) -> None:
-    if isinstance(value, str) and "\x00" in value and _backend(db) == "postgresql":
+    if isinstance(value, str) and "\x00" in value and db.engine.dialect.name == "postgresql":
         # A NUL byte PostgreSQL cannot store must come back typed, not raw.
         try:
             await User.filter_by(**{key: value}).count()
         except InvalidValueError:
-            FIGURES.add("postgresql", inputs=1, typed_errors=1)
+            FIGURES.add(_backend(db), inputs=1, typed_errors=1)
             return
         except SQLRecordError:
             pass
@@ -565,7 +565,6 @@ def test_found_lookups_are_refused_typed(lookups: dict[str, Any]) -> None:
 async def test_nul_bytes_are_stored_or_refused_typed(db: Database) -> None:
     """PostgreSQL text cannot hold NUL: InvalidValueError there; elsewhere the same
     refusal, or the text stored and found exactly as given."""
-    backend = _backend(db)
     before = await _snapshot(db)
     try:
         user = await User.create(email="nul@example.com", name="a\x00b")
@@ -575,7 +574,9 @@ async def test_nul_bytes_are_stored_or_refused_typed(db: Database) -> None:
             with pytest.raises(InvalidValueError):
                 await User.filter_by(**lookups).count()
         return
-    assert backend != "postgresql", "PostgreSQL cannot store NUL: the write must be refused"
+    assert db.engine.dialect.name != "postgresql", (
+        "PostgreSQL cannot store NUL: the write must be refused"
+    )
     assert (await User.get_or_fail(user.id)).name == "a\x00b"
     assert await User.filter_by(name__contains="\x00").count() == 1
     assert await User.filter_by(name="a\x00b").count() == 1

@@ -52,11 +52,17 @@ def _open_transaction(connection: Any) -> bool:
     driver = connection.connection.driver_connection
     dialect = connection.dialect.name
     if dialect == "postgresql":
-        return bool(driver.is_in_transaction())  # asyncpg
+        return _postgres_in_transaction(driver)
     if dialect == "mysql":
-        # aiomysql's status flag is not refreshed by a statement that returns rows.
+        # aiomysql's (and asyncmy's) status flag is not refreshed by a statement that returns rows.
         return bool(connection.exec_driver_sql("SELECT @@in_transaction").scalar())
     return bool(driver._connection.in_transaction)  # aiosqlite's sqlite3 connection
+
+
+def _postgres_in_transaction(driver: Any) -> bool:
+    if hasattr(driver, "is_in_transaction"):  # asyncpg
+        return bool(driver.is_in_transaction())
+    return bool(driver.info.transaction_status.name != "IDLE")  # psycopg
 
 
 @contextmanager
@@ -391,7 +397,7 @@ def _dbapi_state(dbapi_connection: Any, dialect: str) -> tuple[bool, bool]:
     """(a transaction is open, the driver adapter is in autocommit) on a pooled connection."""
     if dialect == "postgresql":
         driver = dbapi_connection.driver_connection
-        return bool(driver.is_in_transaction()), bool(dbapi_connection.autocommit)
+        return _postgres_in_transaction(driver), bool(dbapi_connection.autocommit)
     if dialect == "mysql":
         cursor = dbapi_connection.cursor()
         cursor.execute("SELECT @@in_transaction, @@autocommit")

@@ -19,7 +19,7 @@ from sqlalchemy.util import await_only
 from sqlrecord import Database
 from sqlrecord.exceptions import DatabaseUnavailableError, TransactionConflictError
 
-from .conftest import RESTART_COMMANDS, record_figures
+from .conftest import RESTART_COMMANDS, backend_of, record_figures
 from .helpers import count_rows, fetch_column, slow_sql, stall_report, unpooled
 from .models import Invoice, Note, Tag, User
 
@@ -88,7 +88,7 @@ async def test_load_mixed_operations_lose_and_leak_nothing(db: Database) -> None
     lost = (2 * share - await count_rows(db, User)) + (2 * committed - await count_rows(db, Note))
     record_figures(
         "load",
-        db.engine.dialect.name,
+        backend_of(db),
         operations=len(tasks) + 2 * share,
         concurrent_tasks=len(tasks),
         rows_lost=lost,
@@ -116,7 +116,7 @@ async def test_cancelled_work_leaves_no_connection_or_transaction(db: Database) 
     async with asyncio.timeout(5):
         await User.create(email="after@example.com")  # the pool still serves
     assert await count_rows(db, User) == 2  # nothing of the cancelled units was kept
-    record_figures("cancellation", db.engine.dialect.name, operations=cancelled + 1)
+    record_figures("cancellation", backend_of(db), operations=cancelled + 1)
 
 
 async def test_cancellations_among_concurrent_writers(db: Database) -> None:
@@ -159,7 +159,7 @@ async def test_cancellations_among_concurrent_writers(db: Database) -> None:
     assert sorted(await fetch_column(db, Note, "text")) == ["kept"] * 40
     record_figures(
         "cancellation",
-        db.engine.dialect.name,
+        backend_of(db),
         operations=len(tasks),
         concurrent_tasks=len(tasks),
         connections_leaked=leaked,
@@ -193,7 +193,25 @@ async def test_deadlock_is_typed_and_retried(server_db: Database) -> None:
 
     await asyncio.gather(retried("A", "B"), retried("B", "A"))
     assert server_db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
-    record_figures("conflicts", server_db.engine.dialect.name, operations=4, concurrent_tasks=2)
+    record_figures("conflicts", backend_of(server_db), operations=4, concurrent_tasks=2)
+
+
+async def test_a_row_locked_elsewhere_is_a_conflict_for_nowait(server_db: Database) -> None:
+    """``for_update(nowait=True)`` on a row another transaction holds: the database refuses
+    the lock at once (PostgreSQL 55P03, MariaDB 1205), a conflict for the unit to run again."""
+    await Invoice.create(number="A")
+
+    async def without_waiting() -> None:
+        async with server_db.transaction():
+            await Invoice.filter_by(number="A").for_update(nowait=True).one()
+
+    async with server_db.transaction():
+        await Invoice.filter_by(number="A").for_update().one()
+        # A task of its own: its transaction is not the ambient one of this block.
+        with pytest.raises(TransactionConflictError, match="run the whole transaction again"):
+            await asyncio.create_task(without_waiting())
+    assert server_db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    record_figures("conflicts", backend_of(server_db), operations=2, concurrent_tasks=1)
 
 
 async def _kill_connections(db: Database) -> int:
@@ -316,7 +334,7 @@ async def test_server_faults_give_typed_errors_and_no_partial_writes(server_db: 
     assert faults > 0 and leaked == 0
     record_figures(
         "faults",
-        server_db.engine.dialect.name,
+        backend_of(server_db),
         operations=units * 2,
         concurrent_tasks=units,
         faults_injected=faults,
@@ -330,6 +348,8 @@ UNREACHABLE_URLS = {
     "sqlite": "sqlite+aiosqlite:////nonexistent-directory/sqlrecord.db",
     "postgresql": "postgresql+asyncpg://postgres@127.0.0.1:1/test",
     "mysql": "mysql+aiomysql://root@127.0.0.1:1/test",
+    "postgresql-psycopg": "postgresql+psycopg://postgres@127.0.0.1:1/test",
+    "mysql-asyncmy": "mysql+asyncmy://root@127.0.0.1:1/test",
 }
 
 
@@ -369,6 +389,15 @@ async def _kill_backend(admin: Database, server_id: int) -> None:
     await asyncio.sleep(0.05)  # let the client read the server's goodbye
 
 
+def _server_id(driver: Any) -> int:
+    """The server's id of a driver connection (what pg_terminate_backend or KILL takes)."""
+    if hasattr(driver, "get_server_pid"):  # asyncpg
+        return int(driver.get_server_pid())
+    if hasattr(driver, "info"):  # psycopg
+        return int(driver.info.backend_pid)
+    return int(driver.thread_id())  # aiomysql, asyncmy
+
+
 async def test_a_connection_killed_while_it_opens_is_a_typed_error(server_db: Database) -> None:
     """The server drops a new connection before the driver has set it up (SQLAlchemy's
     type codecs on asyncpg, sqlrecord's time zone on MySQL): a typed error, no leak."""
@@ -382,8 +411,7 @@ async def test_a_connection_killed_while_it_opens_is_a_typed_error(server_db: Da
     def open_then_kill(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
         nonlocal killed
         connection = dialect.loaded_dbapi.connect(*cargs, **cparams)
-        driver = connection._connection  # asyncpg or aiomysql
-        pid = driver.get_server_pid() if hasattr(driver, "get_server_pid") else driver.thread_id()
+        pid = _server_id(connection._connection)
         await_only(_kill_backend(admin, pid))
         killed += 1
         return connection
@@ -404,7 +432,7 @@ async def test_a_connection_killed_while_it_opens_is_a_typed_error(server_db: Da
     assert await count_rows(server_db, User) == 0
     record_figures(
         "faults",
-        server_db.engine.dialect.name,
+        backend_of(server_db),
         operations=1,
         faults_injected=killed,
         connections_leaked=leaked,
@@ -459,7 +487,7 @@ async def _load_through_a_restart(server_db: Database, command: str) -> None:
     assert after_restart >= 50 and leaked == 0
     record_figures(
         "faults",
-        server_db.engine.dialect.name,
+        backend_of(server_db),
         operations=2 * sum(outcomes.values()),
         concurrent_tasks=20,
         faults_injected=1,
@@ -484,7 +512,7 @@ async def test_a_connection_dropped_while_idle_is_replaced_unseen(server_db: Dat
         await pinged.dispose()
         server_db.make_default()
     assert faults >= 1 and leaked == 0
-    record_figures("faults", server_db.engine.dialect.name, operations=3, faults_injected=faults)
+    record_figures("faults", backend_of(server_db), operations=3, faults_injected=faults)
 
 
 async def test_a_connection_dropped_right_after_use_fails_once_typed(server_db: Database) -> None:
@@ -508,7 +536,7 @@ async def test_a_connection_dropped_right_after_use_fails_once_typed(server_db: 
         "before@example.com",
     ]
     assert faults >= 1 and leaked == 0
-    record_figures("faults", server_db.engine.dialect.name, operations=3, faults_injected=faults)
+    record_figures("faults", backend_of(server_db), operations=3, faults_injected=faults)
 
 
 async def test_a_connection_given_up_while_opening_frees_its_place_for_waiters(

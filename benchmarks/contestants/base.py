@@ -7,6 +7,7 @@ and names the reason in ``not_available``, and the report prints "n/a".
 
 from __future__ import annotations
 
+from importlib.metadata import version
 from typing import Any, ClassVar
 
 from ..targets import Target
@@ -27,6 +28,8 @@ class Contestant:
 
     name: ClassVar[str] = ""
     label: ClassVar[str] = ""
+    #: The driver of a driver row (``contestants.DRIVER_ROWS``); None: the target's first.
+    other_driver: str | None = None
     #: method name -> why this contestant has no such operation.
     not_available: ClassVar[dict[str, str]] = {}
 
@@ -41,6 +44,10 @@ class Contestant:
     def versions(self) -> dict[str, str]:
         """Package name -> version of what this contestant runs on."""
         return {}
+
+    def driver_version(self) -> dict[str, str]:
+        """A driver row's driver and its version (nothing for the others)."""
+        return {} if self.other_driver is None else {self.other_driver: version(self.other_driver)}
 
     async def handles(self, model: str, ids: list[int]) -> list[Handle]:
         """Turn ids into what ``update_*`` and ``delete`` take (untimed).

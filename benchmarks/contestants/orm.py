@@ -37,9 +37,9 @@ class OrmContestant(Contestant):
     label: ClassVar[str] = "SQLAlchemy ORM"
 
     async def start(self, target: Target) -> None:
-        """An engine with the shared pool size and a session factory."""
+        """An engine (on the row's driver) with the shared pool size and a session factory."""
         self.engine: AsyncEngine = create_async_engine(
-            target.sqlalchemy_url, pool_size=POOL_SIZE, max_overflow=0
+            target.url_for(self.other_driver), pool_size=POOL_SIZE, max_overflow=0
         )
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 

@@ -34,6 +34,21 @@ MODELS = declare(_Base)
 _COLUMNS = ("timestamp", "level", "text")
 
 
+def _models_on(database: Database) -> dict[str, Any]:
+    """The models again, on a base that names its own database (``__database__``, as
+    docs/sessions.md shows): a driver row shares the process with the main row, whose
+    ``Database`` is the default."""
+
+    class Declarative(DeclarativeBase):
+        pass
+
+    class Base(CRUDMixin, Declarative):
+        __abstract__ = True
+        __database__ = database
+
+    return declare(Base)
+
+
 class SqlrecordContestant(Contestant):
     """sqlrecord models on a ``Database`` with the shared pool size."""
 
@@ -41,11 +56,14 @@ class SqlrecordContestant(Contestant):
     label: ClassVar[str] = "sqlrecord"
 
     async def start(self, target: Target) -> None:
-        """``Database(url)`` with sqlrecord's defaults, and the shared pool size."""
+        """``Database(url)`` with sqlrecord's defaults, and the shared pool size; a driver
+        row's on its driver, for models of its own."""
         self.db = Database(
-            target.sqlalchemy_url,
+            target.url_for(self.other_driver),
             engine_options={"pool_size": POOL_SIZE, "max_overflow": 0},
+            default=self.other_driver is None,
         )
+        self.models = MODELS if self.other_driver is None else _models_on(self.db)
 
     async def stop(self) -> None:
         """``await db.dispose()``."""
@@ -57,47 +75,47 @@ class SqlrecordContestant(Contestant):
 
     async def handles(self, model: str, ids: list[Handle]) -> list[Handle]:
         """The objects, loaded with one query."""
-        found = await MODELS[model].filter_by(id__in=ids).order_by("id").all()
+        found = await self.models[model].filter_by(id__in=ids).order_by("id").all()
         return list(found)
 
     async def insert_one(self, model: str, row: dict[str, Any]) -> None:
         """A: ``Model.create(**row)`` in its own session (committed)."""
-        await MODELS[model].create(**row)
+        await self.models[model].create(**row)
 
     async def insert_batch(self, model: str, rows: list[dict[str, Any]]) -> None:
         """B: ``Model.bulk_create(rows, return_objects=True)``, as docs/models.md teaches for
         many new objects at once: one transaction, the objects come back with their ids."""
-        await MODELS[model].bulk_create(rows, return_objects=True)
+        await self.models[model].bulk_create(rows, return_objects=True)
 
     async def insert_each(self, model: str, rows: list[dict[str, Any]]) -> None:
         """B-each: ``Model.create`` per row inside ``db.transaction(savepoints=False)``, as
         docs/sessions.md teaches for rows that need each id before the next row."""
-        cls = MODELS[model]
+        cls = self.models[model]
         async with self.db.transaction(savepoints=False):
             for row in rows:
                 await cls.create(**row)
 
     async def bulk_insert(self, model: str, rows: list[dict[str, Any]]) -> None:
         """C: ``Model.bulk_create(rows)``."""
-        await MODELS[model].bulk_create(rows)
+        await self.models[model].bulk_create(rows)
 
     async def filter_many(self, model: str, upto: int) -> int:
         """D: ``Model.filter_by(id__lte=upto).all()``."""
-        return len(await MODELS[model].filter_by(id__lte=upto).all())
+        return len(await self.models[model].filter_by(id__lte=upto).all())
 
     async def filter_page(self, model: str, item: tuple[int, int]) -> int:
         """E: ``filter_by(level=…).order_by("id").limit(20).offset(…)``."""
         level, offset = item
-        query = MODELS[model].filter_by(level=level).order_by("id").limit(20).offset(offset)
+        query = self.models[model].filter_by(level=level).order_by("id").limit(20).offset(offset)
         return len(await query.all())
 
     async def get(self, model: str, pk: int) -> int:
         """F: ``Model.get(pk)``."""
-        return int(await MODELS[model].get(pk) is not None)
+        return int(await self.models[model].get(pk) is not None)
 
     async def get_hit(self, model: str, pks: list[int]) -> int:
         """``Model.get(pk)`` repeatedly inside one ``db.transaction()``."""
-        cls, held = MODELS[model], []
+        cls, held = self.models[model], []
         async with self.db.transaction():
             for pk in pks:
                 held.append(await cls.get(pk))  # held: the identity map's references are weak
@@ -105,11 +123,11 @@ class SqlrecordContestant(Contestant):
 
     async def values_dicts(self, model: str, upto: int) -> int:
         """G: ``.values(...)``."""
-        return len(await MODELS[model].filter_by(id__lte=upto).values(*_COLUMNS))
+        return len(await self.models[model].filter_by(id__lte=upto).values(*_COLUMNS))
 
     async def values_tuples(self, model: str, upto: int) -> int:
         """H: ``.values_list(...)``."""
-        return len(await MODELS[model].filter_by(id__lte=upto).values_list(*_COLUMNS))
+        return len(await self.models[model].filter_by(id__lte=upto).values_list(*_COLUMNS))
 
     async def update_whole(self, model: str, item: tuple[Any, dict[str, Any]]) -> None:
         """I: ``obj.update(**every_column)``."""
@@ -127,28 +145,28 @@ class SqlrecordContestant(Contestant):
 
     async def eager(self, model: str, parents: int) -> int:
         """``Parent.load("children").all()``."""
-        loaded = await MODELS["parent"].load("children").all()
+        loaded = await self.models["parent"].load("children").all()
         return len(loaded) + sum(len(p.children) for p in loaded)
 
     async def upsert(self, model: str, rows: list[dict[str, Any]]) -> None:
         """``Model.upsert(rows, conflict=["key"], update=["level", "text"])``."""
-        await MODELS[model].upsert(rows, conflict=["key"], update=["level", "text"])
+        await self.models[model].upsert(rows, conflict=["key"], update=["level", "text"])
 
     async def count_exists(self, model: str, level: int) -> int:
         """``query.count()`` and ``query.exists()``."""
-        query = MODELS[model].filter_by(level=level)
+        query = self.models[model].filter_by(level=level)
         total = await query.count()
         await query.exists()
         return total
 
     async def page_offset(self, model: str, page: int) -> int:
         """``order_by("id").paginate(page=…, per_page=20)``."""
-        found = await MODELS[model].order_by("id").paginate(page=page, per_page=20)
+        found = await self.models[model].order_by("id").paginate(page=page, per_page=20)
         return len(found.items)
 
     async def page_cursor(self, model: str, pages: int) -> int:
         """Walk ``order_by("id").cursor(limit=20, after=…)``."""
-        cls, after, seen = MODELS[model], None, 0
+        cls, after, seen = self.models[model], None, 0
         for _ in range(pages):
             found = await cls.order_by("id").cursor(limit=20, after=after)
             seen += len(found.items)
@@ -158,7 +176,7 @@ class SqlrecordContestant(Contestant):
     async def stream(self, model: str, upto: int) -> int:
         """``filter_by(...).stream(batch_size=1000)`` under ``contextlib.aclosing``."""
         seen = 0
-        query = MODELS[model].filter_by(id__lte=upto)
+        query = self.models[model].filter_by(id__lte=upto)
         async with contextlib.aclosing(query.stream(batch_size=1000)) as rows:
             async for _row in rows:
                 seen += 1

@@ -115,10 +115,11 @@ class Plan(NamedTuple):
 class UnitFacts(NamedTuple):
     """What the database allows: ``fast_paths`` (``Database(fast_paths=...)``),
     ``autocommit`` (a statement can be its own transaction at no cost: SQLite and
-    PostgreSQL, not MySQL/MariaDB, where switching costs a round trip),
-    ``savepoints_off`` (``db.transaction(savepoints=False)``, directly in its unit),
-    and ``pinned`` (a test's transaction holds the database's one connection:
-    ``sqlrecord.testing``; an own session joins it, nothing goes around it).
+    PostgreSQL, not MySQL/MariaDB, where switching costs a round trip, on either
+    driver of each: ``_begin.autocommit_is_free``), ``savepoints_off``
+    (``db.transaction(savepoints=False)``, directly in its unit), and ``pinned`` (a
+    test's transaction holds the database's one connection: ``sqlrecord.testing``; an
+    own session joins it, nothing goes around it).
 
     Example:
         >>> UnitFacts(fast_paths=True, autocommit=False, savepoints_off=False).autocommit

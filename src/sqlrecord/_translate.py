@@ -1,8 +1,11 @@
 """Translate driver errors into sqlrecord's typed errors, once, for all dialects.
 
-SQLite, PostgreSQL (asyncpg) and MySQL/MariaDB (aiomysql) each report a broken
-constraint differently: SQLite by message and extended error name, PostgreSQL by
-SQLSTATE, MySQL by a numeric error code. This module reads all three.
+SQLite, PostgreSQL (asyncpg, psycopg) and MySQL/MariaDB (aiomysql, asyncmy) each
+report a broken constraint differently: SQLite by message and extended error name,
+PostgreSQL by SQLSTATE, MySQL by a numeric error code. This module reads all three,
+and each driver of a database the same way: the two MySQL drivers raise errors of
+the same shape, and the two PostgreSQL drivers carry the same SQLSTATEs, with the
+server's details where each driver keeps them (:func:`_postgres_field`).
 """
 
 from __future__ import annotations
@@ -73,8 +76,7 @@ def _classify(error: sa_exc.IntegrityError) -> tuple[str | None, str | None]:
         return _MYSQL_CODES.get(args[0]), name
     state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
     if isinstance(state, str):  # PostgreSQL: SQLSTATE
-        cause = getattr(orig, "__cause__", None)
-        name = getattr(cause, "constraint_name", None) or getattr(cause, "column_name", None)
+        name = _postgres_field(orig, "constraint_name") or _postgres_field(orig, "column_name")
         if name is None and (match := _POSTGRES_KEY.search(message)):
             name = match.group("name")
         return _POSTGRES_STATES.get(state), name
@@ -83,6 +85,17 @@ def _classify(error: sa_exc.IntegrityError) -> tuple[str | None, str | None]:
             match = _SQLITE_NAMED.search(message)
             return kind, match.group("name").strip() if match else None
     return None, None
+
+
+def _postgres_field(orig: BaseException | None, field: str) -> str | None:
+    """A field of PostgreSQL's error report (the constraint, the column): asyncpg keeps
+    it on its own exception, the cause of SQLAlchemy's adapted one; psycopg on the
+    error's ``diag``."""
+    for source in (getattr(orig, "__cause__", None), getattr(orig, "diag", None)):
+        value = getattr(source, field, None)
+        if isinstance(value, str):
+            return value
+    return None
 
 
 def translate_integrity_error(
@@ -173,7 +186,7 @@ def translate_errors(*, model: str = "row") -> Iterator[None]:
             ) from error
         args = getattr(error.orig, "args", ())
         if args and _MYSQL_CODES.get(args[0]) == _NOT_NULL:
-            # pymysql reports "no default for a NOT NULL column" (1364) as operational.
+            # pymysql and asyncmy report "no default for a NOT NULL column" (1364) as operational.
             match = _MYSQL_FIELD.search(str(error.orig))
             raise _not_null(model, match.group("name") if match else None) from error
         if _is_connection_failure(error):
@@ -278,14 +291,21 @@ def _is_check_violation(error: sa_exc.OperationalError) -> bool:
 
 def _is_connection_failure(error: sa_exc.OperationalError) -> bool:
     """A connection that could not be opened, or broke, without SQLAlchemy marking it."""
-    args = getattr(error.orig, "args", ())
+    orig = error.orig
+    args = getattr(orig, "args", ())
     if args and isinstance(args[0], int):
         return args[0] in _MYSQL_CONNECTION_CODES
-    return "unable to open database file" in str(error.orig)  # SQLite
+    if getattr(orig, "pgconn", None) is not None and getattr(orig, "sqlstate", None) is None:
+        # psycopg: a connection attempt that failed carries the attempt's connection and
+        # no SQLSTATE (libpq gives none for it), whether the server was unreachable or
+        # refused the login. (asyncpg's refused connection arrives unwrapped:
+        # is_unwrapped_connection_loss.)
+        return True
+    return "unable to open database file" in str(orig)  # SQLite
 
 
-# asyncpg: connection exceptions (class 08) and operator intervention such as
-# pg_terminate_backend (57P01-57P03).
+# PostgreSQL (asyncpg and psycopg alike): connection exceptions (class 08) and
+# operator intervention such as pg_terminate_backend (57P01-57P03).
 _LOST_CONNECTION_STATES = ("08", "57P")
 
 
@@ -325,10 +345,12 @@ def _is_lost_connection_state(error: BaseException | None) -> bool:
     return isinstance(state, str) and state.startswith(_LOST_CONNECTION_STATES)
 
 
-# MySQL: 1213 deadlock, 1205 lock wait timeout. PostgreSQL: 40P01 deadlock,
-# 40001 serialization failure. SQLite reports its lock conflicts as "locked".
+# MySQL: 1213 deadlock, 1205 lock wait timeout (also a NOWAIT lock on MariaDB).
+# PostgreSQL: 40P01 deadlock, 40001 serialization failure, 55P03 lock not available
+# (lock_timeout, NOWAIT), which aborts the transaction there as well. SQLite reports
+# its lock conflicts as "locked".
 _CONFLICT_CODES = {1213, 1205}
-_CONFLICT_STATES = {"40P01", "40001"}
+_CONFLICT_STATES = {"40P01", "40001", "55P03"}
 
 
 def is_transaction_conflict(error: sa_exc.DBAPIError) -> bool:

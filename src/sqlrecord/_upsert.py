@@ -44,7 +44,7 @@ def upsert_statement(
             first = column_of[conflict[0]].name
             return statement.on_duplicate_key_update({first: table.c[first]})
         assignments = {column.name: statement.inserted[column.name] for column in chosen}
-        # aiomysql's executemany cannot carry a parameter after VALUES: inline them.
+        # aiomysql's and asyncmy's executemany take no parameter after VALUES: inline them.
         assignments.update(_orm_update_values(mapper, table, chosen, dialect, inline=True))
         return statement.on_duplicate_key_update(assignments)
     module: Any = postgresql if dialect.name == "postgresql" else sqlite

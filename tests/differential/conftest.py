@@ -3,8 +3,10 @@ catalogue's own tables, a raw reader engine per backend, and the run's counts in
 terminal summary.
 
 Backends follow the suite (SQLite always; PostgreSQL and MariaDB when their URLs
-are set). Modes: ``default``, and ``reference`` (``Database(..., fast_paths=False)``,
-every call through public SQLAlchemy API).
+are set), except those of the other drivers (psycopg, asyncmy): the harness is
+``driver_agnostic`` (tests/conftest.py says why). Modes: ``default``, and
+``reference`` (``Database(..., fast_paths=False)``, every call through public
+SQLAlchemy API).
 """
 
 from __future__ import annotations
@@ -23,19 +25,17 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from sqlrecord import Database
 
-from ..conftest import BACKENDS, MYSQL_ENV, POSTGRES_ENV
+from ..conftest import AGNOSTIC_BACKENDS, backend_url
 from .harness import TALLY
 from .models import MODELS, DhBase, DhSession
 
 # default: sqlrecord as shipped; reference: Database(..., fast_paths=False).
 MODES = ["default", "reference"]
-TARGETS = [f"{backend}-{mode}" for backend in BACKENDS for mode in MODES]
+TARGETS = [f"{backend}-{mode}" for backend in AGNOSTIC_BACKENDS for mode in MODES]
 
 
 def _url(backend: str, directory: Path) -> str:
-    if backend == "sqlite":
-        return f"sqlite+aiosqlite:///{directory / 'differential.db'}"
-    return os.environ[POSTGRES_ENV if backend == "postgresql" else MYSQL_ENV]
+    return backend_url(backend, directory / "differential.db")
 
 
 _readers: dict[str, AsyncEngine] = {}
@@ -93,7 +93,7 @@ async def target(
     request: pytest.FixtureRequest, harness_dir: Path
 ) -> AsyncIterator[tuple[Database, AsyncEngine, str]]:
     """(database, raw reader, "backend-mode"); the catalogue's models work in the database."""
-    backend, mode = request.param.split("-")
+    backend, mode = request.param.rsplit("-", 1)  # "postgresql-psycopg-default"
     reader = await _reader(backend, harness_dir)
     database = _database(backend, mode, harness_dir)
     for model in MODELS:
