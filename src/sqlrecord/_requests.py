@@ -110,8 +110,8 @@ class RequestSessions(AmbientSessions):
 
     def __init__(self) -> None:
         AmbientSessions.__init__(self)
-        self._apps: list[Any] = []  # registered by init_app, with their create_all
-        self._create_all_on_start: list[Any] = []
+        self._apps: list[Any] = []  # the apps init_app registered this database on
+        self._create_all_on_start: list[Any] = []  # those that asked for create_all
         self._lifespans = 0  # lifespans running now
 
     if TYPE_CHECKING:  # Database's
