@@ -170,7 +170,12 @@ def translate_errors(*, model: str = "row") -> Iterator[None]:
             "exhausted: raise pool_size/max_overflow, or shorten what holds connections."
         ) from error
     except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.InternalError) as error:
-        if error.connection_invalidated or not isinstance(error, sa_exc.OperationalError):
+        # An interface or internal error is the connection's, unless the server named
+        # another state for it: psycopg's 25P02 (a statement in a failed transaction) is
+        # an InternalError, and asyncpg passes the same state on as a plain DBAPIError.
+        if error.connection_invalidated or (
+            not isinstance(error, sa_exc.OperationalError) and not _names_other_state(error.orig)
+        ):
             raise DatabaseUnavailableError(
                 f"The database connection was lost while working on {model} "
                 f"({error.orig}). Nothing of the transaction was kept; try again."
@@ -338,6 +343,11 @@ def is_unwrapped_connection_loss(error: BaseException) -> bool:
     if any(cls.__name__ == "InterfaceError" for cls in type(error).__mro__):
         return True
     return _is_lost_connection_state(error)
+
+
+def _names_other_state(error: BaseException | None) -> bool:
+    state = getattr(error, "sqlstate", None)
+    return isinstance(state, str) and not state.startswith(_LOST_CONNECTION_STATES)
 
 
 def _is_lost_connection_state(error: BaseException | None) -> bool:
