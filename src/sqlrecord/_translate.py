@@ -180,6 +180,8 @@ def translate_errors(*, model: str = "row") -> Iterator[None]:
                 f"The database connection was lost while working on {model} "
                 f"({error.orig}). Nothing of the transaction was kept; try again."
             ) from error
+        if not isinstance(error, sa_exc.OperationalError):
+            raise  # the database's own error, as asyncpg passes it on
         if _is_check_violation(error):
             match = _MYSQL_CHECK_NAME.search(str(error.orig))
             name = match.group("name") if match else None
