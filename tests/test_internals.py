@@ -77,19 +77,19 @@ def test_each_pattern_would_catch_its_use_in_internals(what: str) -> None:
     assert any(pattern.search(text) for text in texts)
 
 
-@pytest.mark.parametrize("version", ["2.0.30", "2.0.58", "2.1.0", "2.1.9", "2.1.10b1"])
+@pytest.mark.parametrize("version", ["2.0.46", "2.0.58", "2.1.0", "2.1.9", "2.1.10b1"])
 def test_supported_sqlalchemy_is_accepted(version: str) -> None:
     check_sqlalchemy_version(version)
 
 
-@pytest.mark.parametrize("version", ["1.4.54", "2.0.29", "2.2.0", "3.0.0"])
+@pytest.mark.parametrize("version", ["1.4.54", "2.0.45", "2.2.0", "3.0.0"])
 def test_unsupported_sqlalchemy_is_refused_naming_the_range(version: str) -> None:
     with pytest.raises(ImportError) as raised:
         check_sqlalchemy_version(version)
     message = str(raised.value)
-    assert "sqlrecord needs SQLAlchemy >=2.0.30,<2.2" in message
+    assert "sqlrecord needs SQLAlchemy >=2.0.46,<2.2" in message
     assert f"{version} is installed" in message
-    assert "pip install 'SQLAlchemy[asyncio]>=2.0.30,<2.2'" in message
+    assert "pip install 'SQLAlchemy[asyncio]>=2.0.46,<2.2'" in message
 
 
 @pytest.mark.parametrize("version", ["0.20.0", "0.21.0", "0.22.1", "1.0.0"])
@@ -122,7 +122,7 @@ def test_supported_ranges_are_the_declared_dependencies() -> None:
     project = tomllib.loads((SOURCE.parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
     requirements = project["project"]["dependencies"]
     lowest, above = SUPPORTED_SQLALCHEMY
-    assert "SQLAlchemy[asyncio]>=2.0.30,<2.2" in requirements
-    assert (lowest, above) == ((2, 0, 30), (2, 2))
+    assert "SQLAlchemy[asyncio]>=2.0.46,<2.2" in requirements
+    assert (lowest, above) == ((2, 0, 46), (2, 2))
     assert "aiosqlite>=0.20" in requirements
     assert SUPPORTED_AIOSQLITE == ((0, 20), None)

@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 #: The SQLAlchemy releases CI runs the suite on: lowest first, upper bound excluded.
-SUPPORTED_SQLALCHEMY = ((2, 0, 30), (2, 2))
+SUPPORTED_SQLALCHEMY = ((2, 0, 46), (2, 2))
 
 #: The aiosqlite releases CI runs the suite on: the lowest, and no upper bound.
 SUPPORTED_AIOSQLITE = ((0, 20), None)
@@ -76,16 +76,16 @@ def check_sqlalchemy_version(version: str = sqlalchemy.__version__) -> None:
         >>> check_sqlalchemy_version("1.4.54")
         Traceback (most recent call last):
         ...
-        ImportError: sqlrecord needs SQLAlchemy >=2.0.30,<2.2 ...
+        ImportError: sqlrecord needs SQLAlchemy >=2.0.46,<2.2 ...
     """
     lowest, above = SUPPORTED_SQLALCHEMY
     found = _version_tuple(version)
     if lowest <= found < above:
         return
     raise ImportError(
-        f"sqlrecord needs SQLAlchemy >=2.0.30,<2.2 (the releases its test suite runs on); "
+        f"sqlrecord needs SQLAlchemy >=2.0.46,<2.2 (the releases its test suite runs on); "
         f"{version} is installed. Install a release in that range: "
-        "pip install 'SQLAlchemy[asyncio]>=2.0.30,<2.2'."
+        "pip install 'SQLAlchemy[asyncio]>=2.0.46,<2.2'."
     )
 
 
