@@ -237,12 +237,28 @@ def record_figures(suite: str, database: str, **figures: int) -> None:
         out.write(json.dumps(row) + "\n")
 
 
+def record_replica_figures(database: str, **figures: int) -> None:
+    """Append figures of the replica suites (tests/test_replicas.py) to
+    var/reliability/replicas.figures; the run's summary prints them."""
+    FIGURES_DIR.mkdir(parents=True, exist_ok=True)
+    with (FIGURES_DIR / "replicas.figures").open("a", encoding="utf-8") as out:
+        out.write(json.dumps({"database": database, **figures}) + "\n")
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     for stale in [*FIGURES_DIR.glob("*.jsonl"), *FIGURES_DIR.glob("*.json")]:
         stale.unlink()
+    (FIGURES_DIR / "replicas.figures").unlink(missing_ok=True)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    replica_figures = FIGURES_DIR / "replicas.figures"
+    if replica_figures.exists():
+        terminalreporter.write_sep("=", "replica figures")
+        for line in replica_figures.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            figures = ", ".join(f"{key}={value}" for key, value in row.items() if key != "database")
+            terminalreporter.write_line(f"{row['database']}: {figures}")
     rows = [
         json.loads(line)
         for path in sorted(FIGURES_DIR.glob("*.jsonl"))

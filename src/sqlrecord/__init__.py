@@ -15,6 +15,7 @@ from ._model import Base, BaseModel, BaseModelMixin
 from ._object import ObjectMixin
 from ._pagination import CursorPage, Page
 from ._query import Query
+from ._replicas import Replicas, ReplicaStats, ReplicaUsage
 from ._request_filters import RequestFilters
 from ._softdelete import SoftDeleteMixin
 from ._versioning import VersionedMixin
@@ -32,6 +33,9 @@ __all__ = [
     "Page",
     "Q",
     "Query",
+    "ReplicaStats",
+    "ReplicaUsage",
+    "Replicas",
     "RequestFilters",
     "SoftDeleteMixin",
     "UTCDateTime",

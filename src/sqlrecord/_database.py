@@ -9,17 +9,21 @@ Its web-app methods (``session``, ``init_app``, ``lifespan``) are in ``_requests
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Self
 
 from sqlalchemy import MetaData
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from . import _registry
 from ._begin import autocommit_bind, autocommit_is_free
 from ._engine import build_engine, build_sessionmaker
 from ._pinned import PinnableSessions
+from ._read_after import tracking_session_class
+from ._read_routing import ReadRouting
+from ._replicas import Replicas, ReplicaSet
 from ._requests import RequestSessions
 from ._sqlite_pragmas import PragmaValue
 from ._unit import Transaction
@@ -28,7 +32,7 @@ from .exceptions import ConfigurationError, NoDatabaseError
 __all__ = ["Database"]
 
 
-class Database(RequestSessions, PinnableSessions):
+class Database(RequestSessions, PinnableSessions, ReadRouting):
     """An async SQLAlchemy engine with its session factory, made for FastAPI.
 
     Args:
@@ -59,6 +63,10 @@ class Database(RequestSessions, PinnableSessions):
             is the reference mode, plain session work in an ordinary transaction;
             the differential test suite checks that both store the same rows and
             fire the same events.
+        replicas: read replicas of this database (a list of URLs, or
+            :class:`~sqlrecord.Replicas` for the options). Reads sqlrecord runs in
+            sessions of its own go to them, with read-your-writes; writes and units of
+            work stay on the primary (docs/scaling-out.md).
 
     Example:
         >>> db = Database("sqlite+aiosqlite://")
@@ -79,6 +87,7 @@ class Database(RequestSessions, PinnableSessions):
         default: bool = True,
         cursor_secret: str | bytes | None = None,
         fast_paths: bool = True,
+        replicas: Sequence[str | URL] | Replicas | None = None,
     ) -> None:
         self.cursor_secret = _secret_bytes(cursor_secret)
         self.fast_paths = fast_paths
@@ -97,6 +106,7 @@ class Database(RequestSessions, PinnableSessions):
                 sqlite_pragmas=sqlite_pragmas,
                 session_options=session_options,
                 default=default,
+                replicas=replicas,
             )
 
     # -- configuration -------------------------------------------------
@@ -112,6 +122,7 @@ class Database(RequestSessions, PinnableSessions):
         sqlite_pragmas: Mapping[str, PragmaValue] | None = None,
         session_options: Mapping[str, Any] | None = None,
         default: bool = True,
+        replicas: Sequence[str | URL] | Replicas | None = None,
     ) -> Self:
         """Configure the engine and session factory (for a ``Database()`` made without URL).
 
@@ -133,6 +144,26 @@ class Database(RequestSessions, PinnableSessions):
             engine_options=engine_options,
             sqlite_pragmas=sqlite_pragmas,
         )
+        if replicas is not None:
+            config = replicas if isinstance(replicas, Replicas) else Replicas(list(replicas))
+
+            def replica_engine(replica: URL, connect_args: dict[str, Any]) -> AsyncEngine:
+                options = dict(config.engine_options or engine_options or {})
+                options["connect_args"] = {**connect_args, **options.get("connect_args", {})}
+                return build_engine(
+                    replica,
+                    echo=echo,
+                    pool_recycle=pool_recycle,
+                    pool_pre_ping=pool_pre_ping,
+                    engine_options=options,
+                )
+
+            self._replica_set = ReplicaSet(config, primary=engine, build_engine=replica_engine)
+            # Its sessions record their committed writes, for read-your-writes.
+            session_options = dict(session_options or {})
+            session_options["sync_session_class"] = tracking_session_class(
+                session_options.get("sync_session_class", Session), self._replica_set
+            )
         self._sessionmaker = build_sessionmaker(engine, session_options)
         self._autocommit = autocommit_bind(engine)
         self._autocommit_is_free = autocommit_is_free(engine)
@@ -244,7 +275,8 @@ class Database(RequestSessions, PinnableSessions):
                 await connection.run_sync(each.drop_all)
 
     async def dispose(self) -> None:
-        """Close every pooled connection. The database can be used again afterwards.
+        """Close every pooled connection (the replicas' too). The database can be used
+        again afterwards.
 
         Example:
             >>> run(db.dispose())
@@ -253,6 +285,8 @@ class Database(RequestSessions, PinnableSessions):
         """
         if self._engine is not None:
             await self._engine.dispose()
+        if self._replica_set is not None:
+            await self._replica_set.dispose()
 
     # -- units of work ---------------------------------------------------
 

@@ -15,6 +15,7 @@ from ._internals import NO_VALUE
 from ._introspection import BaseMixin
 from ._model_info import ModelInfo, model_info
 from ._protection import is_trusted, protected_error
+from ._read_routing import read_in_scope
 from ._scope import SessionScope
 from ._values import check_assigned_values, check_column_value, check_integer_range, check_value
 from .exceptions import (
@@ -194,10 +195,15 @@ class ObjectMixin(BaseMixin):
         if state.key is None:
             raise NotFoundError(f"This {cls.__name__} was never saved; it has nothing to load.")
         target = session if session is not None else async_object_session(self)
-        async with SessionScope(cls, target, write=False, operation="load_related") as s:
+
+        async def refreshed(s: AsyncSession) -> None:
             if self not in s:
                 s.add(self)
             await s.refresh(self, attribute_names=list(names) or None)
+
+        await read_in_scope(
+            lambda: SessionScope(cls, target, write=False, operation="load_related"), refreshed
+        )
         return self
 
     async def save(self, *, session: AsyncSession | None = None, auto_commit: bool = False) -> Self:

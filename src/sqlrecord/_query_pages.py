@@ -7,10 +7,11 @@ reads in batches through a server-side cursor, in flat memory.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import TypeVar
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement
 
 from ._model_info import model_info
@@ -56,10 +57,13 @@ class QueryPages(QueryReads[M]):
             (['user2@example.com'], 3, 2, True)
         """
         page, per_page = page_numbers(page, per_page)
-        async with self._scope("paginate") as session:
+
+        async def counted_page(session: AsyncSession) -> tuple[int, list[M]]:
             query = self.with_session(session)
             total = await query.count()
-            items = await query.offset((page - 1) * per_page).limit(per_page).all()
+            return total, await query.offset((page - 1) * per_page).limit(per_page).all()
+
+        total, items = await self._read("paginate", counted_page)
         return Page.build(items, total=total, page=page, per_page=per_page)
 
     async def cursor(self, limit: int = 20, after: str | None = None) -> CursorPage[M]:
@@ -106,9 +110,13 @@ class QueryPages(QueryReads[M]):
             )
         base = self._reshaped(order=keys, limit=limit + 1, conditions=extra)
         statement = base._select(select(self._model, *columns), plan, nulls=True)
-        async with self._scope("cursor") as session:
+
+        async def keyset_rows(session: AsyncSession) -> Sequence[Any]:
             result = await session.execute(statement)
-            rows = (result.unique() if self._unique else result).all()
+            rows: Sequence[Any] = (result.unique() if self._unique else result).all()
+            return rows
+
+        rows = await self._read("cursor", keyset_rows)
         items = [row[0] for row in rows[:limit]]
         has_next = len(rows) > limit
         next_cursor = (

@@ -7,14 +7,16 @@ Each runs one SELECT in the query's session scope (served or own, see
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+from collections.abc import Awaitable, Callable, Generator, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ._model_info import model_info
 from ._paths import FieldRef, resolve_field_ref
 from ._query_building import QueryBuilding, primary_key_columns
+from ._read_routing import read_in_scope
 from ._scope import SessionScope
 from ._select_parts import JoinPlan
 from .exceptions import InvalidValueError, MultipleResultsError, NotFoundError
@@ -22,6 +24,7 @@ from .exceptions import InvalidValueError, MultipleResultsError, NotFoundError
 __all__ = ["QueryReads"]
 
 M = TypeVar("M")
+_T = TypeVar("_T")
 
 
 class QueryReads(QueryBuilding[M]):
@@ -36,16 +39,29 @@ class QueryReads(QueryBuilding[M]):
     __slots__ = ()
 
     def _scope(self, operation: str, *, cursor: bool = False) -> SessionScope:
-        """The scope of a read named ``operation`` (the plan logs the name)."""
+        """The scope of a read named ``operation`` (the plan logs the name). A query that
+        locks rows reads on the primary, whatever replicas the database has."""
         return SessionScope(
-            self._model, self._session, write=False, cursor=cursor, operation=operation
+            self._model,
+            self._session,
+            write=False,
+            cursor=cursor,
+            operation=operation,
+            primary=self._for_update is not None,
         )
+
+    async def _read(self, operation: str, read: Callable[[AsyncSession], Awaitable[_T]]) -> _T:
+        """``read`` in the scope of ``operation``, run again elsewhere if its replica fails."""
+        return await read_in_scope(lambda: self._scope(operation), read)
 
     async def _rows(self, statement: Any, operation: str) -> tuple[list[str], Sequence[Any]]:
         """Column names and rows of a query that selects columns, not objects."""
-        async with self._scope(operation) as session:
+
+        async def rows(session: AsyncSession) -> tuple[list[str], Sequence[Any]]:
             result = await session.execute(statement)
             return list(result.keys()), result.all()
+
+        return await self._read(operation, rows)
 
     def __await__(self) -> Generator[Any, None, list[M]]:
         return self.all().__await__()
@@ -61,7 +77,8 @@ class QueryReads(QueryBuilding[M]):
 
     async def _objects(self, *, first: bool) -> list[M]:
         """The matching objects (with ``first``, at most the first one)."""
-        async with self._scope("first" if first else "all") as session:
+
+        async def objects(session: AsyncSession) -> list[M]:
             result = await session.scalars(self.statement())
             if self._unique:
                 result = result.unique()
@@ -69,6 +86,8 @@ class QueryReads(QueryBuilding[M]):
                 found = result.first()
                 return [] if found is None else [found]
             return list(result.all())
+
+        return await self._read("first" if first else "all", objects)
 
     async def first(self) -> M | None:
         """The first row in the query's order, or ``None``.

@@ -17,6 +17,7 @@ from sqlalchemy.orm import InstanceState
 
 from ._column_types import fits
 from ._model_info import ModelInfo, model_info
+from ._read_routing import read_in_scope
 from ._scope import SessionScope
 from ._soft import live_condition, soft_delete_column
 from ._values import check_integer_range
@@ -77,19 +78,31 @@ async def get(
             valid=info.unique_names,
         )
     live = [] if with_deleted or soft_delete_column(model) is None else [live_condition(model)]
-    scope = SessionScope(model, session, write=False, operation="get")
-    async with scope as s:
-        if unique:
-            statement = select(model).filter_by(**_checked_unique(model, info, unique)).where(*live)
-            return (await s.scalars(statement)).one_or_none()
+    # Checked before any session: a bad key or keyword is the caller's, not a replica's.
+    if unique:
+        wanted = _checked_unique(model, info, unique)
+        statement = select(model).filter_by(**wanted).where(*live)
+    else:
         keys = [_checked_key(model, info, pk) for pk in pks]
+    scopes: list[SessionScope] = []
+
+    def make_scope() -> SessionScope:
+        scopes.append(SessionScope(model, session, write=False, operation="get"))
+        return scopes[-1]
+
+    async def found_in(s: AsyncSession) -> Any:
+        if unique:
+            return (await s.scalars(statement)).one_or_none()
         if len(keys) == 1:
             held = _held_by(s, model, keys[0])
-            found = held if scope.plan_get(held=held is not None) else await s.get(model, keys[0])
+            take_held = scopes[-1].plan_get(held=held is not None)
+            found = held if take_held else await s.get(model, keys[0])
             if found is not None and live and getattr(found, str(soft_delete_column(model))):
                 return None
             return found
         return await _get_many(s, model, info, keys, live)
+
+    return await read_in_scope(make_scope, found_in)
 
 
 async def get_or_fail(

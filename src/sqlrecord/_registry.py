@@ -30,6 +30,7 @@ __all__ = [
     "default_database",
     "metadata_for",
     "register_model",
+    "served_session",
     "set_default",
 ]
 
@@ -55,6 +56,9 @@ class ModelDatabase(Protocol):
 
     @property
     def _autocommit_engine(self) -> AsyncEngine: ...
+
+    #: The engine of a read a replica may serve, and that replica (``_read_routing``).
+    async def _read_bind(self, *, autocommit: bool) -> tuple[AsyncEngine, Any] | None: ...
 
     #: Whether a statement can be its own transaction at no cost (``_begin.py``).
     _autocommit_is_free: bool
@@ -173,3 +177,16 @@ def _works_in(model: type[Any], database: ModelDatabase) -> bool:
         return database_for(model) is database
     except NoDatabaseError:  # a model of no database at all is nobody's
         return False
+
+
+def served_session(model: type[Any], session: AsyncSession | None) -> AsyncSession | None:
+    """The caller's session for a call on ``model``: the one given, else the ambient one
+    of ``model``'s database; ``None`` when the call needs a session of its own.
+
+    Example:
+        >>> served_session(User, None) is None
+        True
+    """
+    if session is not None:
+        return session
+    return database_for(model).current_session()

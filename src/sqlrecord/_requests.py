@@ -10,6 +10,7 @@ parts (the dependency, the error handlers) are in ``fastapi.py``.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, MutableMapping
 from contextlib import asynccontextmanager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any, cast
@@ -19,13 +20,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ._ambient import AmbientSessions
 from ._begin import prepare_write_session
+from ._read_after import Written, new_context
 from ._registry import ModelDatabase, context_database
 from ._translate import translate_errors
 from ._unit import refuse_aborted
-from .exceptions import ConfigurationError
+from .exceptions import ConfigurationError, DatabaseUnavailableError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
+
+    from ._read_routing import ReadRouting
 
 __all__ = ["RequestSessions", "app_database", "request_unit"]
 
@@ -42,18 +46,30 @@ _ASGIApp = Callable[[_Scope, _Receive, _Send], Awaitable[None]]
 
 @asynccontextmanager
 async def request_unit(
-    database: AmbientSessions, *, commit: bool, writer: bool = False
+    database: AmbientSessions, *, commit: bool, writer: bool = False, read_only: bool = False
 ) -> AsyncIterator[AsyncSession]:
     """One request's unit of work: a session ambient while the route runs, committed
     at the end when ``commit`` (and nothing failed), else closed, which rolls back.
 
     ``writer``: the request will write, so on SQLite it takes the write lock before
     its first statement (BEGIN IMMEDIATE) instead of failing to upgrade a read.
+    ``read_only``: it will not commit (a GET under ``commit="unsafe_methods"``), so a
+    replica that has replayed the client's writes may serve it, on one connection.
     """
     async with database._ambient_session() as session:
-        if writer:
+        routed = None
+        if read_only:
+            routed = await cast("ModelDatabase", database)._read_bind(autocommit=False)
+            if routed is not None:
+                session.bind = routed[0]
+        elif writer:
             await prepare_write_session(session)
-        yield session
+        try:
+            yield session
+        except DatabaseUnavailableError as error:
+            if routed is not None:  # the replica went away: the next request goes elsewhere
+                routed[1].failed(error)
+            raise
         if commit:
             refuse_aborted(session)
             with translate_errors():
@@ -102,7 +118,60 @@ class _AppContext:
                 self.database,
             )
         with context_database(cast("ModelDatabase", self.database)):
-            await self.app(scope, receive, send)
+            if scope["type"] != "http" or getattr(self.database, "_replica_set", None) is None:
+                await self.app(scope, receive, send)
+                return
+            with new_context() as writes:
+                await self._serve_reading_after(scope, receive, send, writes)
+
+    async def _serve_reading_after(
+        self, scope: _Scope, receive: _Receive, send: _Send, writes: dict[Any, Written]
+    ) -> None:
+        """Serve a request of a database with replicas: the client's token (cookie or
+        header) makes its reads see its earlier writes; a response to a request that
+        wrote carries the token of those writes."""
+        database = cast("ReadRouting", self.database)
+        database._accept_token(writes, _token_of(scope))
+
+        async def send_token(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start" and any(
+                written.wrote for written in writes.values()
+            ):
+                token = await database.read_token()
+                if token is not None:
+                    assert database._replica_set is not None
+                    seconds = math.ceil(database._replica_set.config.max_lag) + 1
+                    cookie = (
+                        f"{TOKEN_COOKIE}={token}; Max-Age={seconds}; Path=/; HttpOnly; SameSite=Lax"
+                    )
+                    headers = [
+                        *message.get("headers", []),
+                        (b"set-cookie", cookie.encode("latin-1")),
+                        (TOKEN_HEADER.encode("latin-1"), token.encode("latin-1")),
+                    ]
+                    message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_token)
+
+
+#: The cookie and header that carry a client's read-your-writes token between requests.
+TOKEN_COOKIE = "sqlrecord_read_after"
+TOKEN_HEADER = "sqlrecord-read-after"
+
+
+def _token_of(scope: _Scope) -> str | None:
+    """The client's token: its header, else its cookie."""
+    cookie_token = None
+    for name, value in scope.get("headers", ()):
+        if name == TOKEN_HEADER.encode("latin-1"):
+            return str(value.decode("latin-1"))
+        if name == b"cookie":
+            for part in value.decode("latin-1").split(";"):
+                key, _, found = part.strip().partition("=")
+                if key == TOKEN_COOKIE:
+                    cookie_token = found
+    return cookie_token
 
 
 class RequestSessions(AmbientSessions):

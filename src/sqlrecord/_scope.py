@@ -23,7 +23,7 @@ import enum
 import itertools
 from contextlib import AbstractContextManager
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -53,7 +53,10 @@ from ._unit import ABORTED_MESSAGE, UnitState, abort_unit, close_session, unit_s
 from ._unwatched import TableRows
 from .exceptions import NoDatabaseError, TransactionAbortedError
 
-__all__ = ["SessionScope", "State", "served_session"]
+if TYPE_CHECKING:
+    from ._replicas import Replica
+
+__all__ = ["SessionScope", "State"]
 
 
 class State(enum.Enum):
@@ -89,11 +92,13 @@ class SessionScope:
         "_deferred",
         "_facts",
         "_hidden",
+        "_routed",
         "_savepoint",
         "_write",
         "auto_commit",
         "model",
         "plan",
+        "replica",
         "served",
         "session",
         "state",
@@ -109,8 +114,10 @@ class SessionScope:
         auto_commit: bool = False,
         cursor: bool = False,
         defer_begin: bool = False,
+        primary: bool = False,
     ) -> None:
         self.model = model
+        self.replica: Replica | None = None  # the one an own read went to, if any
         self.auto_commit = auto_commit
         self.state = State.READY
         self._write = write
@@ -127,6 +134,7 @@ class SessionScope:
                 database = database_for(model)
         # Kept as well as derivable from the plan's transaction: read on every call.
         served = self.served = session is not None
+        self._routed = not served and not write and not primary  # a replica may serve it
         self._database = database
         self._facts = _facts_of(database, session if write else None)
         if not write:
@@ -148,6 +156,11 @@ class SessionScope:
         self.state = to
 
     async def __aenter__(self) -> AsyncSession:
+        if self._routed and self._database is not None:
+            autocommit = self.plan.transaction is Transaction.AUTOCOMMIT
+            if (routed := await self._database._read_bind(autocommit=autocommit)) is not None:
+                bind, self.replica = routed
+                self.session.bind, self.session.sync_session.bind = bind, bind.sync_engine
         if self.served:
             if unit_state(self.session) is UnitState.ABORTED:
                 raise TransactionAbortedError(ABORTED_MESSAGE)
@@ -333,19 +346,6 @@ class SessionScope:
                 await self.session.run_sync(lambda _: savepoint.rollback())
         finally:
             hidden.__exit__(None, None, None)
-
-
-def served_session(model: type[Any], session: AsyncSession | None) -> AsyncSession | None:
-    """The caller's session for a call on ``model``: the one given, else the ambient one
-    of ``model``'s database; ``None`` when the call needs a session of its own.
-
-    Example:
-        >>> served_session(User, None) is None
-        True
-    """
-    if session is not None:
-        return session
-    return database_for(model).current_session()
 
 
 # Every combination of facts, made once: a call looks its own up.

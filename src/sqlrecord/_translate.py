@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import exc as orm_exc
 
+from ._read_only import refuse_read_only as _refuse_read_only
 from ._sqlite_locks import waited_for_own_lock, writer_elsewhere
 from .exceptions import (
     DatabaseUnavailableError,
@@ -170,6 +171,7 @@ def translate_errors(*, model: str = "row") -> Iterator[None]:
             "exhausted: raise pool_size/max_overflow, or shorten what holds connections."
         ) from error
     except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.InternalError) as error:
+        _refuse_read_only(error, model)
         # An interface or internal error is the connection's, unless the server named
         # another state for it: psycopg's 25P02 (a statement in a failed transaction) is
         # an InternalError, and asyncpg passes the same state on as a plain DBAPIError.
@@ -209,6 +211,7 @@ def translate_errors(*, model: str = "row") -> Iterator[None]:
             f"transaction again (db.transaction(retries=3) does this for you).{_holder(error)}"
         ) from error
     except (sa_exc.DataError, sa_exc.ProgrammingError) as error:
+        _refuse_read_only(error, model)
         if isinstance(error, sa_exc.ProgrammingError) and not _is_value_problem(error):
             raise
         raise InvalidValueError(
@@ -219,6 +222,7 @@ def translate_errors(*, model: str = "row") -> Iterator[None]:
         # Drivers that report a deadlock or a dropped connection with their
         # base error class (asyncpg does) land here, and so does a server that
         # is shutting down or starting (57P03) when the connection is opened.
+        _refuse_read_only(error, model)
         if is_connection_loss(error):
             raise DatabaseUnavailableError(
                 f"The database connection was lost while working on {model} "

@@ -28,7 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from . import _records
 from ._model_info import model_info
 from ._paths import LOOKUP_SEPARATOR
-from ._scope import SessionScope, served_session
+from ._registry import served_session
+from ._scope import SessionScope
 from ._translate import translate_errors
 from .exceptions import DuplicateKeyError, InvalidFieldError, TransactionConflictError
 

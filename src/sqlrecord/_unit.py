@@ -27,8 +27,9 @@ from sqlalchemy.orm import Session
 
 from ._begin import prepare_write_session
 from ._internals import connections_opened_by
+from ._read_after import note_committed_writes
 from ._registry import ModelDatabase
-from ._translate import translate_errors
+from ._translate import is_connection_loss, translate_errors
 from .exceptions import ConfigurationError, TransactionAbortedError, TransactionConflictError
 
 __all__ = [
@@ -261,6 +262,9 @@ async def close_session(session: AsyncSession, *, failing: bool, cancelled: bool
     Example:
         >>> run(close_session(db.sessionmaker(), failing=False))
     """
+    # The writes it committed (a unit, a request's session, an own write) are this
+    # task's, whatever happens next: its later reads must see them.
+    note_committed_writes(session.info)
     if cancelled:
         with contextlib.suppress(Exception):
             await asyncio.shield(session.invalidate())
@@ -268,7 +272,15 @@ async def close_session(session: AsyncSession, *, failing: bool, cancelled: bool
         with contextlib.suppress(sa_exc.DBAPIError):
             await session.close()
     else:
-        await session.run_sync(_close_resetting_once)
+        try:
+            await session.run_sync(_close_resetting_once)
+        except sa_exc.DBAPIError as error:
+            if not is_connection_loss(error):
+                raise
+            # The work is done (a read's rows are in hand, a write committed): a
+            # connection the server dropped as it was handed back is discarded quietly.
+            with contextlib.suppress(Exception):
+                await session.invalidate()
 
 
 def _close_resetting_once(session: Session) -> None:

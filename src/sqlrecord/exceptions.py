@@ -20,6 +20,7 @@ chained (``raise ... from exc``) so the original stays in the traceback::
     ├── TransactionAbortedError        a failed write took its unit of work with it
     ├── SelfDeadlockError              a write would wait for a lock its own task holds
     ├── DatabaseUnavailableError       connection lost or none free: try again later
+    ├── ReadOnlyDatabaseError          a write reached a read replica
     └── IntegrityConstraintError       the database refused a write
         ├── DuplicateKeyError          unique / primary key violated
         ├── ForeignKeyError            reference to a missing row, or still referenced
@@ -51,6 +52,7 @@ __all__ = [
     "NotLoadedError",
     "NotNullError",
     "ProtectedFieldError",
+    "ReadOnlyDatabaseError",
     "SQLRecordError",
     "SelfDeadlockError",
     "StaleObjectError",
@@ -323,6 +325,19 @@ class DatabaseUnavailableError(SQLRecordError):
 
     Example:
         >>> issubclass(DatabaseUnavailableError, SQLRecordError)
+        True
+    """
+
+
+class ReadOnlyDatabaseError(SQLRecordError):
+    """A write reached a server that takes none: a read replica (PostgreSQL's SQLSTATE
+    25006, MariaDB's read-only errors). sqlrecord sends writes to the primary; this
+    comes from a write in a request's read-only session (a GET under
+    ``request_session(commit="unsafe_methods")``, served by a replica) or from a
+    ``Database`` whose URL names a replica. Nothing was written.
+
+    Example:
+        >>> issubclass(ReadOnlyDatabaseError, SQLRecordError)
         True
     """
 

@@ -93,6 +93,7 @@ def _dependency(
             serving,  # type: ignore[arg-type]
             commit=writes,
             writer=writes and commit == "unsafe_methods",
+            read_only=not writes and commit == "unsafe_methods",
         ) as session:
             yield session
 
