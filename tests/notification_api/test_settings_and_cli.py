@@ -152,11 +152,11 @@ def test_make_database_takes_the_replicas_or_says_why_it_cannot() -> None:
     settings = Settings(
         api_env="test",
         jwt_secret="s" * 32,
-        db_url="sqlite+aiosqlite://",
-        db_replica_urls="sqlite+aiosqlite://",
+        db_url=PRIMARY,  # nothing connects: engines connect on first use
+        db_replica_urls="postgresql+asyncpg://napi:replica-pw@10.0.0.2/napi",
     )
     if "replicas" in inspect.signature(Database).parameters:  # sqlrecord with read replicas
-        assert make_database(settings) is not None
+        assert make_database(settings).url.host == "10.0.0.1"
         return
     with pytest.raises(ConfigurationError, match="unset DB_REPLICA_URLS"):
         make_database(settings)
