@@ -23,6 +23,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from notification_api import Settings, create_app
 from notification_api.database import make_database
@@ -95,6 +97,28 @@ async def _reachable(backend: str, url: str) -> None:
         pytest.fail(f"{backend} at {probe.url!r} is unreachable: {error}", pytrace=False)
     finally:
         await probe.dispose()
+
+
+async def own_database(url: str, *, suffix: str) -> str:
+    """``url`` with ``suffix`` added to its database name; that database is made afresh.
+
+    For tests that need a database no other test writes to (the schema fuzz's
+    rows, processes whose workers would take the suite's notifications).
+    """
+    server = make_url(url)
+    name = f"{server.database}{suffix}"
+    engine = create_async_engine(server, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            if server.get_backend_name() == "postgresql":
+                await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                await connection.execute(text(f'CREATE DATABASE "{name}"'))
+            else:
+                await connection.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+                await connection.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
+    finally:
+        await engine.dispose()
+    return server.set(database=name).render_as_string(hide_password=False)
 
 
 async def _clean_schema(settings: Settings) -> None:

@@ -110,12 +110,14 @@ class Receiver:
     """An ASGI app: ``POST /ok/...`` answers 200, ``POST /fail/...`` 500, and
     ``POST /slow-first/...`` acts on a delivery, then answers it only after a
     while (long enough for a test to kill the sender meanwhile). ``POST /hold/...``
-    answers 200 once ``release`` is set (or after ``HOLD_SECONDS``), and
-    ``POST /redirect/...`` answers 302 to a private address. It records every
+    answers 200 once ``release`` is set (or after ``HOLD_SECONDS``), ``POST
+    /slow/...`` answers 200 after ``SLOW_SECONDS`` (a receiver that keeps
+    senders busy), and ``POST /redirect/...`` answers 302 to a private address. It records every
     call (and, in ``timeline``, each arrival and answer in order), and acts on
     each ``Idempotency-Key`` once, as a careful receiver does."""
 
     HOLD_SECONDS = 1.5  # below the suite's webhook timeout (2 s): slow, but it answers
+    SLOW_SECONDS = 0.05
 
     calls: list[tuple[str, dict[str, str], bytes]] = field(default_factory=list)
     acted_on: dict[tuple[str, str], bytes] = field(default_factory=dict)
@@ -137,6 +139,8 @@ class Receiver:
         if path.startswith("/hold"):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.release.wait(), self.HOLD_SECONDS)
+        if path.startswith("/slow/"):
+            await asyncio.sleep(self.SLOW_SECONDS)
         if path.startswith("/redirect"):
             self.timeline.append(("answered", path))
             location = [(b"location", b"http://10.0.0.1/latest/meta-data/")]

@@ -38,12 +38,10 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from ..bad_input_figures import Figures, figures_fixture
-from .conftest import BACKENDS, TEST_RATE_LIMITS, URL_VARIABLES
+from .conftest import BACKENDS, TEST_RATE_LIMITS, URL_VARIABLES, own_database
 from .servers import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
@@ -56,31 +54,13 @@ ROOT = Path(__file__).resolve().parents[2]
 PHASES = "examples,coverage,fuzzing,stateful"
 
 
-async def _own_database(url: str) -> str:
-    """``url`` with ``_fuzz`` added to its database name; the database is made afresh."""
-    server = make_url(url)
-    name = f"{server.database}_fuzz"
-    engine = create_async_engine(server, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as connection:
-            if server.get_backend_name() == "postgresql":
-                await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-                await connection.execute(text(f'CREATE DATABASE "{name}"'))
-            else:
-                await connection.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
-                await connection.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
-    finally:
-        await engine.dispose()
-    return server.set(database=name).render_as_string(hide_password=False)
-
-
 @pytest.fixture(scope="module", params=BACKENDS)
 async def fuzz_db_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> str:
     if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{Path(tmp_path_factory.mktemp('fuzz')) / 'fuzz.db'}"
-    return await _own_database(os.environ[URL_VARIABLES[request.param]])
+    return await own_database(os.environ[URL_VARIABLES[request.param]], suffix="_fuzz")
 
 
 @pytest.fixture(scope="module")

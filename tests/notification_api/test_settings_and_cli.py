@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +18,10 @@ from cryptography.fernet import Fernet
 from pydantic import ValidationError
 
 from notification_api import Settings
+from notification_api.database import make_database
 from notification_api.migrate import alembic_config
+from sqlrecord import Database
+from sqlrecord.exceptions import ConfigurationError
 
 
 def test_prod_requires_a_jwt_secret(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -96,5 +102,96 @@ def test_help_names_the_commands_and_the_address_settings() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("usage: python -m notification_api")
-    for word in ("serve", "migrate", "rotate-secret-keys", "HOST:PORT", "DB_URL"):
+    for word in ("serve", "serve-api", "work", "migrate", "cleanup", "rotate-secret-keys"):
+        assert f"  {word} " in done.stdout
+    for word in ("HOST:PORT", "DB_URL", "DB_REPLICA_URLS", "NOTIFICATION_RETENTION_DAYS"):
         assert word in done.stdout
+
+
+PRIMARY = "postgresql+asyncpg://napi:primary-pw@10.0.0.1:5432/napi"
+
+
+def test_replica_urls_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DB_URL", PRIMARY)
+    monkeypatch.setenv(
+        "DB_REPLICA_URLS",
+        " postgresql+asyncpg://napi:replica-pw@10.0.0.2/napi,postgresql+psycopg://napi@10.0.0.3/napi,",
+    )
+    settings = Settings(api_env="test", jwt_secret="s" * 32)
+    assert settings.replica_urls == [
+        "postgresql+asyncpg://napi:replica-pw@10.0.0.2/napi",
+        "postgresql+psycopg://napi@10.0.0.3/napi",
+    ]
+    assert "replica-pw" not in repr(settings)  # secret, like REDIS_URL
+    monkeypatch.delenv("DB_REPLICA_URLS")
+    assert Settings(api_env="test", jwt_secret="s" * 32).replica_urls == []  # the default
+
+
+@pytest.mark.parametrize(
+    ("replicas", "expected"),
+    [
+        (
+            "mysql+aiomysql://napi:replica-pw@10.0.0.2/napi",
+            "DB_REPLICA_URLS entry 1 (mysql+aiomysql://napi:***@10.0.0.2/napi) is a mysql "
+            "database, but DB_URL is postgresql",
+        ),
+        ("postgresql+asyncpg://10.0.0.2/napi,replica-pw", "DB_REPLICA_URLS entry 2 is not a "),
+        ("postgresql://napi:replica-pw@10.0.0.2:port/napi", "DB_REPLICA_URLS entry 1 is not a "),
+    ],
+)
+def test_a_replica_that_cannot_be_one_is_refused_without_its_password(
+    replicas: str, expected: str
+) -> None:
+    with pytest.raises(ValidationError) as refused:
+        Settings(api_env="test", jwt_secret="s" * 32, db_url=PRIMARY, db_replica_urls=replicas)
+    assert expected in str(refused.value)
+    assert "replica-pw" not in str(refused.value)
+
+
+def test_make_database_takes_the_replicas_or_says_why_it_cannot() -> None:
+    settings = Settings(
+        api_env="test",
+        jwt_secret="s" * 32,
+        db_url=PRIMARY,  # nothing connects: engines connect on first use
+        db_replica_urls="postgresql+asyncpg://napi:replica-pw@10.0.0.2/napi",
+    )
+    if "replicas" in inspect.signature(Database).parameters:  # sqlrecord with read replicas
+        assert make_database(settings).url.host == "10.0.0.1"
+        return
+    with pytest.raises(ConfigurationError, match="unset DB_REPLICA_URLS"):
+        make_database(settings)
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_work_runs_until_a_signal_then_exits_cleanly(
+    tmp_path: Path, stop_signal: signal.Signals
+) -> None:
+    log_path = tmp_path / "work.log"
+    env = {
+        **os.environ,
+        "API_ENV": "test",
+        "DB_URL": f"sqlite+aiosqlite:///{tmp_path / 'work.db'}",
+        "WORKER_POLL_SECONDS": "0.1",
+    }
+    with log_path.open("w") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "notification_api", "work"], env=env, stderr=log, stdout=log
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while "started" not in log_path.read_text():
+                assert worker.poll() is None, log_path.read_text()
+                assert time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.05)
+            worker.send_signal(stop_signal)
+            assert worker.wait(timeout=30) == 0, log_path.read_text()
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+    logged = log_path.read_text()
+    assert "Traceback" not in logged, logged
+    assert "started" in logged and logged.rstrip().endswith("stopped"), logged
+    with sqlite3.connect(tmp_path / "work.db") as connection:  # MIGRATE_ON_START applied
+        assert connection.execute("SELECT count(*) FROM notifications").fetchone() == (0,)
+    connection.close()

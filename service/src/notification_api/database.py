@@ -9,7 +9,11 @@ a process (the tests build one app per database), each app with its own.
 
 from __future__ import annotations
 
+import inspect
+from typing import Any
+
 from sqlrecord import Database
+from sqlrecord.exceptions import ConfigurationError
 
 from .settings import Settings
 
@@ -21,7 +25,8 @@ def make_database(settings: Settings) -> Database:
 
     Statement parameters are never logged (``hide_parameters``): with
     ``DB_ECHO=true`` they would include password hashes and API secrets, and
-    they would appear in the text of database errors too.
+    they would appear in the text of database errors too. ``DB_REPLICA_URLS``
+    become the database's read replicas.
 
     Example:
         >>> database = make_database(Settings(api_env="test", db_url="sqlite+aiosqlite://",
@@ -31,6 +36,17 @@ def make_database(settings: Settings) -> Database:
         >>> database.engine.sync_engine.hide_parameters
         True
     """
+    options: dict[str, Any] = {}
+    if settings.db_replica_urls:
+        # TODO(replicas): sqlrecord's `Database(..., replicas=[...])` is on its way; once
+        # every supported sqlrecord has it, pass `replicas=settings.replica_urls` directly.
+        if "replicas" not in inspect.signature(Database).parameters:
+            raise ConfigurationError(
+                "DB_REPLICA_URLS is set, but the installed sqlrecord's Database takes no "
+                "replicas: install a sqlrecord with Database(..., replicas=...), or unset "
+                "DB_REPLICA_URLS to read from DB_URL's database only."
+            )
+        options["replicas"] = settings.replica_urls
     return Database(
         settings.db_url,
         echo=settings.db_echo,
@@ -38,4 +54,5 @@ def make_database(settings: Settings) -> Database:
         pool_pre_ping=settings.pool_pre_ping,
         engine_options={"hide_parameters": True},
         default=False,
+        **options,
     )

@@ -207,7 +207,12 @@ class Notification(Model):
     """
 
     __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_due", "status", "next_attempt_at"), TABLE_OPTIONS)
+    __table_args__ = (
+        Index("ix_notifications_due", "status", "next_attempt_at"),
+        # Retention's sweep: finished rows by the time they were finished (migration 0005).
+        Index("ix_notifications_finished", "status", "updated_at"),
+        TABLE_OPTIONS,
+    )
     __protected_attributes__ = frozenset({"status", "attempts", "api_key_id", "user_id"})
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)

@@ -17,6 +17,8 @@ import limits
 from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 __all__ = ["JWT_SECRET_MIN_BYTES", "IPNetwork", "Settings"]
 
@@ -49,6 +51,9 @@ class Settings(BaseSettings):
 
     api_env: Literal["local", "test", "prod"] = "local"
     db_url: str = "sqlite+aiosqlite:///notification_api.db"
+    # Read replicas of DB_URL's database (comma-separated URLs): reads outside a unit
+    # of work go there. Secret: a URL may carry a password.
+    db_replica_urls: Annotated[list[SecretStr], NoDecode] = []
     db_echo: bool = False
     pool_recycle: int = 900
     pool_pre_ping: bool = True
@@ -119,6 +124,34 @@ class Settings(BaseSettings):
     worker_lease_seconds: int = 60
     max_attempts: int = 5
     retry_backoff_seconds: float = 2.0
+    # Sent and failed notifications are deleted this many days after they were
+    # finished (0: kept forever), by the workers every RETENTION_SWEEP_SECONDS,
+    # RETENTION_BATCH_SIZE rows per transaction, or by the `cleanup` command.
+    notification_retention_days: int = Field(default=30, ge=0)
+    retention_sweep_seconds: float = Field(default=300.0, gt=0)
+    retention_batch_size: int = Field(default=500, ge=1)
+
+    @field_validator("db_replica_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: Any) -> Any:
+        if isinstance(value, str):  # one environment variable: "url1,url2"
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _replicas_of_the_primary(self) -> Settings:
+        # Named by position and with the password hidden: a URL may hold a secret.
+        primary = _backend_of(self.db_url, "DB_URL")
+        for number, url in enumerate(self.replica_urls, 1):
+            name = f"DB_REPLICA_URLS entry {number}"
+            backend = _backend_of(url, name)
+            if backend != primary:
+                shown = make_url(url).render_as_string(hide_password=True)
+                raise ValueError(
+                    f"{name} ({shown}) is a {backend} database, but DB_URL is {primary}: a "
+                    "read replica must be a copy of DB_URL's database, on the same backend."
+                )
+        return self
 
     @field_validator("webhook_allowed_networks", mode="before")
     @classmethod
@@ -249,6 +282,18 @@ class Settings(BaseSettings):
         return self.secret_keys_encryption_keys.get_secret_value().split(",")
 
     @property
+    def replica_urls(self) -> list[str]:
+        """The URLs of ``DB_REPLICA_URLS`` as plain text (for the engine, never for a log).
+
+        Example:
+            >>> Settings(api_env="test", jwt_secret="s" * 32, db_url="postgresql+asyncpg://db/napi",
+            ...          db_replica_urls="postgresql+asyncpg://r1/napi, postgresql+asyncpg://r2/napi"
+            ...          ).replica_urls
+            ['postgresql+asyncpg://r1/napi', 'postgresql+asyncpg://r2/napi']
+        """
+        return [url.get_secret_value() for url in self.db_replica_urls]
+
+    @property
     def jwt_key(self) -> str:
         """The JWT signing secret as plain text (always set after validation).
 
@@ -258,3 +303,15 @@ class Settings(BaseSettings):
         """
         assert self.jwt_secret is not None  # set by the validator
         return self.jwt_secret.get_secret_value()
+
+
+def _backend_of(url: str, name: str) -> str:
+    """The backend of a database URL (``postgresql``, ``mysql``, ``sqlite`` ...)."""
+    try:
+        return make_url(url).get_backend_name()
+    except (ArgumentError, ValueError):  # ValueError: a port that is no number
+        # The text is not shown: it may hold a password.
+        raise ValueError(
+            f"{name} is not a database URL: write it as SQLAlchemy does, "
+            "e.g. postgresql+asyncpg://user:password@host:5432/name."
+        ) from None

@@ -16,6 +16,12 @@ passing over tenants that have their share in flight and taking the others'
 rows in turn, oldest first. So a receiver that answers slowly (or not at all
 until the timeout) holds up its own tenant's messages only; before, each
 round waited for its slowest send before claiming anything else.
+
+Every time the worker compares or writes (due times, leases, ``sent_at``, the
+next attempt) is the database's (:mod:`notification_api.clock`), read once per
+claim and once per recorded outcome: workers in several processes, on hosts
+whose clocks disagree, never both hold a row. The worker also deletes finished
+notifications past their retention (:mod:`notification_api.retention`).
 """
 
 from __future__ import annotations
@@ -32,7 +38,9 @@ from typing import Any
 from sqlrecord import Database, Q
 
 from .channels import Channel, DeliveryError, Message
+from .clock import database_now
 from .models import ApiKey, Notification, NotificationStatus
+from .retention import delete_expired
 from .secrets_at_rest import secret_box
 from .settings import Settings
 
@@ -96,7 +104,11 @@ def backoff_seconds(settings: Settings, attempts: int) -> float:
 
 
 class DeliveryWorker:
-    """Runs in the app's lifespan (``start``/``stop``); ``wake()`` skips the poll wait.
+    """Claims and sends due notifications in the background (``start``/``stop``).
+
+    It runs in the app's lifespan (``python -m notification_api serve``) or on
+    its own (``work``); ``wake()`` skips the poll wait. Besides the deliveries
+    it sweeps expired notifications every ``RETENTION_SWEEP_SECONDS``.
 
     Example:
         >>> settings = Settings(api_env="test", jwt_secret="s" * 32)
@@ -112,7 +124,10 @@ class DeliveryWorker:
         self.settings = settings
         self.channels = dict(channels)
         self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._grace = 0.0
         self._task: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
 
     @property
     def running(self) -> bool:
@@ -120,13 +135,31 @@ class DeliveryWorker:
         return self._task is not None and not self._task.done()
 
     def start(self) -> None:
-        """Start the polling loop in the background."""
+        """Start the polling loop (and the retention sweep) in the background."""
+        self._stopping.clear()
         self._task = asyncio.create_task(self._loop(), name="notification-delivery")
+        if self.settings.notification_retention_days > 0:
+            self._sweeper = asyncio.create_task(self._sweep(), name="notification-retention")
 
-    async def stop(self) -> None:
-        """Stop the loop and its sends; one cut short is retried after its lease (nothing lost)."""
+    async def stop(self, *, grace: float = 0.0) -> None:
+        """Stop claiming; give the sends in flight ``grace`` seconds, then cut them short.
+
+        A send cut short keeps its row's lease, and the row is taken again after
+        it (nothing is lost; the receiver may see it twice, under one
+        ``Idempotency-Key``). With ``grace=0`` (the app's shutdown) they are cut
+        at once.
+        """
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
         if self._task is not None:
-            self._task.cancel()
+            self._grace = grace
+            self._stopping.set()
+            self._wake.set()
+            if grace <= 0:
+                self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
@@ -138,7 +171,7 @@ class DeliveryWorker:
     async def _loop(self) -> None:
         in_flight: _InFlight = {}
         try:
-            while True:
+            while not self._stopping.is_set():
                 # Cleared before claiming: a wake() during the claim is not lost.
                 self._wake.clear()
                 try:
@@ -155,10 +188,23 @@ class DeliveryWorker:
                     )
                 finally:
                     waker.cancel()
+            if in_flight:  # stopping: the sends under way may finish within the grace
+                await asyncio.wait(set(in_flight), timeout=self._grace)
         finally:
             for task in in_flight:
                 task.cancel()
             await asyncio.gather(*in_flight, return_exceptions=True)
+
+    async def _sweep(self) -> None:
+        while True:
+            try:
+                deleted = await delete_expired(self.database, self.settings)
+            except Exception:  # like a claim: log, and try again at the next sweep
+                logger.exception("deleting expired notifications failed")
+            else:
+                if deleted:
+                    logger.info("retention: %s expired notification(s) deleted", deleted)
+            await asyncio.sleep(self.settings.retention_sweep_seconds)
 
     async def run_once(self) -> int:
         """Claim what fits in ``WORKER_CONCURRENCY`` slots (fairly), send it, wait; how many.
@@ -194,8 +240,8 @@ class DeliveryWorker:
         share = self.settings.worker_tenant_concurrency
         load = Counter(in_flight.values())
         full = sorted(tenant for tenant, count in load.items() if count >= share)
-        now = dt.datetime.now(dt.UTC)
-        async with self.database.transaction():
+        async with self.database.transaction() as session:
+            now = await database_now(session)
             query = Notification.filter_by(
                 status=NotificationStatus.QUEUED, next_attempt_at__lte=now
             ).filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
@@ -249,11 +295,11 @@ class DeliveryWorker:
         await self._record(message.id, error)
 
     async def _record(self, notification_id: int, error: str | None) -> None:
-        now = dt.datetime.now(dt.UTC)
-        async with self.database.transaction():
+        async with self.database.transaction() as session:
             notification = await Notification.get(notification_id)
             if notification is None:  # deleted with its key while it was being sent
                 return
+            now = await database_now(session)
             changes: dict[str, Any]
             if error is None:
                 changes = {"status": NotificationStatus.SENT, "sent_at": now, "last_error": None}
