@@ -10,8 +10,11 @@ them to the suite's webhook receiver. Each must arrive exactly once, claimed
 once (``attempts == 1``), and both workers must have taken part.
 
 ``NOTIFICATION_API_TEST_POSTGRES_REPLICA_URLS`` (comma-separated, optional)
-names read replicas of the test server; the processes get them, pointed at the
-same database name, as ``DB_REPLICA_URLS``.
+names read replicas, and ``NOTIFICATION_API_TEST_POSTGRES_REPLICATED_URL`` their
+primary (``.ci/run`` sets both from ``scripts/replicas``): the test's database is
+then made on that primary, and the processes get the replicas, pointed at the same
+database name, as ``DB_REPLICA_URLS``; the client carries the read-after cookie
+from one process to the other, as a browser would.
 """
 
 from __future__ import annotations
@@ -32,7 +35,9 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.fernet import Fernet
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from notification_api import Settings
 from notification_api.database import make_database
@@ -45,6 +50,8 @@ from .servers import Receiver, free_port
 
 pytestmark = pytest.mark.e2e
 REPLICAS_VARIABLE = "NOTIFICATION_API_TEST_POSTGRES_REPLICA_URLS"
+#: The primary of those replicas (its database is created there and replicated).
+REPLICATED_VARIABLE = "NOTIFICATION_API_TEST_POSTGRES_REPLICATED_URL"
 NOTIFICATIONS = 60
 DELIVERY_BOUND_SECONDS = 20
 _SENT_LINE = re.compile(r"notification (\d+): sent \(attempt")
@@ -83,6 +90,12 @@ class Deployment:
     api_urls: list[str]
     workers: list[Process]
     apis: list[Process]
+    #: The replicas the processes read from (DB_REPLICA_URLS), if any.
+    replicas: list[str]
+
+    @property
+    def replicated(self) -> bool:
+        return bool(self.replicas)
 
 
 @pytest.fixture(scope="module", params=[backend for backend in BACKENDS if backend != "mysql"])
@@ -98,7 +111,10 @@ async def shared_db_url(
         primary = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('procs') / 'shared.db'}"
         replicas: list[str] = []
     else:
-        primary = await own_database(os.environ[URL_VARIABLES[request.param]], suffix="_procs")
+        # With replicas, their primary's server (scripts/replicas): a database made
+        # there is made on its replicas too.
+        server = os.environ.get(REPLICATED_VARIABLE) or os.environ[URL_VARIABLES[request.param]]
+        primary = await own_database(server, suffix="_procs")
         name = make_url(primary).database
         replicas = [
             make_url(url.strip()).set(database=name).render_as_string(hide_password=False)
@@ -190,7 +206,7 @@ async def deployment(
             *(_until_ready(api, lambda url=url: _answers(url)) for api, url in serving),
             *(_until_ready(worker, lambda w=worker: _logged(w, "started")) for worker in workers),
         )
-        yield Deployment(db_url, api_urls, workers, apis)
+        yield Deployment(db_url, api_urls, workers, apis, replicas=replicas)
 
 
 async def _logged(process: Process, word: str) -> bool:
@@ -207,9 +223,15 @@ async def test_two_apis_and_two_workers_deliver_every_notification_once(
         auth = await register(first)
         # A key created on one process is listed by the very next request on the other.
         key = await create_key(first, auth)
+        if deployment.replicated:
+            # The write's response carries the read-after token as a cookie: a browser
+            # sends it to whichever process serves it next, as this client does.
+            assert "sqlrecord_read_after" in first.cookies
+        second.cookies.update(first.cookies)
         listed = await second.get("/api/users/apikeys", headers=auth)
         assert [item["id"] for item in listed.json()] == [key["id"]], listed.text
         other = await create_key(second, auth)
+        first.cookies.update(second.cookies)
         listed = await first.get("/api/users/apikeys", headers=auth)
         assert [item["id"] for item in listed.json()] == [key["id"], other["id"]], listed.text
 
@@ -238,6 +260,14 @@ async def test_two_apis_and_two_workers_deliver_every_notification_once(
     per_worker = [set(worker.sent_ids()) & set(ids) for worker in deployment.workers]
     assert all(per_worker), [len(sent) for sent in per_worker]
     assert per_worker[0].isdisjoint(per_worker[1])
+    if deployment.replicated:
+        # The GETs were served by the replicas (their own counters, which a server
+        # backend reports within seconds), the key lists among them, and none was
+        # stale (the lists above).
+        async def served_by_replicas() -> bool:
+            return await _reads_on_replicas(deployment.replicas, "api_keys") > 0
+
+        await eventually(served_by_replicas, within=20)
     assert per_worker[0] | per_worker[1] == set(ids)
     print(f"{NOTIFICATIONS} notifications queued and delivered in {took:.2f} s")
     # SIGTERM: each worker stops its loop, lets its sends finish and exits 0.
@@ -249,6 +279,27 @@ async def test_two_apis_and_two_workers_deliver_every_notification_once(
         # uvicorn shuts down, then ends itself with the signal it received (0.29 and later).
         assert api.stop() in (0, -signal.SIGTERM), api.log()
         assert "Application shutdown complete" in api.log(), api.log()
+
+
+async def _reads_on_replicas(urls: list[str], table: str) -> int:
+    total = 0
+    for url in urls:
+        engine = create_async_engine(url)
+        try:
+            async with engine.connect() as connection:
+                total += int(
+                    await connection.scalar(
+                        text(
+                            "SELECT coalesce(seq_scan, 0) + coalesce(idx_scan, 0) "
+                            "FROM pg_stat_user_tables WHERE relname = :table"
+                        ),
+                        {"table": table},
+                    )
+                    or 0
+                )
+        finally:
+            await engine.dispose()
+    return total
 
 
 async def _rows(db_url: str, ids: list[int]) -> list[tuple[Any, ...]]:

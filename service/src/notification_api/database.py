@@ -9,11 +9,10 @@ a process (the tests build one app per database), each app with its own.
 
 from __future__ import annotations
 
-import inspect
-from typing import Any
+import hashlib
+import hmac
 
 from sqlrecord import Database
-from sqlrecord.exceptions import ConfigurationError
 
 from .settings import Settings
 
@@ -26,7 +25,8 @@ def make_database(settings: Settings) -> Database:
     Statement parameters are never logged (``hide_parameters``): with
     ``DB_ECHO=true`` they would include password hashes and API secrets, and
     they would appear in the text of database errors too. ``DB_REPLICA_URLS``
-    become the database's read replicas.
+    become the database's read replicas (sqlrecord's reads in its own sessions and
+    GET requests go to them, with read-your-writes: docs/scaling-out.md).
 
     Example:
         >>> database = make_database(Settings(api_env="test", db_url="sqlite+aiosqlite://",
@@ -36,23 +36,19 @@ def make_database(settings: Settings) -> Database:
         >>> database.engine.sync_engine.hide_parameters
         True
     """
-    options: dict[str, Any] = {}
-    if settings.db_replica_urls:
-        # TODO(replicas): sqlrecord's `Database(..., replicas=[...])` is on its way; once
-        # every supported sqlrecord has it, pass `replicas=settings.replica_urls` directly.
-        if "replicas" not in inspect.signature(Database).parameters:
-            raise ConfigurationError(
-                "DB_REPLICA_URLS is set, but the installed sqlrecord's Database takes no "
-                "replicas: install a sqlrecord with Database(..., replicas=...), or unset "
-                "DB_REPLICA_URLS to read from DB_URL's database only."
-            )
-        options["replicas"] = settings.replica_urls
+    # Pagination cursors and read-after tokens are signed with the database's secret:
+    # one derived from JWT_SECRET is the same in every API process, so a cursor or a
+    # token one process gave is honoured by the others.
+    cursor_secret = hmac.new(
+        settings.jwt_key.encode(), b"notification-api sqlrecord cursor secret", hashlib.sha256
+    ).digest()
     return Database(
         settings.db_url,
         echo=settings.db_echo,
         pool_recycle=settings.pool_recycle,
         pool_pre_ping=settings.pool_pre_ping,
-        engine_options={"hide_parameters": True},
+        engine_options={"hide_parameters": True},  # the replicas' engines take them too
         default=False,
-        **options,
+        cursor_secret=cursor_secret,
+        replicas=settings.replica_urls or None,
     )
