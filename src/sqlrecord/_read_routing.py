@@ -10,6 +10,7 @@ primary, so everything it reads is as current as what it writes.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -42,6 +43,8 @@ class _ReadScope(Protocol):
 __all__ = ["ReadRouting", "read_in_scope"]
 
 _T = TypeVar("_T")
+
+logger = logging.getLogger("sqlrecord.replicas")
 
 
 class ReadRouting:
@@ -153,7 +156,7 @@ class ReadRouting:
         forced = _read_after.forced_route()
         if forced == "primary":
             replicas.primary_read("forced")
-            return None
+            return None  # the counters say why the primary served it
         wanted = None if forced == "replica" else await self._wanted_position(replicas)
         if wanted is _WINDOW:
             replicas.primary_read("window")
@@ -162,6 +165,8 @@ class ReadRouting:
         if replica is None:
             return None
         replicas.served(replica)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("sqlrecord: a read goes to the replica %s", replica.usage.url)
         return (replica.autocommit if autocommit else replica.engine), replica
 
     async def _wanted_position(

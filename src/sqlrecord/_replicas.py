@@ -353,6 +353,8 @@ class ReplicaSet:
 
     def primary_read(self, reason: str) -> None:
         """Count a read the primary served instead of a replica, and why."""
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("sqlrecord: a read goes to the primary (%s)", reason)
         self.stats.primary_reads += 1
         self.stats.primary_reasons[reason] = self.stats.primary_reasons.get(reason, 0) + 1
 

@@ -61,7 +61,7 @@ async def request_unit(
         if read_only:
             routed = await cast("ModelDatabase", database)._read_bind(autocommit=False)
             if routed is not None:
-                session.bind = routed[0]
+                session.bind, session.sync_session.bind = routed[0], routed[0].sync_engine
         elif writer:
             await prepare_write_session(session)
         try:

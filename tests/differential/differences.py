@@ -38,4 +38,10 @@ DIFFERENCES: dict[str, str] = {
         "statement it runs no flush and no mapper hook (before_insert and the like), and "
         "validators run once per given value, whether the row turns out new or existing."
     ),
+    "replica-reads": (
+        "With Database(replicas=...), a read in a session of sqlrecord's own may be served by "
+        "a replica: it sees everything the caller's context (task, request, token) wrote, "
+        "but another process's write may reach it up to max_lag seconds late, where a read "
+        "of the primary sees it at once. db.primary() restores the ORM's view for a block."
+    ),
 }
