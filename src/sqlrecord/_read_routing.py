@@ -24,6 +24,12 @@ from ._replica_positions import Position
 from ._replicas import Replica, ReplicaSet, ReplicaStats
 from .exceptions import DatabaseUnavailableError
 
+__all__ = ["ReadRouting", "read_in_scope"]
+
+_T = TypeVar("_T")
+
+logger = logging.getLogger("sqlrecord.replicas")
+
 
 class _ReadScope(Protocol):
     """A session scope (``_scope.SessionScope``), as :func:`read_in_scope` uses it."""
@@ -38,13 +44,6 @@ class _ReadScope(Protocol):
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None: ...
-
-
-__all__ = ["ReadRouting", "read_in_scope"]
-
-_T = TypeVar("_T")
-
-logger = logging.getLogger("sqlrecord.replicas")
 
 
 class ReadRouting:
