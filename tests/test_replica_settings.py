@@ -6,6 +6,8 @@ The routing itself runs on real replicas in ``tests/test_replicas.py``.
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -144,3 +146,54 @@ def test_what_a_read_only_server_says_is_recognised(orig: Exception, refused: bo
             refuse_read_only(error, "User")
     else:
         refuse_read_only(error, "User")  # not a read-only refusal: left to the caller
+
+
+async def _sqlite_pair(tmp_path: Path, **options: Any) -> Database:
+    """A SQLite "primary" with two "replicas" that are the same file: the routing, with
+    no lag to wait for (SQLite has no positions: the fixed window applies)."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'primary.db'}"
+    database = Database(url, replicas=Replicas([url, url], **options), default=False)
+    await database.create_all(User.metadata)
+    return database
+
+
+async def test_weights_share_the_reads_in_turn(tmp_path: Path) -> None:
+    database = await _sqlite_pair(tmp_path, weights=[3, 1])
+    try:
+        with database.as_default():
+            for _ in range(40):
+                await User.count()
+        assert [usage.reads for usage in database.replica_stats().replicas] == [30, 10]
+    finally:
+        await database.dispose()
+
+
+async def test_where_positions_cannot_be_compared_a_write_keeps_reads_on_the_primary(
+    tmp_path: Path,
+) -> None:
+    database = await _sqlite_pair(tmp_path, window=0.3)
+    try:
+        with database.as_default():
+            await User.count()  # no write yet: a replica
+            await User.create(email="kim@example.com")
+            assert await User.count() == 1  # within the window: the primary
+            assert await database.read_token() is None  # nothing a client could carry
+            await asyncio.sleep(0.35)
+            assert await User.count() == 1  # past it: a replica again
+        stats = database.replica_stats()
+        assert stats.replica_reads == 2
+        assert stats.primary_reasons == {"window": 1}
+    finally:
+        await database.dispose()
+
+
+async def test_a_random_policy_reaches_every_replica(tmp_path: Path) -> None:
+    database = await _sqlite_pair(tmp_path, policy="random")
+    try:
+        with database.as_default():
+            for _ in range(60):
+                await User.count()
+        reads = [usage.reads for usage in database.replica_stats().replicas]
+        assert sum(reads) == 60 and min(reads) > 0
+    finally:
+        await database.dispose()
