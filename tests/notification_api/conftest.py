@@ -181,6 +181,17 @@ async def service(
 
 
 @pytest.fixture
+async def paused_worker(service: Service) -> AsyncIterator[None]:
+    """The service's own delivery worker (and so its retention sweep) is stopped during
+    the test: the test's workers, if any, are the only ones."""
+    await service.app.state.worker.stop()
+    try:
+        yield
+    finally:
+        service.app.state.worker.start()
+
+
+@pytest.fixture
 async def client(service: Service) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client of the running service; afterwards, no connection may stay checked out."""
     # The test's own model calls (reading what the service wrote) use its database.

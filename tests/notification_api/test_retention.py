@@ -12,7 +12,6 @@ import datetime as dt
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -30,16 +29,6 @@ from .conftest import Service, eventually
 
 pytestmark = pytest.mark.e2e
 DAYS = 30
-
-
-@pytest.fixture
-async def paused(service: Service) -> AsyncIterator[None]:
-    """The service's own worker (and so its retention sweep) is stopped during the test."""
-    await service.app.state.worker.stop()
-    try:
-        yield
-    finally:
-        service.app.state.worker.start()
 
 
 async def _rows_aged(
@@ -86,7 +75,7 @@ AGES = {
 }
 
 
-@pytest.mark.usefixtures("paused")
+@pytest.mark.usefixtures("paused_worker")
 async def test_expired_finished_rows_go_in_batches_queued_ones_stay(
     client: httpx.AsyncClient, service: Service
 ) -> None:
@@ -99,7 +88,7 @@ async def test_expired_finished_rows_go_in_batches_queued_ones_stay(
     assert await delete_expired(service.database, settings) == 0
 
 
-@pytest.mark.usefixtures("paused")
+@pytest.mark.usefixtures("paused_worker")
 async def test_zero_days_keeps_everything(client: httpx.AsyncClient, service: Service) -> None:
     ids = await _rows_aged(client, service, {"ancient": (NotificationStatus.SENT, 10_000)})
     forever = service.settings.model_copy(update={"notification_retention_days": 0})
@@ -108,7 +97,7 @@ async def test_zero_days_keeps_everything(client: httpx.AsyncClient, service: Se
     await Notification.filter_by(id__in=list(ids.values())).hard_delete()
 
 
-@pytest.mark.usefixtures("paused")
+@pytest.mark.usefixtures("paused_worker")
 async def test_a_clock_ahead_deletes_nothing_early(
     client: httpx.AsyncClient, service: Service, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -121,7 +110,7 @@ async def test_a_clock_ahead_deletes_nothing_early(
     await Notification.filter_by(id__in=list(ids.values())).hard_delete()
 
 
-@pytest.mark.usefixtures("paused")
+@pytest.mark.usefixtures("paused_worker")
 async def test_a_running_worker_sweeps(client: httpx.AsyncClient, service: Service) -> None:
     ids = await _rows_aged(client, service, AGES)
     settings = service.settings.model_copy(
@@ -140,7 +129,7 @@ async def _only_left(ids: dict[str, int], names: set[str]) -> bool:
     return await _remaining(ids) == names
 
 
-@pytest.mark.usefixtures("paused")
+@pytest.mark.usefixtures("paused_worker")
 async def test_the_cleanup_command(client: httpx.AsyncClient, service: Service) -> None:
     ids = await _rows_aged(client, service, AGES)
     env: dict[str, Any] = {

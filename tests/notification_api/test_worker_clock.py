@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,14 +51,11 @@ class HeldChannel:
         return DeliveryWorker(service.database, service.settings, channels=channels)
 
 
-@pytest.fixture
-async def paused(service: Service) -> AsyncIterator[None]:
-    """The service's own worker is stopped: the test's workers are the only ones."""
-    await service.app.state.worker.stop()
-    try:
-        yield
-    finally:
-        service.app.state.worker.start()
+def _another_worker(service: Service) -> DeliveryWorker:
+    """A second worker of the service, on the service's own channels."""
+    return DeliveryWorker(
+        service.database, service.settings, channels=service.app.state.worker.channels
+    )
 
 
 async def _queue_webhook(client: httpx.AsyncClient, key: dict[str, Any], url: str) -> int:
@@ -69,7 +65,7 @@ async def _queue_webhook(client: httpx.AsyncClient, key: dict[str, Any], url: st
     return int(response.json()["id"])
 
 
-@pytest.mark.usefixtures("paused")
+@pytest.mark.usefixtures("paused_worker")
 async def test_a_worker_ahead_in_time_takes_no_leased_row(
     client: httpx.AsyncClient,
     service: Service,
@@ -87,10 +83,7 @@ async def test_a_worker_ahead_in_time_takes_no_leased_row(
     assert leased.locked_until is not None and leased.attempts == 1
     with monkeypatch.context() as patch:
         skew_process_clock(patch, SKEW)  # far past the lease (WORKER_LEASE_SECONDS = 60)
-        rival = DeliveryWorker(
-            service.database, service.settings, channels=service.app.state.worker.channels
-        )
-        await rival.run_once()
+        await _another_worker(service).run_once()  # a rival
     untouched = await Notification.get_or_fail(notification_id)
     assert (untouched.attempts, untouched.locked_until) == (1, leased.locked_until)
     assert app.received_on(path) == []  # the rival sent nothing
@@ -101,7 +94,7 @@ async def test_a_worker_ahead_in_time_takes_no_leased_row(
     assert held.sent.count(notification_id) == 1
 
 
-@pytest.mark.usefixtures("paused")
+@pytest.mark.usefixtures("paused_worker")
 async def test_a_worker_behind_in_time_still_sees_due_rows(
     client: httpx.AsyncClient,
     service: Service,
@@ -114,10 +107,7 @@ async def test_a_worker_behind_in_time_still_sees_due_rows(
     notification_id = await _queue_webhook(client, key, f"{receiver_url}{path}")
     with monkeypatch.context() as patch:
         skew_process_clock(patch, -SKEW)  # the row is due "in ten minutes" by this clock
-        late = DeliveryWorker(
-            service.database, service.settings, channels=service.app.state.worker.channels
-        )
-        await late.run_once()
+        await _another_worker(service).run_once()  # a late one
     sent = await Notification.get_or_fail(notification_id)
     assert (sent.status, sent.attempts) == ("sent", 1)
     assert [payload["id"] for _, payload in app.received_on(path)] == [notification_id]
@@ -126,7 +116,7 @@ async def test_a_worker_behind_in_time_still_sees_due_rows(
     assert abs(sent.sent_at - dt.datetime.now(dt.UTC)) < dt.timedelta(minutes=1)
 
 
-@pytest.mark.usefixtures("paused")
+@pytest.mark.usefixtures("paused_worker")
 async def test_a_graceful_stop_lets_the_send_in_flight_finish(
     client: httpx.AsyncClient, service: Service, receiver: tuple[Receiver, str]
 ) -> None:
@@ -144,7 +134,7 @@ async def test_a_graceful_stop_lets_the_send_in_flight_finish(
     assert (finished.status, finished.attempts, finished.locked_until) == ("sent", 1, None)
 
 
-@pytest.mark.usefixtures("paused")
+@pytest.mark.usefixtures("paused_worker")
 async def test_a_send_longer_than_the_grace_keeps_its_lease(
     client: httpx.AsyncClient, service: Service, receiver: tuple[Receiver, str]
 ) -> None:
