@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 import pytest
@@ -58,7 +57,9 @@ def _another_worker(service: Service) -> DeliveryWorker:
     )
 
 
-async def _queue_webhook(client: httpx.AsyncClient, key: dict[str, Any], url: str) -> int:
+async def _queue_webhook(client: httpx.AsyncClient, url: str) -> int:
+    """A new user's signed request queues one webhook to ``url``; its id."""
+    key = await create_key(client, await register(client))
     note = {"channel": "webhook", "recipient": url, "subject": "s", "body": "b"}
     response = await signed(client, "POST", PATH, key, json=note)
     assert response.status_code == 202, response.text
@@ -74,8 +75,7 @@ async def test_a_worker_ahead_in_time_takes_no_leased_row(
 ) -> None:
     app, receiver_url = receiver
     path = f"/ok/skew-ahead-{service.backend}"
-    key = await create_key(client, await register(client))
-    notification_id = await _queue_webhook(client, key, f"{receiver_url}{path}")
+    notification_id = await _queue_webhook(client, f"{receiver_url}{path}")
     held = HeldChannel(notification_id)
     sending = asyncio.create_task(held.worker(service).run_once())
     await asyncio.wait_for(held.started.wait(), 10)  # claimed, leased, being sent
@@ -103,8 +103,7 @@ async def test_a_worker_behind_in_time_still_sees_due_rows(
 ) -> None:
     app, receiver_url = receiver
     path = f"/ok/skew-behind-{service.backend}"
-    key = await create_key(client, await register(client))
-    notification_id = await _queue_webhook(client, key, f"{receiver_url}{path}")
+    notification_id = await _queue_webhook(client, f"{receiver_url}{path}")
     with monkeypatch.context() as patch:
         skew_process_clock(patch, -SKEW)  # the row is due "in ten minutes" by this clock
         await _another_worker(service).run_once()  # a late one
@@ -121,8 +120,7 @@ async def test_a_graceful_stop_lets_the_send_in_flight_finish(
     client: httpx.AsyncClient, service: Service, receiver: tuple[Receiver, str]
 ) -> None:
     _, receiver_url = receiver
-    key = await create_key(client, await register(client))
-    notification_id = await _queue_webhook(client, key, f"{receiver_url}/ok/graceful")
+    notification_id = await _queue_webhook(client, f"{receiver_url}/ok/graceful")
     held = HeldChannel(notification_id)
     worker = held.worker(service)
     worker.start()
@@ -139,8 +137,7 @@ async def test_a_send_longer_than_the_grace_keeps_its_lease(
     client: httpx.AsyncClient, service: Service, receiver: tuple[Receiver, str]
 ) -> None:
     _, receiver_url = receiver
-    key = await create_key(client, await register(client))
-    notification_id = await _queue_webhook(client, key, f"{receiver_url}/ok/graceless")
+    notification_id = await _queue_webhook(client, f"{receiver_url}/ok/graceless")
     held = HeldChannel(notification_id)  # never released
     worker = held.worker(service)
     worker.start()
