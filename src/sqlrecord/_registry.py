@@ -57,6 +57,9 @@ class ModelDatabase(Protocol):
     @property
     def _autocommit_engine(self) -> AsyncEngine: ...
 
+    #: Its read replicas (``_replicas.ReplicaSet``), if it has any.
+    _replica_set: Any
+
     #: The engine of a read a replica may serve, and that replica (``_read_routing``).
     async def _read_bind(self, *, autocommit: bool) -> tuple[AsyncEngine, Any] | None: ...
 

@@ -134,7 +134,14 @@ class SessionScope:
                 database = database_for(model)
         # Kept as well as derivable from the plan's transaction: read on every call.
         served = self.served = session is not None
-        self._routed = not served and not write and not primary  # a replica may serve it
+        # A replica may serve it (asked only where the database has replicas: a hot path).
+        self._routed = (
+            not served
+            and not write
+            and not primary
+            and database is not None
+            and database._replica_set is not None
+        )
         self._database = database
         self._facts = _facts_of(database, session if write else None)
         if not write:
@@ -156,7 +163,8 @@ class SessionScope:
         self.state = to
 
     async def __aenter__(self) -> AsyncSession:
-        if self._routed and self._database is not None:
+        if self._routed:
+            assert self._database is not None
             autocommit = self.plan.transaction is Transaction.AUTOCOMMIT
             if (routed := await self._database._read_bind(autocommit=autocommit)) is not None:
                 bind, self.replica = routed
