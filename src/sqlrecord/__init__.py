@@ -9,6 +9,7 @@ Example:
 from ._class_property import class_property
 from ._crud import CRUDMixin
 from ._database import Database
+from ._expressions import Avg, Coalesce, Count, F, Max, Min, Sum
 from ._introspection import BaseMixin
 from ._lookups import Q
 from ._model import Base, BaseModel, BaseModelMixin
@@ -22,13 +23,19 @@ from ._versioning import VersionedMixin
 from .types import UTCDateTime, utc_now
 
 __all__ = [
+    "Avg",
     "Base",
     "BaseMixin",
     "BaseModel",
     "BaseModelMixin",
     "CRUDMixin",
+    "Coalesce",
+    "Count",
     "CursorPage",
     "Database",
+    "F",
+    "Max",
+    "Min",
     "ObjectMixin",
     "Page",
     "Q",
@@ -38,6 +45,7 @@ __all__ = [
     "Replicas",
     "RequestFilters",
     "SoftDeleteMixin",
+    "Sum",
     "UTCDateTime",
     "VersionedMixin",
     "class_property",
