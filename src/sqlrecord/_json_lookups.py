@@ -17,7 +17,7 @@ every database:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import and_, false, func, not_, or_, types
@@ -25,7 +25,6 @@ from sqlalchemy.sql import ClauseElement, ColumnElement
 
 from ._column_types import fits, storable_text
 from ._json_paths import JsonArrayHas, JsonContains, JsonPart
-from ._lookup_keys import OPERATORS, SEQUENCE_OPERATORS, TEXT_OPERATORS, FieldPath
 from .exceptions import InvalidValueError
 
 __all__ = ["JSON_ORDERING", "json_condition"]
@@ -37,8 +36,7 @@ JSON_ORDERING = frozenset({"gt", "ge", "gte", "lt", "le", "lte", "between"})
 _INT64 = (-(2**63), 2**63 - 1)
 
 
-def _where(path: FieldPath) -> str:
-    return f"{path.target.__name__} lookup {path.key!r}"
+Compare = Callable[[Any, Any], ColumnElement[bool]]
 
 
 def _scalar_kind(where: str, value: Any, *, allow_none: bool = True) -> str:
@@ -82,22 +80,29 @@ def _check_document(where: str, value: Any, *, in_array: bool = False) -> None:
         _scalar_kind(where, value)
 
 
-def json_condition(document: Any, path: FieldPath, value: Any) -> ColumnElement[bool]:
-    """The condition ``path`` (a JSON lookup) with ``value`` sets on ``document``.
+def json_condition(
+    document: Any,
+    keys: Sequence[str],
+    operator: str,
+    value: Any,
+    *,
+    where: str,
+    compare: Compare | None,
+) -> ColumnElement[bool]:
+    """The condition that lookup ``operator`` with ``value`` sets on the value at ``keys``
+    inside ``document``. ``compare`` is the lookup table's function for ``operator``
+    (ordering and text operators apply it); ``where`` names the lookup in errors.
 
     Example:
         >>> from sqlalchemy import JSON, column
-        >>> from sqlrecord._lookup_keys import resolve_field
-        >>> print(json_condition(column("data", JSON), resolve_field(Post, "title"), None))
+        >>> data = column("data", JSON)
+        >>> json_condition(data, ["a"], "has_key", 3, where="a", compare=None)
         Traceback (most recent call last):
         ...
-        sqlrecord.exceptions.InvalidValueError: Post lookup 'title' is not a JSON lookup.
+        sqlrecord.exceptions.InvalidValueError: a takes a key (a string), got 3.
     """
-    where, keys, operator = _where(path), path.json_keys, path.operator
     if hasattr(value, "__clause_element__"):  # Doc.other_column
         value = value.__clause_element__()
-    if not path.json_lookup:
-        raise InvalidValueError(f"{where} is not a JSON lookup.")
     if operator == "isnull":
         if not isinstance(value, bool):
             raise InvalidValueError(f"{where} takes True or False, got {type(value).__name__}.")
@@ -117,23 +122,26 @@ def json_condition(document: Any, path: FieldPath, value: Any) -> ColumnElement[
         candidate = list(value) if isinstance(value, tuple) else value
         portable = _contained(document, keys, candidate)
         return JsonContains(JsonPart(document, keys, "json"), candidate, portable)
-    if operator in TEXT_OPERATORS:
-        if not isinstance(value, str) or not storable_text(value):
-            raise InvalidValueError(f"{where} takes a string, got {value!r:.60}.")
-        return OPERATORS[operator](JsonPart(document, keys, "text"), value)
-    if operator in SEQUENCE_OPERATORS:
+    if operator in ("in", "notin"):
         if isinstance(value, str | bytes | dict) or not isinstance(value, Iterable):
             raise InvalidValueError(f"{where} takes a list of values, got {type(value).__name__}.")
         found = _one_of(document, keys, where, list(value))
         if operator == "in":
             return found
         return and_(_present(document, keys), not_(func.coalesce(found, false())))
-    if operator in JSON_ORDERING:
-        return _ordering(document, keys, where, operator, value)
-    equals = _equals(document, keys, where, value)
-    if operator == "eq":
-        return equals
-    return and_(_present(document, keys), not_(func.coalesce(equals, false())))
+    if operator in JSON_ORDERING and compare is not None:
+        return _ordering(document, keys, where, operator, value, compare)
+    if operator in ("eq", "ne"):
+        equals = _equals(document, keys, where, value)
+        if operator == "eq":
+            return equals
+        return and_(_present(document, keys), not_(func.coalesce(equals, false())))
+    if compare is None:
+        raise InvalidValueError(f"{where}: {operator!r} does not apply inside a JSON field.")
+    # A text operator (icontains, startswith, like ...) on a string value.
+    if not isinstance(value, str) or not storable_text(value):
+        raise InvalidValueError(f"{where} takes a string, got {value!r:.60}.")
+    return compare(JsonPart(document, keys, "text"), value)
 
 
 def _present(document: Any, keys: Sequence[str]) -> ColumnElement[bool]:
@@ -174,7 +182,7 @@ def _one_of(
 
 
 def _ordering(
-    document: Any, keys: Sequence[str], where: str, operator: str, value: Any
+    document: Any, keys: Sequence[str], where: str, operator: str, value: Any, compare: Compare
 ) -> ColumnElement[bool]:
     bounds = value if operator == "between" else [value]
     if operator == "between" and (
@@ -193,7 +201,7 @@ def _ordering(
     part = JsonPart(document, keys, form)
     if operator == "between":
         return part.between(value[0], value[1])
-    return OPERATORS[operator](part, value)
+    return compare(part, value)
 
 
 def _expression_form(where: str, expression: Any) -> str:

@@ -20,7 +20,7 @@ from sqlalchemy import false, true
 from sqlalchemy.orm import RelationshipProperty
 from sqlalchemy.sql import ColumnElement
 
-from ._json_paths import check_json_keys, is_json_field
+from ._json_keys import check_json_keys, is_json_field
 from ._model_info import model_info
 from ._paths import LOOKUP_SEPARATOR, field_names, is_field, walk_relations
 from ._text_match import TextMatch

@@ -98,7 +98,14 @@ def _check_scalar(path: FieldPath, where: str, value: Any, *, allow_none: bool) 
 
 def _field_condition(path: FieldPath, value: Any) -> ColumnElement[bool]:
     if path.json_lookup and path.field is not None:
-        return json_condition(sql_attribute(path.target, path.field), path, value)
+        return json_condition(
+            sql_attribute(path.target, path.field),
+            path.json_keys,
+            path.operator,
+            value,
+            where=f"{path.target.__name__} lookup {path.key!r}",
+            compare=OPERATORS.get(path.operator),
+        )
     _check_lookup_value(path, value)
     if path.field is None:
         return _relation_condition(path, value)

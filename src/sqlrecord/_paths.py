@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import inspect
 from sqlalchemy.orm import RelationshipProperty
 
-from ._json_paths import check_json_keys, is_json_field
+from ._json_keys import check_json_keys, is_json_field
 from ._model_info import model_info
 from .exceptions import InvalidFieldError
 
