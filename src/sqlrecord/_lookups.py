@@ -21,6 +21,7 @@ from sqlalchemy.orm import RelationshipProperty
 from sqlalchemy.sql import ClauseElement, ColumnElement, visitors
 
 from ._column_types import accepted_types, fits
+from ._json_lookups import json_condition
 from ._lookup_keys import (
     OPERATORS,
     SEQUENCE_OPERATORS,
@@ -96,6 +97,15 @@ def _check_scalar(path: FieldPath, where: str, value: Any, *, allow_none: bool) 
 
 
 def _field_condition(path: FieldPath, value: Any) -> ColumnElement[bool]:
+    if path.json_lookup and path.field is not None:
+        return json_condition(
+            sql_attribute(path.target, path.field),
+            path.json_keys,
+            path.operator,
+            value,
+            where=f"{path.target.__name__} lookup {path.key!r}",
+            compare=OPERATORS.get(path.operator),
+        )
     _check_lookup_value(path, value)
     if path.field is None:
         return _relation_condition(path, value)

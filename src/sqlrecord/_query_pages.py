@@ -90,6 +90,11 @@ class QueryPages(QueryReads[M]):
         )
         if any(key.ref is None for key in keys):
             raise InvalidValueError("cursor() needs order_by() with field names, not expressions.")
+        if any(key.ref is not None and key.ref.json_keys for key in keys):
+            raise InvalidValueError(
+                "cursor() cannot continue after a key inside a JSON field (its values mix "
+                "types); order by columns, or use paginate()."
+            )
         refs = [key.ref for key in keys if key.ref is not None]
         order = "|".join(
             ("-" if key.descending else "") + ref.key for key, ref in zip(keys, refs, strict=True)
