@@ -9,6 +9,7 @@ Example:
 from ._class_property import class_property
 from ._crud import CRUDMixin
 from ._database import Database
+from ._grouped import GroupedQuery
 from ._expressions import Avg, Coalesce, Count, F, Max, Min, Sum
 from ._introspection import BaseMixin
 from ._lookups import Q
@@ -34,6 +35,7 @@ __all__ = [
     "CursorPage",
     "Database",
     "F",
+    "GroupedQuery",
     "Max",
     "Min",
     "ObjectMixin",
