@@ -9,8 +9,8 @@ Example:
 from ._class_property import class_property
 from ._crud import CRUDMixin
 from ._database import Database
-from ._grouped import GroupedQuery
 from ._expressions import Avg, Coalesce, Count, F, Max, Min, Sum
+from ._grouped import GroupedQuery
 from ._introspection import BaseMixin
 from ._lookups import Q
 from ._model import Base, BaseModel, BaseModelMixin

@@ -110,8 +110,8 @@ class _Inner:
             parent = self.root if len(path) == 1 else self.aliases[path[:-1]][1]
             onclause = _onclause(parent, relation.key, alias)
             # A to-many hop must have rows; a to-one hop may be missing (NULL, not no row).
-            statement = statement.join(onclause) if relation.uselist else statement.outerjoin(
-                onclause
+            statement = (
+                statement.join(onclause) if relation.uselist else statement.outerjoin(onclause)
             )
         keys = model_info(self.model).primary_key_names
         statement = statement.where(
@@ -321,7 +321,5 @@ class GroupCompiler:
                 ExpressionCompiler(field=self.field, context=f"the argument of {aggregate!r}"),
             )
         else:
-            column = as_sql(source)
+            column = source  # a SQLAlchemy expression, as Aggregate's constructor checked
         return aggregate_sql(aggregate, column)
-
-

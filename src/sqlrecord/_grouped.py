@@ -9,7 +9,8 @@ that skip soft-deleted rows), annotations or SQLAlchemy columns.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
+from collections.abc import Sequence
+from typing import Any, Generic, Protocol, Self, TypeVar
 
 from sqlalchemy import Select, select
 from sqlalchemy.sql import ColumnElement
@@ -24,12 +25,23 @@ from ._paths import FieldRef, resolve_field_ref
 from ._query_building import whole_number
 from .exceptions import InvalidFieldError, InvalidValueError
 
-if TYPE_CHECKING:
-    from ._query_annotations import QueryAnnotations
-
 __all__ = ["GroupedQuery"]
 
 M = TypeVar("M")
+M_co = TypeVar("M_co", covariant=True)
+
+
+class GroupSource(Protocol[M_co]):
+    """What a grouped query needs of the query it groups (a ``Query``)."""
+
+    _annotations: dict[str, ColumnElement[Any]]
+
+    @property
+    def model(self) -> type[M_co]: ...
+
+    def _where(self) -> list[ColumnElement[bool]]: ...
+
+    async def _rows(self, statement: Any, operation: str) -> tuple[list[str], Sequence[Any]]: ...
 
 
 class GroupedQuery(Generic[M]):
@@ -47,7 +59,7 @@ class GroupedQuery(Generic[M]):
 
     __slots__ = ("_having", "_keys", "_limit", "_offset", "_order", "_query")
 
-    def __init__(self, query: QueryAnnotations[M], keys: tuple[str | Any, ...]) -> None:
+    def __init__(self, query: GroupSource[M], keys: tuple[str | Any, ...]) -> None:
         if not keys:
             raise InvalidValueError("group_by() takes at least one field name or column.")
         self._query = query
@@ -69,7 +81,13 @@ class GroupedQuery(Generic[M]):
                 return key, named[key]
             return key, resolve_field_ref(self._query.model, key, purpose="group by")
         raw = as_sql(key)
-        name = raw.name if isinstance(raw, Label) else raw.key if isinstance(raw, ColumnClause) else None
+        name = (
+            raw.name
+            if isinstance(raw, Label)
+            else raw.key
+            if isinstance(raw, ColumnClause)
+            else None
+        )
         if raw is None or not isinstance(name, str) or not name.isidentifier():
             raise InvalidValueError(
                 f"group_by() takes field names or named SQLAlchemy columns; give an expression "

@@ -117,7 +117,9 @@ def _check(key: str, operator: str, kinds: tuple[type, ...] | None, value: Any) 
     _check_scalar(where, kinds, value, allow_none=operator in ("eq", "ne"))
 
 
-def _check_scalar(where: str, kinds: tuple[type, ...] | None, value: Any, *, allow_none: bool) -> None:
+def _check_scalar(
+    where: str, kinds: tuple[type, ...] | None, value: Any, *, allow_none: bool
+) -> None:
     if value is None:
         if not allow_none:
             raise InvalidValueError(f"{where} cannot compare with None; use __isnull=True.")

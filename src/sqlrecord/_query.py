@@ -22,9 +22,9 @@ from typing import Any, Self, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement
 
+from ._grouped import GroupedQuery
 from ._lookups import Q
 from ._model_info import model_info
-from ._grouped import GroupedQuery
 from ._query_annotations import QueryAnnotations
 from ._query_pages import QueryPages
 from ._query_records import QueryRecords

@@ -4,7 +4,8 @@
 as an attribute, and lookups (``filter_by(n__gt=2)``, ``exclude``, ``Q``),
 ``order_by("-n")`` and ``values("name", "n")`` take the name. Each annotation
 is a self-contained SQL expression (see ``_annotation_paths``), so ``count()``,
-``exists()``, ``paginate()`` and bulk writes keep working with filters on it.
+``exists()``, ``paginate()`` and bulk writes keep working with filters on it
+(``cursor()`` and ``stream()`` refuse annotated queries: see ``_query_pages``).
 ``aggregate(...)`` reduces the matching rows to one dict; ``group_by(...)``
 gives a :class:`~sqlrecord.GroupedQuery` whose ``aggregate`` gives one dict per
 group. Names are checked when given, values before any SQL.
@@ -12,7 +13,6 @@ group. Names are checked when given, values before any SQL.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any, Self, TypeVar
 
 from sqlalchemy import select, tuple_
@@ -26,10 +26,9 @@ from ._grouped import GroupedQuery
 from ._lookups import Q
 from ._model_info import model_info
 from ._named_lookups import named_condition, named_sort_keys, resolve_named, split_named
-from ._pagination import CursorPage
 from ._paths import resolve_field_ref
-from ._query_building import primary_key_columns, whole_number
-from ._query_pages import QueryPages
+from ._query_building import primary_key_columns
+from ._query_reads import QueryReads
 from ._query_writes import QueryWrites
 from ._select_parts import JoinPlan, SortKey
 from .exceptions import InvalidFieldError, InvalidValueError
@@ -39,7 +38,7 @@ __all__ = ["QueryAnnotations"]
 M = TypeVar("M")
 
 
-class QueryAnnotations(QueryPages[M], QueryWrites[M]):
+class QueryAnnotations(QueryReads[M], QueryWrites[M]):
     """``annotate``, ``aggregate`` and ``group_by``, mixed into :class:`~sqlrecord.Query`.
 
     Example:
@@ -102,9 +101,7 @@ class QueryAnnotations(QueryPages[M], QueryWrites[M]):
         if not self._annotations:
             return super().filter(*conditions)
         resolved = tuple(
-            resolve_named(
-                condition, self._annotations, self._plain, compile_value=self._row_value
-            )
+            resolve_named(condition, self._annotations, self._plain, compile_value=self._row_value)
             for condition in conditions
         )
         return super().filter(*resolved)
@@ -188,35 +185,6 @@ class QueryAnnotations(QueryPages[M], QueryWrites[M]):
             return [self._attach(row) for row in rows if row is not None]
 
         return await self._read("first" if first else "all", objects)
-
-    def stream(self, *, batch_size: int = 1000) -> AsyncIterator[M]:
-        if not self._annotations:
-            return super().stream(batch_size=batch_size)
-        return self._annotated_stream(whole_number("batch_size", batch_size, at_least=1))
-
-    async def _annotated_stream(self, batch_size: int) -> AsyncIterator[M]:
-        if self._unique:
-            raise InvalidValueError(
-                "stream() cannot de-duplicate rows of a joined collection load; "
-                "use load(..., strategy='selectin') instead."
-            )
-        statement = self.statement().execution_options(yield_per=batch_size)
-        async with self._scope("stream", cursor=True) as session:
-            result = await session.stream(statement)
-            try:
-                async for row in result:
-                    yield self._attach(row)
-            finally:
-                await result.close()  # before the session ends (see QueryPages.stream)
-
-    async def cursor(self, limit: int = 20, after: str | None = None) -> CursorPage[M]:
-        if self._annotations:
-            raise InvalidValueError(
-                "cursor() cannot page a query with annotate(): a cursor keeps the last row's "
-                "sort values, and annotations are not stored values it can continue after. "
-                "Use paginate(), which carries annotations and sorts by them."
-            )
-        return await super().cursor(limit, after)
 
     def _named_columns(self, fields: tuple[str, ...]) -> tuple[list[Any], JoinPlan]:
         names = fields or (*model_info(self._model).column_names, *self._annotations)
