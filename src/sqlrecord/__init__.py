@@ -3,7 +3,7 @@
 Example:
     >>> import sqlrecord
     >>> sorted(sqlrecord.__all__)[:3]
-    ['Base', 'BaseMixin', 'BaseModel']
+    ['Avg', 'Base', 'BaseMixin']
 """
 
 from ._class_property import class_property
