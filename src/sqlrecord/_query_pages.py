@@ -82,6 +82,12 @@ class QueryPages(QueryReads[M]):
             >>> [user.email for user in rest.items], rest.next_cursor
             (['user2@example.com'], None)
         """
+        if self._annotations:
+            raise InvalidValueError(
+                "cursor() cannot page a query with annotate(): a cursor continues after the "
+                "last row's stored sort values, and annotations are computed, not stored. "
+                "Use paginate(), which carries annotations and sorts by them."
+            )
         limit = whole_number("limit", limit, at_least=1)
         keys = self._order + tuple(
             SortKey(resolve_field_ref(self._model, name, purpose="sort"), descending=False)
@@ -140,6 +146,11 @@ class QueryPages(QueryReads[M]):
             >>> run(emails())
             []
         """
+        if self._annotations:
+            raise InvalidValueError(
+                "stream() reads model objects only and would drop the annotations; use "
+                "paginate() for annotated pages, or values() for plain rows."
+            )
         if self._unique:
             raise InvalidValueError(
                 "stream() cannot de-duplicate rows of a joined collection load; "
