@@ -35,12 +35,15 @@ class QueryState(Generic[M]):
     __slots__ = (
         "_auto_commit",
         "_conditions",
+        "_deferred",
         "_distinct",
         "_for_update",
         "_limit",
         "_loads",
         "_model",
         "_offset",
+        "_only",
+        "_only_deleted",
         "_options",
         "_order",
         "_populate",
@@ -53,9 +56,12 @@ class QueryState(Generic[M]):
     def __init__(self, model: type[M], *, session: AsyncSession | None = None) -> None:
         self._model = model
         self._conditions: tuple[ColumnElement[bool], ...] = ()
+        self._deferred: tuple[str, ...] = ()
         self._order: tuple[SortKey, ...] = ()
         self._limit: int | None = None
         self._offset: int | None = None
+        self._only: tuple[str, ...] | None = None
+        self._only_deleted = False
         self._distinct = False
         self._loads: tuple[Any, ...] = ()
         self._options: tuple[Any, ...] = ()

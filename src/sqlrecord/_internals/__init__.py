@@ -11,7 +11,7 @@ The versions are checked before the submodules are imported, since those import
 private names that another release may not have:
 
 - :mod:`.sqlalchemy_orm`: session transactions, event listener collections,
-  relationship loaders, loader symbols.
+  relationship loaders, loader symbols, column attribute implementations.
 - :mod:`.sqlalchemy_core`: the traversal declaration of a custom SQL construct.
 - :mod:`.sqlalchemy_pool`: the queue pool's checkout, the dialect's default pool.
 - :mod:`.aiosqlite`: SQLAlchemy's aiosqlite adapter and aiosqlite's connection.
@@ -34,6 +34,7 @@ __all__ = [
     "check_sqlalchemy_version",
     "connections_opened_by",
     "default_pool_class",
+    "guard_column_loads",
     "guard_relationship_loads",
     "has_checked_out_connection",
     "listener_count",
@@ -132,6 +133,7 @@ from .sqlalchemy_core import traversed_attributes  # noqa: E402
 from .sqlalchemy_orm import (  # noqa: E402
     NO_VALUE,
     connections_opened_by,
+    guard_column_loads,
     guard_relationship_loads,
     has_checked_out_connection,
     listener_count,
