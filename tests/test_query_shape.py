@@ -213,6 +213,18 @@ async def test_the_objects_own_columns_are_always_loaded(db: Database) -> None:
     assert isinstance(rex, Dog) and rex.kind == "dog"
 
 
+async def test_a_subclass_column_a_base_query_did_not_read(db: Database) -> None:
+    await Dog.create(name="Rex", licence="L-1")
+    (rex,) = await Animal.all()
+    with pytest.raises(
+        NotLoadedError, match=r"Dog\.licence is not loaded.*a query of a base class"
+    ):
+        _ = rex.licence  # the plain ORM: DetachedInstanceError
+    assert isinstance(rex, Dog) and (await rex.refresh("licence")).licence == "L-1"
+    (rex,) = await Dog.only("licence").all()
+    assert rex.licence == "L-1"
+
+
 async def test_saving_writes_the_changes_only(db: Database, sample: Sample) -> None:
     kim = await User.filter_by(email="kim@example.com").only("email").one()
     kim.email = "kim@new.example.com"

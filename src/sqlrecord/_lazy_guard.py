@@ -46,10 +46,10 @@ def _refuse_column(model: type[Any], key: str) -> NotLoadedError:
     """
     name = model.__name__
     return NotLoadedError(
-        f"{name}.{key} is not loaded (left out by only()/defer(), deferred by the model, or "
-        "expired by a rollback), and an async session cannot load it on access. Name it in "
-        f"the query's `only(..., {key!r})` (or leave it out of `defer()`), or load it now "
-        f"with `await obj.refresh({key!r})`."
+        f"{name}.{key} is not loaded, and an async session cannot load it on access: "
+        "only()/defer() or the model's mapping left it out (or a query of a base class, or "
+        f"a rollback). Load it now with `await obj.refresh({key!r})`, or have the query load "
+        f"it: name it in `only(..., {key!r})`, or leave it out of `defer()`."
     )
 
 

@@ -102,6 +102,9 @@ async def get(
         if len(keys) == 1:
             held = _held_by(s, model, keys[0])
             take_held = scopes[-1].plan_get(held=held is not None)
+            if only_deleted and not take_held:  # by its WHERE: a live row is not loaded
+                rows = await _get_many(s, model, info, keys, live)
+                return rows[0] if rows else None
             found = held if take_held else await s.get(model, keys[0])
             if found is not None and live:
                 deleted = getattr(found, str(column)) is not None
