@@ -36,8 +36,11 @@ def column_keys(model: type[Any], fields: Iterable[Any], call: str) -> tuple[str
     """
     keys = [_column_key(model, field, call) for field in fields]
     if not keys:
-        columns = ", ".join(repr(name) for name in model_info(model).column_names[:2])
-        raise InvalidValueError(f"{call[:-2]}({columns}) needs at least one column name.")
+        info = model_info(model)
+        example = (*info.settable_column_names, *info.column_names)[0]
+        raise InvalidValueError(
+            f"{call} needs at least one column name, as in {call[:-1]}{example!r})."
+        )
     return tuple(dict.fromkeys(keys))
 
 
