@@ -383,7 +383,13 @@ async def test_explain_in_a_served_session(db: Database, sample: Sample) -> None
     async with db.transaction() as session:
         await User.using(session).create(email="new@example.com")
         plan = await Post.using(session).filter(*TAGGED).distinct().explain()
+        # The SELECT's own column types never read the plan's rows (MariaDB's ten columns
+        # were once taken for a joined load's, a date-time among them).
+        joined = await Post.using(session).load("tags", strategy="joined").limit(1).explain()
+        dogs = await Dog.using(session).filter_by(name="Rex").only("name").explain()
     assert "test_posts" in plan and "test_tags" in plan
+    assert "test_post_tags" in joined
+    assert "test_dogs" in dogs and "test_animals" in dogs
 
 
 # -- soft delete -------------------------------------------------------------------

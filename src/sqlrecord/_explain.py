@@ -1,7 +1,9 @@
 """``EXPLAIN`` for a query's SELECT, in each database's own form, and its plan as text.
 
-The SELECT is compiled inside the ``EXPLAIN`` construct like any statement, so its
-values stay bound parameters (never written into the SQL text). PostgreSQL:
+The SELECT is compiled inside the ``EXPLAIN`` construct as the statement itself (the
+ORM applies its loader options), so its values stay bound parameters (never written
+into the SQL text); its columns' types are then forgotten, since the rows that come
+back are the plan's. PostgreSQL:
 ``EXPLAIN`` / ``EXPLAIN ANALYZE``; MariaDB: ``EXPLAIN`` / ``ANALYZE`` (MySQL:
 ``EXPLAIN ANALYZE``); SQLite: ``EXPLAIN QUERY PLAN`` (it has no ``ANALYZE`` form).
 """
@@ -15,6 +17,7 @@ from sqlalchemy import Select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ClauseElement, Executable
 
+from ._internals import forget_result_columns
 from .exceptions import InvalidValueError
 
 __all__ = ["Explain", "check_analyze", "plan_text"]
@@ -35,23 +38,28 @@ class Explain(Executable, ClauseElement):
         self.analyze = analyze
 
 
+def _plan_of(prefix: str, element: Explain, compiler: Any, **kw: Any) -> str:
+    select_sql = str(compiler.process(element.statement, **kw))
+    forget_result_columns(compiler)
+    return prefix + select_sql
+
+
 @compiles(Explain)
 def _explain(element: Explain, compiler: Any, **kw: Any) -> str:
     prefix = "EXPLAIN ANALYZE " if element.analyze else "EXPLAIN "
-    return prefix + str(compiler.process(element.statement, **kw))
+    return _plan_of(prefix, element, compiler, **kw)
 
 
 @compiles(Explain, "mysql")
 @compiles(Explain, "mariadb")
 def _explain_mysql(element: Explain, compiler: Any, **kw: Any) -> str:
     analyze = "ANALYZE " if getattr(compiler.dialect, "is_mariadb", False) else "EXPLAIN ANALYZE "
-    prefix = analyze if element.analyze else "EXPLAIN "
-    return prefix + str(compiler.process(element.statement, **kw))
+    return _plan_of(analyze if element.analyze else "EXPLAIN ", element, compiler, **kw)
 
 
 @compiles(Explain, "sqlite")
 def _explain_sqlite(element: Explain, compiler: Any, **kw: Any) -> str:
-    return "EXPLAIN QUERY PLAN " + str(compiler.process(element.statement, **kw))
+    return _plan_of("EXPLAIN QUERY PLAN ", element, compiler, **kw)
 
 
 def check_analyze(analyze: Any, dialect: str) -> None:
