@@ -15,7 +15,7 @@ from ._internals import NO_VALUE
 from ._introspection import BaseMixin
 from ._model_info import ModelInfo, model_info
 from ._protection import is_trusted, protected_error
-from ._read_routing import read_in_scope
+from ._reload import reload_attributes
 from ._scope import SessionScope
 from ._values import check_assigned_values, check_column_value, check_integer_range, check_value
 from .exceptions import (
@@ -186,25 +186,38 @@ class ObjectMixin(BaseMixin):
             >>> [post.title for post in run(author.load_related("posts")).posts]
             ['Hello']
         """
-        cls = type(self)
-        info = model_info(cls)
+        info = model_info(type(self))
         for name in names:
             if name not in info.relation_names:
-                raise InvalidFieldError.no_relationship(cls.__name__, name, info.relation_names)
-        state: InstanceState[Any] = inspect(self)
-        if state.key is None:
-            raise NotFoundError(f"This {cls.__name__} was never saved; it has nothing to load.")
-        target = session if session is not None else async_object_session(self)
+                raise InvalidFieldError.no_relationship(
+                    type(self).__name__, name, info.relation_names
+                )
+        return await reload_attributes(self, names, session, "load_related")
 
-        async def refreshed(s: AsyncSession) -> None:
-            if self not in s:
-                s.add(self)
-            await s.refresh(self, attribute_names=list(names) or None)
+    async def refresh(self, *names: str, session: AsyncSession | None = None) -> Self:
+        """Read this object's columns again (all loaded ones, or the named ones) from its row.
 
-        await read_in_scope(
-            lambda: SessionScope(cls, target, write=False, operation="load_related"), refreshed
-        )
-        return self
+        Names a column that ``only()``/``defer()`` or the mapping left unloaded to load
+        it now; relationships are named too. Sessions as in :meth:`load_related`.
+
+        Example:
+            >>> user = run(User.create(email="kim@example.com", name="Kim"))
+            >>> slim = run(User.filter_by(id=user.id).only("email").one())
+            >>> run(slim.refresh("name")).name
+            'Kim'
+        """
+        info, model = model_info(type(self)), type(self).__name__
+        valid = (*info.column_names, *info.relation_names)
+        for name in names:
+            if name not in valid:
+                raise InvalidFieldError(
+                    f"{model}.refresh() got {name!r}, which is not a column or relationship "
+                    f"of {model}. Names: {', '.join(valid)}.",
+                    model=model,
+                    field=name,
+                    valid=valid,
+                )
+        return await reload_attributes(self, names, session, "refresh")
 
     async def save(self, *, session: AsyncSession | None = None, auto_commit: bool = False) -> Self:
         """Write this object: INSERT when new, UPDATE of the changed columns otherwise.

@@ -9,9 +9,10 @@ Terminals follow the served-or-own session rule.
 ``Query`` only joins its halves, one concern each: the state and run options
 (``_query_state``), chaining and the SELECT (``_query_building``), reading
 (``_query_reads``), paging (``_query_pages``), bulk writes (``_query_writes``),
-annotations and aggregates (``_query_annotations``) and the model-level calls
-(``_query_records``). ``QueryMixin`` gives a model the
-class-level calls that start a query (``User.filter_by(...)``).
+annotations and aggregates (``_query_annotations``), the model-level calls
+(``_query_records``) and the shape of its rows (``_query_shape``: ``only``, ``defer``,
+``only_deleted``, ``explain``). ``QueryMixin`` gives a model the class-level calls that
+start a query (``User.filter_by(...)``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from ._model_info import model_info
 from ._query_annotations import QueryAnnotations
 from ._query_pages import QueryPages
 from ._query_records import QueryRecords
+from ._query_shape import QueryShape
 from ._query_writes import QueryWrites
 
 __all__ = ["Query", "QueryMixin"]
@@ -35,7 +37,7 @@ __all__ = ["Query", "QueryMixin"]
 M = TypeVar("M")
 
 
-class Query(QueryAnnotations[M], QueryRecords[M], QueryPages[M], QueryWrites[M]):
+class Query(QueryAnnotations[M], QueryShape[M], QueryRecords[M], QueryPages[M], QueryWrites[M]):
     """A lazy query for ``model``; build it with ``Model.filter_by(...)`` and friends.
 
     Example:
@@ -174,6 +176,40 @@ class QueryMixin:
             True
         """
         return Query(cls).with_deleted()
+
+    @classmethod
+    def only_deleted(cls) -> Query[Self]:
+        """Start a query, or a ``get``, over the soft-deleted rows only.
+
+        Example:
+            >>> memo = run(Memo.create(text="gone"))
+            >>> run(memo.delete())
+            >>> [m.text for m in run(Memo.only_deleted().all())]
+            ['gone']
+        """
+        return Query(cls).only_deleted()
+
+    @classmethod
+    def only(cls, *fields: Any) -> Query[Self]:
+        """Start a query that loads only these columns (see :meth:`Query.only`).
+
+        Example:
+            >>> _ = run(User.create(email="kim@example.com", name="Kim"))
+            >>> [user.email for user in run(User.only("email").all())]
+            ['kim@example.com']
+        """
+        return Query(cls).only(*fields)
+
+    @classmethod
+    def defer(cls, *fields: Any) -> Query[Self]:
+        """Start a query that loads every column but these (see :meth:`Query.defer`).
+
+        Example:
+            >>> _ = run(User.create(email="kim@example.com", name="Kim"))
+            >>> run(User.defer("name").first()).to_dict(include=()).get("name", "(not loaded)")
+            '(not loaded)'
+        """
+        return Query(cls).defer(*fields)
 
     @classmethod
     def with_session(cls, session: AsyncSession | None) -> Query[Self]:

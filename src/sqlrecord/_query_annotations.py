@@ -165,7 +165,9 @@ class QueryAnnotations(QueryReads[M], QueryWrites[M]):
         if not self._annotations:
             return super().statement()
         labels = [expression.label(name) for name, expression in self._annotations.items()]
-        return self._select(select(self._model, *labels), JoinPlan(self._model), nulls=True)
+        return self._select(
+            select(self._model, *labels), JoinPlan(self._model), nulls=True, objects=True
+        )
 
     def _attach(self, row: Any) -> M:
         found: M = row[0]

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from typing import Any, Self, TypeVar
 
-from sqlalchemy import Select, inspect, select
+from sqlalchemy import Select, inspect, select, tuple_
 from sqlalchemy.orm import with_loader_criteria
 from sqlalchemy.sql import ColumnElement
 
+from ._load_shape import shape_options
 from ._lookups import Q, build_condition, resolve_q
 from ._query_state import QueryState
 from ._select_parts import JoinPlan, SortKey, loader_option, order_expressions, resolve_sort_key
-from ._soft import live_condition, soft_delete_column
+from ._soft import deleted_condition, live_condition, require_soft_delete, soft_delete_column
 from .exceptions import InvalidValueError
 
 __all__ = ["QueryBuilding", "primary_key_columns", "whole_number"]
@@ -125,7 +126,13 @@ class QueryBuilding(QueryState[M]):
         return clone
 
     def distinct(self) -> Self:
-        """Distinct results: it matters for ``values()``/``values_list()`` (rows are distinct).
+        """Each object once, and ``values()``/``values_list()`` rows once each.
+
+        A ``filter()`` condition on another table (through a collection) repeats an
+        object per matching row; with ``distinct()`` it comes once, and ``limit``,
+        ``offset``, ``count()`` and the aggregates count distinct objects. The
+        SELECT keeps its shape (``WHERE pk IN (SELECT pk ...)``, no ``SELECT
+        DISTINCT`` over the columns), so JSON columns and any order are fine.
 
         Example:
             >>> run(User.filter_by().distinct().values_list("name", flat=True))
@@ -202,17 +209,26 @@ class QueryBuilding(QueryState[M]):
         return clone
 
     def with_deleted(self) -> Self:
-        """Include soft-deleted rows (see :class:`~sqlrecord.SoftDeleteMixin`).
+        """Include soft-deleted rows (see :class:`~sqlrecord.SoftDeleteMixin`; other models
+        refuse it with :class:`~sqlrecord.exceptions.ConfigurationError`).
 
         Example:
-            >>> User.filter_by().with_deleted().model is User
+            >>> Memo.filter_by().with_deleted().model is Memo
             True
         """
+        require_soft_delete(self._model, "with_deleted()")
         clone = self._copy()
-        clone._with_deleted = True
+        clone._with_deleted, clone._only_deleted = True, False
         return clone
 
     # -- statements ------------------------------------------------------
+
+    @property
+    def _uniquing(self) -> bool:
+        """Whether the objects of the result are de-duplicated by identity: a joined
+        collection load repeats its parent row (raw ``options()`` may add one), and
+        ``distinct()`` promises each object once."""
+        return self._unique or self._distinct or bool(self._options)
 
     def _shaped(self) -> str | None:
         """What of this query a model-level call (``create``, ``get``) would ignore, if any."""
@@ -221,6 +237,7 @@ class QueryBuilding(QueryState[M]):
             "ordering": self._order,
             "limit": self._limit is not None or self._offset is not None,
             "loading": self._loads or self._options,
+            "only()/defer()": self._only is not None or self._deferred,
             "distinct()": self._distinct,
             "for_update()": self._for_update is not None,
             "populate_existing()": self._populate,
@@ -229,9 +246,25 @@ class QueryBuilding(QueryState[M]):
 
     def _where(self) -> list[ColumnElement[bool]]:
         conditions = list(self._conditions)
-        if not self._with_deleted and soft_delete_column(self._model) is not None:
+        if self._only_deleted:
+            conditions.append(deleted_condition(self._model))
+        elif not self._with_deleted and soft_delete_column(self._model) is not None:
             conditions.append(live_condition(self._model))
         return conditions
+
+    def _object_where(self) -> list[ColumnElement[bool]]:
+        """``_where()``, or after ``distinct()`` where a condition reaches another table,
+        ``pk IN (SELECT pk ... WHERE ...)``: each object once, its columns never compared."""
+        where = self._where()
+        if not self._distinct or not where:
+            return where
+        keys = primary_key_columns(self._model)
+        base = select(*keys).select_from(self._model)
+        chosen = base.where(*where)
+        if set(chosen.get_final_froms()) == set(base.get_final_froms()):
+            return where  # the model's own rows only: each is one object already
+        inner = chosen.correlate(None)
+        return [keys[0].in_(inner) if len(keys) == 1 else tuple_(*keys).in_(inner)]
 
     def statement(self) -> Select[Any]:
         """The SQLAlchemy ``Select`` this query runs (for inspection or raw use).
@@ -240,12 +273,16 @@ class QueryBuilding(QueryState[M]):
             >>> print(User.filter_by(id=1).statement())  # doctest: +ELLIPSIS
             SELECT doc_users.id, ... FROM doc_users WHERE doc_users.id = :id_1
         """
-        return self._select(select(self._model), JoinPlan(self._model), nulls=True)
+        return self._select(select(self._model), JoinPlan(self._model), nulls=True, objects=True)
 
-    def _select(self, statement: Select[Any], plan: JoinPlan, *, nulls: bool) -> Select[Any]:
+    def _select(
+        self, statement: Select[Any], plan: JoinPlan, *, nulls: bool, objects: bool = False
+    ) -> Select[Any]:
+        """The query's SELECT from ``statement``; loader options only where it selects
+        ``objects`` (SQLAlchemy refuses them on a SELECT of columns)."""
         order = order_expressions(plan, self._order, nulls=nulls)
         statement = plan.apply(statement)
-        where = self._where()
+        where = self._object_where()
         if where:
             statement = statement.where(*where)
         if order:
@@ -254,8 +291,9 @@ class QueryBuilding(QueryState[M]):
             statement = statement.limit(self._limit)
         if self._offset is not None:
             statement = statement.offset(self._offset)
-        if self._loads or self._options:
-            statement = statement.options(*self._loads, *self._options)
+        if objects and (self._loads or self._options or self._only is not None or self._deferred):
+            shape = shape_options(self._model, self._only, self._deferred)
+            statement = statement.options(*self._loads, *self._options, *shape)
         if self._for_update is not None:
             read, skip_locked, nowait = self._for_update
             statement = statement.with_for_update(read=read, skip_locked=skip_locked, nowait=nowait)

@@ -120,11 +120,11 @@ class QueryPages(QueryReads[M]):
                 ),
             )
         base = self._reshaped(order=keys, limit=limit + 1, conditions=extra)
-        statement = base._select(select(self._model, *columns), plan, nulls=True)
+        statement = base._select(select(self._model, *columns), plan, nulls=True, objects=True)
 
         async def keyset_rows(session: AsyncSession) -> Sequence[Any]:
             result = await session.execute(statement)
-            rows: Sequence[Any] = (result.unique() if self._unique else result).all()
+            rows: Sequence[Any] = (result.unique() if self._uniquing else result).all()
             return rows
 
         rows = await self._read("cursor", keyset_rows)

@@ -80,7 +80,7 @@ class QueryReads(QueryBuilding[M]):
 
         async def objects(session: AsyncSession) -> list[M]:
             result = await session.scalars(self.statement())
-            if self._unique:
+            if self._uniquing:
                 result = result.unique()
             if first:
                 found = result.first()
@@ -137,7 +137,7 @@ class QueryReads(QueryBuilding[M]):
         """
         if self._limit is None and self._offset is None:
             statement = select(func.count()).select_from(self._model)
-            where = self._where()
+            where = self._object_where()
             if where:
                 statement = statement.where(*where)
         else:
@@ -169,7 +169,7 @@ class QueryReads(QueryBuilding[M]):
         ref = resolve_field_ref(self._model, field, purpose="aggregate")
         statement = select(getattr(func, name)(plan.column(ref)))
         statement = plan.apply(statement)
-        where = self._where()
+        where = self._object_where()
         if where:
             statement = statement.where(*where)
         _, rows = await self._rows(statement, name)

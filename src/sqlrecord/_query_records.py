@@ -4,7 +4,7 @@
 option reaches a call that takes field values: the call itself has none.
 These run the same bodies as the class methods of ``CRUDMixin`` and
 ``BulkMixin``, with the query's session, ``auto_commit`` and trusted fields.
-``get``/``get_or_fail`` also honour ``with_deleted()``; a query with filters,
+``get``/``get_or_fail`` also honour ``with_deleted()`` and ``only_deleted()``; a query with filters,
 ordering or limits is refused, since these calls would not use them.
 """
 
@@ -181,7 +181,7 @@ class QueryRecords(QueryBuilding[M]):
 
     async def get(self, /, *pks: Any, **unique: Any) -> M | list[M] | None:
         """:meth:`CRUDMixin.get <sqlrecord.CRUDMixin.get>` in this query's session;
-        soft-deleted rows too after ``with_deleted()``.
+        soft-deleted rows too after ``with_deleted()``, only those after ``only_deleted()``.
 
         Example:
             >>> memo = run(Memo.create(text="old"))
@@ -191,7 +191,12 @@ class QueryRecords(QueryBuilding[M]):
         """
         self._record_options("get")
         found: M | list[M] | None = await _records.get(
-            self._model, pks, unique, session=self._session, with_deleted=self._with_deleted
+            self._model,
+            pks,
+            unique,
+            session=self._session,
+            with_deleted=self._with_deleted,
+            only_deleted=self._only_deleted,
         )
         return found
 
@@ -216,6 +221,11 @@ class QueryRecords(QueryBuilding[M]):
         """
         self._record_options("get_or_fail")
         found: M | list[M] = await _records.get_or_fail(
-            self._model, pks, unique, session=self._session, with_deleted=self._with_deleted
+            self._model,
+            pks,
+            unique,
+            session=self._session,
+            with_deleted=self._with_deleted,
+            only_deleted=self._only_deleted,
         )
         return found

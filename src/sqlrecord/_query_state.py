@@ -36,12 +36,15 @@ class QueryState(Generic[M]):
         "_annotations",
         "_auto_commit",
         "_conditions",
+        "_deferred",
         "_distinct",
         "_for_update",
         "_limit",
         "_loads",
         "_model",
         "_offset",
+        "_only",
+        "_only_deleted",
         "_options",
         "_order",
         "_populate",
@@ -56,9 +59,12 @@ class QueryState(Generic[M]):
         # Named SQL values per row (annotate): set on each object, usable in lookups.
         self._annotations: dict[str, ColumnElement[Any]] = {}
         self._conditions: tuple[ColumnElement[bool], ...] = ()
+        self._deferred: tuple[str, ...] = ()
         self._order: tuple[SortKey, ...] = ()
         self._limit: int | None = None
         self._offset: int | None = None
+        self._only: tuple[str, ...] | None = None
+        self._only_deleted = False
         self._distinct = False
         self._loads: tuple[Any, ...] = ()
         self._options: tuple[Any, ...] = ()

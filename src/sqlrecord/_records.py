@@ -19,7 +19,7 @@ from ._column_types import fits
 from ._model_info import ModelInfo, model_info
 from ._read_routing import read_in_scope
 from ._scope import SessionScope
-from ._soft import live_condition, soft_delete_column
+from ._soft import deleted_condition, live_condition, soft_delete_column
 from ._values import check_integer_range
 from .exceptions import InvalidFieldError, InvalidValueError, NotFoundError
 
@@ -55,8 +55,10 @@ async def get(
     *,
     session: AsyncSession | None = None,
     with_deleted: bool = False,
+    only_deleted: bool = False,
 ) -> Any:
-    """One row by key or unique columns, or a list of rows by keys (see :meth:`CRUDMixin.get`).
+    """One row by key or unique columns, or a list of rows by keys (see :meth:`CRUDMixin.get`);
+    soft-deleted rows too (``with_deleted``), or only those (``only_deleted``).
 
     Example:
         >>> run(get(User, (404,), {})) is None
@@ -77,7 +79,11 @@ async def get(
             model=model.__name__,
             valid=info.unique_names,
         )
-    live = [] if with_deleted or soft_delete_column(model) is None else [live_condition(model)]
+    column = soft_delete_column(model)
+    if column is None or (with_deleted and not only_deleted):
+        live = []
+    else:  # the rows' soft-delete state: alive, or (only_deleted) deleted
+        live = [deleted_condition(model) if only_deleted else live_condition(model)]
     # Checked before any session: a bad key or keyword is the caller's, not a replica's.
     if unique:
         wanted = _checked_unique(model, info, unique)
@@ -96,9 +102,13 @@ async def get(
         if len(keys) == 1:
             held = _held_by(s, model, keys[0])
             take_held = scopes[-1].plan_get(held=held is not None)
+            if only_deleted and not take_held:  # by its WHERE: a live row is not loaded
+                rows = await _get_many(s, model, info, keys, live)
+                return rows[0] if rows else None
             found = held if take_held else await s.get(model, keys[0])
-            if found is not None and live and getattr(found, str(soft_delete_column(model))):
-                return None
+            if found is not None and live:
+                deleted = getattr(found, str(column)) is not None
+                return found if deleted == only_deleted else None
             return found
         return await _get_many(s, model, info, keys, live)
 
@@ -112,6 +122,7 @@ async def get_or_fail(
     *,
     session: AsyncSession | None = None,
     with_deleted: bool = False,
+    only_deleted: bool = False,
 ) -> Any:
     """:func:`get`, raising :class:`NotFoundError` for any missing row.
 
@@ -121,7 +132,9 @@ async def get_or_fail(
         ...
         sqlrecord.exceptions.NotFoundError: No User with id=404.
     """
-    found = await get(model, pks, unique, session=session, with_deleted=with_deleted)
+    found = await get(
+        model, pks, unique, session=session, with_deleted=with_deleted, only_deleted=only_deleted
+    )
     info = model_info(model)
     if isinstance(found, list):
         have = {inspect(obj).identity for obj in found}

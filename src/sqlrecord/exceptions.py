@@ -12,7 +12,7 @@ chained (``raise ... from exc``) so the original stays in the traceback::
     │   └── ProtectedFieldError        mass-assignment protection refused it
     ├── InvalidValueError (ValueError) a value of the wrong type or shape
     │   └── InvalidCursorError         a pagination cursor that is malformed or tampered with
-    ├── NotLoadedError                 a relationship was not loaded (async cannot lazy-load)
+    ├── NotLoadedError                 an attribute was not loaded (async cannot lazy-load)
     ├── NotFoundError (LookupError)    no row where one was required
     ├── MultipleResultsError           several rows where one was required
     ├── StaleObjectError               another writer changed the row first (optimistic lock)
@@ -221,8 +221,8 @@ class InvalidCursorError(InvalidValueError):
 class NotLoadedError(SQLRecordError):
     """An attribute that was never loaded was touched where no query can run.
 
-    With ``AsyncSession`` a relationship cannot load itself on attribute
-    access; SQLAlchemy would raise ``MissingGreenlet``. Load it up front.
+    With ``AsyncSession`` a relationship, or a column ``only()``/``defer()`` left
+    out, cannot load itself on access (``MissingGreenlet``). Load it up front.
 
     Example:
         >>> "load" in NotLoadedError.for_attribute("User", "posts").detail

@@ -19,9 +19,18 @@ from .ops_bulk import BULK_OPS
 from .ops_crud import CRUD_OPS
 from .ops_jsonlk import JSONLK_OPS
 from .ops_query import QUERY_OPS
+from .ops_shape import SHAPE_OPS
 from .ops_units import UNIT_OPS
 
-OPERATIONS: list[Op] = [*CRUD_OPS, *UNIT_OPS, *BULK_OPS, *QUERY_OPS, *JSONLK_OPS, *ANNOT_OPS]
+OPERATIONS: list[Op] = [
+    *CRUD_OPS,
+    *UNIT_OPS,
+    *BULK_OPS,
+    *QUERY_OPS,
+    *JSONLK_OPS,
+    *ANNOT_OPS,
+    *SHAPE_OPS,
+]
 operation_names(OPERATIONS)
 
 CASES = [

@@ -11,8 +11,9 @@ The versions are checked before the submodules are imported, since those import
 private names that another release may not have:
 
 - :mod:`.sqlalchemy_orm`: session transactions, event listener collections,
-  relationship loaders, loader symbols.
-- :mod:`.sqlalchemy_core`: the traversal declaration of a custom SQL construct.
+  relationship loaders, loader symbols, column attribute implementations.
+- :mod:`.sqlalchemy_core`: the traversal declaration of a custom SQL construct, the
+  result columns a compiler records.
 - :mod:`.sqlalchemy_pool`: the queue pool's checkout, the dialect's default pool.
 - :mod:`.aiosqlite`: SQLAlchemy's aiosqlite adapter and aiosqlite's connection.
 """
@@ -34,6 +35,8 @@ __all__ = [
     "check_sqlalchemy_version",
     "connections_opened_by",
     "default_pool_class",
+    "forget_result_columns",
+    "guard_column_loads",
     "guard_relationship_loads",
     "has_checked_out_connection",
     "listener_count",
@@ -129,10 +132,15 @@ from .aiosqlite import (  # noqa: E402
     sqlite3_connection_of,
     use_one_hop_cursors,
 )
-from .sqlalchemy_core import tables_from_attributes, traversed_attributes  # noqa: E402
+from .sqlalchemy_core import (  # noqa: E402
+    forget_result_columns,
+    tables_from_attributes,
+    traversed_attributes,
+)
 from .sqlalchemy_orm import (  # noqa: E402
     NO_VALUE,
     connections_opened_by,
+    guard_column_loads,
     guard_relationship_loads,
     has_checked_out_connection,
     listener_count,

@@ -1,4 +1,5 @@
-"""Private names of SQLAlchemy Core: what a custom SQL construct declares for traversal."""
+"""Private names of SQLAlchemy Core: what a custom SQL construct declares for traversal,
+and the result columns a compiler records."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.sql import visitors
 
-__all__ = ["tables_from_attributes", "traversed_attributes"]
+__all__ = ["forget_result_columns", "tables_from_attributes", "traversed_attributes"]
 
 _Construct = TypeVar("_Construct", bound=type)
 
@@ -83,3 +84,25 @@ def tables_from_attributes(*names: str) -> Callable[[_Construct], _Construct]:
         return construct
 
     return declare
+
+
+def forget_result_columns(compiler: Any) -> None:
+    """Make the statement ``compiler`` compiles return its rows as the driver gives them,
+    however its SELECT inside was typed.
+
+    A custom construct that wraps a SELECT (``EXPLAIN SELECT ...``) compiles it as the
+    top-level statement, so that the ORM applies its loader options, and the compiler
+    then records the SELECT's columns, whose types would process the wrapper's rows
+    (matched by position or by name): a plan line read as a date-time. Clears the
+    compiler's private ``_result_columns``; no public API compiles a SELECT at the top
+    level without them. Call it after the construct's SQL is compiled.
+
+    Example:
+        >>> from sqlalchemy import column, select
+        >>> compiled = select(column("x")).compile()
+        >>> len(compiled._result_columns), forget_result_columns(compiled)
+        (1, None)
+        >>> compiled._result_columns
+        []
+    """
+    compiler._result_columns = []

@@ -1,4 +1,5 @@
-"""Private names of SQLAlchemy's ORM: session transactions, listener collections, loaders."""
+"""Private names of SQLAlchemy's ORM: session transactions, listener collections, loaders,
+attribute implementations."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from sqlalchemy.util.concurrency import in_greenlet
 __all__ = [
     "NO_VALUE",
     "connections_opened_by",
+    "guard_column_loads",
     "guard_relationship_loads",
     "has_checked_out_connection",
     "listener_count",
@@ -220,3 +222,59 @@ def guard_relationship_loads(mapper: Mapper[Any], refuse: Callable[[str], Except
         loader = impl.callable_
         if loader is not None and not getattr(loader, _GUARDED, False):
             impl.callable_ = _guarded(loader, functools.partial(refuse, relation.key))
+
+
+# -- column loads outside SQLAlchemy's greenlet ------------------------------------
+
+#: The guarded subclass made for each attribute implementation class (and refusal).
+_GUARDED_IMPLS: dict[tuple[type[Any], Any], type[Any]] = {}
+
+
+def _guarded_impl_class(impl_class: type[Any], refuse: Callable[[Any, str], Exception]) -> Any:
+    guarded = _GUARDED_IMPLS.get((impl_class, refuse))
+    if guarded is not None:
+        return guarded
+    fire = impl_class._fire_loader_callables
+
+    def _fire_loader_callables(self: Any, state: Any, key: str, passive: Any) -> Any:
+        if in_greenlet() or not passive & SQL_OK:
+            return fire(self, state, key, passive)
+        # The same loaders, told that no SQL may run: a value they have without a
+        # query comes back; PASSIVE_NO_RESULT where the load needs one.
+        value = fire(self, state, key, passive & ~SQL_OK)
+        if value is LoaderCallableStatus.PASSIVE_NO_RESULT:
+            raise refuse(state.class_, key)
+        return value
+
+    guarded = type(
+        f"Guarded{impl_class.__name__.lstrip('_')}",
+        (impl_class,),
+        {"__slots__": (), "_fire_loader_callables": _fire_loader_callables},
+    )
+    _GUARDED_IMPLS[(impl_class, refuse)] = guarded
+    return guarded
+
+
+def guard_column_loads(mapper: Mapper[Any], refuse: Callable[[Any, str], Exception]) -> None:
+    """Make each column attribute of ``mapper`` that is not loaded (left out by a
+    ``load_only``/``defer`` option, deferred by the mapping, expired) raise
+    ``refuse(model class, key)`` when it is read outside SQLAlchemy's greenlet, where
+    its load would fail with ``MissingGreenlet`` (or ``DetachedInstanceError`` once the
+    session closed). Inside the greenlet (``run_sync``, a flush, a refresh) loads are
+    as before; a loaded value is read as before, without this code running at all.
+    Idempotent.
+
+    An unloaded column is loaded by one of three routes (an expired attribute, a
+    per-object deferred loader, the mapping's deferred loader), all chosen in the
+    attribute implementation's private ``_fire_loader_callables``: the implementation
+    of each column is given a subclass (no new slots) that calls it without the
+    private ``SQL_OK`` flag first. No public hook sits on that route: an attribute
+    event fires on sets, not on loads, and ``raiseload`` would refuse the loads inside
+    the greenlet too.
+    """
+    manager = mapper.class_manager
+    for prop in mapper.column_attrs:
+        impl: Any = manager[prop.key].impl
+        if type(impl) in _GUARDED_IMPLS.values():
+            continue
+        impl.__class__ = _guarded_impl_class(type(impl), refuse)
