@@ -15,11 +15,12 @@ from sqlrecord import Database
 from .differences import DIFFERENCES
 from .harness import TALLY, Op, compare, operation_names, run_side
 from .ops_bulk import BULK_OPS
+from .ops_bulkupd import BULKUPD_OPS
 from .ops_crud import CRUD_OPS
 from .ops_query import QUERY_OPS
 from .ops_units import UNIT_OPS
 
-OPERATIONS: list[Op] = [*CRUD_OPS, *UNIT_OPS, *BULK_OPS, *QUERY_OPS]
+OPERATIONS: list[Op] = [*CRUD_OPS, *UNIT_OPS, *BULK_OPS, *QUERY_OPS, *BULKUPD_OPS]
 operation_names(OPERATIONS)
 
 CASES = [
