@@ -144,6 +144,14 @@ async def test_in_bulk_with_inheritance(db: Database) -> None:
     assert list(await Dog.in_bulk(["L-1"], field="licence")) == ["L-1"]
 
 
+async def test_in_bulk_loads_relationships_as_asked(db: Database) -> None:
+    users = await make_users(2)
+    await Post.bulk_create([{"title": f"p{n}", "author_id": users[0].id} for n in range(3)])
+    for strategy in ("joined", "selectin"):
+        found = await User.load("posts", strategy=strategy).in_bulk([users[0].id, users[1].id])
+        assert [len(user.posts) for user in found.values()] == [3, 0]
+
+
 async def test_in_bulk_gives_the_sessions_own_objects(db: Database) -> None:
     (user,) = await make_users(1)
     async with db.transaction():

@@ -63,6 +63,9 @@ async def bulk_update(
         return 0
     check_rows(model, [{name: inspect(obj).dict[name] for name in names} for obj in targets])
     plan = UpdatePlan(model, names)
+    scope = SessionScope(
+        model, session, write=True, auto_commit=auto_commit, operation="bulk_update"
+    )
     # The fields' changes are what this call writes: committed on the objects now,
     # so that a flush of the unit (a served scope's SAVEPOINT flushes first) leaves
     # them to this call's UPDATE. Should the call fail, they are changes again.
@@ -71,9 +74,6 @@ async def bulk_update(
         values = inspect(obj).dict
         for name in names:
             set_committed_value(obj, name, values[name])
-    scope = SessionScope(
-        model, session, write=True, auto_commit=auto_commit, operation="bulk_update"
-    )
     try:
         async with scope as s:
             with s.no_autoflush:
