@@ -1,4 +1,4 @@
-"""``BulkMixin``: many rows in few statements (``bulk_create``, ``upsert``)."""
+"""``BulkMixin``: many rows in few statements (``bulk_create``, ``bulk_update``, ``upsert``)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any, Literal, Self, overload
 from sqlalchemy import insert, inspect, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from . import _bulk_update
 from ._model_info import model_info
 from ._protection import is_trusted, protected_error
 from ._scope import SessionScope
@@ -86,6 +87,36 @@ class BulkMixin:
             cls, rows, batch_size=batch_size, return_objects=return_objects
         )
         return created
+
+    @classmethod
+    async def bulk_update(
+        cls, objs: Iterable[Self], fields: Iterable[Any], /, *, batch_size: int = 1000
+    ) -> int:
+        """UPDATE each object's row with its current values of ``fields``, in one
+        executemany UPDATE by primary key per batch; returns how many rows were updated.
+
+        The objects are stored ones (loaded, or saved before), of this model or a
+        subclass; ``fields`` are settable columns (protected ones only through
+        ``using(allow_protected=...)``, never the primary key). Everything is
+        checked before any SQL. Each row also gets what the ORM's bulk UPDATE by
+        primary key gives it: every other column's ``onupdate`` (``updated_at``),
+        and with a version counter the next version, checked against the one the
+        object holds. A row changed or deleted by someone else since its object was
+        loaded raises :class:`~sqlrecord.exceptions.StaleObjectError`, and nothing
+        of the call is written. Afterwards the fields are no longer pending changes
+        of the objects, which show the new version and the database-set values.
+        No objects: ``0`` and no SQL.
+
+        Example:
+            >>> users = [run(User.create(email=f"{n}@example.com")) for n in "ab"]
+            >>> for user in users:
+            ...     user.name = user.email[0].upper()
+            >>> run(User.bulk_update(users, ["name"]))
+            2
+            >>> sorted(run(User.filter_by().values_list("name", flat=True)))
+            ['A', 'B']
+        """
+        return await _bulk_update.bulk_update(cls, objs, fields, batch_size=batch_size)
 
     @classmethod
     async def upsert(

@@ -9,15 +9,16 @@ Terminals follow the served-or-own session rule.
 ``Query`` only joins its halves, one concern each: the state and run options
 (``_query_state``), chaining and the SELECT (``_query_building``), reading
 (``_query_reads``), paging (``_query_pages``), bulk writes (``_query_writes``),
-annotations and aggregates (``_query_annotations``), the model-level calls
-(``_query_records``) and the shape of its rows (``_query_shape``: ``only``, ``defer``,
-``only_deleted``, ``explain``). ``QueryMixin`` gives a model the class-level calls that
+annotations and aggregates (``_query_annotations``), rows by many keys
+(``_query_in_bulk``), the model-level calls (``_query_records``) and the shape of its
+rows (``_query_shape``: ``only``, ``defer``, ``only_deleted``, ``explain``).
+``QueryMixin`` gives a model the class-level calls that
 start a query (``User.filter_by(...)``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from typing import Any, Self, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,6 +28,7 @@ from ._grouped import GroupedQuery
 from ._lookups import Q
 from ._model_info import model_info
 from ._query_annotations import QueryAnnotations
+from ._query_in_bulk import QueryInBulk
 from ._query_pages import QueryPages
 from ._query_records import QueryRecords
 from ._query_shape import QueryShape
@@ -37,7 +39,14 @@ __all__ = ["Query", "QueryMixin"]
 M = TypeVar("M")
 
 
-class Query(QueryAnnotations[M], QueryShape[M], QueryRecords[M], QueryPages[M], QueryWrites[M]):
+class Query(
+    QueryAnnotations[M],
+    QueryShape[M],
+    QueryInBulk[M],
+    QueryRecords[M],
+    QueryPages[M],
+    QueryWrites[M],
+):
     """A lazy query for ``model``; build it with ``Model.filter_by(...)`` and friends.
 
     Example:
@@ -251,6 +260,18 @@ class QueryMixin:
             0
         """
         return await Query(cls).count()
+
+    @classmethod
+    async def in_bulk(cls, ids: Iterable[Any], /, *, field: Any = None) -> dict[Any, Self]:
+        """The rows whose primary key (or unique ``field``) is in ``ids``, as a dict by key
+        (see :meth:`Query.in_bulk`).
+
+        Example:
+            >>> kim = run(User.create(email="kim@example.com"))
+            >>> [user.email for user in run(User.in_bulk([kim.id, 404])).values()]
+            ['kim@example.com']
+        """
+        return await Query(cls).in_bulk(ids, field=field)
 
     @classmethod
     async def exists(cls, /, **lookups: Any) -> bool:

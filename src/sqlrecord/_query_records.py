@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal, TypeVar, overload
 
-from . import _bulk, _records, _unique_writes
+from . import _bulk, _bulk_update, _records, _unique_writes
 from ._query_building import QueryBuilding
 
 __all__ = ["QueryRecords"]
@@ -142,6 +142,25 @@ class QueryRecords(QueryBuilding[M]):
             **self._record_options("bulk_create"),
         )
         return created
+
+    async def bulk_update(
+        self, objs: Iterable[M], fields: Iterable[Any], /, *, batch_size: int = 1000
+    ) -> int:
+        """:meth:`BulkMixin.bulk_update <sqlrecord.BulkMixin.bulk_update>` with options.
+
+        Example:
+            >>> user = run(User.create(email="kim@example.com"))
+            >>> user.is_admin = True
+            >>> run(User.using(allow_protected={"is_admin"}).bulk_update([user], ["is_admin"]))
+            1
+        """
+        return await _bulk_update.bulk_update(
+            self._model,
+            objs,
+            fields,
+            batch_size=batch_size,
+            **self._record_options("bulk_update"),
+        )
 
     async def upsert(
         self,

@@ -44,4 +44,17 @@ DIFFERENCES: dict[str, str] = {
         "but another process's write may reach it up to max_lag seconds late, where a read "
         "of the primary sees it at once. db.primary() restores the ORM's view for a block."
     ),
+    "bulk-update-refreshes": (
+        "bulk_update() leaves its objects showing what was written: the next version, and "
+        "the columns an onupdate or the database set (updated_at), read back after the "
+        "UPDATE. The ORM's bulk UPDATE by primary key leaves them as they were loaded, so "
+        "a later save() of a versioned object would fail as stale."
+    ),
+    "bulk-update-checks-rows": (
+        "bulk_update() checks every row before writing (a locking read of the keys and "
+        "versions), so a row deleted or changed meanwhile raises StaleObjectError and "
+        "nothing is written, on every driver. The ORM's bulk UPDATE by primary key counts "
+        "the rows after writing, and only where the driver counts an executemany's rows: "
+        "on asyncpg a vanished row goes unnoticed."
+    ),
 }

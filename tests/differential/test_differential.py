@@ -16,6 +16,7 @@ from .differences import DIFFERENCES
 from .harness import TALLY, Op, compare, operation_names, run_side
 from .ops_annot import ANNOT_OPS
 from .ops_bulk import BULK_OPS
+from .ops_bulkupd import BULKUPD_OPS
 from .ops_crud import CRUD_OPS
 from .ops_jsonlk import JSONLK_OPS
 from .ops_query import QUERY_OPS
@@ -30,6 +31,7 @@ OPERATIONS: list[Op] = [
     *JSONLK_OPS,
     *ANNOT_OPS,
     *SHAPE_OPS,
+    *BULKUPD_OPS,
 ]
 operation_names(OPERATIONS)
 
