@@ -16,10 +16,11 @@ from .differences import DIFFERENCES
 from .harness import TALLY, Op, compare, operation_names, run_side
 from .ops_bulk import BULK_OPS
 from .ops_crud import CRUD_OPS
+from .ops_fexpr import FEXPR_OPS
 from .ops_query import QUERY_OPS
 from .ops_units import UNIT_OPS
 
-OPERATIONS: list[Op] = [*CRUD_OPS, *UNIT_OPS, *BULK_OPS, *QUERY_OPS]
+OPERATIONS: list[Op] = [*CRUD_OPS, *UNIT_OPS, *BULK_OPS, *QUERY_OPS, *FEXPR_OPS]
 operation_names(OPERATIONS)
 
 CASES = [
