@@ -452,3 +452,24 @@ async def test_an_own_session_object_update_with_f_is_one_transaction(
     if fx.engine.dialect.name != "mysql":  # where autocommit would be free
         assert "computed by the database" in plan.why
     assert apple.hits == 11
+
+
+async def test_query_update_filtered_through_a_self_referential_path(fx: Database) -> None:
+    # The filter reads the same table the UPDATE writes (a subquery on it).
+    query = Staff.filter_by(salary__gt=F("manager__salary"))
+    assert await query.update(salary=F("salary") - 10) == 2
+    query = Staff.filter_by(manager__salary__lt=F("salary"), manager__name="lead")
+    assert await query.update(salary=0) == 1
+    salaries = dict(await Staff.order_by("name").values_list("name", "salary"))
+    assert salaries == {"boss": 100, "dev": 90, "lead": 110, "star": 0}
+
+
+async def test_object_saved_onto_the_session_copy_of_its_row(fx: Database) -> None:
+    async with fx.transaction():
+        held = await Product.filter_by(name="apple").one()
+        async with fx.sessionmaker() as elsewhere:
+            copy = await Product.using(elsewhere).filter_by(name="apple").one()
+        copy.fill(hits=F("hits") + 1)
+        await copy.save()  # merged onto `held`, which the transaction's session holds
+        assert (copy.hits, held.hits) == (11, 11)
+    assert await stored(fx, Product, "apple", "hits") == 11

@@ -297,9 +297,9 @@ def row_value(model: type[Any], name: str, value: Any, *, context: str, new: boo
         )
     found = expression_kind(model, value, relations=False)
     refuse_mismatch(f"{model.__name__}.{name}", field_kind(model, name), value, found)
-    if isinstance(value, Expression):
-        return compile_for_row(model, value, context=context)
-    return value.__clause_element__() if hasattr(value, "__clause_element__") else value
+    sql = compile_for_row(model, value, context=context) if isinstance(value, Expression) else value
+    # The column itself, not its attribute (`Post.views`): what an object holds is SQL.
+    return sql.__clause_element__() if hasattr(sql, "__clause_element__") else sql
 
 
 def computed_keys(state: InstanceState[Any]) -> list[str]:

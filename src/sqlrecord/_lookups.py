@@ -7,6 +7,11 @@ a condition. Paths through relationships become ``EXISTS`` subqueries
 (``any()``/``has()``), never joins, so a parent row is never repeated. Lookups
 given in one call that share a relationship path share one ``EXISTS``:
 ``posts__title="a", posts__body="b"`` asks for one post with both.
+
+A value may be an expression (``stock__lt=F("reserved")``, ``Item.reserved``),
+read from the query's row: its kind is checked like a plain value's, and the
+``EXISTS`` of a relationship path then reads an alias of its table, so the
+expression cannot be taken for the related row (a self-referential path).
 """
 
 from __future__ import annotations
