@@ -91,7 +91,12 @@ def is_sql_expression(value: Any) -> bool:
         >>> is_sql_expression(Post.title), is_sql_expression("Post.title")
         (True, False)
     """
+    if type(value) in _PLAIN_TYPES:  # the usual case, answered without an attribute lookup
+        return False
     return isinstance(value, ClauseElement) or hasattr(value, "__clause_element__")
+
+
+_PLAIN_TYPES = frozenset({str, int, float, bool, type(None), decimal.Decimal, dt.datetime})
 
 
 def holds_expression(value: Any) -> bool:

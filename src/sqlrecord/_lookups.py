@@ -140,6 +140,8 @@ def _check_scalar(path: FieldPath, where: str, value: Any, *, allow_none: bool) 
     if path.transforms:
         if isinstance(value, bool) or not isinstance(value, int):
             raise InvalidValueError(f"{where} takes an integer, got {type(value).__name__}.")
+        if not -(2**31) <= value < 2**31:  # SQLite cannot even bind a 64-bit overflow
+            raise InvalidValueError(f"{where} takes a 32-bit integer, got {value}.")
         return
     info = model_info(path.target)
     accepted = info.accepted_types.get(path.field)
