@@ -3,13 +3,14 @@
 Example:
     >>> import sqlrecord
     >>> sorted(sqlrecord.__all__)[:3]
-    ['Base', 'BaseMixin', 'BaseModel']
+    ['Avg', 'Base', 'BaseMixin']
 """
 
 from ._class_property import class_property
 from ._crud import CRUDMixin
 from ._database import Database
 from ._expressions import Avg, Coalesce, Count, F, Max, Min, Sum
+from ._grouped import GroupedQuery
 from ._introspection import BaseMixin
 from ._lookups import Q
 from ._model import Base, BaseModel, BaseModelMixin
@@ -34,6 +35,7 @@ __all__ = [
     "CursorPage",
     "Database",
     "F",
+    "GroupedQuery",
     "Max",
     "Min",
     "ObjectMixin",

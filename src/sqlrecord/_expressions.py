@@ -165,6 +165,9 @@ class Aggregate(Expression):
     def __init__(
         self, source: str | Expression | ColumnElement[Any], *, distinct: bool = False
     ) -> None:
+        clause = getattr(source, "__clause_element__", None)
+        if clause is not None:  # a mapped attribute (Book.pages): its column
+            source = clause()
         if not isinstance(source, str | Expression | ColumnElement) or (
             isinstance(source, str) and not source
         ):

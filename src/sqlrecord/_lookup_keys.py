@@ -3,6 +3,8 @@
 A key is a path of relationship names (walked by ``_paths``), then a field
 (column, column property or hybrid property), then optional transforms
 (``year``, ``month``, ``day``), then an operator (``eq`` when none is given).
+After a JSON column the parts are object keys instead (``data__ui__theme``),
+and the last part is an operator when it names one (``data__count__gte``).
 Every part is checked against the model here, before any SQL exists, so names
 never reach SQL as text; ``lookups`` turns checked keys into conditions.
 """
@@ -18,12 +20,14 @@ from sqlalchemy import false, true
 from sqlalchemy.orm import RelationshipProperty
 from sqlalchemy.sql import ColumnElement
 
+from ._json_keys import check_json_keys, is_json_field
 from ._model_info import model_info
 from ._paths import LOOKUP_SEPARATOR, field_names, is_field, walk_relations
 from ._text_match import TextMatch
 from .exceptions import InvalidFieldError
 
 __all__ = [
+    "JSON_OPERATORS",
     "OPERATORS",
     "RELATION_OPERATORS",
     "SEQUENCE_OPERATORS",
@@ -95,6 +99,8 @@ TEXT_OPERATORS = frozenset(
     name for name in OPERATORS if name.endswith(("like", "contains", "startswith", "endswith"))
 )
 SEQUENCE_OPERATORS = frozenset({"in", "notin"})
+#: Operators of a JSON field only: ``has_key``, and ``contains`` (a sub-document there).
+JSON_OPERATORS = frozenset({"has_key", "contains"})
 RELATION_OPERATORS = frozenset({"eq", "ne", "isnull", "in", "notin"})
 
 
@@ -115,6 +121,8 @@ class FieldPath:
     transforms: tuple[str, ...]
     operator: str
     key: str
+    json_keys: tuple[str, ...] = ()  # object keys inside a JSON field
+    json_lookup: bool = False  # compiled by _json_lookups (keys, has_key, contains)
 
     @property
     def relation_keys(self) -> tuple[str, ...]:
@@ -180,6 +188,10 @@ def _resolve_field(model: type[Any], key: str, operators: bool) -> FieldPath:
     field_name: str | None = None
     if rest and is_field(current, rest[0]):
         field_name = rest.pop(0)
+        if operators and is_json_field(current, field_name):
+            found = _json_path(model, relations, current, field_name, rest, key)
+            if found is not None:
+                return found
     elif rest and not (relations and (rest[0] in OPERATORS or rest[0] in TRANSFORMS)):
         # Not a path that ends on a relationship either: `author__isnull=True`.
         raise _unknown(current, key, rest[0])
@@ -239,6 +251,35 @@ def _resolve_field(model: type[Any], key: str, operators: bool) -> FieldPath:
         transforms=tuple(transforms),
         operator=operator,
         key=key,
+    )
+
+
+def _json_path(
+    model: type[Any],
+    relations: tuple[RelationshipProperty[Any], ...],
+    target: type[Any],
+    field_name: str,
+    rest: list[str],
+    key: str,
+) -> FieldPath | None:
+    """The lookup on a JSON field: ``rest`` is object keys, then maybe an operator.
+    ``None`` for a plain lookup on the whole column (``data__isnull=True``)."""
+    named = bool(rest) and (rest[-1] in OPERATORS or rest[-1] in JSON_OPERATORS)
+    operator = rest[-1] if named else "eq"
+    keys = tuple(rest[:-1] if named else rest)
+    if not keys and operator not in JSON_OPERATORS:
+        return None
+    check_json_keys(target, key, keys)
+    return FieldPath(
+        model=model,
+        relations=relations,
+        target=target,
+        field=field_name,
+        transforms=(),
+        operator=operator,
+        key=key,
+        json_keys=keys,
+        json_lookup=True,
     )
 
 

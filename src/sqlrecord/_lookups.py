@@ -35,6 +35,7 @@ from ._field_expressions import (
     holds_expression,
     refuse_mismatch,
 )
+from ._json_lookups import json_condition
 from ._lookup_keys import (
     OPERATORS,
     SEQUENCE_OPERATORS,
@@ -158,6 +159,15 @@ def _check_scalar(path: FieldPath, where: str, value: Any, *, allow_none: bool) 
 def _field_condition(path: FieldPath, value: Any, entity: Any) -> ColumnElement[bool]:
     """The condition for a checked lookup; ``entity`` is the class (or its alias) the
     path's field is read from."""
+    if path.json_lookup and path.field is not None:  # checks its value itself
+        return json_condition(
+            sql_attribute(entity, path.field),
+            path.json_keys,
+            path.operator,
+            value,
+            where=f"{path.target.__name__} lookup {path.key!r}",
+            compare=OPERATORS.get(path.operator),
+        )
     if path.field is None:
         return _relation_condition(path, value, entity)
     expression: Any = sql_attribute(entity, path.field)
@@ -241,7 +251,8 @@ def build_condition(model: type[Any], lookups: Mapping[str, Any]) -> ColumnEleme
     alias = False
     for key, value in lookups.items():
         path = resolve_field(model, key)
-        _check_lookup_value(path, value)
+        if not path.json_lookup:
+            _check_lookup_value(path, value)
         alias = alias or holds_expression(value) or _is_expression_pair(path, value)
         # A path that ends on a relationship is tested from its parent.
         hops = path.relations if path.field is not None else path.relations[:-1]

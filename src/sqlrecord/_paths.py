@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import inspect
 from sqlalchemy.orm import RelationshipProperty
 
+from ._json_keys import check_json_keys, is_json_field
 from ._model_info import model_info
 from .exceptions import InvalidFieldError
 
@@ -115,6 +116,7 @@ class FieldRef:
     target: type[Any]
     field: str
     nullable: bool
+    json_keys: tuple[str, ...] = ()  # object keys inside a JSON field (``data__ui__theme``)
 
     @property
     def path(self) -> tuple[str, ...]:
@@ -125,7 +127,8 @@ def resolve_field_ref(model: type[Any], key: str, *, purpose: str) -> FieldRef:
     """Check ``key`` (``name``, ``author__name``) for sorting or selecting values (cached).
 
     Only to-one relationships may lead to the field: a to-many one gives
-    several values per row.
+    several values per row. After a JSON field the parts are object keys
+    (``data__ui__theme``), except for aggregates.
 
     Example:
         >>> resolve_field_ref(Post, "author__email", purpose="sort").path
@@ -148,6 +151,12 @@ def _resolve_field_ref(model: type[Any], key: str, purpose: str) -> FieldRef:
     for owner, relation in zip(walk.owners, walk.relations, strict=True):
         if relation.uselist:
             raise _to_many(owner, key, relation.key, purpose)
+    if (
+        walk.rest
+        and is_field(walk.target, walk.rest[0])
+        and is_json_field(walk.target, walk.rest[0])
+    ):
+        return _json_ref(walk, key, (*walk.rest[1:], parts[-1]), purpose)
     if walk.rest:
         raise _unknown(walk.target, key, walk.rest[0], purpose, relations=True)
     name = parts[-1]
@@ -155,6 +164,19 @@ def _resolve_field_ref(model: type[Any], key: str, purpose: str) -> FieldRef:
         raise _unknown(walk.target, key, name, purpose, relations=False)
     nullable = bool(walk.relations) or _is_nullable(walk.target, name)
     return FieldRef(key, walk.relations, walk.target, name, nullable)
+
+
+def _json_ref(walk: RelationWalk, key: str, keys: tuple[str, ...], purpose: str) -> FieldRef:
+    if purpose == "aggregate":
+        raise InvalidFieldError(
+            f"Cannot aggregate by {key!r}: aggregates over keys inside a JSON field are not "
+            f"supported. Aggregate a column, or {walk.rest[0]!r} itself.",
+            model=walk.target.__name__,
+            field=key,
+            valid=field_names(walk.target),
+        )
+    check_json_keys(walk.target, key, keys)
+    return FieldRef(key, walk.relations, walk.target, walk.rest[0], True, keys)
 
 
 def _is_nullable(model: type[Any], name: str) -> bool:

@@ -8,8 +8,9 @@ Terminals follow the served-or-own session rule.
 
 ``Query`` only joins its halves, one concern each: the state and run options
 (``_query_state``), chaining and the SELECT (``_query_building``), reading
-(``_query_reads``), paging (``_query_pages``), bulk writes (``_query_writes``)
-and the model-level calls (``_query_records``). ``QueryMixin`` gives a model the
+(``_query_reads``), paging (``_query_pages``), bulk writes (``_query_writes``),
+annotations and aggregates (``_query_annotations``) and the model-level calls
+(``_query_records``). ``QueryMixin`` gives a model the
 class-level calls that start a query (``User.filter_by(...)``).
 """
 
@@ -21,8 +22,10 @@ from typing import Any, Self, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement
 
+from ._grouped import GroupedQuery
 from ._lookups import Q
 from ._model_info import model_info
+from ._query_annotations import QueryAnnotations
 from ._query_pages import QueryPages
 from ._query_records import QueryRecords
 from ._query_writes import QueryWrites
@@ -32,7 +35,7 @@ __all__ = ["Query", "QueryMixin"]
 M = TypeVar("M")
 
 
-class Query(QueryRecords[M], QueryPages[M], QueryWrites[M]):
+class Query(QueryAnnotations[M], QueryRecords[M], QueryPages[M], QueryWrites[M]):
     """A lazy query for ``model``; build it with ``Model.filter_by(...)`` and friends.
 
     Example:
@@ -88,6 +91,39 @@ class QueryMixin:
             []
         """
         return Query(cls).exclude(**lookups)
+
+    @classmethod
+    def annotate(cls, /, **annotations: Any) -> Query[Self]:
+        """Start a query whose rows carry named values (see :meth:`Query.annotate`).
+
+        Example:
+            >>> from sqlrecord import Count
+            >>> run(User.annotate(n=Count("posts")).filter_by(n__gt=0).all())
+            []
+        """
+        return Query(cls).annotate(**annotations)
+
+    @classmethod
+    async def aggregate(cls, /, **aggregates: Any) -> dict[str, Any]:
+        """Aggregates over every row, as one dict (see :meth:`Query.aggregate`).
+
+        Example:
+            >>> from sqlrecord import Count, Sum
+            >>> run(User.aggregate(n=Count("id"), total=Sum("id")))
+            {'n': 0, 'total': None}
+        """
+        return await Query(cls).aggregate(**aggregates)
+
+    @classmethod
+    def group_by(cls, *keys: str | Any) -> GroupedQuery[Self]:
+        """Group every row by fields or columns (see :meth:`Query.group_by`).
+
+        Example:
+            >>> from sqlrecord import Count
+            >>> run(Post.group_by("author_id").aggregate(n=Count("id")))
+            []
+        """
+        return Query(cls).group_by(*keys)
 
     @classmethod
     def order_by(cls, *keys: str | Any) -> Query[Self]:

@@ -82,6 +82,12 @@ class QueryPages(QueryReads[M]):
             >>> [user.email for user in rest.items], rest.next_cursor
             (['user2@example.com'], None)
         """
+        if self._annotations:
+            raise InvalidValueError(
+                "cursor() cannot page a query with annotate(): a cursor continues after the "
+                "last row's stored sort values, and annotations are computed, not stored. "
+                "Use paginate(), which carries annotations and sorts by them."
+            )
         limit = whole_number("limit", limit, at_least=1)
         keys = self._order + tuple(
             SortKey(resolve_field_ref(self._model, name, purpose="sort"), descending=False)
@@ -90,6 +96,11 @@ class QueryPages(QueryReads[M]):
         )
         if any(key.ref is None for key in keys):
             raise InvalidValueError("cursor() needs order_by() with field names, not expressions.")
+        if any(key.ref is not None and key.ref.json_keys for key in keys):
+            raise InvalidValueError(
+                "cursor() cannot continue after a key inside a JSON field (its values mix "
+                "types); order by columns, or use paginate()."
+            )
         refs = [key.ref for key in keys if key.ref is not None]
         order = "|".join(
             ("-" if key.descending else "") + ref.key for key, ref in zip(keys, refs, strict=True)
@@ -135,6 +146,11 @@ class QueryPages(QueryReads[M]):
             >>> run(emails())
             []
         """
+        if self._annotations:
+            raise InvalidValueError(
+                "stream() reads model objects only and would drop the annotations; use "
+                "paginate() for annotated pages, or values() for plain rows."
+            )
         if self._unique:
             raise InvalidValueError(
                 "stream() cannot de-duplicate rows of a joined collection load; "

@@ -33,6 +33,7 @@ class QueryState(Generic[M]):
     """
 
     __slots__ = (
+        "_annotations",
         "_auto_commit",
         "_conditions",
         "_distinct",
@@ -52,6 +53,8 @@ class QueryState(Generic[M]):
 
     def __init__(self, model: type[M], *, session: AsyncSession | None = None) -> None:
         self._model = model
+        # Named SQL values per row (annotate): set on each object, usable in lookups.
+        self._annotations: dict[str, ColumnElement[Any]] = {}
         self._conditions: tuple[ColumnElement[bool], ...] = ()
         self._order: tuple[SortKey, ...] = ()
         self._limit: int | None = None

@@ -12,6 +12,11 @@ type, and refuses anything else with a typed error that maps to 422:
   the list: :class:`~sqlrecord.exceptions.InvalidValueError` (or
   ``InvalidFieldError`` for the key).
 
+A key inside a JSON field (``"payload__theme"``) is allowed only when named
+itself: allowing ``payload`` allows no key inside it. Its value stays the
+query string's text, so it matches string values; ``has_key`` is allowed,
+``contains`` (a sub-document) is not.
+
 The allow-list itself is checked when it is built, so a typo in code fails at
 import time, not on the first request.
 """
@@ -22,7 +27,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from ._lookup_keys import OPERATORS
+from ._lookup_keys import OPERATORS, resolve_field
 from ._model_info import model_info
 from ._paths import LOOKUP_SEPARATOR, resolve_field_ref
 from ._query import Query
@@ -75,12 +80,20 @@ class RequestFilters(Generic[M]):
         for name, operators in self.fields.items():
             resolve_field_ref(self.model, name, purpose="filter")
             for operator in operators:
-                if operator != "exact" and operator not in OPERATORS:
+                if operator != "exact" and operator not in (*OPERATORS, "has_key"):
                     raise InvalidValueError(
                         f"RequestFilters: {operator!r} is not a lookup operator "
-                        f"(use 'exact' or one of {', '.join(sorted(OPERATORS))})."
+                        f"(use 'exact' or one of {', '.join(sorted(OPERATORS))}, has_key)."
                     )
                 key = name if operator == "exact" else f"{name}{LOOKUP_SEPARATOR}{operator}"
+                lookup = resolve_field(
+                    self.model, f"{name}{LOOKUP_SEPARATOR}{_lookup_operator(operator)}"
+                )
+                if lookup.json_lookup and operator == "contains":
+                    raise InvalidValueError(
+                        f"RequestFilters: {key!r} would take a sub-document, which a query "
+                        "string cannot give; filter on a key inside the field instead."
+                    )
                 allowed[key] = (name, operator)
         for name in (*self.order_by, *(key.lstrip("-") for key in self.default_order)):
             resolve_field_ref(self.model, name, purpose="sort")
@@ -125,7 +138,11 @@ class RequestFilters(Generic[M]):
             if key == self.order_parameter:
                 order = self._order(text)
             else:
-                lookups[key] = self._value(key, text)
+                value = self._value(key, text)
+                name, operator = self._allowed[key]
+                # `name__eq`, not the key as sent: a JSON key named like an operator
+                # (`payload__in`) stays a key.
+                lookups[f"{name}{LOOKUP_SEPARATOR}{_lookup_operator(operator)}"] = value
         if lookups:
             query = query.filter_by(**lookups)
         order = order or list(self.default_order)
@@ -161,3 +178,7 @@ class RequestFilters(Generic[M]):
         ref = resolve_field_ref(self.model, name, purpose="filter")
         types = model_info(ref.target).accepted_types.get(ref.field) or (str,)
         return parse_values(key, text, operator, types)
+
+
+def _lookup_operator(operator: str) -> str:
+    return "eq" if operator == "exact" else operator

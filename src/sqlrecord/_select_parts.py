@@ -21,6 +21,7 @@ from sqlalchemy.orm import (
     subqueryload,
 )
 
+from ._json_paths import JsonPart
 from ._model_info import sql_attribute
 from ._paths import FieldRef, resolve_field_ref, resolve_load_path
 from .exceptions import InvalidFieldError
@@ -62,15 +63,17 @@ class JoinPlan:
         self.model = model
         self.aliases: dict[tuple[str, ...], Any] = {}
 
-    def column(self, ref: FieldRef) -> Any:
-        """The SQL expression for ``ref``, registering the joins it needs."""
+    def column(self, ref: FieldRef, *, json_form: str = "json") -> Any:
+        """The SQL expression for ``ref``, registering the joins it needs (a value
+        inside a JSON field in the form ``json_form``, see ``_json_paths``)."""
         entity: Any = self.model
         for depth in range(1, len(ref.relations) + 1):
             path = ref.path[:depth]
             if path not in self.aliases:
                 self.aliases[path] = aliased(ref.relations[depth - 1].mapper.class_)
             entity = self.aliases[path]
-        return sql_attribute(entity, ref.field)
+        column = sql_attribute(entity, ref.field)
+        return JsonPart(column, ref.json_keys, json_form) if ref.json_keys else column
 
     def apply(self, statement: Select[Any]) -> Select[Any]:
         for path, alias in self.aliases.items():
@@ -95,17 +98,23 @@ def resolve_sort_key(model: type[Any], key: Any) -> SortKey:
 
 def order_expressions(plan: JoinPlan, keys: tuple[SortKey, ...], *, nulls: bool) -> list[Any]:
     """SQL ORDER BY terms. With ``nulls``, NULL sorts last ascending and first
-    descending on every database (as PostgreSQL does by default)."""
+    descending on every database (as PostgreSQL does by default).
+
+    A key inside a JSON field sorts numbers first (by value), then strings (by code
+    point), then every other value and missing keys: two terms, the same everywhere.
+    """
     terms: list[Any] = []
     for key in keys:
         if key.ref is None:
             terms.append(key.raw)
             continue
-        column = plan.column(key.ref)
-        if nulls and key.ref.nullable:
-            is_null = column.is_(None)
-            terms.append(is_null.desc() if key.descending else is_null.asc())
-        terms.append(column.desc() if key.descending else column.asc())
+        forms = ("number", "binary_text") if key.ref.json_keys else ("json",)
+        for form in forms:
+            column = plan.column(key.ref, json_form=form)
+            if nulls and key.ref.nullable:
+                is_null = column.is_(None)
+                terms.append(is_null.desc() if key.descending else is_null.asc())
+            terms.append(column.desc() if key.descending else column.asc())
     return terms
 
 

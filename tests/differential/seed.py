@@ -132,6 +132,40 @@ ROWS: list[tuple[Any, list[dict[str, Any]]]] = [
             {"post_id": BASE + 2, "tag_id": BASE + 2},
         ],
     ),
+    # Varied payloads for the JSON lookups (ops_jsonlk): titles sort after the first two
+    # tickets, so reads of "the first ticket" are unchanged.
+    (
+        Ticket,
+        [
+            {"id": BASE + 10 + n, "title": title, "priority": Priority.low, "payload": payload}
+            for n, (title, payload) in enumerate(
+                [
+                    (
+                        "Xj dark",
+                        {
+                            "theme": "dark",
+                            "count": 3,
+                            "beta": True,
+                            "ui": {"theme": "dark"},
+                            "tags": ["x", "y"],
+                        },
+                    ),
+                    (
+                        "Xj light",
+                        {
+                            "theme": "light",
+                            "count": 1,
+                            "beta": False,
+                            "ui": {"theme": "light", "size": 2},
+                            "tags": ["y", 1],
+                        },
+                    ),
+                    ("Xj null", {"theme": None, "count": 2.5, "beta": 1, "ui": {}}),
+                    ("Xj odd", {"theme": "Dark", "count": "3", "tags": "x", "ui": None}),
+                ]
+            )
+        ],
+    ),
 ]
 
 

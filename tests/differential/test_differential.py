@@ -14,13 +14,23 @@ from sqlrecord import Database
 
 from .differences import DIFFERENCES
 from .harness import TALLY, Op, compare, operation_names, run_side
+from .ops_annot import ANNOT_OPS
 from .ops_bulk import BULK_OPS
 from .ops_crud import CRUD_OPS
 from .ops_fexpr import FEXPR_OPS
+from .ops_jsonlk import JSONLK_OPS
 from .ops_query import QUERY_OPS
 from .ops_units import UNIT_OPS
 
-OPERATIONS: list[Op] = [*CRUD_OPS, *UNIT_OPS, *BULK_OPS, *QUERY_OPS, *FEXPR_OPS]
+OPERATIONS: list[Op] = [
+    *CRUD_OPS,
+    *UNIT_OPS,
+    *BULK_OPS,
+    *QUERY_OPS,
+    *JSONLK_OPS,
+    *ANNOT_OPS,
+    *FEXPR_OPS,
+]
 operation_names(OPERATIONS)
 
 CASES = [

@@ -40,6 +40,7 @@ __all__ = [
     "release_sqlite_lock",
     "savepoint_hidden",
     "sqlite3_connection_of",
+    "tables_from_attributes",
     "traversed_attributes",
     "use_one_hop_cursors",
 ]
@@ -128,7 +129,7 @@ from .aiosqlite import (  # noqa: E402
     sqlite3_connection_of,
     use_one_hop_cursors,
 )
-from .sqlalchemy_core import traversed_attributes  # noqa: E402
+from .sqlalchemy_core import tables_from_attributes, traversed_attributes  # noqa: E402
 from .sqlalchemy_orm import (  # noqa: E402
     NO_VALUE,
     connections_opened_by,

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.sql import visitors
 
-__all__ = ["traversed_attributes"]
+__all__ = ["tables_from_attributes", "traversed_attributes"]
 
 _Construct = TypeVar("_Construct", bound=type)
 
@@ -44,6 +44,42 @@ def traversed_attributes(**kinds: str) -> Callable[[_Construct], _Construct]:
     def declare(construct: _Construct) -> _Construct:
         target: Any = construct
         target._traverse_internals = declared
+        return construct
+
+    return declare
+
+
+def tables_from_attributes(*names: str) -> Callable[[_Construct], _Construct]:
+    """Class decorator: a custom ``ColumnElement`` selected on its own (``select(JsonPart(
+    Doc.data, ...))``) brings the tables of its clause attributes ``names`` into FROM.
+
+    Sets the private property ``_from_objects``, which SQLAlchemy reads to build a
+    statement's FROM list; a construct without it adds no table.
+
+    Example:
+        >>> from sqlalchemy import Boolean, column, table
+        >>> from sqlalchemy.sql import ColumnElement
+        >>> @tables_from_attributes("column")
+        ... class Wrapped(ColumnElement[bool]):
+        ...     inherit_cache = True
+        ...     type = Boolean()
+        ...     def __init__(self, inner):
+        ...         self.column = inner
+        >>> [str(t) for t in Wrapped(table("t", column("a")).c.a)._from_objects]
+        ['t']
+    """
+
+    def froms(self: Any) -> list[Any]:
+        found: list[Any] = []
+        for name in names:
+            for item in getattr(self, name)._from_objects:
+                if item not in found:
+                    found.append(item)
+        return found
+
+    def declare(construct: _Construct) -> _Construct:
+        target: Any = construct
+        target._from_objects = property(froms)
         return construct
 
     return declare
