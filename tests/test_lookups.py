@@ -9,8 +9,10 @@ import pytest
 
 from sqlrecord import Database, Q
 from sqlrecord._lookup_keys import OPERATORS
+from sqlrecord.exceptions import InvalidValueError
 
 from .fixtures_data import load_sample
+from .helpers import StatementLog
 from .models import Post, User
 
 THIS_YEAR = dt.datetime.now(dt.UTC).year
@@ -158,3 +160,10 @@ async def test_hybrid_method_filters_and_sorts(db: Database, sample: None) -> No
     # MySQL/MariaDB), so compare names that differ in their first letter.
     chosen = User.filter_by(email__in=[PARK, LEE, KIM]).order_by("-display_name")
     assert await chosen.values_list("email", flat=True) == [PARK, LEE, KIM]
+
+
+async def test_a_huge_year_is_refused_before_any_sql(db: Database) -> None:
+    # Found by the hostile-input suite: SQLite could not bind it (an OverflowError).
+    with StatementLog(db) as log, pytest.raises(InvalidValueError, match="32-bit"):
+        await User.filter_by(created_at__year=2**63).all()
+    assert log.statements == []

@@ -7,6 +7,11 @@ a condition. Paths through relationships become ``EXISTS`` subqueries
 (``any()``/``has()``), never joins, so a parent row is never repeated. Lookups
 given in one call that share a relationship path share one ``EXISTS``:
 ``posts__title="a", posts__body="b"`` asks for one post with both.
+
+A value may be an expression (``stock__lt=F("reserved")``, ``Item.reserved``),
+read from the query's row: its kind is checked like a plain value's, and the
+``EXISTS`` of a relationship path then reads an alias of its table, so the
+expression cannot be taken for the related row (a self-referential path).
 """
 
 from __future__ import annotations
@@ -17,10 +22,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Boolean, and_, extract, false, func, not_, or_, true
-from sqlalchemy.orm import RelationshipProperty
-from sqlalchemy.sql import ClauseElement, ColumnElement, visitors
+from sqlalchemy.orm import RelationshipProperty, aliased
+from sqlalchemy.sql import ColumnElement, visitors
 
 from ._column_types import accepted_types, fits
+from ._expressions import Expression
+from ._field_expressions import (
+    compile_for_filter,
+    describe,
+    expression_kind,
+    field_kind,
+    holds_expression,
+    refuse_mismatch,
+)
 from ._json_lookups import json_condition
 from ._lookup_keys import (
     OPERATORS,
@@ -36,10 +50,49 @@ from .exceptions import InvalidValueError
 __all__ = ["Q", "build_condition", "resolve_q"]
 
 
+#: Operators that compare a field with an expression (``F("reserved")``, ``Item.reserved``).
+EXPRESSION_OPERATORS = frozenset({"eq", "ne", "gt", "ge", "gte", "lt", "le", "lte", "between"})
+
+
+def _is_expression_pair(path: FieldPath, value: Any) -> bool:
+    return (
+        path.operator == "between"
+        and isinstance(value, list | tuple)
+        and any(holds_expression(item) for item in value)
+    )
+
+
+def _check_expression(path: FieldPath, where: str, value: Any) -> None:
+    """An expression stands where a plain value would: same operators, same kind of value."""
+    if path.field is None:
+        raise InvalidValueError(
+            f"{where} ends on a relationship; compare one of its fields with "
+            f"{describe(value)} (e.g. '{path.key.split('__')[0]}__id')."
+        )
+    if path.operator not in EXPRESSION_OPERATORS:
+        if not isinstance(value, Expression):
+            return  # SQLAlchemy SQL: `id__in=select(...)` and the like, as written
+        raise InvalidValueError(
+            f"{where}: {describe(value)} compares with "
+            f"{', '.join(sorted(EXPRESSION_OPERATORS))}, not {path.operator}."
+        )
+    expected = "number" if path.transforms else field_kind(path.target, path.field)
+    found = expression_kind(path.model, value, relations=True)
+    refuse_mismatch(f"{where}: {path.target.__name__}.{path.field}", expected, value, found)
+
+
 def _check_lookup_value(path: FieldPath, value: Any) -> None:
     operator, target = path.operator, path.target
     where = f"{target.__name__} lookup {path.key!r}"
-    if isinstance(value, ClauseElement):
+    if holds_expression(value):
+        _check_expression(path, where, value)
+        return
+    if _is_expression_pair(path, value) and len(value) == 2:
+        for item in value:
+            if holds_expression(item):
+                _check_expression(path, where, item)
+            else:
+                _check_scalar(path, where, item, allow_none=False)
         return
     if operator == "isnull":
         if not isinstance(value, bool):
@@ -49,6 +102,11 @@ def _check_lookup_value(path: FieldPath, value: Any) -> None:
         if isinstance(value, str | bytes) or not isinstance(value, Iterable):
             raise InvalidValueError(f"{where} takes a list of values, got {type(value).__name__}.")
         for item in value:
+            if isinstance(item, Expression):
+                raise InvalidValueError(
+                    f"{where} takes plain values; compare with {describe(item)} through "
+                    f"{', '.join(sorted(EXPRESSION_OPERATORS))}."
+                )
             _check_scalar(path, where, item, allow_none=False)
         return
     if operator == "between":
@@ -83,6 +141,8 @@ def _check_scalar(path: FieldPath, where: str, value: Any, *, allow_none: bool) 
     if path.transforms:
         if isinstance(value, bool) or not isinstance(value, int):
             raise InvalidValueError(f"{where} takes an integer, got {type(value).__name__}.")
+        if not -(2**31) <= value < 2**31:  # SQLite cannot even bind a 64-bit overflow
+            raise InvalidValueError(f"{where} takes a 32-bit integer, got {value}.")
         return
     info = model_info(path.target)
     accepted = info.accepted_types.get(path.field)
@@ -96,28 +156,35 @@ def _check_scalar(path: FieldPath, where: str, value: Any, *, allow_none: bool) 
         raise InvalidValueError(f"{where} takes {expected}, got {type(value).__name__}.")
 
 
-def _field_condition(path: FieldPath, value: Any) -> ColumnElement[bool]:
-    if path.json_lookup and path.field is not None:
+def _field_condition(path: FieldPath, value: Any, entity: Any) -> ColumnElement[bool]:
+    """The condition for a checked lookup; ``entity`` is the class (or its alias) the
+    path's field is read from."""
+    if path.json_lookup and path.field is not None:  # checks its value itself
         return json_condition(
-            sql_attribute(path.target, path.field),
+            sql_attribute(entity, path.field),
             path.json_keys,
             path.operator,
             value,
             where=f"{path.target.__name__} lookup {path.key!r}",
             compare=OPERATORS.get(path.operator),
         )
-    _check_lookup_value(path, value)
     if path.field is None:
-        return _relation_condition(path, value)
-    expression: Any = sql_attribute(path.target, path.field)
+        return _relation_condition(path, value, entity)
+    expression: Any = sql_attribute(entity, path.field)
     for transform in path.transforms:
         expression = extract(transform, expression)
+    if isinstance(value, Expression):
+        value = compile_for_filter(path.model, value)
+    elif _is_expression_pair(path, value):
+        value = [compile_for_filter(path.model, item) for item in value]
     return OPERATORS[path.operator](expression, value)
 
 
-def _relation_condition(path: FieldPath, value: Any) -> ColumnElement[bool]:
+def _relation_condition(path: FieldPath, value: Any, entity: Any) -> ColumnElement[bool]:
     relation = path.relations[-1]
-    attribute = getattr(relation.parent.class_, relation.key)
+    # An alias (a lookup path compared with an expression) is its own owner.
+    owner = relation.parent.class_ if isinstance(entity, type) else entity
+    attribute = getattr(owner, relation.key)
     operator = path.operator
     if operator == "isnull":
         exists = attribute.any() if relation.uselist else attribute.has()
@@ -130,6 +197,7 @@ def _relation_condition(path: FieldPath, value: Any) -> ColumnElement[bool]:
         return _relation_condition(
             FieldPath(path.model, path.relations, path.target, None, (), "isnull", path.key),
             operator == "eq",
+            entity,
         )
     equals: ColumnElement[bool] = _relation_equals(attribute, relation, value)
     return equals if operator == "eq" else not_(equals)
@@ -141,16 +209,25 @@ def _relation_equals(attribute: Any, relation: RelationshipProperty[Any], value:
 
 @dataclass
 class _PathNode:
-    """Conditions that share a relationship path, and the longer paths below it."""
+    """Checked lookups that share a relationship path, and the longer paths below it."""
 
-    conditions: list[ColumnElement[bool]] = field(default_factory=list)
+    lookups: list[tuple[FieldPath, Any]] = field(default_factory=list)
     children: dict[str, tuple[RelationshipProperty[Any], _PathNode]] = field(default_factory=dict)
 
-    def to_condition(self) -> ColumnElement[bool]:
-        parts = list(self.conditions)
+    def to_condition(self, entity: Any, *, alias: bool) -> ColumnElement[bool]:
+        """The condition on ``entity`` (the model, a related class or its alias). With
+        ``alias``, each relationship's ``EXISTS`` reads an alias of its target, so that
+        an expression naming the query's model means the outer row even where the
+        target is the same table (a self-referential or a looping path)."""
+        parts = [_field_condition(path, value, entity) for path, value in self.lookups]
         for relation, node in self.children.values():
-            attribute = getattr(relation.parent.class_, relation.key)
-            inner = node.to_condition()
+            target: Any = relation.mapper.class_
+            if alias:
+                target = aliased(target)
+                attribute = getattr(entity, relation.key).of_type(target)
+            else:
+                attribute = getattr(relation.parent.class_, relation.key)
+            inner = node.to_condition(target, alias=alias)
             parts.append(attribute.any(inner) if relation.uselist else attribute.has(inner))
         return parts[0] if len(parts) == 1 else and_(*parts)
 
@@ -158,24 +235,34 @@ class _PathNode:
 def build_condition(model: type[Any], lookups: Mapping[str, Any]) -> ColumnElement[bool]:
     """Compile keyword lookups into one SQL condition (all must hold).
 
+    Values may be expressions (``F("name")``, ``User.name``): they are read from
+    ``model``'s row, also in lookups through relationships.
+
     Example:
         >>> print(build_condition(User, {"email": "kim@example.com", "name": None}))
         doc_users.email = :email_1 AND doc_users.name IS NULL
         >>> print(build_condition(User, {"posts__title__startswith": "Hi"}))  # doctest: +ELLIPSIS
         EXISTS (SELECT 1 FROM doc_posts, doc_users WHERE doc_users.id = doc_posts.author_id AND ...)
+        >>> from sqlrecord import F
+        >>> print(build_condition(User, {"posts__title": F("name")}))  # doctest: +ELLIPSIS
+        EXISTS (SELECT 1 FROM doc_posts AS doc_posts_1, ... AND doc_posts_1.title = doc_users.name)
     """
     root = _PathNode()
+    alias = False
     for key, value in lookups.items():
         path = resolve_field(model, key)
+        if not path.json_lookup:
+            _check_lookup_value(path, value)
+        alias = alias or holds_expression(value) or _is_expression_pair(path, value)
         # A path that ends on a relationship is tested from its parent.
         hops = path.relations if path.field is not None else path.relations[:-1]
         node = root
         for relation in hops:
             node = node.children.setdefault(relation.key, (relation, _PathNode()))[1]
-        node.conditions.append(_field_condition(path, value))
-    if not root.conditions and not root.children:
+        node.lookups.append((path, value))
+    if not root.lookups and not root.children:
         return true()
-    return root.to_condition()
+    return root.to_condition(model, alias=alias)
 
 
 # -- Q: lookups combined with |, & and ~ -----------------------------------------

@@ -11,6 +11,13 @@ from sqlalchemy.orm import InstanceState
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ._class_property import class_property
+from ._field_expressions import (
+    computed_keys,
+    holds_expression,
+    is_sql_expression,
+    read_computed,
+    row_value,
+)
 from ._internals import NO_VALUE
 from ._introspection import BaseMixin
 from ._model_info import ModelInfo, model_info
@@ -143,7 +150,10 @@ class ObjectMixin(BaseMixin):
                         f"{info.relation_targets[name].__name__} objects ([] for none), "
                         "not None."
                     )
-                check_value(cls, info, name, value)
+                if holds_expression(value):  # computed by the database from the row
+                    value = row_value(cls, name, value, context="fill()", new=_is_new(self))
+                else:
+                    check_value(cls, info, name, value)
             elif not _is_writable_property(cls, name):
                 raise InvalidFieldError.unknown(cls.__name__, name, info.fillable_names)
             planned.append((name, value))
@@ -158,7 +168,12 @@ class ObjectMixin(BaseMixin):
     def _assign(self, info: ModelInfo, state: InstanceState[Any], name: str, value: Any) -> None:
         persistent = state.key is not None
         if name in info.column_set:
-            if persistent and name not in state.unloaded and state.dict.get(name) == value:
+            if (
+                persistent
+                and name not in state.unloaded
+                and not is_sql_expression(value)  # never equal: the database computes it
+                and state.dict.get(name) == value
+            ):
                 return
             setattr(self, name, value)
             return
@@ -278,13 +293,17 @@ class ObjectMixin(BaseMixin):
             # A backref already changed an object of the unit (Post(author=author)):
             # the unit's pending flush needs this object, as after session.add().
             scope.session.add(self)
+        # Values the database computes (F("views") + 1) are read back after the flush:
+        # noted now, as entering a served scope may flush what is pending already.
+        computed = computed_keys(state)
         try:
             async with scope:
                 if planned:
                     self._apply_fill(planned)
                     # A hybrid or property setter may have set columns fill did not see.
                     check_assigned_values(self, state)
-                await _flush_into(scope, self)
+                    computed += computed_keys(state)
+                await _flush_into(scope, self, computed)
         except BaseException:
             for snapshot in snapshots:
                 snapshot.restore()
@@ -301,6 +320,10 @@ def _pulled_in(session: AsyncSession, obj: Any, linked: list[Any]) -> bool:
     if state.key is not None and state.key in session.sync_session.identity_map:
         return False  # the session holds the row: the write merges
     return any(each is not obj and each in session and inspect(each).modified for each in linked)
+
+
+def _is_new(obj: Any) -> bool:
+    return inspect(obj).key is None
 
 
 def _is_writable_property(model: type[Any], name: str) -> bool:
@@ -325,25 +348,28 @@ def _linked_objects(obj: Any, planned: list[tuple[str, Any]] | None) -> list[Any
     return list(found.values())
 
 
-async def _flush_into(scope: SessionScope, obj: Any) -> None:
+async def _flush_into(scope: SessionScope, obj: Any, computed: list[str]) -> None:
     """Make ``obj`` part of the scope's session (add, or merge onto the copy it
-    holds) and flush it as the scope plans."""
+    holds), flush it as the scope plans, and read back the ``computed`` columns."""
     session = scope.session
     state: InstanceState[Any] = inspect(obj)
     sync_session = session.sync_session
     if state.session_id == sync_session.hash_key:
         await scope.flush(obj)
+        await read_computed(session, obj, computed)
         return
     held = sync_session.identity_map.get(state.key) if state.key is not None else None
     if state.session_id is None and held is None:
         session.add(obj)
         await scope.flush(obj)
+        await read_computed(session, obj, computed)
         return
     # Attached to another session, or this session already holds the row:
     # copy the changes onto the session's instance, then read the result back.
     await scope.begin(because="the row is merged onto the session's copy first")
     merged = await session.merge(obj)
     await scope.flush(merged)
+    await read_computed(session, merged, computed)
     merged_values = inspect(merged).dict
     for prop in state.mapper.column_attrs:  # column_property values included
         if prop.key in merged_values:

@@ -5,8 +5,9 @@ session of sqlrecord's own that writes one row needs no BEGIN and COMMIT around
 it: on PostgreSQL that is three round trips become one, on SQLite two hand-offs
 to the driver's thread become one. Anything that could make the flush send a
 second statement (another object with changes, a changed relationship, a
-joined-table subclass, a hook of the user's that might write) keeps the
-transaction, since a failure in the second statement must undo the first.
+joined-table subclass, a hook of the user's that might write, a value the
+database computes and the call reads back) keeps the transaction, since a
+failure in the second statement must undo the first.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import inspect
 from sqlalchemy.orm import InstanceState, Mapper, RelationshipDirection, Session
+from sqlalchemy.sql import ClauseElement
 
 from ._internals import listener_count
 
@@ -112,6 +114,10 @@ def _why_more_rows(state: InstanceState[Any]) -> str | None:
     # foreign key, an association row) even when that row has no changes itself;
     # so does a primary-key change the ORM carries to the children itself.
     changed = state.committed_state
+    for key in changed:
+        value = state.dict.get(key)
+        if isinstance(value, ClauseElement) or hasattr(value, "__clause_element__"):
+            return f"{key!r} is computed by the database: it is read back after the write"
     for key, relation in mapper.relationships.items():
         if relation.viewonly:
             continue

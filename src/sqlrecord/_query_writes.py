@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from sqlalchemy import delete, select, tuple_, update
 from sqlalchemy.sql import ColumnElement
 
+from ._field_expressions import holds_expression, row_value
 from ._model_info import model_info
 from ._protection import is_trusted, protected_error
 from ._query_building import QueryBuilding, primary_key_columns
@@ -54,16 +55,22 @@ class QueryWrites(QueryBuilding[M]):
 
         Only settable columns may be set, and protected ones only through
         ``using(allow_protected=...)`` (checked like ``fill``); ``updated_at``
-        is refreshed by the database. No objects are loaded.
+        is refreshed by the database. No objects are loaded. A value may be
+        computed by the database from the row's own fields: ``F("views") + 1``
+        (or ``Post.views + 1``), one atomic statement.
 
         Example:
             >>> _ = run(User.create(email="kim@example.com"))
             >>> run(User.filter_by(email__endswith="@example.com").update(name="Kim"))
             1
+            >>> from sqlrecord import Coalesce, F
+            >>> run(User.filter_by(name="Kim").update(name=Coalesce(F("name"), F("email"))))
+            1
         """
         if not values:
             raise InvalidValueError("update() needs at least one field=value.")
         info = model_info(self._model)
+        checked: dict[str, Any] = {}
         for name, value in values.items():
             if name not in info.settable_column_names:
                 raise InvalidFieldError.unknown(
@@ -71,8 +78,12 @@ class QueryWrites(QueryBuilding[M]):
                 )
             if name in info.protected_names and not is_trusted(name, self._protected):
                 raise protected_error(self._model, name)
-            check_column_value(self._model, name, value)
-        statement = update(self._model).where(*self._target_condition()).values(**values)
+            if holds_expression(value):
+                value = row_value(self._model, name, value, context="update()")
+            else:
+                check_column_value(self._model, name, value)
+            checked[name] = value
+        statement = update(self._model).where(*self._target_condition()).values(checked)
         return await self._execute_write(statement, "update")
 
     async def delete(self) -> int:

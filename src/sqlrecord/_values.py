@@ -43,8 +43,8 @@ def check_column_value(model: type[Any], name: str, value: Any) -> None:
 
 
 def check_value(model: type[Any], info: ModelInfo, name: str, value: Any) -> None:
-    if value is None or isinstance(value, ClauseElement):
-        return
+    if value is None or isinstance(value, ClauseElement) or hasattr(value, "__clause_element__"):
+        return  # SQL (`Post.views + 1`, `Post.views`): the database computes it
     target = info.relation_targets.get(name)
     if target is not None:
         many = name in info.list_relation_names and isinstance(

@@ -18,6 +18,7 @@ from .ops_annot import ANNOT_OPS
 from .ops_bulk import BULK_OPS
 from .ops_bulkupd import BULKUPD_OPS
 from .ops_crud import CRUD_OPS
+from .ops_fexpr import FEXPR_OPS
 from .ops_jsonlk import JSONLK_OPS
 from .ops_query import QUERY_OPS
 from .ops_shape import SHAPE_OPS
@@ -32,6 +33,7 @@ OPERATIONS: list[Op] = [
     *ANNOT_OPS,
     *SHAPE_OPS,
     *BULKUPD_OPS,
+    *FEXPR_OPS,
 ]
 operation_names(OPERATIONS)
 
