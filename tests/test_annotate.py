@@ -145,6 +145,24 @@ async def test_count_related_filters_sorts_and_never_repeats_rows(shop: Database
     assert (page.total, [author.n for author in page.items]) == (2, [2])
 
 
+async def test_annotations_combine_with_only_in_bulk_and_distinct(shop: Database) -> None:
+    query = AnAuthor.annotate(n=Count("books"))
+    found = await query.in_bulk([*(await AnAuthor.filter_by().values_list("id", flat=True)), 0])
+    assert sorted((author.email, author.n) for author in found.values()) == [
+        ("ann@x", 0),
+        ("kim@x", 2),
+        ("lee@x", 1),
+    ]
+    assert all(isinstance(key, int) for key in found)  # the key, not an annotation value
+    narrow = await query.only("email").order_by("email").all()
+    assert [(author.email, author.n) for author in narrow] == [
+        ("ann@x", 0),
+        ("kim@x", 2),
+        ("lee@x", 1),
+    ]
+    assert await query.distinct().filter_by(n__gte=1).count() == 2
+
+
 async def test_two_to_many_annotations_do_not_multiply(shop: Database) -> None:
     authors = await AnAuthor.annotate(
         n=Count("books"), a=Count("awards"), r=Count("books__reviews"), t=Count("tags")

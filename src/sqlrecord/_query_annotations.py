@@ -171,7 +171,8 @@ class QueryAnnotations(QueryReads[M], QueryWrites[M]):
 
     def _attach(self, row: Any) -> M:
         found: M = row[0]
-        for name, value in zip(self._annotations, row[1:], strict=True):
+        values = row[1 : 1 + len(self._annotations)]  # columns after them are the caller's
+        for name, value in zip(self._annotations, values, strict=True):
             setattr(found, name, value)
         return found
 

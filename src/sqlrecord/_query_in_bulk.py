@@ -76,8 +76,9 @@ class QueryInBulk(QueryReads[M]):
                 result = await session.execute(base.where(key_condition(columns, batch)))
                 if self._unique:
                     result = result.unique()
-                for obj, *key in result.all():
-                    found[key[0] if len(key) == 1 else tuple(key)] = obj
+                for row in result.all():
+                    key = row[len(row) - len(columns) :]  # the key columns come last
+                    found[key[0] if len(key) == 1 else tuple(key)] = self._attach(row)
             return found
 
         found = await self._read("in_bulk", read)

@@ -75,6 +75,12 @@ class QueryReads(QueryBuilding[M]):
         """
         return await self._objects(first=False)
 
+    def _attach(self, row: Any) -> M:
+        """The object of a row that selects the model first (annotated queries also set
+        their values on it; ``_query_annotations``)."""
+        found: M = row[0]
+        return found
+
     async def _objects(self, *, first: bool) -> list[M]:
         """The matching objects (with ``first``, at most the first one)."""
 
