@@ -12,11 +12,12 @@ from sqlalchemy.orm import InstanceState
 from . import _records, _unique_writes
 from ._bulk import BulkMixin
 from ._model_info import model_info
-from ._object import ObjectMixin, Snapshot
+from ._object import ObjectMixin
 from ._orphans import orphaned_children_error
 from ._query import QueryMixin
 from ._scope import SessionScope
 from ._serialize import SerializeMixin
+from ._snapshot import Snapshot
 from .exceptions import NotFoundError, NotNullError
 
 __all__ = ["CRUDMixin"]

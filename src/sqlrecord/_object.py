@@ -18,12 +18,12 @@ from ._field_expressions import (
     read_computed,
     row_value,
 )
-from ._internals import NO_VALUE
 from ._introspection import BaseMixin
 from ._model_info import ModelInfo, model_info
 from ._protection import is_trusted, protected_error
 from ._reload import reload_attributes
 from ._scope import SessionScope
+from ._snapshot import Snapshot
 from ._values import check_assigned_values, check_column_value, check_integer_range, check_value
 from .exceptions import (
     InvalidFieldError,
@@ -36,7 +36,6 @@ from .exceptions import (
 __all__ = [
     "FORM_NOISE",
     "ObjectMixin",
-    "Snapshot",
     "check_column_value",
     "check_integer_range",
 ]
@@ -374,35 +373,3 @@ async def _flush_into(scope: SessionScope, obj: Any, computed: list[str]) -> Non
     for prop in state.mapper.column_attrs:  # column_property values included
         if prop.key in merged_values:
             set_committed_value(obj, prop.key, merged_values[prop.key])
-
-
-class Snapshot:
-    """An object's loaded column values and pending changes, to undo a failed write."""
-
-    __slots__ = ("committed", "obj", "session", "values")
-
-    def __init__(self, obj: Any) -> None:
-        state: InstanceState[Any] = inspect(obj)
-        columns = model_info(type(obj)).column_set
-        self.obj = obj
-        self.values = {key: value for key, value in state.dict.items() if key in columns}
-        self.committed = {
-            key: value for key, value in state.committed_state.items() if key in columns
-        }
-        self.session = async_object_session(obj)
-
-    def restore(self) -> None:
-        """Put the object back as it was, in the session it was in."""
-        obj = self.obj
-        state: InstanceState[Any] = inspect(obj)
-        columns = model_info(type(obj)).column_set
-        for key in [key for key in state.dict if key in columns and key not in self.values]:
-            del state.dict[key]  # e.g. an id the failed INSERT assigned
-        for key, value in self.values.items():
-            original = self.committed.get(key, value)
-            if original is not NO_VALUE:
-                set_committed_value(obj, key, original)
-        for key in self.committed:
-            setattr(obj, key, self.values[key])
-        if self.session is not None and state.session_id is None:
-            self.session.add(obj)
