@@ -474,8 +474,8 @@ def _line(result: dict[str, Any]) -> str:
 
 
 def _table(where: str, results: list[dict[str, Any]]) -> str:
-    """The markdown table: each form's time, and sqlrecord's first form of each operation
-    against the ORM's and Tortoise's first form of it."""
+    """The markdown table: each form's time, and the time of sqlrecord's first form of the
+    operation divided by this form's (above 1: sqlrecord's form is slower)."""
     first: dict[tuple[str, str], dict[str, Any]] = {}
     for result in results:
         first.setdefault((result["operation"], result["contestant"]), result)
@@ -485,7 +485,7 @@ def _table(where: str, results: list[dict[str, Any]]) -> str:
         f"Issue 20's query forms on {where} (median of the rounds; ms per call: per row "
         "for increment, per whole call otherwise).",
         "",
-        "| operation | contestant | form | ms per call | sqlrecord's first form ÷ this |",
+        "| operation | contestant | form | ms per call | sqlrecord's time ÷ this form's |",
         "|---|---|---|---:|---:|",
     ]
     for result in results:
