@@ -18,6 +18,7 @@ each form as a user of each library writes it with that library's defaults:
   .aggregate(...)`` against the ORM's ``select(...).group_by(...)`` and Tortoise's
   ``annotate(...).group_by(...).values(...)``.
 
+The two reads run 50 times a round (a single call would mostly measure its first run).
 Each row is the median of ``--rounds`` rounds (the rows are reset before every round); the
 table gives milliseconds per call and sqlrecord's time divided by the ORM's and Tortoise's.
 Results go to ``docs/benchmarks/queries-<db>.json`` and ``.md``.

@@ -38,7 +38,8 @@ async def _measure(url: str, form: Form, rounds: int, sizes: Sizes) -> dict[str,
         done = await timed()
         times.append(time.perf_counter() - started)
     seconds = statistics.median(times)
-    calls = sizes.counters if operation == "increment" else 1
+    per_operation = {"increment": sizes.counters, "annotate": sizes.reads, "group_by": sizes.reads}
+    calls = per_operation.get(operation, 1)
     return {
         "operation": operation,
         "contestant": contestant,
@@ -119,8 +120,8 @@ def _table(where: str, results: list[dict[str, Any]]) -> str:
     if not any(contestant == "sqlrecord" for _, contestant in first):
         return "(sqlrecord was not run: no ratios)\n"
     lines = [
-        f"Issue 20's query forms on {where} (median of the rounds; ms per call: per row "
-        "for increment, per whole call otherwise).",
+        f"Issue 20's query forms on {where} (median of the rounds; ms per call: one row's "
+        "increment, one whole bulk_update, one annotate or group_by read).",
         "",
         "| operation | contestant | form | ms per call | sqlrecord's time ÷ this form's |",
         "|---|---|---|---:|---:|",

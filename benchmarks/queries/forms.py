@@ -81,14 +81,18 @@ def record_forms(database: Database, sizes: Sizes) -> list[Form]:
 
     async def annotate() -> Timed:
         async def run() -> int:
-            return len(await author.annotate(n=Count("books")).all())
+            for _ in range(sizes.reads):
+                found = await author.annotate(n=Count("books")).all()
+            return len(found)
 
         return run
 
     async def group_by() -> Timed:
         async def run() -> int:
-            grouped = book.group_by("author_id")
-            return len(await grouped.aggregate(n=Count("id"), total=Sum("pages")))
+            for _ in range(sizes.reads):
+                grouped = book.group_by("author_id")
+                found = await grouped.aggregate(n=Count("id"), total=Sum("pages"))
+            return len(found)
 
         return run
 
@@ -145,16 +149,12 @@ def orm_forms(url: str, sizes: Sizes) -> tuple[list[Form], Callable[[], Awaitabl
         return run
 
     async def annotate() -> Timed:
-        statement = (
-            select(author, func.count(book.id))
-            .outerjoin(author.books)
-            .group_by(author.id)
-            .order_by(author.id)
-        )
+        statement = select(author, func.count(book.id)).outerjoin(author.books).group_by(author.id)
 
         async def run() -> int:
-            async with sessions() as session:
-                rows = (await session.execute(statement)).all()
+            for _ in range(sizes.reads):
+                async with sessions() as session:
+                    rows = (await session.execute(statement)).all()
             return len(rows)
 
         return run
@@ -165,8 +165,9 @@ def orm_forms(url: str, sizes: Sizes) -> tuple[list[Form], Callable[[], Awaitabl
         ).group_by(book.author_id)
 
         async def run() -> int:
-            async with sessions() as session:
-                rows = (await session.execute(statement)).mappings().all()
+            for _ in range(sizes.reads):
+                async with sessions() as session:
+                    rows = (await session.execute(statement)).mappings().all()
             return len(rows)
 
         return run
@@ -216,18 +217,22 @@ def tortoise_forms(sizes: Sizes) -> list[Form]:
 
     async def annotate() -> Timed:
         async def run() -> int:
-            return len(await TAuthor.annotate(n=TortoiseCount("books")).all())
+            for _ in range(sizes.reads):
+                found = await TAuthor.annotate(n=TortoiseCount("books")).all()
+            return len(found)
 
         return run
 
     async def group_by() -> Timed:
         async def run() -> int:
-            query = (
-                TBook.annotate(n=TortoiseCount("id"), total=TortoiseSum("pages"))
-                .group_by("author_id")
-                .values("author_id", "n", "total")
-            )
-            return len(await query)
+            for _ in range(sizes.reads):
+                query = (
+                    TBook.annotate(n=TortoiseCount("id"), total=TortoiseSum("pages"))
+                    .group_by("author_id")
+                    .values("author_id", "n", "total")
+                )
+                found = await query
+            return len(found)
 
         return run
 

@@ -38,11 +38,12 @@ class Sizes:
     bulk: int = 1000  # bulk_update: objects written back (also the counter table's rows)
     authors: int = 300  # annotate, group_by: authors, each with books_each books
     books_each: int = 5
+    reads: int = 50  # annotate, group_by: calls per round (one call is mostly its first)
 
 
 QUICK = Sizes()
 #: --smoke: a few rows, to keep the harness working (CI).
-SMOKE = Sizes(counters=10, bulk=20, authors=10, books_each=2)
+SMOKE = Sizes(counters=10, bulk=20, authors=10, books_each=2, reads=2)
 
 
 def _declare(base: Any) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Select, inspect, select
+from sqlalchemy import Select, and_, inspect, select
 from sqlalchemy.orm import RelationshipProperty, aliased
 from sqlalchemy.sql import ColumnElement
 
@@ -105,19 +105,53 @@ class _Inner:
         return entity
 
     def subquery(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
-        statement = select(column).select_from(self.root)
+        first = [path for path in self.aliases if len(path) == 1]
+        if len(first) == 1:
+            relation, alias = self.aliases[first[0]]
+            correlation = _correlation(relation, alias)
+            if correlation is not None:
+                # The first hop's rows matched to the outer row by the relationship's own
+                # columns: no second copy of the model's table to join and match by key.
+                statement = self._joined(select(column).select_from(alias), skip=first[0])
+                return statement.where(*correlation).scalar_subquery()
+        statement = self._joined(select(column).select_from(self.root), skip=None)
+        keys = model_info(self.model).primary_key_names
+        statement = statement.where(
+            *(getattr(self.root, key) == getattr(self.model, key) for key in keys)
+        )
+        return statement.scalar_subquery()
+
+    def _joined(self, statement: Select[Any], *, skip: tuple[str, ...] | None) -> Select[Any]:
         for path, (relation, alias) in self.aliases.items():
+            if path == skip:
+                continue
             parent = self.root if len(path) == 1 else self.aliases[path[:-1]][1]
             onclause = _onclause(parent, relation.key, alias)
             # A to-many hop must have rows; a to-one hop may be missing (NULL, not no row).
             statement = (
                 statement.join(onclause) if relation.uselist else statement.outerjoin(onclause)
             )
-        keys = model_info(self.model).primary_key_names
-        statement = statement.where(
-            *(getattr(self.root, key) == getattr(self.model, key) for key in keys)
-        )
-        return statement.scalar_subquery()
+        return statement
+
+
+def _correlation(relation: RelationshipProperty[Any], alias: Any) -> list[Any] | None:
+    """WHERE terms matching ``alias`` (the relationship's target) to the outer row, when the
+    relationship joins by plain column equalities and no association table; else ``None``."""
+    if relation.secondary is not None:
+        return None
+    pairs = list(relation.local_remote_pairs or ())
+    if not pairs or not relation.primaryjoin.compare(and_(*(a == b for a, b in pairs))):
+        return None
+    selectable = inspect(alias).selectable
+    terms: list[Any] = []
+    for local, remote in pairs:
+        aliased_remote = selectable.corresponding_column(remote)
+        if aliased_remote is None:
+            return None
+        terms.append(local == aliased_remote)
+    if soft_delete_column(relation.mapper.class_) is not None:
+        terms.append(live_condition(alias))
+    return terms
 
 
 class RowCompiler:
