@@ -501,5 +501,8 @@ async def test_a_plain_model_without_onupdate_columns(db: Database) -> None:
     notes[0].code, notes[1].code = "A", None
     with StatementLog(db) as log:
         assert await Note.bulk_update(notes, ["code"]) == 2
-    assert len(selects(log)) == 1  # the check; nothing to read back
+    # Nothing to read back; the rows are checked first only where the driver cannot count
+    # an executemany's rows (asyncpg), else by the UPDATE's own count.
+    checked = not db.engine.dialect.supports_sane_multi_rowcount
+    assert len(selects(log)) == (1 if checked else 0)
     assert await Note.order_by("id").values_list("code", flat=True) == ["A", None]

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstanceState
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.attributes import instance_state, set_committed_value
 from sqlalchemy.sql import ClauseElement
 
 from ._bulk_update_sql import UpdatePlan, describe_key
@@ -61,7 +61,7 @@ async def bulk_update(
     targets = _targets(model, objs, names)
     if not targets:
         return 0
-    check_rows(model, [{name: inspect(obj).dict[name] for name in names} for obj in targets])
+    check_rows(model, [{name: instance_state(obj).dict[name] for name in names} for obj in targets])
     plan = UpdatePlan(model, names)
     scope = SessionScope(
         model, session, write=True, auto_commit=auto_commit, operation="bulk_update"
@@ -71,7 +71,7 @@ async def bulk_update(
     # them to this call's UPDATE. Should the call fail, they are changes again.
     undo = [_Pending(obj, names) for obj in targets]
     for obj in targets:
-        values = inspect(obj).dict
+        values = instance_state(obj).dict
         for name in names:
             set_committed_value(obj, name, values[name])
     try:
@@ -147,7 +147,7 @@ def _targets(model: type[Any], objs: Iterable[Any], names: list[str]) -> list[An
             raise InvalidValueError(
                 f"{label}.bulk_update() takes {label} objects, got {type(obj).__name__}."
             )
-        state: InstanceState[Any] = inspect(obj)
+        state: InstanceState[Any] = instance_state(obj)
         if state.key is None or state.deleted or state.was_deleted:
             what = "was deleted" if state.key is not None else "was never saved"
             raise InvalidValueError(
@@ -183,7 +183,7 @@ class _Pending:
     __slots__ = ("changed", "obj")
 
     def __init__(self, obj: Any, names: list[str]) -> None:
-        state: InstanceState[Any] = inspect(obj)
+        state: InstanceState[Any] = instance_state(obj)
         self.obj = obj
         self.changed = {
             name: (state.committed_state[name], state.dict[name])
@@ -192,7 +192,7 @@ class _Pending:
         }
 
     def restore(self) -> None:
-        state: InstanceState[Any] = inspect(self.obj)
+        state: InstanceState[Any] = instance_state(self.obj)
         for name, (original, value) in self.changed.items():
             if original is NO_VALUE:
                 state.dict.pop(name, None)

@@ -4,19 +4,22 @@ Per table that holds a field (and the version's table), one ``UPDATE table SET
 … WHERE key = … [AND version = …]`` sent as an executemany: what SQLAlchemy's
 ORM bulk UPDATE by primary key sends, each other column's ``onupdate`` included,
 but one executemany for a versioned model too (the ORM sends those one row at a
-time). Before it, one locking read per batch of keys checks that every row is
-there at the version its object holds; after it, a read of the columns the
-database or an ``onupdate`` set, so that the objects can show them.
+time). A row missing, or at another version than its object's, fails the call: one
+locking read per batch of keys checks the rows first for a versioned model, and on
+asyncpg, which does not count an executemany's rows; otherwise the UPDATEs' own row
+count finds a missing row. After the UPDATEs, a read of the columns the database or an ``onupdate``
+set, so that the objects can show them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import and_, bindparam, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstanceState, Mapper
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
 from ._key_batches import batches, key_condition, keys_per_statement
 from ._model_info import model_info
@@ -45,7 +48,7 @@ class Written:
         the same rows (as the ORM's bulk UPDATE keeps its identity map in step)."""
         identity_map = session.sync_session.identity_map
         for obj in self.objects:
-            state: InstanceState[Any] = inspect(obj)
+            state: InstanceState[Any] = instance_state(obj)
             stored = self.stored.get(state.key, {})
             held = identity_map.get(state.key) if state.key is not None else None
             if held is not None and held is not obj:
@@ -125,26 +128,32 @@ class UpdatePlan:
         """Check the rows, UPDATE them in batches of ``size``, read back what the
         database set; raise :class:`StaleObjectError` before writing if a row is stale."""
         written = Written(objects, self.names)
-        versions = await self._check(session, objects)
         mapper: Mapper[Any] = inspect(self.model)
         dialect = session.get_bind(mapper=mapper).dialect
+        # A row without a version is stale only when it is gone: where the driver counts
+        # an executemany's rows, the UPDATEs' own count finds it (the call's scope then
+        # undoes what they wrote). A versioned row, or any row on asyncpg, which does not
+        # count them, is checked first by a locking read, which also names the stale rows.
         sane = dialect.supports_sane_multi_rowcount
+        counted = sane and self.version_key is None
+        versions = self._versions(objects) if counted else await self._check(session, objects)
         for batch in batches(objects, size):
             for statement, params in self.statements:
                 rows = [self._row(obj, params, versions) for obj in batch]
                 result: Any = await session.execute(statement, rows)
                 if (sane or len(rows) == 1) and result.rowcount != len(rows):
-                    raise _stale(self.model, len(rows) - result.rowcount, "")
+                    missed = len(rows) - result.rowcount
+                    raise await self._stale_after(session, batch, versions, missed)
         if self.version_key is not None:
             for obj in objects:
-                key = inspect(obj).key
+                key = instance_state(obj).key
                 written.stored.setdefault(key, {})[self.version_key] = versions[key][1]
         if self.refreshed:
             await self._read_back(session, objects, written)
         return written
 
     def _row(self, obj: Any, params: list[tuple[str, str]], versions: dict[Any, Any]) -> Any:
-        state: InstanceState[Any] = inspect(obj)
+        state: InstanceState[Any] = instance_state(obj)
         values = state.dict
         row = {}
         for param, name in params:
@@ -156,42 +165,72 @@ class UpdatePlan:
                 row[param] = values[name]
         return row
 
-    async def _check(self, session: AsyncSession, objects: list[Any]) -> dict[Any, Any]:
-        """Lock the rows and check that each is there (at the object's version); returns
-        each identity's (version, next version) when the model has one."""
-        model, mapper = self.model, inspect(self.model)
-        keys = [getattr(model, name) for name in self.key_names]
-        columns = [*keys, *([getattr(model, self.version_key)] if self.version_key else [])]
+    def _loaded_versions(self, objects: list[Any]) -> dict[Any, Any]:
+        """Each object's identity and the version it was loaded at (``None``: no version)."""
         wanted: dict[Any, Any] = {}
         for obj in objects:
-            state: InstanceState[Any] = inspect(obj)
+            state: InstanceState[Any] = instance_state(obj)
             version = None
             if self.version_key is not None:
                 version = state.attrs[self.version_key].loaded_value
             wanted[state.key] = version
-        dialect = session.get_bind(mapper=mapper).dialect
+        return wanted
+
+    def _versions(self, objects: list[Any]) -> dict[Any, Any]:
+        """Each identity's (version, next version), when the model has a version."""
+        generator = inspect(self.model).version_id_generator
+        if self.version_key is None or not callable(generator):
+            return {}
+        wanted = self._loaded_versions(objects)
+        return {key: (version, generator(version)) for key, version in wanted.items()}
+
+    async def _stored(
+        self, session: AsyncSession, identities: list[Any], *, lock: bool
+    ) -> dict[Any, Any]:
+        """The stored version (``None`` without one) of each of these rows that exists."""
+        model = self.model
+        keys = [getattr(model, name) for name in self.key_names]
+        columns = [*keys, *([getattr(model, self.version_key)] if self.version_key else [])]
+        dialect = session.get_bind(mapper=inspect(model)).dialect
         size = keys_per_statement(dialect, len(keys), used=_SPARE_PARAMETERS)
-        identities = list(wanted)
         found: dict[Any, Any] = {}
         for batch in batches(identities, size):
             plain = [key[1] if len(keys) > 1 else key[1][0] for key in batch]
-            statement = select(*columns).where(key_condition(keys, plain)).with_for_update()
+            statement = select(*columns).where(key_condition(keys, plain))
+            if lock:
+                statement = statement.with_for_update()
             for row in (await session.execute(statement)).all():
-                identity = tuple(row[: len(keys)])
-                found[identity] = row[len(keys)] if self.version_key else None
+                found[tuple(row[: len(keys)])] = row[len(keys)] if self.version_key else None
+        return found
+
+    async def _check(self, session: AsyncSession, objects: list[Any]) -> dict[Any, Any]:
+        """Lock the rows and check that each is there (at the object's version); returns
+        each identity's (version, next version) when the model has one."""
+        wanted = self._loaded_versions(objects)
+        found = await self._stored(session, list(wanted), lock=True)
         stale = [
             key
             for key, version in wanted.items()
             if key[1] not in found or (self.version_key is not None and found[key[1]] != version)
         ]
         if stale:
-            shown = "; ".join(describe_key(model, key) for key in stale[:5])
-            more = f"; and {len(stale) - 5} more" if len(stale) > 5 else ""
-            raise _stale(model, len(stale), f" ({shown}{more})")
-        generator = mapper.version_id_generator
-        if self.version_key is None or not callable(generator):
-            return {}
-        return {key: (version, generator(version)) for key, version in wanted.items()}
+            raise _stale(self.model, len(stale), _named(self.model, stale))
+        return self._versions(objects)
+
+    async def _stale_after(
+        self, session: AsyncSession, batch: Sequence[Any], versions: dict[Any, Any], missed: int
+    ) -> StaleObjectError:
+        """The error for UPDATEs that matched ``missed`` rows fewer than they were sent:
+        it names the rows now missing, or at a version this call did not write."""
+        identities: list[Any] = [instance_state(obj).key for obj in batch]
+        found = await self._stored(session, identities, lock=False)
+        stale = [
+            key
+            for key in identities
+            if key[1] not in found
+            or (self.version_key is not None and found[key[1]] != versions[key][1])
+        ]
+        return _stale(self.model, missed, _named(self.model, stale) if stale else "")
 
     async def _read_back(self, session: AsyncSession, objects: list[Any], into: Written) -> None:
         model = self.model
@@ -199,7 +238,7 @@ class UpdatePlan:
         columns = [getattr(model, name) for name in self.refreshed]
         dialect = session.get_bind(mapper=inspect(model)).dialect
         size = keys_per_statement(dialect, len(keys), used=_SPARE_PARAMETERS)
-        identities = [inspect(obj).key for obj in objects]
+        identities: list[Any] = [instance_state(obj).key for obj in objects]
         by_identity = {key[1]: key for key in identities}
         for batch in batches(identities, size):
             plain = [key[1] if len(keys) > 1 else key[1][0] for key in batch]
@@ -219,6 +258,12 @@ def describe_key(model: type[Any], key: Any) -> str:
     """
     names = model_info(model).primary_key_names
     return ", ".join(f"{name}={value!r}" for name, value in zip(names, key[1], strict=False))
+
+
+def _named(model: type[Any], stale: list[Any]) -> str:
+    shown = "; ".join(describe_key(model, key) for key in stale[:5])
+    more = f"; and {len(stale) - 5} more" if len(stale) > 5 else ""
+    return f" ({shown}{more})"
 
 
 def _stale(model: type[Any], count: int, which: str) -> StaleObjectError:

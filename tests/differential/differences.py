@@ -51,10 +51,11 @@ DIFFERENCES: dict[str, str] = {
         "a later save() of a versioned object would fail as stale."
     ),
     "bulk-update-checks-rows": (
-        "bulk_update() checks every row before writing (a locking read of the keys and "
-        "versions), so a row deleted or changed meanwhile raises StaleObjectError and "
-        "nothing is written, on every driver. The ORM's bulk UPDATE by primary key counts "
-        "the rows after writing, and only where the driver counts an executemany's rows: "
-        "on asyncpg a vanished row goes unnoticed."
+        "bulk_update() checks every row (a locking read of the keys and versions before "
+        "writing, for a versioned model and on asyncpg; else the UPDATE's own row count, "
+        "undone on a miss), so a row deleted or changed meanwhile raises StaleObjectError "
+        "and nothing is written, on every driver. The ORM's bulk UPDATE by primary key "
+        "counts the rows after writing, and only where the driver counts an executemany's "
+        "rows: on asyncpg a vanished row goes unnoticed."
     ),
 }
