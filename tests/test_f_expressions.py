@@ -230,6 +230,9 @@ async def test_typed_alternatives_in_filters(fx: Database) -> None:
     assert await names(query) == {"lead", "star"}
     either = Q(Product.name == "fig", stock__lt=Product.reserved)
     assert await names(Product.filter(either)) == {"fig"}
+    # F and mapped attributes mix in one expression.
+    mixed = Product.filter_by(hits__gt=F("base") + Product.base)
+    assert await names(mixed) == await names(Product.filter_by(hits__gt=F("base") * 2))
 
 
 # -- refused before any SQL ----------------------------------------------------------

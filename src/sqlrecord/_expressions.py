@@ -55,6 +55,9 @@ _OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
 def _operand(value: Any, symbol: str) -> Any:
     if isinstance(value, Expression | ColumnElement):
         return value
+    clause = getattr(value, "__clause_element__", None)
+    if clause is not None:  # a mapped attribute (Book.pages): its column
+        return clause()
     if isinstance(value, bool) or not isinstance(value, _PLAIN):
         raise InvalidValueError(
             f"An expression takes fields (F), SQLAlchemy expressions and plain numbers, "
@@ -69,6 +72,8 @@ class Expression:
     Example:
         >>> print(repr(F("views") * 2 + 1))
         ((F('views') * 2) + 1)
+        >>> print(repr(F("id") + User.id))  # a mapped attribute stands for its column
+        (F('id') + Column('id', Integer(), table=<doc_users>, primary_key=True, nullable=False))
     """
 
     __slots__ = ()
