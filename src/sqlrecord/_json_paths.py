@@ -82,7 +82,7 @@ class JsonPart(ColumnElement[Any]):
         >>> from sqlalchemy import JSON, column
         >>> part = JsonPart(column("data", JSON), ["ui", "theme"], "json")
         >>> print(part.compile(dialect=postgresql.dialect()))  # doctest: +ELLIPSIS
-        ((CAST(data AS JSONB) -> CAST(%(param_1)s::VARCHAR AS TEXT)) -> CAST(%(param_2)s...))
+        ((CAST(data AS JSONB) -> CAST(%(param_1)s...)) -> CAST(%(param_2)s...))
     """
 
     __visit_name__ = "sqlrecord_json_part"
