@@ -153,6 +153,18 @@ def _updates(
     return plan
 
 
+def _key_updates(s: Sizes) -> Plan:
+    """J-query: the ids themselves (a query by key loads no object first)."""
+    items = [(n + 1, (n + 1) % 10) for n in range(s.single)]
+    return Plan(items, s.single, Seed(NARROW, s.single, narrow_row))
+
+
+def _key_deletes(s: Sizes) -> Plan:
+    """K-query: the ids themselves."""
+    ids = list(range(1, s.single + 1))
+    return Plan(ids, s.single, Seed(NARROW, s.single, narrow_row))
+
+
 def _deletes(s: Sizes) -> Plan:
     ids = list(range(1, s.single + 1))
     return Plan(ids, s.single, Seed(NARROW, s.single, narrow_row), ids_as_handles=True)
@@ -304,6 +316,22 @@ OPERATIONS: list[Operation] = [
         group="A-K",
     ),
     Operation("K", "delete, commit each", "delete", "narrow", _deletes, mutates=True, group="A-K"),
+    Operation(
+        "J-query",
+        "update one field by key, as a query, commit each",
+        "update_by_key",
+        "narrow",
+        _key_updates,
+        mutates=True,
+    ),
+    Operation(
+        "K-query",
+        "delete by key, as a query, commit each",
+        "delete_by_key",
+        "narrow",
+        _key_deletes,
+        mutates=True,
+    ),
     Operation(
         "get-hit",
         "get, identity-map hit (one session)",

@@ -117,6 +117,14 @@ class CoreContestant(Contestant):
         async with self.engine.begin() as connection:
             await connection.execute(delete(table).where(table.c.id == pk))
 
+    async def update_by_key(self, model: str, item: tuple[int, int]) -> None:
+        """J-query: the same UPDATE by primary key as J (a statement already)."""
+        await self.update_field(model, item)
+
+    async def delete_by_key(self, model: str, pk: int) -> None:
+        """K-query: the same DELETE by primary key as K (a statement already)."""
+        await self.delete(model, pk)
+
     async def eager(self, model: str, parents: int) -> int:
         """Parents, then their children by IN, grouped by parent id."""
         async with self.engine.connect() as connection:

@@ -137,6 +137,14 @@ class OrmContestant(Contestant):
         async with self.sessions.begin() as session:
             await session.execute(delete(cls).where(cls.id == pk))
 
+    async def update_by_key(self, model: str, item: tuple[int, int]) -> None:
+        """J-query: the same UPDATE by primary key as J (a statement already)."""
+        await self.update_field(model, item)
+
+    async def delete_by_key(self, model: str, pk: int) -> None:
+        """K-query: the same DELETE by primary key as K (a statement already)."""
+        await self.delete(model, pk)
+
     async def eager(self, model: str, parents: int) -> int:
         """Parents with their children (selectinload)."""
         parent = MODELS["parent"]

@@ -133,6 +133,14 @@ class RawContestant(Contestant):
         """K: DELETE by primary key."""
         await self._write(f'DELETE FROM "{_TABLES[model]}" WHERE "id" = ?', pk)
 
+    async def update_by_key(self, model: str, item: tuple[int, int]) -> None:
+        """J-query: the same UPDATE by primary key as J (a statement already)."""
+        await self.update_field(model, item)
+
+    async def delete_by_key(self, model: str, pk: int) -> None:
+        """K-query: the same DELETE by primary key as K (a statement already)."""
+        await self.delete(model, pk)
+
     async def eager(self, model: str, parents: int) -> int:
         """Parents, then their children by IN, grouped by parent id."""
         async with self.driver.acquire() as connection:

@@ -51,6 +51,7 @@ class SqlactiveContestant(Contestant):
         "values_dicts": "no values-as-dicts API",
         "upsert": "no upsert API",
         "count_exists": "no exists() API",
+        "update_by_key": "no UPDATE by query: update() is an object's",
         "stream": "no streaming API",
     }
 
@@ -117,6 +118,10 @@ class SqlactiveContestant(Contestant):
         """J: ``obj.update(level=…)``."""
         obj, level = item
         await obj.update(level=level)
+
+    async def delete_by_key(self, model: str, pk: int) -> None:
+        """K-query: ``Model.destroy(pk)``, its delete by primary key."""
+        await MODELS[model].destroy(pk)
 
     async def delete(self, model: str, obj: Any) -> None:
         """K: ``obj.delete()``."""

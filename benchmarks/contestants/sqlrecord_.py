@@ -139,6 +139,15 @@ class SqlrecordContestant(Contestant):
         obj, level = item
         await obj.update(level=level)
 
+    async def update_by_key(self, model: str, item: tuple[int, int]) -> None:
+        """J-query: ``Model.filter_by(id=pk).update(level=…)``, no object loaded."""
+        pk, level = item
+        await self.models[model].filter_by(id=pk).update(level=level)
+
+    async def delete_by_key(self, model: str, pk: int) -> None:
+        """K-query: ``Model.filter_by(id=pk).delete()``."""
+        await self.models[model].filter_by(id=pk).delete()
+
     async def delete(self, model: str, obj: Any) -> None:
         """K: ``obj.delete()``."""
         await obj.delete()

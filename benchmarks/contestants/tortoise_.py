@@ -169,6 +169,15 @@ class TortoiseContestant(Contestant):
         obj.level = level
         await obj.save(update_fields=["level"])
 
+    async def update_by_key(self, model: str, item: tuple[int, int]) -> None:
+        """J-query: ``Model.filter(id=pk).update(level=…)``."""
+        pk, level = item
+        await MODELS[model].filter(id=pk).update(level=level)
+
+    async def delete_by_key(self, model: str, pk: int) -> None:
+        """K-query: ``Model.filter(id=pk).delete()``."""
+        await MODELS[model].filter(id=pk).delete()
+
     async def delete(self, model: str, obj: Any) -> None:
         """K: ``obj.delete()``."""
         await obj.delete()
