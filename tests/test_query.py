@@ -185,6 +185,22 @@ async def test_served_and_ambient_sessions(db: Database, sample: Sample) -> None
     assert await fetch_column(db, User, "age", name="Kim") == [32]
 
 
+async def test_a_query_write_sends_one_statement_and_keeps_held_objects_in_step(
+    db: Database, sample: Sample
+) -> None:
+    with StatementLog(db) as log:
+        assert await User.filter_by(name="Kim").update(age=40) == 1
+        assert await User.filter_by(email=KIMBERLY).delete() == 1
+    # An own session holds no object to keep in step: the statements alone, no SELECT of
+    # the keys first (MariaDB's UPDATE returns no rows).
+    sent = [s.split()[0].upper() for s in log.statements if s.split()[0].upper() != "BEGIN"]
+    assert [word for word in sent if word not in ("COMMIT", "ROLLBACK")] == ["UPDATE", "DELETE"]
+    async with db.transaction() as session:
+        held = await User.filter_by(name="Kim").one()
+        await User.filter_by(name="Kim").update(age=41)
+        assert held.age == 41 and held.session is session  # the served session's copy follows
+
+
 async def test_query_inside_a_request_session(session: AsyncSession) -> None:
     await User.using(session).create(email="fixture@example.com")
     assert await User.with_session(session).count() == 1

@@ -116,9 +116,14 @@ class QueryWrites(QueryBuilding[M]):
         return await self._execute_write(statement, "hard_delete")
 
     async def _execute_write(self, statement: Any, operation: str) -> int:
-        statement = statement.execution_options(synchronize_session="fetch")
-        async with self._write_scope(operation) as session:
-            result = await session.execute(statement)
+        scope = self._write_scope(operation)
+        # Objects of the matched rows that the session holds follow the write ("fetch", as
+        # the ORM does); an own session holds none, so it sends the statement alone (on
+        # MariaDB, whose UPDATE returns no rows, "fetch" would SELECT the keys first).
+        synchronize = "fetch" if scope.served else False
+        async with scope as session:
+            options = {"synchronize_session": synchronize}
+            result = await session.execute(statement.execution_options(**options))
             return int(result.rowcount)  # type: ignore[attr-defined]
 
     def _write_scope(self, operation: str) -> SessionScope:
