@@ -6,6 +6,7 @@ import argparse
 import asyncio
 from pathlib import Path
 
+from .contestants import CONTESTANTS, GROUPS
 from .machine import describe_machine
 from .memory import MEMORY_CONTESTANTS, measure_memory
 from .operations import SIZES
@@ -17,7 +18,7 @@ _ROOT = Path(__file__).resolve().parent.parent
 
 #: Failures of a peer that are its own and are reported as "error" in the results, not
 #: failures of this harness: Tortoise's upsert SQL is MySQL 8's, which MariaDB rejects.
-KNOWN_ERRORS = {("mysql", "upsert", "tortoise")}
+KNOWN_ERRORS = {("mysql", "upsert", "tortoise"), ("mysql", "upsert", "tortoise-defaults")}
 
 
 def _arguments() -> argparse.Namespace:
@@ -27,7 +28,14 @@ def _arguments() -> argparse.Namespace:
     size.add_argument("--full", action="store_true", help="the issue's full sizes")
     size.add_argument("--smoke", action="store_true", help="tiny sizes: keeps the harness alive")
     parser.add_argument("--only", nargs="*", help="operation keys to run (default: all)")
-    parser.add_argument("--contestants", nargs="*", help="contestant names (default: all)")
+    parser.add_argument(
+        "--contestants",
+        nargs="*",
+        choices=[*CONTESTANTS, *GROUPS],
+        metavar="NAME",
+        help="contestant names, or a group: 'defaults' (the rows at each library's defaults) "
+        "or 'tuned' (the others); default: all",
+    )
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-RSS children")
     parser.add_argument("--out", type=Path, help="output folder (default: docs/benchmarks)")
     return parser.parse_args()

@@ -3,7 +3,8 @@
 For each operation and concurrency level: a warm-up round, then ``repeats`` rounds; in each
 round every contestant runs once, the order rotated by one each round so that drift (the
 database's caches, the machine's other load) reaches all contestants alike. The setup that
-puts the tables in a known state runs before every timed run and is not timed.
+puts the tables in a known state runs before every timed run and is not timed. The rows at
+each library's defaults run in a second pass, after the tuned rows (``contestants.passes``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from .contestants import CONTESTANTS, available, load
+from .contestants import chosen, load, passes
 from .contestants.base import Contestant
 from .operations import OPERATIONS, Operation, Plan, Seed, Sizes
 from .schema import reset_schema, seed, seed_parents
@@ -170,39 +171,37 @@ async def _measure(
     return list(results.values())
 
 
-async def run_all(
+async def _run_pass(
     target: Target,
     sizes: Sizes,
-    *,
-    names: list[str] | None = None,
-    operations: list[str] | None = None,
-    concurrency_levels: tuple[int, ...] = (1, 10),
-    log: Any = print,
+    names: list[str],
+    operations: list[str] | None,
+    concurrency_levels: tuple[int, ...],
+    log: Any,
 ) -> tuple[list[Measurement], dict[str, str]]:
-    """Measure every operation; return the measurements and the versions of what ran.
+    """Start the contestants ``names``, measure every operation with them, stop them.
 
     On SQLite each contestant has a file of its own (``contestant_target``), with a setup
     of its own; on a server they share the database, and so one setup.
     """
-    chosen = names or [name for name in CONTESTANTS if available(name, target)]
-    if unavailable := [name for name in chosen if not available(name, target)]:
-        raise SystemExit(f"{', '.join(unavailable)}: no such driver for {target.name}")
-    contestants = [load(name) for name in chosen]
+    contestants = [load(name) for name in names]
     setups: dict[str, Setup] = {}
     by_url: dict[str, Setup] = {}
     versions: dict[str, str] = {}
-    for contestant in contestants:
-        where = contestant_target(target, contestant.name)
-        if where.sqlalchemy_url not in by_url:
-            engine = create_async_engine(where.sqlalchemy_url)
-            await reset_schema(engine)
-            by_url[where.sqlalchemy_url] = Setup(engine)
-        setups[contestant.name] = by_url[where.sqlalchemy_url]
-        await contestant.start(where)
-        versions.update(contestant.versions())
-        versions.update(contestant.driver_version())
+    started: list[Contestant] = []  # stopped at the end, even when a later start fails
     measurements: list[Measurement] = []
     try:
+        for contestant in contestants:
+            where = contestant_target(target, contestant.name)
+            if where.sqlalchemy_url not in by_url:
+                engine = create_async_engine(where.sqlalchemy_url)
+                by_url[where.sqlalchemy_url] = Setup(engine)
+                await reset_schema(engine)
+            setups[contestant.name] = by_url[where.sqlalchemy_url]
+            await contestant.start(where)
+            started.append(contestant)
+            versions.update(contestant.versions())
+            versions.update(contestant.driver_version())
         for operation in OPERATIONS:
             if operations and operation.key not in operations:
                 continue
@@ -214,8 +213,32 @@ async def run_all(
                     setups, contestants, operation, sizes, concurrency, log
                 )
     finally:
-        for contestant in contestants:
+        for contestant in started:
             await contestant.stop()
         for setup in by_url.values():
             await setup.engine.dispose()
+    return measurements, versions
+
+
+async def run_all(
+    target: Target,
+    sizes: Sizes,
+    *,
+    names: list[str] | None = None,
+    operations: list[str] | None = None,
+    concurrency_levels: tuple[int, ...] = (1, 10),
+    log: Any = print,
+) -> tuple[list[Measurement], dict[str, str]]:
+    """Measure every operation; return the measurements and the versions of what ran.
+
+    The tuned rows run first, then the defaults rows, each pass with its own contestants
+    only (``contestants.passes`` says why).
+    """
+    measurements: list[Measurement] = []
+    versions: dict[str, str] = {}
+    for rows in passes(chosen(names, target)):
+        log(f"Pass: {', '.join(rows)}")
+        found, seen = await _run_pass(target, sizes, rows, operations, concurrency_levels, log)
+        measurements += found
+        versions.update(seen)
     return measurements, versions

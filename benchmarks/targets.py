@@ -12,6 +12,9 @@ __all__ = ["POOL_SIZE", "TARGETS", "Target", "contestant_target", "target"]
 #: Connections every contestant may hold (SQLAlchemy pool_size, driver and Tortoise pools).
 POOL_SIZE = 10
 
+#: The parameters of a Tortoise URL that size its pool.
+_TORTOISE_POOL = ("minsize", "maxsize")
+
 _ROOT = Path(__file__).resolve().parent.parent
 SQLITE_PATH = _ROOT / "var" / "bench" / "bench.sqlite"
 #: The servers' database (scripts/bench creates it): ``bench``, or another where several
@@ -38,6 +41,15 @@ class Target:
     def sqlite_path(self) -> Path:
         """The SQLite file (SQLite target only)."""
         return self.path
+
+    @property
+    def tortoise_defaults_url(self) -> str:
+        """``tortoise_url`` without the pool sizes: Tortoise at its own (1 to 5 connections)."""
+        base, _, query = self.tortoise_url.partition("?")
+        kept = [
+            part for part in query.split("&") if part and part.split("=")[0] not in _TORTOISE_POOL
+        ]
+        return f"{base}?{'&'.join(kept)}" if kept else base
 
     def url_for(self, driver: str | None) -> str:
         """The SQLAlchemy URL through ``driver`` (``None``: the target's first driver)."""

@@ -30,6 +30,9 @@ class Contestant:
     label: ClassVar[str] = ""
     #: The driver of a driver row (``contestants.DRIVER_ROWS``); None: the target's first.
     other_driver: str | None = None
+    #: A defaults row (``contestants.DEFAULTS_ROWS``): the library as a new user runs it, at
+    #: its documented defaults, with no pool size or session option set by the harness.
+    at_defaults: bool = False
     #: method name -> why this contestant has no such operation.
     not_available: ClassVar[dict[str, str]] = {}
 

@@ -50,19 +50,22 @@ def _models_on(database: Database) -> dict[str, Any]:
 
 
 class SqlrecordContestant(Contestant):
-    """sqlrecord models on a ``Database`` with the shared pool size."""
+    """sqlrecord models on a ``Database`` with the shared pool size, or (the defaults row)
+    with nothing set."""
 
     name: ClassVar[str] = "sqlrecord"
     label: ClassVar[str] = "sqlrecord"
 
     async def start(self, target: Target) -> None:
         """``Database(url)`` with sqlrecord's defaults, and the shared pool size; a driver
-        row's on its driver, for models of its own."""
-        self.db = Database(
-            target.url_for(self.other_driver),
-            engine_options={"pool_size": POOL_SIZE, "max_overflow": 0},
-            default=self.other_driver is None,
-        )
+        row's on its driver, for models of its own. The defaults row is ``Database(url)``
+        and nothing else (its pool is SQLAlchemy's: 5 connections and 10 more on demand)."""
+        url = target.url_for(self.other_driver)
+        if self.at_defaults:
+            self.db = Database(url)
+        else:
+            pool = {"pool_size": POOL_SIZE, "max_overflow": 0}
+            self.db = Database(url, engine_options=pool, default=self.other_driver is None)
         self.models = MODELS if self.other_driver is None else _models_on(self.db)
 
     async def stop(self) -> None:

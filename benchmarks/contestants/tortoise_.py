@@ -87,7 +87,8 @@ MODELS: dict[str, Any] = {"narrow": Narrow, "wide": Wide, "upsert": Upsert}
 
 
 class TortoiseContestant(Contestant):
-    """Tortoise models; pools sized like everyone else's (SQLite: one connection, by design)."""
+    """Tortoise models; pools sized like everyone else's, or (the defaults row) Tortoise's own
+    (SQLite: one connection either way, by design)."""
 
     name: ClassVar[str] = "tortoise"
     label: ClassVar[str] = "Tortoise ORM"
@@ -97,9 +98,10 @@ class TortoiseContestant(Contestant):
     }
 
     async def start(self, target: Target) -> None:
-        """``Tortoise.init`` with naive datetimes (the tables store naive UTC)."""
+        """``Tortoise.init`` with naive datetimes (the tables store naive UTC); the defaults
+        row's URL names no pool size (Tortoise's own: 1 to 5 connections)."""
         await Tortoise.init(
-            db_url=target.tortoise_url,
+            db_url=target.tortoise_defaults_url if self.at_defaults else target.tortoise_url,
             modules={"models": [__name__]},
             use_tz=False,
             _enable_global_fallback=True,
