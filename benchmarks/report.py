@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import math
-import statistics
 from pathlib import Path
 from typing import Any
 
 from .contestants import CONTESTANTS
 from .operations import OPERATIONS, Operation, Sizes
 from .runner import Measurement
+from .verdicts import ORM_LIMIT, evaluate_targets, index_of, orm_ratios, time_ratio
 
-__all__ = ["evaluate_targets", "rerender", "write_report"]
+__all__ = ["rerender", "write_report"]
 
 _LABELS = {
     "raw": "raw driver",
@@ -25,105 +24,10 @@ _LABELS = {
     "sqlrecord-asyncmy": "sqlrecord (asyncmy)",
     "tortoise": "Tortoise",
     "sqlactive": "sqlactive",
+    "orm-defaults": "SA ORM (defaults)",
+    "sqlrecord-defaults": "sqlrecord (defaults)",
+    "tortoise-defaults": "Tortoise (defaults)",
 }
-_BY_KEY = {operation.key: operation for operation in OPERATIONS}
-ORM_LIMIT, CORE_LIMIT, MEMORY_LIMIT = 1.10, 1.30, 1.20
-
-
-def _index(measurements: list[Measurement]) -> dict[tuple[str, int, str], Measurement]:
-    return {(m.operation, m.concurrency, m.contestant): m for m in measurements}
-
-
-def _time_ratio(a: Measurement | None, b: Measurement | None) -> float | None:
-    """a's median time per row over b's (above 1: a is slower)."""
-    if a is None or b is None or a.median_rate is None or b.median_rate is None:
-        return None
-    return b.median_rate / a.median_rate
-
-
-#: sqlrecord's rows -> the ORM row on the same driver, and how a target names the driver.
-_ORM_PAIRS = {
-    "sqlrecord": ("orm", ""),
-    "sqlrecord-psycopg": ("orm-psycopg", " on psycopg"),
-    "sqlrecord-asyncmy": ("orm-asyncmy", " on asyncmy"),
-}
-
-#: A-K operations whose Tortoise comparison uses another operation (see evaluate_targets).
-_TORTOISE_PAIRS = {"B": "B-each"}
-
-
-def _geomean(values: list[float]) -> float:
-    return math.exp(statistics.fmean(math.log(v) for v in values))
-
-
-def evaluate_targets(
-    measurements: list[Measurement], memory: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """Every target of issue 5 that these measurements can judge, with ratio and verdict."""
-    index, verdicts = _index(measurements), []
-    for m in measurements:
-        if m.contestant not in _ORM_PAIRS:
-            continue
-        orm, where = _ORM_PAIRS[m.contestant]
-        ratio = _time_ratio(m, index.get((m.operation, m.concurrency, orm)))
-        if ratio is not None:
-            verdicts.append(
-                {
-                    "target": f"{m.operation} c={m.concurrency}{where}: sqlrecord time / ORM time",
-                    "limit": ORM_LIMIT,
-                    "ratio": ratio,
-                    "pass": ratio <= ORM_LIMIT,
-                }
-            )
-        if m.contestant != "sqlrecord":
-            continue
-        operation = _BY_KEY[m.operation]
-        if operation.bulk and operation.method == "bulk_insert":
-            ratio = _time_ratio(m, index.get((m.operation, m.concurrency, "core")))
-            if ratio is not None:
-                verdicts.append(
-                    {
-                        "target": f"{m.operation}: sqlrecord time / Core time (bulk insert)",
-                        "limit": CORE_LIMIT,
-                        "ratio": ratio,
-                        "pass": ratio <= CORE_LIMIT,
-                    }
-                )
-    # Tortoise's B is orm-benchmarks' loop of create(); sqlrecord's B is its batch API. The
-    # like-for-like pair is B-each, where both run that loop, so it stands in for B here.
-    a_to_k = [_TORTOISE_PAIRS.get(op.key, op.key) for op in OPERATIONS if op.group == "A-K"]
-    rates: dict[str, list[float]] = {"sqlrecord": [], "tortoise": []}
-    for key in a_to_k:
-        pair = [index.get((key, 1, name)) for name in rates]
-        if all(p is not None and p.median_rate for p in pair):
-            for name, p in zip(rates, pair, strict=True):
-                rates[name].append(p.median_rate)  # type: ignore[union-attr,arg-type]
-    if rates["sqlrecord"]:
-        ratio = _geomean(rates["tortoise"]) / _geomean(rates["sqlrecord"])
-        verdicts.append(
-            {
-                "target": "geometric mean of A-K (c=1; B as B-each): Tortoise rate / sqlrecord",
-                "limit": 1.0,
-                "ratio": ratio,
-                "pass": ratio <= 1.0,
-            }
-        )
-    peaks = {(r["contestant"], r["mode"], r["requested"]): r["peak_kib"] for r in memory}
-    small = peaks.get(("sqlrecord", "stream", 1000))
-    large = [
-        v for (c, mode, n), v in peaks.items() if c == "sqlrecord" and mode == "stream" and n > 1000
-    ]
-    if small and large:
-        ratio = large[0] / small
-        verdicts.append(
-            {
-                "target": "sqlrecord peak RSS: stream(all rows) / stream(1k)",
-                "limit": MEMORY_LIMIT,
-                "ratio": ratio,
-                "pass": ratio <= MEMORY_LIMIT,
-            }
-        )
-    return verdicts
 
 
 def _rate_cell(m: Measurement | None) -> str:
@@ -141,7 +45,7 @@ def _ratio_cell(ratio: float | None) -> str:
 
 
 def _tables(measurements: list[Measurement], names: list[str], concurrency: int) -> list[str]:
-    index = _index(measurements)
+    index = index_of(measurements)
     keys = [
         op
         for op in OPERATIONS
@@ -164,11 +68,11 @@ def _tables(measurements: list[Measurement], names: list[str], concurrency: int)
     ]
     for op in keys:
         orm = index.get((op.key, concurrency, "orm"))
-        cells = [_ratio_cell(_time_ratio(index.get((op.key, concurrency, n)), orm)) for n in names]
+        cells = [_ratio_cell(time_ratio(index.get((op.key, concurrency, n)), orm)) for n in names]
         core = ""
         if op.bulk:
             core = _ratio_cell(
-                _time_ratio(
+                time_ratio(
                     index.get((op.key, concurrency, "sqlrecord")),
                     index.get((op.key, concurrency, "core")),
                 )
@@ -178,7 +82,7 @@ def _tables(measurements: list[Measurement], names: list[str], concurrency: int)
 
 
 def _p95_table(measurements: list[Measurement], names: list[str]) -> list[str]:
-    index = _index(measurements)
+    index = index_of(measurements)
     lines = [
         "| op | c | " + " | ".join(_LABELS[n] for n in names) + " |",
         "|" + "---|" * (2 + len(names)),
@@ -202,6 +106,33 @@ def _p95_table(measurements: list[Measurement], names: list[str]) -> list[str]:
     return lines
 
 
+def _against_orm(measurements: list[Measurement]) -> list[str]:
+    """Issue 21: sqlrecord's time over the ORM's per operation, tuned rows against tuned and
+    defaults rows against defaults; over 1.10 in bold (nothing when neither pair ran)."""
+    rows = orm_ratios(measurements)
+    if not rows:
+        return []
+
+    def cell(ratio: float | None) -> str:
+        text = _ratio_cell(ratio)
+        return f"**{text}**" if ratio is not None and ratio > ORM_LIMIT else text
+
+    lines = [
+        "## sqlrecord / SQLAlchemy ORM, tuned and at defaults (issue 21)",
+        "",
+        "Median time of sqlrecord over the ORM's: the tuned rows (pools of 10, the ORM with "
+        "expire_on_commit=False) and the defaults rows (each library as a new user runs it); "
+        f"over {ORM_LIMIT:.2f} in bold.",
+        "",
+        "| op | c | tuned | defaults |",
+        "|---|---|---|---|",
+    ]
+    for r in rows:
+        line = f"| {r['operation']} | {r['concurrency']} | {cell(r['tuned'])} | "
+        lines.append(line + f"{cell(r['defaults'])} |")
+    return [*lines, ""]
+
+
 def _markdown(data: dict[str, Any], measurements: list[Measurement], names: list[str]) -> str:
     machine, sizes = data["machine"], data["sizes"]
     lines = [
@@ -221,8 +152,9 @@ def _markdown(data: dict[str, Any], measurements: list[Measurement], names: list
     for concurrency in sorted({m.concurrency for m in measurements}):
         lines += [f"## Concurrency {concurrency}", ""]
         lines += [*_tables(measurements, names, concurrency), ""]
+    lines += _against_orm(measurements)
     lines += [
-        "## Targets (issue 5)",
+        "## Targets (issues 5 and 21)",
         "",
         "| target | limit | measured | verdict |",
         "|---|---|---|---|",
@@ -264,7 +196,7 @@ def _charts(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    written, index = [], _index(measurements)
+    written, index = [], index_of(measurements)
     for concurrency in sorted({m.concurrency for m in measurements}):
         keys = [op.key for op in OPERATIONS if (op.key, concurrency, "orm") in index]
         figure, axes = plt.subplots(figsize=(14, 5.5))
@@ -291,7 +223,7 @@ def _charts(
     labels, ratios = [], []
     for m in measurements:
         if m.contestant == "sqlrecord":
-            ratio = _time_ratio(m, index.get((m.operation, m.concurrency, "orm")))
+            ratio = time_ratio(m, index.get((m.operation, m.concurrency, "orm")))
             if ratio is not None:
                 labels.append(f"{m.operation} c{m.concurrency}")
                 ratios.append(ratio)

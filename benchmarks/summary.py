@@ -8,8 +8,10 @@ A-K geometric mean against Tortoise then and now.
 For each operation: sqlrecord's median rows/s, and its median time relative to idiomatic
 SQLAlchemy ORM (and to Core for bulk inserts), per database, at concurrency 1 and 10; then
 every target with its verdict; then sqlrecord's time relative to Tortoise's on A-K at
-concurrency 1 (B as B-each, as the Tortoise target counts it). Prints markdown for
-docs/benchmarks.md.
+concurrency 1 (B as B-each, as the Tortoise target counts it; J and K also as queries).
+Where the results hold the defaults rows (issue 21), the same two tables again for them:
+sqlrecord (defaults) against SA ORM (defaults), and against Tortoise (defaults). Prints
+markdown for docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["against_tortoise", "compare", "summarise"]
+__all__ = ["against_tortoise", "at_defaults", "compare", "summarise"]
 
 _OUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks"
 _DATABASES = ("sqlite", "postgres", "mysql")
@@ -32,8 +34,14 @@ def _rate(data: dict[str, Any], op: str, concurrency: int, name: str) -> float |
     return None
 
 
-def _cell(data: dict[str, Any], op: str, concurrency: int) -> str:
-    mine, orm = _rate(data, op, concurrency, "sqlrecord"), _rate(data, op, concurrency, "orm")
+def _cell(
+    data: dict[str, Any],
+    op: str,
+    concurrency: int,
+    mine_name: str = "sqlrecord",
+    orm_name: str = "orm",
+) -> str:
+    mine, orm = _rate(data, op, concurrency, mine_name), _rate(data, op, concurrency, orm_name)
     if mine is None or orm is None:
         return ""
     return f"{mine:,.0f} ({orm / mine:.2f}x)"
@@ -85,18 +93,46 @@ def compare(other: Path, size: str = "quick") -> str:
     return "\n".join(lines)
 
 
-def against_tortoise(found: dict[str, dict[str, Any]]) -> list[str]:
-    """sqlrecord's median time over Tortoise's, A-K at c=1, one row per database."""
-    keys = "ABCDEFGHIJK"
+def against_tortoise(
+    found: dict[str, dict[str, Any]], mine_name: str = "sqlrecord", theirs_name: str = "tortoise"
+) -> list[str]:
+    """sqlrecord's median time over Tortoise's, A-K and J-query, K-query at c=1, one row per
+    database."""
+    keys = [*"ABCDEFGHIJK", "J-query", "K-query"]
     lines = ["| | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
     for db, data in found.items():
         cells = []
         for key in keys:
             op = "B-each" if key == "B" else key
-            mine, theirs = _rate(data, op, 1, "sqlrecord"), _rate(data, op, 1, "tortoise")
+            mine, theirs = _rate(data, op, 1, mine_name), _rate(data, op, 1, theirs_name)
             cells.append(f"{theirs / mine:.2f}" if mine and theirs else "")
         lines.append(f"| {db} | " + " | ".join(cells) + " |")
     return lines
+
+
+def at_defaults(found: dict[str, dict[str, Any]]) -> list[str]:
+    """The defaults rows (issue 21): sqlrecord's rows/s and time relative to the ORM's, both
+    at their defaults, then against Tortoise at its defaults; nothing if none ran."""
+    if not any(_rate(data, "A", 1, "sqlrecord-defaults") for data in found.values()):
+        return []
+    any_data = next(iter(found.values()))
+    header = "| op | " + " | ".join(f"{db} c=1 | {db} c=10" for db in found) + " |"
+    lines = [
+        "sqlrecord (defaults) rows/s (time / SA ORM (defaults) time):",
+        "",
+        header,
+        "|" + "---|" * (1 + 2 * len(found)),
+    ]
+    for key in any_data["operations"]:
+        cells = [
+            _cell(data, key, c, "sqlrecord-defaults", "orm-defaults")
+            for data in found.values()
+            for c in (1, 10)
+        ]
+        if any(cells):
+            lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    lines += ["", "sqlrecord (defaults) time / Tortoise (defaults) time, c=1 (B: B-each):", ""]
+    return lines + against_tortoise(found, "sqlrecord-defaults", "tortoise-defaults")
 
 
 def summarise(size: str = "quick") -> str:
@@ -120,6 +156,8 @@ def summarise(size: str = "quick") -> str:
             )
     lines += ["", "sqlrecord time / Tortoise time, c=1 (B: B-each):", ""]
     lines += against_tortoise(found)
+    if defaults := at_defaults(found):
+        lines += ["", *defaults]
     return "\n".join(lines)
 
 
