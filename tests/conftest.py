@@ -158,7 +158,7 @@ async def _serve(backend: str, sqlite_dir: Path) -> AsyncIterator[Database]:
     try:
         yield database
     finally:
-        checked_out = database.engine.pool.checkedout()  # type: ignore[attr-defined]
+        checked_out = database.checked_out()
         await _wipe(database)
         assert checked_out == 0, f"{checked_out} connection(s) left checked out"
 
@@ -173,6 +173,13 @@ async def db(request: pytest.FixtureRequest, sqlite_dir: Path) -> AsyncIterator[
 @pytest.fixture(params=[backend for backend in BACKENDS if backend != "sqlite"])
 async def server_db(request: pytest.FixtureRequest, sqlite_dir: Path) -> AsyncIterator[Database]:
     """Like ``db``, for the database servers only (faults need a server to fail)."""
+    async for database in _serve(request.param, sqlite_dir):
+        yield database
+
+
+@pytest.fixture(params=[backend for backend in BACKENDS if backend.startswith("mysql")])
+async def mysql_db(request: pytest.FixtureRequest, sqlite_dir: Path) -> AsyncIterator[Database]:
+    """Like ``db``, for MySQL/MariaDB only, through each of its drivers."""
     async for database in _serve(request.param, sqlite_dir):
         yield database
 

@@ -49,7 +49,7 @@ async def test_a_failed_write_rolls_back_the_whole_unit(db: Database) -> None:
             await Note.create(text="a", code="n1")
             await Note.create(text="b", code="taken")  # refused: the unit goes
     assert await fetch_column(db, Note, "code") == ["taken"]
-    assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert db.checked_out() == 0  # type: ignore[attr-defined]
 
 
 async def test_after_a_failed_write_the_unit_refuses_to_go_on(db: Database) -> None:

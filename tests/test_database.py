@@ -269,6 +269,6 @@ async def test_sqlite_connect_args_keep_units_of_work_atomic(
             with pytest.raises(DuplicateKeyError):
                 await User.create(email="kept@example.com")
         assert await User.filter_by().values_list("email", flat=True) == ["kept@example.com"]
-        assert database.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        assert database.checked_out() == 0  # type: ignore[attr-defined]
     finally:
         await database.dispose()

@@ -1,11 +1,11 @@
 """What sqlrecord assumes of each server driver, counted on the wire.
 
-The planner runs an own session's single statement in autocommit where switching a
-connection to autocommit is free (``_begin.autocommit_is_free``: on PostgreSQL, not
-on MySQL/MariaDB), deciding by the database, not the driver. These tests count the
-round trips through a loopback proxy on every driver the suite runs (asyncpg and
-psycopg, aiomysql and asyncmy), so that a driver for which the assumption fails shows
-here rather than in a benchmark.
+The planner runs an own session's single statement in autocommit (``_begin.py``): on
+PostgreSQL the connection switches for free, on MySQL/MariaDB switching costs round trips,
+so the statement takes a pool of connections that stay in autocommit, and neither COMMIT
+nor ROLLBACK is sent after it. These tests count the round trips through a loopback proxy
+on every driver the suite runs (asyncpg and psycopg, aiomysql and asyncmy), so that a
+driver for which the assumption fails shows here rather than in a benchmark.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+from sqlalchemy import event, insert, update
 
 from sqlrecord import Database
-from sqlrecord._begin import autocommit_is_free
 
-from .models import User
+from .models import Note, User
 
 
 class RoundTrips:
@@ -64,7 +64,9 @@ class RoundTrips:
 
 
 @asynccontextmanager
-async def through_proxy(db: Database) -> AsyncIterator[tuple[Database, RoundTrips]]:
+async def through_proxy(
+    db: Database, *, autocommit_pool: bool = True
+) -> AsyncIterator[tuple[Database, RoundTrips]]:
     """A Database on ``db``'s server and driver through a counting proxy; one pooled
     connection, no idle ping (neither may add round trips of their own)."""
     default_port = 5432 if db.engine.dialect.name == "postgresql" else 3306
@@ -76,6 +78,7 @@ async def through_proxy(db: Database) -> AsyncIterator[tuple[Database, RoundTrip
         default=False,
         pool_pre_ping=False,
         engine_options={"pool_size": 1, "max_overflow": 0},
+        autocommit_pool=autocommit_pool,
     )
     try:
         yield proxied, trips
@@ -85,7 +88,7 @@ async def through_proxy(db: Database) -> AsyncIterator[tuple[Database, RoundTrip
         await server.wait_closed()
 
 
-async def test_autocommit_is_free_exactly_where_the_planner_takes_it(
+async def test_an_own_single_statement_is_its_one_round_trip_on_every_driver(
     server_db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with through_proxy(server_db) as (proxied, trips):
@@ -94,12 +97,109 @@ async def test_autocommit_is_free_exactly_where_the_planner_takes_it(
             await connection.rollback()
             switched = await trips.of(connection.execution_options(isolation_level="AUTOCOMMIT"))
         monkeypatch.setattr(User, "__database__", proxied, raising=False)
-        await User.create(email="first@example.com")  # the driver's statement cache warmed
-        created = await trips.of(User.create(email="second@example.com"))
-    if autocommit_is_free(server_db.engine):
-        # asyncpg and psycopg keep the mode on the client: the write is its INSERT alone.
-        assert (switched, created) == (0, 1)
-    else:
-        # aiomysql and asyncmy tell the server, and again to switch back: dearer than the
-        # COMMIT the planner keeps instead (NO_FREE_AUTOCOMMIT).
-        assert switched == 1
+        # Each statement once first: the pool and the drivers' statement caches warmed.
+        # (Note: no values computed by the database, which MariaDB's UPDATE cannot return.)
+        monkeypatch.setattr(Note, "__database__", proxied, raising=False)
+        warm = await Note.create(text="first")
+        await Note.get(warm.id)
+        await warm.update(text="First")
+        created = await trips.of(Note.create(text="second"))
+        note = await Note.filter_by(text="second").one()
+        read = await trips.of(Note.get(note.id))
+        changed = await trips.of(note.update(text="Second"))
+        assert proxied.checked_out() == 0
+    # The write is its INSERT alone, the read its SELECT, the change its UPDATE.
+    assert (created, read, changed) == (1, 1, 1)
+    # Why MySQL/MariaDB keep a pool of their own: there, switching a pooled connection
+    # costs a round trip (and as much again to switch it back).
+    mysql = server_db.engine.dialect.name == "mysql"
+    assert switched == (1 if mysql else 0)
+
+
+async def test_without_its_autocommit_pool_mysql_ends_each_call_with_commit_or_rollback(
+    mysql_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with through_proxy(mysql_db, autocommit_pool=False) as (proxied, trips):
+        monkeypatch.setattr(Note, "__database__", proxied, raising=False)
+        note = await Note.create(text="first")
+        await Note.get(note.id)
+        created = await trips.of(Note.create(text="second"))
+        read = await trips.of(Note.get(note.id))
+        # The one pooled connection has read: its snapshot must not outlive the call.
+        async with mysql_db.engine.begin() as other:
+            await other.execute(update(Note).where(Note.id == note.id).values(text="changed"))
+        again = await Note.get(note.id)
+        assert proxied.checked_out() == 0
+    assert again is not None and again.text == "changed"
+    # INSERT and COMMIT (the pool's ROLLBACK after it is not sent); SELECT and ROLLBACK.
+    assert (created, read) == (2, 2)
+
+
+async def test_a_transaction_ends_with_its_commit_alone(
+    server_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with through_proxy(server_db) as (proxied, trips):
+        monkeypatch.setattr(Note, "__database__", proxied, raising=False)
+
+        async def two_notes(first: str, second: str) -> None:
+            async with proxied.transaction(savepoints=False):
+                await Note.create(text=first)
+                await Note.create(text=second)
+
+        await two_notes("a", "b")
+        spent = await trips.of(two_notes("c", "d"))
+        assert proxied.checked_out() == 0
+        assert await Note.filter_by(text__in=["a", "b", "c", "d"]).count() == 4
+    # Two INSERTs and the COMMIT: no ROLLBACK from the pool after it. (asyncpg and
+    # psycopg send BEGIN too; the MySQL drivers begin with the first statement.)
+    assert spent == (3 if server_db.engine.dialect.name == "mysql" else 4)
+
+
+async def test_a_transaction_on_an_autocommit_connection_is_still_ended(
+    mysql_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The autocommit pool skips COMMIT/ROLLBACK only when the server says no BEGIN is
+    # open: a transaction begun on one of its connections is still rolled back.
+    async with through_proxy(mysql_db) as (proxied, _trips):
+        bind = proxied._autocommit_engine
+        async with bind.connect() as connection:
+            await connection.exec_driver_sql("BEGIN")
+            await connection.execute(insert(User).values(email="begun@example.com"))
+            await connection.rollback()
+        monkeypatch.setattr(User, "__database__", proxied, raising=False)
+        assert await User.filter_by(email="begun@example.com").count() == 0
+
+
+async def test_the_engines_listeners_see_the_autocommit_pools_statements(
+    mysql_db: Database,
+) -> None:
+    # A query log or a tracer listens on db.engine; the pool of autocommit connections
+    # is another pool, but its statements go through that engine's listeners.
+    seen: list[str] = []
+
+    def log(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement.split()[0])
+
+    event.listen(mysql_db.engine.sync_engine, "before_cursor_execute", log)
+    try:
+        note = await Note.create(text="logged")
+        await Note.get(note.id)
+    finally:
+        event.remove(mysql_db.engine.sync_engine, "before_cursor_execute", log)
+    assert seen == ["INSERT", "SELECT"]
+    assert mysql_db._autocommit_engine.pool is not mysql_db.engine.pool
+
+
+async def test_a_connect_listener_on_the_engine_sets_up_the_autocommit_pools_connections(
+    mysql_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Added after the Database was made, as an application would (a session setting).
+    async with through_proxy(mysql_db) as (proxied, _trips):
+        opened: list[object] = []
+        event.listen(
+            proxied.engine.sync_engine, "connect", lambda dbapi, _record: opened.append(dbapi)
+        )
+        monkeypatch.setattr(Note, "__database__", proxied, raising=False)
+        await Note.count()  # one statement: the pool of autocommit connections
+        main_pool_used = proxied.engine.pool.checkedin()  # type: ignore[attr-defined]
+    assert len(opened) == 1 and main_pool_used == 0

@@ -163,7 +163,7 @@ async def test_stream_yields_every_row_and_closes_its_session(db: Database) -> N
         async for user in rows:
             if user.email == "s005@example.com":
                 break
-    assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert db.checked_out() == 0  # type: ignore[attr-defined]
     with pytest.raises(InvalidValueError, match=">= 1"):
         async for _ in User.filter_by().stream(batch_size=0):
             pass

@@ -111,7 +111,7 @@ async def test_lifespan_creates_tables_and_disposes(tmp_path: Path) -> None:
         assert database.engine.pool.checkedin() == 1  # type: ignore[attr-defined]
     # Shutdown disposed the pool: no connection is left open or checked out.
     assert database.engine.pool.checkedin() == 0  # type: ignore[attr-defined]
-    assert database.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert database.checked_out() == 0  # type: ignore[attr-defined]
 
 
 async def test_lifespan_composes_with_the_apps_own(db: Database) -> None:
@@ -198,7 +198,7 @@ async def test_a_request_cancelled_mid_statement_keeps_nothing(
         with pytest.raises(TimeoutError):
             async with asyncio.timeout(0.2):
                 await client.post("/slow")
-        assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        assert db.checked_out() == 0  # type: ignore[attr-defined]
         async with asyncio.timeout(5):
             assert (await client.post("/quick")).status_code == 200
     assert await fetch_column(db, User, "email") == ["next@example.com"]

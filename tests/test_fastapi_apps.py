@@ -202,7 +202,7 @@ async def test_two_apps_with_two_databases_share_the_models(db: Database, tmp_pa
 
             in_second = sorted((await connection.execute(select(Visit.who))).scalars())
         assert in_second == sorted(["second's worker", *[f"b-{n}" for n in range(5)] * 2])
-        assert other.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        assert other.checked_out() == 0  # type: ignore[attr-defined]
     finally:
         async with db.engine.begin() as connection:
             await connection.run_sync(_SharedBase.metadata.drop_all)

@@ -110,7 +110,8 @@ class _Recorder:
         self._added: list[tuple[Any, str, Callable[..., None]]] = []
         # Session listeners are class-wide: sessions of other databases in this process
         # (a server another test left running, say) must not be counted.
-        self._pool = db.engine.sync_engine.pool
+        # (MySQL/MariaDB's own one-statement sessions use the database's second pool.)
+        self._pools = {db.engine.sync_engine.pool, db._autocommit_engine.sync_engine.pool}
         session_class = _session_class(db)
         for name in session_events:
             self._listen(session_class, name, self._session_listener(name))
@@ -123,7 +124,7 @@ class _Recorder:
 
     def _session_listener(self, name: str) -> Callable[..., None]:
         def listener(*args: Any) -> None:
-            if getattr(args[0].bind, "pool", None) is not self._pool:
+            if getattr(args[0].bind, "pool", None) not in self._pools:
                 return
             if name in self.INSTANCE_EVENTS:
                 self.events.append(f"{name}({type(args[1]).__name__})")

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import create_engine, event
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from sqlrecord._plan import (
@@ -278,3 +278,25 @@ def test_a_served_bulk_create_takes_the_savepoint_and_names_the_route() -> None:
         Transaction.SERVED,
         Savepoint.ORM,
     )
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("sqlite://", None),  # RETURNING on INSERT and UPDATE
+        ("mysql+pymysql://", "cannot return 'created_at' from the INSERT"),
+    ],
+)
+def test_values_read_back_by_a_second_select_keep_the_transaction(
+    url: str, why: str | None
+) -> None:
+    # BaseModel's timestamps with eager_defaults=True: where the dialect cannot return
+    # them, the ORM SELECTs them after the write, and in autocommit that SELECT could
+    # read another writer's values. (No connection is made: the dialect's defaults.)
+    plan = _flush_plan(User(email="a@example.com"), Session(bind=create_engine(url)))
+    if why is None:
+        assert plan.transaction is Transaction.AUTOCOMMIT
+    else:
+        assert plan.transaction is Transaction.OWN and why in plan.why
+    plan = _flush_plan(Note(text="no computed values"), Session(bind=create_engine(url)))
+    assert plan.transaction is Transaction.AUTOCOMMIT

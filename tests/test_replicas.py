@@ -120,12 +120,10 @@ async def servers(request: pytest.FixtureRequest) -> AsyncIterator[Servers]:
     finally:
         leaked = []
         for database in found.made:
-            engines = [database.engine]
-            if database._replica_set is not None:
-                engines += [replica.engine for replica in database._replica_set.replicas]
-            leaked += [e.url.port for e in engines if e.pool.checkedout()]  # type: ignore[attr-defined]
+            if database.checked_out():
+                leaked.append(database.url.port)
             await database.dispose()
-        assert leaked == [], f"connections left checked out on ports {leaked}"
+        assert leaked == [], f"connections left checked out in the databases at ports {leaked}"
 
 
 def reads_on(servers: Servers) -> Callable[[], Any]:

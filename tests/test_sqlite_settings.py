@@ -53,7 +53,7 @@ async def file_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncItera
     database = await _database(tmp_path / "settings.db", monkeypatch)
     try:
         yield database
-        assert database.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        assert database.checked_out() == 0  # type: ignore[attr-defined]
         assert _sqlite_locks._held == {}  # every checkout noted was checked in again
     finally:
         await database.dispose()
@@ -69,7 +69,7 @@ async def test_every_pooled_connection_of_a_file_gets_the_production_settings(
         engines[0].connect() as third,
     ):
         settings = [await _settings(each) for each in (first, second, third)]
-    assert file_db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert file_db.checked_out() == 0  # type: ignore[attr-defined]
     expected = {"journal_mode": "wal", "synchronous": NORMAL, "busy_timeout": 5000}
     assert settings == [{**expected, "foreign_keys": 1}] * 3
     # An own-session call (autocommit engine) sees the foreign keys enforced.
@@ -194,7 +194,7 @@ async def test_without_wal_an_open_reader_of_the_task_is_refused_at_once(
             assert time.monotonic() - started < 2
             assert "journal.db" in str(refused.value)
         await user.update(name="Saved")  # the reader is gone
-        assert database.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        assert database.checked_out() == 0  # type: ignore[attr-defined]
     finally:
         await database.dispose()
 
@@ -241,7 +241,7 @@ async def impatient_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Async
     database = await _database(tmp_path / "impatient.db", monkeypatch, sqlite_pragmas=pragmas)
     try:
         yield database
-        assert database.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        assert database.checked_out() == 0  # type: ignore[attr-defined]
         assert _sqlite_locks._held == {}
     finally:
         await database.dispose()

@@ -59,7 +59,7 @@ def plans(caplog: pytest.LogCaptureFixture, *models: type[Any]) -> Iterator[list
 
 
 def checked_out(db: Database) -> int:
-    return int(db.engine.pool.checkedout())  # type: ignore[attr-defined]
+    return int(db.checked_out())  # type: ignore[attr-defined]
 
 
 # -- model calls ----------------------------------------------------------------------

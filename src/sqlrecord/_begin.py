@@ -4,17 +4,19 @@ SQLite has one writer at a time, so a session that will write begins with
 ``BEGIN IMMEDIATE`` (the engine's ``begin`` hook in ``_dialects.py`` reads the
 option set here). A statement that is a transaction by itself runs on the
 autocommit engine: on SQLite no BEGIN is sent, on PostgreSQL the connection is in
-autocommit; MySQL/MariaDB keep the engine itself (switching costs a round trip).
-This holds for each driver of a database alike (asyncpg and psycopg keep the mode on
-the client; aiomysql and asyncmy send it to the server): ``tests/test_drivers.py``
-counts the round trips.
+autocommit, on MySQL/MariaDB it is a pool of its own whose connections stay in
+autocommit (switching one connection back and forth would cost two round trips,
+since aiomysql and asyncmy tell the server; asyncpg and psycopg keep the mode on the
+client). ``tests/test_drivers.py`` counts the round trips on each driver.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from ._internals import has_checked_out_connection
+from ._internals import engine_on_pool_of, has_checked_out_connection
 from ._sqlite_locks import refuse_waiting_for_own_lock
 
 __all__ = [
@@ -34,29 +36,46 @@ IMMEDIATE_OPTION = "sqlrecord_begin_immediate"
 AUTOCOMMIT_OPTION = "sqlrecord_autocommit"
 
 
-def autocommit_bind(engine: AsyncEngine) -> AsyncEngine:
+def autocommit_bind(
+    engine: AsyncEngine, own_pool: Callable[[], AsyncEngine] | None = None
+) -> AsyncEngine:
     """The engine for sqlrecord's own read-only and single-statement sessions: each
     statement a transaction by itself. On SQLite, no BEGIN is sent (so no COMMIT or
-    ROLLBACK either); on PostgreSQL, autocommit. MySQL/MariaDB: the engine itself (a
-    round trip to switch autocommit on and another to switch it off would cost more
-    than they save)."""
-    if not autocommit_is_free(engine):
-        return engine
-    if engine.dialect.name == "sqlite":
-        return engine.execution_options(**{AUTOCOMMIT_OPTION: True})
-    return engine.execution_options(isolation_level="AUTOCOMMIT")
-
-
-def autocommit_is_free(engine: AsyncEngine) -> bool:
-    """Whether a statement can be its own transaction at no cost on ``engine``: on SQLite
-    and PostgreSQL, not on MySQL/MariaDB (see :func:`autocommit_bind`).
+    ROLLBACK either); on PostgreSQL, autocommit. MySQL/MariaDB: ``engine`` with the pool
+    of the engine ``own_pool`` builds, whose connections are in autocommit from the
+    start (``engine``'s event listeners see its statements); without one, the engine
+    itself (switching a pooled connection to autocommit and back would cost more round
+    trips than the COMMIT it saves).
 
     Example:
         >>> from sqlalchemy.ext.asyncio import create_async_engine
-        >>> autocommit_is_free(create_async_engine("sqlite+aiosqlite://"))
+        >>> engine = create_async_engine("sqlite+aiosqlite://")
+        >>> autocommit_bind(engine).get_execution_options()[AUTOCOMMIT_OPTION]
         True
     """
-    return engine.dialect.name in ("sqlite", "postgresql")
+    backend = engine.dialect.name
+    if backend == "sqlite":
+        return engine.execution_options(**{AUTOCOMMIT_OPTION: True})
+    if backend == "postgresql":
+        return engine.execution_options(isolation_level="AUTOCOMMIT")
+    if own_pool is None:
+        return engine
+    # The engine's own listeners (a query log, tracing) must see these statements too.
+    return engine_on_pool_of(engine, own_pool())
+
+
+def autocommit_is_free(engine: AsyncEngine, autocommit: AsyncEngine) -> bool:
+    """Whether a statement on ``autocommit`` (:func:`autocommit_bind`'s engine for
+    ``engine``) is its own transaction at no cost: always, unless it is ``engine`` itself
+    (MySQL/MariaDB without a pool of its own).
+
+    Example:
+        >>> from sqlalchemy.ext.asyncio import create_async_engine
+        >>> engine = create_async_engine("sqlite+aiosqlite://")
+        >>> autocommit_is_free(engine, autocommit_bind(engine)), autocommit_is_free(engine, engine)
+        (True, False)
+    """
+    return autocommit is not engine
 
 
 def holds_connection(session: AsyncSession) -> bool:

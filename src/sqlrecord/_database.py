@@ -63,6 +63,12 @@ class Database(RequestSessions, PinnableSessions, ReadRouting):
             is the reference mode, plain session work in an ordinary transaction;
             the differential test suite checks that both store the same rows and
             fire the same events.
+        autocommit_pool: MySQL/MariaDB only: keep a second pool, of the same size, whose
+            connections stay in autocommit, for the calls that are one statement in a
+            session of sqlrecord's own (a ``get``, a ``create``, a ``save`` of one row):
+            each then needs no COMMIT or ROLLBACK round trip. ``False`` gives the pool up
+            (for a server short of connections): those calls take the main pool and end
+            with a COMMIT or ROLLBACK. SQLite and PostgreSQL need no second pool.
         replicas: read replicas of this database (a list of URLs, or
             :class:`~sqlrecord.Replicas` for the options). Reads sqlrecord runs in
             sessions of its own go to them, with read-your-writes; writes and units of
@@ -87,6 +93,7 @@ class Database(RequestSessions, PinnableSessions, ReadRouting):
         default: bool = True,
         cursor_secret: str | bytes | None = None,
         fast_paths: bool = True,
+        autocommit_pool: bool = True,
         replicas: Sequence[str | URL] | Replicas | None = None,
     ) -> None:
         self.cursor_secret = _secret_bytes(cursor_secret)
@@ -106,6 +113,7 @@ class Database(RequestSessions, PinnableSessions, ReadRouting):
                 sqlite_pragmas=sqlite_pragmas,
                 session_options=session_options,
                 default=default,
+                autocommit_pool=autocommit_pool,
                 replicas=replicas,
             )
 
@@ -122,6 +130,7 @@ class Database(RequestSessions, PinnableSessions, ReadRouting):
         sqlite_pragmas: Mapping[str, PragmaValue] | None = None,
         session_options: Mapping[str, Any] | None = None,
         default: bool = True,
+        autocommit_pool: bool = True,
         replicas: Sequence[str | URL] | Replicas | None = None,
     ) -> Self:
         """Configure the engine and session factory (for a ``Database()`` made without URL).
@@ -165,8 +174,19 @@ class Database(RequestSessions, PinnableSessions, ReadRouting):
                 session_options.get("sync_session_class", Session), self._replica_set
             )
         self._sessionmaker = build_sessionmaker(engine, session_options)
-        self._autocommit = autocommit_bind(engine)
-        self._autocommit_is_free = autocommit_is_free(engine)
+
+        def own_pool() -> AsyncEngine:
+            return build_engine(
+                url,
+                echo=echo,
+                pool_recycle=pool_recycle,
+                pool_pre_ping=pool_pre_ping,
+                engine_options=engine_options,
+                autocommit_beside=engine,
+            )
+
+        self._autocommit = autocommit_bind(engine, own_pool if autocommit_pool else None)
+        self._autocommit_is_free = autocommit_is_free(engine, self._autocommit)
         if default:
             self.make_default()
         return self
@@ -274,6 +294,25 @@ class Database(RequestSessions, PinnableSessions, ReadRouting):
             for each in reversed(metadata or tuple(self.metadata())):
                 await connection.run_sync(each.drop_all)
 
+    def checked_out(self) -> int:
+        """How many connections are checked out now, from every pool of this database:
+        the primary's, MySQL/MariaDB's autocommit pool and the replicas'. Once every call
+        and request has ended it is 0; a test may assert that nothing leaked.
+
+        Example:
+            >>> run(User.count()) >= 0
+            True
+            >>> db.checked_out()
+            0
+        """
+        engines = [] if self._engine is None else [self._engine]
+        if self._autocommit is not None and self._autocommit.pool is not self.engine.pool:
+            engines.append(self._autocommit)
+        if self._replica_set is not None:
+            engines += [replica.engine for replica in self._replica_set.replicas]
+        counts = (getattr(engine.pool, "checkedout", lambda: 0)() for engine in engines)
+        return sum(int(count) for count in counts)
+
     async def dispose(self) -> None:
         """Close every pooled connection (the replicas' too). The database can be used
         again afterwards.
@@ -285,6 +324,8 @@ class Database(RequestSessions, PinnableSessions, ReadRouting):
         """
         if self._engine is not None:
             await self._engine.dispose()
+            if self._autocommit is not None and self._autocommit.pool is not self._engine.pool:
+                await self._autocommit.dispose()  # MySQL/MariaDB's pool of its own
         if self._replica_set is not None:
             await self._replica_set.dispose()
 

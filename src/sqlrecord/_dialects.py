@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ._begin import AUTOCOMMIT_OPTION, IMMEDIATE_OPTION
 from ._internals import release_sqlite_lock, sqlite3_connection_of, use_one_hop_cursors
+from ._mysql_transactions import end_open_transactions_only
 from ._sqlite_connection import DeferringConnection, begin, sqlite_file
 from ._sqlite_locks import note_checkin, note_checkout
 from ._text_match import SQLITE_FUNCTIONS
@@ -33,7 +34,9 @@ def dialect_connect_args(url: URL) -> dict[str, Any]:
 
 
 def install_dialect_fixes(
-    engine: AsyncEngine, *, sqlite_pragmas: tuple[tuple[str, str], ...] = ()
+    engine: AsyncEngine,
+    *,
+    sqlite_pragmas: tuple[tuple[str, str], ...] = (),
 ) -> None:
     """Make each dialect behave the way sqlrecord's guarantees need; on SQLite, run
     ``sqlite_pragmas`` (``_sqlite_pragmas.sqlite_pragmas``) on every new connection."""
@@ -108,3 +111,5 @@ def install_dialect_fixes(
             cursor = dbapi_connection.cursor()
             cursor.execute("SET time_zone = '+00:00'")
             cursor.close()
+
+        end_open_transactions_only(sync_engine)

@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import (
 
 from ._dialects import adapt_url, dialect_connect_args, install_dialect_fixes
 from ._idle_ping import install_idle_ping, ping_after_idle
+from ._internals import connection_creator_of
+from ._mysql_transactions import end_open_transactions_only
 from ._pool import pool_class_for
 from ._sqlite_pragmas import PragmaValue
 from ._sqlite_pragmas import sqlite_pragmas as sqlite_pragmas_for
@@ -34,8 +36,12 @@ def build_engine(
     pool_pre_ping: bool | float,
     engine_options: Mapping[str, Any] | None,
     sqlite_pragmas: Mapping[str, PragmaValue] | None = None,
+    autocommit_beside: AsyncEngine | None = None,
 ) -> AsyncEngine:
-    """An ``AsyncEngine`` on ``url`` with sqlrecord's settings under the caller's options.
+    """An ``AsyncEngine`` on ``url`` with sqlrecord's settings under the caller's options;
+    ``autocommit_beside``: instead, the pool for statements that are a transaction by
+    themselves beside that engine (MySQL/MariaDB, ``_begin.autocommit_bind``): its
+    connections opened as that engine's are, and in autocommit from the start.
 
     Example:
         >>> engine = build_engine("sqlite+aiosqlite://", echo=False, pool_recycle=900,
@@ -46,6 +52,9 @@ def build_engine(
     parsed = make_url(url)
     options: dict[str, Any] = {"echo": echo, "pool_recycle": pool_recycle}
     options.update(engine_options or {})
+    if autocommit_beside is not None:
+        options["isolation_level"] = "AUTOCOMMIT"
+        options["creator"] = connection_creator_of(autocommit_beside)
     # The dialect's connection settings, under any the caller gave.
     given_connect_args = options.get("connect_args", {})
     connect_args = {**dialect_connect_args(parsed), **given_connect_args}
@@ -60,6 +69,11 @@ def build_engine(
         driver_timeout = "timeout" in given_connect_args
         pragmas = sqlite_pragmas_for(parsed, sqlite_pragmas, driver_timeout=driver_timeout)
     engine = create_async_engine(adapt_url(parsed), **options)
+    if autocommit_beside is not None:
+        # Its pool passes its events on to the main engine's listeners, ours among them
+        # (``_begin.autocommit_bind``); only the dialect it ends transactions with is its own.
+        end_open_transactions_only(engine.sync_engine)
+        return engine
     install_dialect_fixes(engine, sqlite_pragmas=pragmas)
     ping_after = ping_after_idle(pool_pre_ping)
     if ping_after is not None:

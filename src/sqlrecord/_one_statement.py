@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import inspect
+from sqlalchemy import Column, inspect
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import UnboundExecutionError
 from sqlalchemy.orm import InstanceState, Mapper, RelationshipDirection, Session
 from sqlalchemy.sql import ClauseElement
 
@@ -102,7 +104,10 @@ def why_not_one_statement(session: Session, obj: Any) -> str | None:
     for pending in (session.new, session.dirty, session.deleted):
         if any(each is not obj for each in pending):
             return "the flush writes another object too"
-    return _why_more_rows(inspect(obj))
+    state = inspect(obj)
+    if obj in session.deleted:  # a DELETE reads nothing back
+        return _why_more_rows(state)
+    return _why_more_rows(state) or _why_read_back(state, _dialect_of(session, state))
 
 
 def _why_more_rows(state: InstanceState[Any]) -> str | None:
@@ -126,3 +131,49 @@ def _why_more_rows(state: InstanceState[Any]) -> str | None:
         if not relation.passive_updates:
             return f"relationship {key!r} has passive_updates=False: keys carried by the ORM"
     return None
+
+
+def _dialect_of(session: Session, state: InstanceState[Any]) -> Dialect | None:
+    """The dialect ``state``'s row is written with (``None``: the session has no bind)."""
+    try:
+        return session.get_bind(state.mapper).dialect
+    except UnboundExecutionError:
+        return None
+
+
+def _why_read_back(state: InstanceState[Any], dialect: Dialect | None) -> str | None:
+    """Why the ORM would follow this INSERT or UPDATE with a SELECT of the values the
+    database computed: ``eager_defaults=True``, or a version counter the database keeps,
+    where the dialect cannot return them from the statement itself (MySQL has no
+    RETURNING; MariaDB none for UPDATE). In autocommit that SELECT could read another
+    writer's values, so the write keeps its transaction."""
+    if dialect is None:
+        return None
+    mapper = state.mapper
+    inserting = state.key is None
+    returns = dialect.insert_returning if inserting else dialect.update_returning
+    if returns and all(table.implicit_returning for table in mapper.tables):
+        return None
+    computed = [
+        key for key, column in mapper.columns.items() if _computed_by_database(column, inserting)
+    ]
+    if computed and mapper.base_mapper.eager_defaults is True:
+        statement = "INSERT" if inserting else "UPDATE"
+        return (
+            f"eager_defaults=True and {dialect.name} cannot return {computed[0]!r} from the "
+            f"{statement}: a second statement reads it back"
+        )
+    if mapper.version_id_col is not None and mapper.version_id_generator is False:
+        return f"the database keeps the version counter and {dialect.name} cannot return it"
+    return None
+
+
+def _computed_by_database(column: Any, inserting: bool) -> bool:
+    """Whether the database gives ``column`` its value on this INSERT (or UPDATE)."""
+    if not isinstance(column, Column):
+        return False
+    default = column.default if inserting else column.onupdate
+    server = column.server_default if inserting else column.server_onupdate
+    if server is not None:
+        return True
+    return default is not None and bool(getattr(default, "is_clause_element", False))

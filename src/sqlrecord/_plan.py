@@ -114,9 +114,9 @@ class Plan(NamedTuple):
 
 class UnitFacts(NamedTuple):
     """What the database allows: ``fast_paths`` (``Database(fast_paths=...)``),
-    ``autocommit`` (a statement can be its own transaction at no cost: SQLite and
-    PostgreSQL, not MySQL/MariaDB, where switching costs a round trip, on either
-    driver of each: ``_begin.autocommit_is_free``), ``savepoints_off``
+    ``autocommit`` (a statement can be its own transaction at no cost: on SQLite and
+    PostgreSQL always, on MySQL/MariaDB through the pool of autocommit connections that
+    ``Database(autocommit_pool=False)`` gives up: ``_begin.autocommit_is_free``), ``savepoints_off``
     (``db.transaction(savepoints=False)``, directly in its unit), and ``pinned`` (a
     test's transaction holds the database's one connection: ``sqlrecord.testing``; an
     own session joins it, nothing goes around it).
@@ -134,7 +134,10 @@ class UnitFacts(NamedTuple):
 
 # Why a shortcut was not taken: the first condition that ruled it out.
 FAST_PATHS_OFF = "Database(fast_paths=False): plain session work"
-NO_FREE_AUTOCOMMIT = "MySQL/MariaDB: switching a connection to autocommit costs a round trip"
+NO_FREE_AUTOCOMMIT = (
+    "Database(autocommit_pool=False) on MySQL/MariaDB: switching a connection to autocommit "
+    "costs round trips"
+)
 STREAMING = "a server-side cursor (stream) needs a transaction"
 SERVED = "the caller's session"
 SERVED_WRITE = "the caller's session: the write stands or falls alone"

@@ -99,9 +99,8 @@ async def target(
     for model in MODELS:
         model.__database__ = database
     yield database, reader, request.param
-    for engine in (database.engine, reader):
-        checked_out = engine.pool.checkedout()  # type: ignore[attr-defined]
-        assert checked_out == 0, f"{checked_out} connection(s) left checked out"
+    checked_out = database.checked_out() + reader.pool.checkedout()  # type: ignore[attr-defined]
+    assert checked_out == 0, f"{checked_out} connection(s) left checked out"
 
 
 @pytest.fixture(scope="session", autouse=True)

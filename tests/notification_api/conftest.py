@@ -204,12 +204,11 @@ async def client(service: Service) -> AsyncIterator[httpx.AsyncClient]:
 async def _assert_pool_settles(database: Database) -> None:
     # The worker borrows a connection for a few milliseconds at a time; a
     # leaked session would hold one for good.
-    pool = database.engine.pool
     for _ in range(100):
-        if pool.checkedout() == 0:  # type: ignore[attr-defined]
+        if database.checked_out() == 0:
             return
         await asyncio.sleep(0.02)
-    raise AssertionError(f"{pool.checkedout()} connection(s) left checked out")  # type: ignore[attr-defined]
+    raise AssertionError(f"{database.checked_out()} connection(s) left checked out")
 
 
 async def eventually(

@@ -14,7 +14,8 @@ private names that another release may not have:
   relationship loaders, loader symbols, column attribute implementations.
 - :mod:`.sqlalchemy_core`: the traversal declaration of a custom SQL construct, the
   result columns a compiler records.
-- :mod:`.sqlalchemy_pool`: the queue pool's checkout, the dialect's default pool.
+- :mod:`.sqlalchemy_pool`: the queue pool's checkout, the dialect's default pool, an
+  engine that lends another engine's pool.
 - :mod:`.aiosqlite`: SQLAlchemy's aiosqlite adapter and aiosqlite's connection.
 """
 
@@ -33,8 +34,10 @@ __all__ = [
     "WatchfulQueuePool",
     "check_aiosqlite_version",
     "check_sqlalchemy_version",
+    "connection_creator_of",
     "connections_opened_by",
     "default_pool_class",
+    "engine_on_pool_of",
     "forget_result_columns",
     "guard_column_loads",
     "guard_relationship_loads",
@@ -146,4 +149,9 @@ from .sqlalchemy_orm import (  # noqa: E402
     listener_count,
     savepoint_hidden,
 )
-from .sqlalchemy_pool import WatchfulQueuePool, default_pool_class  # noqa: E402
+from .sqlalchemy_pool import (  # noqa: E402
+    WatchfulQueuePool,
+    connection_creator_of,
+    default_pool_class,
+    engine_on_pool_of,
+)

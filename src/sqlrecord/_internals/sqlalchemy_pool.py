@@ -1,17 +1,28 @@
-"""Private names of SQLAlchemy's pools: the queue pool's checkout, a dialect's default pool."""
+"""Private names of SQLAlchemy's pools: the queue pool's checkout, a dialect's default pool,
+an engine that lends another engine's pool."""
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, Engine
+from sqlalchemy.engine.base import OptionEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry, Pool
 from sqlalchemy.util import queue as sa_queue
 
-__all__ = ["RECHECK_SECONDS", "WatchfulQueuePool", "default_pool_class"]
+__all__ = [
+    "RECHECK_SECONDS",
+    "WatchfulQueuePool",
+    "connection_creator_of",
+    "default_pool_class",
+    "engine_on_pool_of",
+]
 
 #: Seconds a waiting checkout waits on the queue before it looks for a freed place.
 RECHECK_SECONDS = 0.5
@@ -74,3 +85,89 @@ def default_pool_class(url: URL) -> type[Pool]:
     dialect: Any = url.get_dialect(_is_async=True)
     pool_class: type[Pool] = dialect.get_pool_class(url)
     return pool_class
+
+
+class _EngineOnPoolOf(OptionEngine):
+    """``engine.execution_options()``'s kind of engine (the same events, options, echo
+    and dialect as the engine it copies), drawing its connections from another
+    engine's pool.
+
+    ``OptionEngine`` is private, as is its ``pool`` property, which this overrides: no
+    public engine shares one engine's event listeners while using another's pool.
+    """
+
+    def __init__(self, events_of: Engine, pool_of: Engine) -> None:
+        self._pool_of = pool_of
+        super().__init__(events_of, {})
+
+    @property
+    def pool(self) -> Pool:
+        return self._pool_of.pool
+
+    @pool.setter
+    def pool(self, pool: Pool) -> None:  # dispose() replaces the pool
+        self._pool_of.pool = pool
+
+
+# The pool events a listener on an engine may register (all but ``first_connect``, which
+# sets up the engine's own dialect and ran when its pool first connected).
+_POOL_EVENTS = (
+    "connect",
+    "checkout",
+    "checkin",
+    "reset",
+    "invalidate",
+    "soft_invalidate",
+    "close",
+    "detach",
+    "close_detached",
+)
+
+
+def engine_on_pool_of(events_of: AsyncEngine, pool_of: AsyncEngine) -> AsyncEngine:
+    """An engine that is ``events_of`` for everything a caller sees (its event listeners,
+    also ones added later, its execution options, its echo) but checks its connections
+    out of ``pool_of``'s pool (and ``dispose()`` disposes that pool).
+
+    ``pool_of``'s pool passes each of its events on to the listeners of ``events_of``'s
+    pool, looked up when the event fires: a listener for ``connect`` or ``checkout`` on
+    ``events_of`` (a session setting, a ping) sees both pools' connections, and
+    ``pool_of`` needs no listeners of its own for them. ``Pool.dispatch`` is private.
+
+    Example:
+        >>> from sqlalchemy import event
+        >>> from sqlalchemy.ext.asyncio import create_async_engine
+        >>> main = create_async_engine("sqlite+aiosqlite://")
+        >>> other = create_async_engine("sqlite+aiosqlite://")
+        >>> lent = engine_on_pool_of(main, other)
+        >>> lent.pool is other.pool, lent.pool is main.pool
+        (True, False)
+    """
+    for name in _POOL_EVENTS:
+        event.listen(pool_of.sync_engine.pool, name, _forwarder(events_of.sync_engine, name))
+    return AsyncEngine(_EngineOnPoolOf(events_of.sync_engine, pool_of.sync_engine))
+
+
+def connection_creator_of(engine: AsyncEngine) -> Callable[..., Any]:
+    """What opens ``engine``'s connections (its URL, ``connect_args`` and ``do_connect``
+    listeners, a token injected per connection among them), for another pool to open its
+    connections alike. ``Pool._invoke_creator`` is private.
+
+    Example:
+        >>> from sqlalchemy.ext.asyncio import create_async_engine
+        >>> callable(connection_creator_of(create_async_engine("sqlite+aiosqlite://")))
+        True
+    """
+    sync_engine = engine.sync_engine
+
+    def creator(connection_record: Any = None) -> Any:
+        return sync_engine.pool._invoke_creator(connection_record)
+
+    return creator
+
+
+def _forwarder(engine: Engine, name: str) -> Callable[..., None]:
+    def forward(*args: Any) -> None:
+        getattr(engine.pool.dispatch, name)(*args)  # the pool of now: dispose() replaces it
+
+    return forward
