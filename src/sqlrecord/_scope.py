@@ -21,17 +21,14 @@ from __future__ import annotations
 import contextlib
 import enum
 import itertools
-from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.orm import exc as orm_exc
 
 from ._begin import holds_connection, prepare_write_session
-from ._internals import savepoint_hidden
 from ._plan import (
     Route,
     Savepoint,
@@ -48,9 +45,10 @@ from ._plan import (
 )
 from ._registry import ModelDatabase, database_for
 from ._sqlite_locks import refuse_waiting_for_own_lock
-from ._translate import is_connection_loss, is_unwrapped_connection_loss, translate_errors
+from ._translate import is_unwrapped_connection_loss, translate_errors
 from ._unit import ABORTED_MESSAGE, UnitState, abort_unit, close_session, unit_state
 from ._unwatched import TableRows
+from ._write_savepoint import WriteSavepoint, savepoint_gone
 from .exceptions import NoDatabaseError, TransactionAbortedError
 
 if TYPE_CHECKING:
@@ -91,7 +89,6 @@ class SessionScope:
         "_database",
         "_deferred",
         "_facts",
-        "_hidden",
         "_routed",
         "_savepoint",
         "_write",
@@ -122,8 +119,7 @@ class SessionScope:
         self.state = State.READY
         self._write = write
         self._deferred = defer_begin
-        self._savepoint: SessionTransaction | None = None
-        self._hidden: AbstractContextManager[None] | None = None
+        self._savepoint: WriteSavepoint | None = None
         self._begun_because: str | None = None
         database: ModelDatabase | None = None
         if session is None:
@@ -263,21 +259,12 @@ class SessionScope:
         return self.plan.route is Route.IDENTITY_HIT
 
     async def _begin_savepoint(self) -> None:
-        """Begin the call's SAVEPOINT. As with any ``begin_nested()``, what the unit
-        has pending from before the call is flushed first, outside it: should that
-        flush fail, the ORM has rolled the whole unit back, and so the unit is
-        marked aborted. Until it ends, the SAVEPOINT is hidden from the session's
-        transaction events (``_internals.savepoint_hidden``)."""
         try:
-            with translate_errors(model=self.model.__name__):
-                savepoint = await self.session.run_sync(Session.begin_nested)
+            self._savepoint = await WriteSavepoint.begin(self.session, model=self.model.__name__)
         except Exception:
-            if not self.session.sync_session.is_active:
+            if not self.session.sync_session.is_active:  # the unit's pending flush failed
                 await abort_unit(self.session)
             raise
-        self._savepoint = savepoint
-        self._hidden = savepoint_hidden(self.session.sync_session, savepoint)
-        self._hidden.__enter__()
 
     async def __aexit__(
         self,
@@ -306,54 +293,26 @@ class SessionScope:
             _reraise_translated(exc, self.model.__name__)
 
     async def _end_served(self, exc: BaseException | None) -> None:
-        if exc is None and self._savepoint is None and not self.auto_commit:
+        savepoint, self._savepoint = self._savepoint, None
+        if exc is None and savepoint is None and not self.auto_commit:
             return  # a read, or a write under savepoints=False: nothing to end
         name = self.model.__name__
         if exc is not None:
-            gone = _savepoint_gone(exc)
-            await self._undo_failed_write(exc, savepoint_gone=gone)
+            gone = savepoint_gone(exc)
+            # Without a SAVEPOINT to return to (savepoints=False), a failed write takes
+            # the whole unit, now, on every database alike; with one, so does a failure
+            # that ended the database's whole transaction.
+            lost = self._write if savepoint is None else await savepoint.undo(exc)
+            if lost:
+                await abort_unit(self.session)
             # The flush's own ROLLBACK TO failed: the write's error is its context.
             _reraise_translated(exc.__context__ if gone and exc.__context__ else exc, name)
             return
         with translate_errors(model=name):
-            if self._savepoint is not None:
-                await self._end_savepoint(commit=True)
+            if savepoint is not None:
+                await savepoint.release()
             if self.auto_commit:
                 await self.session.commit()
-
-    async def _undo_failed_write(self, exc: BaseException, *, savepoint_gone: bool) -> None:
-        if self._savepoint is None:
-            if self._write:
-                # No savepoint to return to (savepoints=False): the whole unit goes,
-                # now, on every database alike.
-                await abort_unit(self.session)
-            return
-        # Also when the failed flush has already deactivated it: the rollback is
-        # what returns the session to the outer transaction.
-        lost = savepoint_gone or is_connection_loss(exc)
-        try:
-            await self._end_savepoint(commit=False)
-        except sa_exc.DBAPIError:
-            lost = True
-        if lost:
-            # The database dropped the whole transaction (a lost connection has
-            # nothing left, a deadlock victim no savepoints): what the unit did
-            # before is gone, so it must not go on as if only this write had failed.
-            await abort_unit(self.session)
-
-    async def _end_savepoint(self, *, commit: bool) -> None:
-        """Release or roll back the call's SAVEPOINT, still hidden from the session's
-        commit and rollback events (it is no commit of the user's unit of work)."""
-        savepoint, hidden = self._savepoint, self._hidden
-        assert savepoint is not None and hidden is not None
-        self._savepoint = self._hidden = None
-        try:
-            if commit:
-                await self.session.run_sync(lambda _: savepoint.commit())
-            else:
-                await self.session.run_sync(lambda _: savepoint.rollback())
-        finally:
-            hidden.__exit__(None, None, None)
 
 
 # Every combination of facts, made once: a call looks its own up.
@@ -376,15 +335,6 @@ def _facts_of(database: ModelDatabase | None, written: AsyncSession | None) -> U
 
 def _cancel(error: BaseException | None) -> bool:
     return error is not None and not isinstance(error, Exception)
-
-
-def _savepoint_gone(exc: BaseException) -> bool:
-    """Whether ``exc`` is the failure of the flush's own ``ROLLBACK TO SAVEPOINT``: the
-    database had dropped the savepoint already, and with it the whole transaction
-    (an InnoDB deadlock victim, SQLite's ``RAISE(ROLLBACK)``)."""
-    if not isinstance(exc, sa_exc.DBAPIError):
-        return False
-    return str(exc.statement or "").lstrip().upper().startswith("ROLLBACK TO SAVEPOINT")
 
 
 def _reraise_translated(exc: BaseException, model: str) -> None:
