@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, insert, update
+from sqlalchemy.orm import Session
 
 from sqlrecord import Database
 
@@ -203,3 +204,31 @@ async def test_a_connect_listener_on_the_engine_sets_up_the_autocommit_pools_con
         await Note.count()  # one statement: the pool of autocommit connections
         main_pool_used = proxied.engine.pool.checkedin()  # type: ignore[attr-defined]
     assert len(opened) == 1 and main_pool_used == 0
+
+
+async def test_a_query_write_by_key_is_its_one_round_trip_on_every_driver(
+    server_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Query.update/delete in an own session: the statement alone, as a one-row write;
+    # a session hook that may write keeps the transaction (BEGIN and COMMIT).
+    def noop(*_args: Any) -> None:
+        return None
+
+    async with through_proxy(server_db) as (proxied, trips):
+        monkeypatch.setattr(Note, "__database__", proxied, raising=False)
+        kept_note = await Note.create(text="kept")
+        await Note.create(text="gone")
+        # Each statement once first: the pool and the drivers' statement caches warmed.
+        await Note.filter_by(id=kept_note.id).update(text="kept")
+        await Note.filter_by(text="nothing").delete()
+        updated = await trips.of(Note.filter_by(id=kept_note.id).update(text="Kept"))
+        deleted = await trips.of(Note.filter_by(text="gone").delete())
+        event.listen(Session, "do_orm_execute", noop)
+        try:
+            kept = await trips.of(Note.filter_by(id=kept_note.id).update(text="KEPT"))
+        finally:
+            event.remove(Session, "do_orm_execute", noop)
+        assert proxied.checked_out() == 0
+        assert await Note.filter_by().values_list("text", flat=True) == ["KEPT"]
+    assert (updated, deleted) == (1, 1)
+    assert kept > updated

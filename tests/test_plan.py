@@ -13,12 +13,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, delete, event, insert, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from sqlrecord._plan import (
     FAST_PATHS_OFF,
     NO_FREE_AUTOCOMMIT,
+    ONE_WRITE_STATEMENT,
     PINNED,
     SAVEPOINTS_OFF,
     SERVED,
@@ -33,11 +34,12 @@ from sqlrecord._plan import (
     plan_delete_begin,
     plan_flush,
     plan_get,
+    plan_query_write,
     plan_read,
     plan_statement_write,
 )
 
-from .models import Dog, Invoice, Note, Post, User
+from .models import Article, Dog, Invoice, Note, Post, User
 
 FAST = UnitFacts(fast_paths=True, autocommit=True, savepoints_off=False)
 REFERENCE = UnitFacts(fast_paths=False, autocommit=True, savepoints_off=False)
@@ -213,6 +215,127 @@ def test_a_statement_write_in_an_own_session_begins() -> None:
         Transaction.OWN,
         Savepoint.NONE,
     )
+
+
+# -- UPDATE and DELETE by query ------------------------------------------------------
+
+ALONE = {"synchronize_session": False}  # what an own session's Query.update/delete sends
+
+
+def _query_write_plan(statement: Any, session: Session | None = None, **facts: Any) -> Plan:
+    options = {"served": False, "unit": FAST, "begun": None, **facts}
+    model = statement.entity_description["entity"]
+    return plan_query_write("update", model, statement, session or Session(), **options)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        update(Note).where(Note.id == 1).values(text="b"),
+        update(Note).values(text=Note.code + "!"),  # an F expression
+        delete(Note).where(Note.id == 1),
+        update(Article).values(deleted_at=None),  # a soft delete, or its undoing
+        update(User).where(User.posts.any(Post.title == "t")).values(name="Kim"),  # EXISTS
+        update(Invoice).values(amount=1),  # a version counter: a query does not bump it
+    ],
+    ids=["update", "F", "delete", "soft-delete", "EXISTS", "versioned"],
+)
+def test_a_query_write_that_is_one_statement_runs_in_autocommit(statement: Any) -> None:
+    plan = _query_write_plan(statement.execution_options(**ALONE))
+    assert (plan.route, plan.transaction, plan.savepoint, plan.why) == (
+        Route.ORM_STATEMENT,
+        Transaction.AUTOCOMMIT,
+        Savepoint.NONE,
+        ONE_WRITE_STATEMENT,
+    )
+
+
+@pytest.mark.parametrize(
+    ("unit", "why"),
+    [(REFERENCE, FAST_PATHS_OFF), (MYSQL, NO_FREE_AUTOCOMMIT), (IN_A_TEST, PINNED)],
+)
+def test_an_own_query_write_keeps_its_transaction_where_autocommit_is_not_allowed(
+    unit: UnitFacts, why: str
+) -> None:
+    plan = _query_write_plan(update(Note).values(text="b").execution_options(**ALONE), unit=unit)
+    assert (plan.transaction, plan.why) == (Transaction.OWN, why)
+
+
+@pytest.mark.parametrize(
+    ("statement", "why"),
+    [
+        (
+            update(Note).values(text="b").execution_options(synchronize_session="fetch"),
+            "synchronize_session='fetch': the matched keys may be selected first",
+        ),
+        (
+            delete(Note),  # the ORM's default, "auto", may fall back to "fetch"
+            "synchronize_session='auto': the matched keys may be selected first",
+        ),
+        (
+            update(Dog)
+            .where(Dog.licence == "L-1")
+            .values(licence="L-2")
+            .execution_options(**ALONE),
+            "joined-table inheritance: the write may reach each of the model's tables",
+        ),
+        (insert(Note).values(text="a"), "not an UPDATE or DELETE"),
+    ],
+    ids=["fetch", "auto", "joined-table", "insert"],
+)
+def test_a_query_write_that_may_send_more_keeps_its_transaction(statement: Any, why: str) -> None:
+    plan = _query_write_plan(statement)
+    assert (plan.route, plan.transaction, plan.why) == (Route.ORM_STATEMENT, Transaction.OWN, why)
+
+
+@pytest.mark.parametrize(
+    "hook",
+    [
+        "do_orm_execute",
+        "after_bulk_update",
+        "after_bulk_delete",
+        "before_flush",
+        "after_begin",
+        "before_commit",
+    ],
+)
+def test_a_session_hook_may_write_so_a_query_write_keeps_its_transaction(hook: str) -> None:
+    session = Session()
+
+    def noop(*_args: Any) -> None:
+        return None
+
+    event.listen(session, hook, noop)
+    plan = _query_write_plan(update(Note).values(text="b").execution_options(**ALONE), session)
+    assert (plan.transaction, plan.why) == (
+        Transaction.OWN,
+        f"a session {hook!r} listener may write",
+    )
+
+
+def test_a_session_with_changes_flushes_them_before_the_query_write() -> None:
+    session = Session()
+    session.add(Note(text="pending", code="n1"))
+    plan = _query_write_plan(update(Note).values(text="b").execution_options(**ALONE), session)
+    assert plan.why == "the session has changes: they are flushed first"
+
+
+def test_a_query_write_in_a_begun_session_says_why_it_began() -> None:
+    statement = update(Note).values(text="b").execution_options(**ALONE)
+    plan = _query_write_plan(statement, begun="the session had begun already")
+    assert (plan.transaction, plan.why) == (Transaction.OWN, "the session had begun already")
+
+
+@pytest.mark.parametrize(
+    ("unit", "savepoint", "why"),
+    [(FAST, Savepoint.ORM, SERVED_WRITE), (NO_SAVEPOINTS, Savepoint.NONE, SAVEPOINTS_OFF)],
+)
+def test_a_served_query_write_takes_a_savepoint(
+    unit: UnitFacts, savepoint: Savepoint, why: str
+) -> None:
+    statement = update(Note).values(text="b").execution_options(synchronize_session="fetch")
+    plan = _query_write_plan(statement, served=True, unit=unit)
+    assert (plan.transaction, plan.savepoint, plan.why) == (Transaction.SERVED, savepoint, why)
 
 
 # -- delete -------------------------------------------------------------------------

@@ -214,7 +214,9 @@ async def test_a_write_while_the_task_holds_the_write_lock_elsewhere_is_refused(
             async with file_db.transaction():  # BEGIN IMMEDIATE on a unit of its own
                 pass
         with pytest.raises(SelfDeadlockError):
-            await User.filter_by(email="held@example.com").delete()
+            await User.filter_by(email="held@example.com").delete()  # autocommit, as update
+        with pytest.raises(SelfDeadlockError):
+            await User.filter_by(email="held@example.com").update(name="x")
         assert time.monotonic() - started < 2
         # Through the session that holds the lock, the write goes through.
         await User.using(session).filter_by(email="held@example.com").update(name="same")

@@ -1,28 +1,31 @@
-"""Proof that a flush is one statement, so that an own session may run it in autocommit.
+"""Proof that a write is one statement, so that an own session may run it in autocommit.
 
 A single INSERT, UPDATE or DELETE is atomic by itself on every database, so a
-session of sqlrecord's own that writes one row needs no BEGIN and COMMIT around
-it: on PostgreSQL that is three round trips become one, on SQLite two hand-offs
-to the driver's thread become one. Anything that could make the flush send a
+session of sqlrecord's own that sends one needs no BEGIN and COMMIT around it: on
+PostgreSQL that is three round trips become one, on SQLite two hand-offs to the
+driver's thread become one. Two kinds of write are proved here: a flush of one
+object (:func:`why_not_one_statement`) and an UPDATE or DELETE by query
+(:func:`why_not_one_write_statement`). Anything that could make either send a
 second statement (another object with changes, a changed relationship, a
 joined-table subclass, a hook of the user's that might write, a value the
-database computes and the call reads back) keeps the transaction, since a
-failure in the second statement must undo the first.
+database computes and the call reads back, keys selected before the write)
+keeps the transaction, since a failure in the second statement must undo the
+first.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Column, inspect
+from sqlalchemy import Column, Delete, Update, inspect
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import UnboundExecutionError
 from sqlalchemy.orm import InstanceState, Mapper, RelationshipDirection, Session
-from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql import ClauseElement, Executable
 
 from ._internals import listener_count
 
-__all__ = ["why_not_alone", "why_not_one_statement"]
+__all__ = ["why_not_alone", "why_not_one_statement", "why_not_one_write_statement"]
 
 # Hooks that run inside a flush or a transaction and may send statements of their own.
 _MAPPER_HOOKS = (
@@ -40,6 +43,10 @@ _SESSION_HOOKS = (
     "after_begin",
     "before_commit",
 )
+# And around an ORM statement: before it is sent, and after an UPDATE or DELETE by
+# query (SQLAlchemy's legacy hooks, still fired). The mapper hooks above do not run
+# for a statement: it loads no objects.
+_STATEMENT_HOOKS = (*_SESSION_HOOKS, "do_orm_execute", "after_bulk_update", "after_bulk_delete")
 
 
 def _why_not_single_table(mapper: Mapper[Any]) -> str | None:
@@ -177,3 +184,40 @@ def _computed_by_database(column: Any, inserting: bool) -> bool:
     if server is not None:
         return True
     return default is not None and bool(getattr(default, "is_clause_element", False))
+
+
+def why_not_one_write_statement(
+    session: Session, model: type[Any], statement: Executable
+) -> str | None:
+    """Why executing ``statement`` (an UPDATE or DELETE by query of ``model``) in
+    ``session`` might send more than that one statement; ``None`` when it is provably
+    the one statement alone.
+
+    What the statement's WHERE holds does not matter: a relationship's EXISTS, a
+    subquery choosing a page of keys, an annotation's aggregate are all inside it.
+
+    Example:
+        >>> from sqlalchemy import delete, update
+        >>> quiet = {"synchronize_session": False}
+        >>> why_not_one_write_statement(Session(), Memo, update(Memo).values(text="hi")
+        ...                             .execution_options(**quiet)) is None
+        True
+        >>> why_not_one_write_statement(Session(), Memo, delete(Memo))
+        "synchronize_session='auto': the matched keys may be selected first"
+    """
+    for hook in _STATEMENT_HOOKS:
+        if listener_count(session, hook):
+            return f"a session {hook!r} listener may write"
+    if session.new or session.dirty or session.deleted:
+        return "the session has changes: they are flushed first"
+    if not isinstance(statement, Update | Delete):
+        return "not an UPDATE or DELETE"
+    # The ORM keeps the session's objects in step: "fetch" (and "auto", which may
+    # fall back to it) selects the matched keys first where the database cannot
+    # return them from the write itself (MariaDB's UPDATE).
+    synchronize = statement.get_execution_options().get("synchronize_session", "auto")
+    if synchronize is not False:
+        return f"synchronize_session={synchronize!r}: the matched keys may be selected first"
+    if len(inspect(model).tables) != 1:
+        return "joined-table inheritance: the write may reach each of the model's tables"
+    return None

@@ -10,10 +10,10 @@ whether the database allows shortcuts, and what the session holds. The scope
 The rule, in short: a served session (the caller's) is used as it is, and a
 write in it takes a SAVEPOINT so that it stands or falls alone. An own session
 (sqlrecord's, for one call) runs a read in autocommit, and a write in autocommit
-only when its flush is provably one statement; anything else gets BEGIN and
-COMMIT. A shortcut past the ORM's objects is taken only where nothing could see
-the difference: an identity-map hit for ``get``, a Core INSERT for a
-``bulk_create`` of a model nothing watches.
+only when it is provably one statement (a flush of one object, an UPDATE or
+DELETE by query); anything else gets BEGIN and COMMIT. A shortcut past the ORM's
+objects is taken only where nothing could see the difference: an identity-map
+hit for ``get``, a Core INSERT for a ``bulk_create`` of a model nothing watches.
 
 Set the logger ``sqlrecord.plan`` to DEBUG to see each call's plan.
 
@@ -28,11 +28,13 @@ from __future__ import annotations
 import enum
 import functools
 import logging
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Executable
 
-from ._one_statement import why_not_alone, why_not_one_statement
+from ._one_statement import why_not_alone, why_not_one_statement, why_not_one_write_statement
 from ._unwatched import TableRows, why_watched
 
 __all__ = [
@@ -47,6 +49,7 @@ __all__ = [
     "plan_flush",
     "plan_get",
     "plan_pending_write",
+    "plan_query_write",
     "plan_read",
     "plan_statement_write",
 ]
@@ -144,6 +147,7 @@ SERVED_WRITE = "the caller's session: the write stands or falls alone"
 SAVEPOINTS_OFF = "db.transaction(savepoints=False): the unit stands or falls together"
 MANY_STATEMENTS = "may be more than one statement: a failure must undo the rest"
 PINNED = "sqlrecord.testing: the session joins the test's transaction, in a SAVEPOINT"
+ONE_WRITE_STATEMENT = "one UPDATE or DELETE statement, sent alone: a transaction by itself"
 
 
 def _own_statement(unit: UnitFacts) -> tuple[Transaction, str]:
@@ -155,6 +159,23 @@ def _own_statement(unit: UnitFacts) -> tuple[Transaction, str]:
     if not unit.autocommit:
         return Transaction.OWN, NO_FREE_AUTOCOMMIT
     return Transaction.AUTOCOMMIT, "one statement: a transaction by itself"
+
+
+def _own_write(
+    unit: UnitFacts, begun: str | None, why_not_alone: Callable[[], str | None], alone: str
+) -> tuple[Transaction, str]:
+    """The transaction of an own session's write, and why: autocommit where it is
+    allowed, the session has not ``begun`` (else: why it began) and the proof
+    ``why_not_alone`` finds nothing (``alone`` says what was proved)."""
+    transaction, why = _own_statement(unit)
+    if transaction is not Transaction.AUTOCOMMIT:
+        return transaction, why
+    if begun is not None:
+        return Transaction.OWN, begun
+    reason = why_not_alone()
+    if reason is not None:
+        return Transaction.OWN, reason
+    return Transaction.AUTOCOMMIT, alone
 
 
 def _served_write(operation: str, model: str, route: Route, unit: UnitFacts) -> Plan:
@@ -221,8 +242,9 @@ def _identity_hit(operation: str, model: str, transaction: str) -> Plan:
 def plan_statement_write(
     operation: str, model: type[Any], *, served: bool, unit: UnitFacts
 ) -> Plan:
-    """A write sent as a statement (UPDATE/DELETE by query, upsert, a locked read and
-    write): BEGIN and COMMIT in an own session, a SAVEPOINT in a served one.
+    """A write sent as statements (an upsert, ``bulk_update``, a locked read and a
+    write): BEGIN and COMMIT in an own session, a SAVEPOINT in a served one. (An
+    UPDATE or DELETE by query: :func:`plan_query_write`.)
 
     Example:
         >>> print(plan_statement_write("update", User, served=False,
@@ -280,17 +302,39 @@ def plan_flush(
     name = type(obj).__name__
     if served:
         return _served_write(operation, name, Route.ORM_FLUSH, unit)
-    transaction, why = _own_statement(unit)
-    if transaction is Transaction.AUTOCOMMIT:
-        if begun is not None:
-            transaction, why = Transaction.OWN, begun
-        else:
-            reason = why_not_one_statement(session, obj)
-            if reason is not None:
-                transaction, why = Transaction.OWN, reason
-            else:
-                why = "one statement writing this object alone"
+    prove = functools.partial(why_not_one_statement, session, obj)
+    transaction, why = _own_write(unit, begun, prove, "one statement writing this object alone")
     return Plan(operation, name, Route.ORM_FLUSH, transaction, Savepoint.NONE, why)
+
+
+def plan_query_write(
+    operation: str,
+    model: type[Any],
+    statement: Executable,
+    session: Session,
+    *,
+    served: bool,
+    unit: UnitFacts,
+    begun: str | None,
+) -> Plan:
+    """An UPDATE or DELETE by query (``Query.update``, ``delete``, ``hard_delete``): in
+    an own session not ``begun`` (else: why it began) it runs in autocommit only
+    when executing ``statement`` provably sends that one statement alone.
+
+    Example:
+        >>> from sqlalchemy import update
+        >>> statement = update(User).values(name="Kim").execution_options(
+        ...     synchronize_session=False)
+        >>> print(plan_query_write("update", User, statement, Session(), served=False,
+        ...                        unit=UnitFacts(True, True, False), begun=None))
+        User.update: ORM statement, autocommit transaction, no SAVEPOINT (one UPDATE or DELETE ...)
+    """
+    name = model.__name__
+    if served:
+        return _served_write(operation, name, Route.ORM_STATEMENT, unit)
+    prove = functools.partial(why_not_one_write_statement, session, model, statement)
+    transaction, why = _own_write(unit, begun, prove, ONE_WRITE_STATEMENT)
+    return Plan(operation, name, Route.ORM_STATEMENT, transaction, Savepoint.NONE, why)
 
 
 def plan_delete_begin(model: type[Any]) -> str | None:

@@ -1,8 +1,9 @@
 """The writing terminals of a query: one UPDATE or DELETE over the rows it matches.
 
 No objects are loaded: the statement runs in a write scope (committed unless
-the session is served) and returns how many rows matched. Values are checked
-like ``fill`` checks them, before any SQL.
+the session is served; in an own session, in autocommit where the planner proves
+it is the one statement sent) and returns how many rows matched. Values are
+checked like ``fill`` checks them, before any SQL.
 """
 
 from __future__ import annotations
@@ -119,11 +120,12 @@ class QueryWrites(QueryBuilding[M]):
         scope = self._write_scope(operation)
         # Objects of the matched rows that the session holds follow the write ("fetch", as
         # the ORM does); an own session holds none, so it sends the statement alone (on
-        # MariaDB, whose UPDATE returns no rows, "fetch" would SELECT the keys first).
+        # MariaDB, whose UPDATE returns no rows, "fetch" would SELECT the keys first), and
+        # where that is provably all it sends, in autocommit (the planner's choice).
         synchronize = "fetch" if scope.served else False
-        async with scope as session:
+        async with scope:
             options = {"synchronize_session": synchronize}
-            result = await session.execute(statement.execution_options(**options))
+            result = await scope.execute_write(statement.execution_options(**options))
             return int(result.rowcount)  # type: ignore[attr-defined]
 
     def _write_scope(self, operation: str) -> SessionScope:
@@ -132,5 +134,6 @@ class QueryWrites(QueryBuilding[M]):
             self._session,
             write=True,
             auto_commit=self._auto_commit,
+            defer_begin=True,  # the statement decides: execute_write plans it
             operation=operation,
         )

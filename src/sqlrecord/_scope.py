@@ -25,8 +25,10 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import exc as orm_exc
+from sqlalchemy.sql import Executable
 
 from ._begin import holds_connection, prepare_write_session
 from ._plan import (
@@ -40,6 +42,7 @@ from ._plan import (
     plan_flush,
     plan_get,
     plan_pending_write,
+    plan_query_write,
     plan_read,
     plan_statement_write,
 )
@@ -73,7 +76,8 @@ class SessionScope:
     """``async with SessionScope(Model, session, write=...) as session:``, one call's unit.
 
     A write scope made with ``defer_begin=True`` waits, in an own session, for the
-    call to say what it writes (:meth:`flush`, :meth:`plan_bulk`) or to :meth:`begin`.
+    call to say what it writes (:meth:`flush`, :meth:`execute_write`,
+    :meth:`plan_bulk`) or to :meth:`begin`.
 
     Example:
         >>> async def count_users() -> int:
@@ -214,29 +218,59 @@ class SessionScope:
         """Plan the flush of ``obj`` (added, changed or marked deleted), begin as
         planned (in autocommit when it is one statement in an own session), and flush.
         """
+        begun = self._why_begun()
         session = self.session
-        if self.state is State.OWN_IDLE and holds_connection(session):
-            self._move((State.OWN_IDLE,), State.OWN_BEGUN)  # something was read first
-        begun = self.state is State.OWN_BEGUN
         self.plan = plan_flush(
             self.plan.operation,
             obj,
             session.sync_session,
             served=self.served,
             unit=self._facts,
-            begun=(self._begun_because or "the session had begun already") if begun else None,
+            begun=begun,
         )
-        if self.state is State.OWN_IDLE:
-            if self.plan.transaction is Transaction.AUTOCOMMIT:
-                self._move((State.OWN_IDLE,), State.OWN_AUTOCOMMIT)
-                assert self._database is not None  # an own session's
-                bind = self._database._autocommit_engine
-                refuse_waiting_for_own_lock(bind, model=self.model.__name__)
-                session.bind = bind
-                session.sync_session.bind = bind.sync_engine
-            else:
-                await self.begin(because=self.plan.why)
+        await self._begin_as_planned()
         await session.flush()
+
+    async def execute_write(self, statement: Executable) -> Result[Any]:
+        """Plan an UPDATE or DELETE by query, begin as planned (in autocommit when it is
+        provably that one statement, in an own session), and execute it.
+        """
+        begun = self._why_begun()
+        session = self.session
+        self.plan = plan_query_write(
+            self.plan.operation,
+            self.model,
+            statement,
+            session.sync_session,
+            served=self.served,
+            unit=self._facts,
+            begun=begun,
+        )
+        await self._begin_as_planned()
+        return await session.execute(statement)
+
+    def _why_begun(self) -> str | None:
+        """Why an own session's transaction has begun already, if it has."""
+        if self.state is State.OWN_IDLE and holds_connection(self.session):
+            self._move((State.OWN_IDLE,), State.OWN_BEGUN)  # something was read first
+        if self.state is not State.OWN_BEGUN:
+            return None
+        return self._begun_because or "the session had begun already"
+
+    async def _begin_as_planned(self) -> None:
+        """An own session not begun: send its statements on the autocommit engine
+        (each a transaction by itself), or begin, as the plan says."""
+        if self.state is not State.OWN_IDLE:
+            return
+        if self.plan.transaction is not Transaction.AUTOCOMMIT:
+            await self.begin(because=self.plan.why)
+            return
+        self._move((State.OWN_IDLE,), State.OWN_AUTOCOMMIT)
+        assert self._database is not None  # an own session's
+        bind = self._database._autocommit_engine
+        refuse_waiting_for_own_lock(bind, model=self.model.__name__)
+        self.session.bind = bind
+        self.session.sync_session.bind = bind.sync_engine
 
     def plan_bulk(self, *, return_objects: bool) -> TableRows | None:
         """Plan a ``bulk_create``: the table and row converter of a Core INSERT, or
