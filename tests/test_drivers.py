@@ -11,6 +11,7 @@ driver for which the assumption fails shows here rather than in a benchmark.
 from __future__ import annotations
 
 import asyncio
+import importlib
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -232,3 +233,31 @@ async def test_a_query_write_by_key_is_its_one_round_trip_on_every_driver(
         assert await Note.filter_by().values_list("text", flat=True) == ["KEPT"]
     assert (updated, deleted) == (1, 1)
     assert kept > updated
+
+
+async def test_an_async_creator_opens_the_autocommit_pools_connections_too(
+    mysql_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A creator of the caller's (a token fetched per connection, say) opens both pools'.
+    url = mysql_db.url
+    driver = importlib.import_module(url.get_driver_name())  # aiomysql or asyncmy
+    database = {"db" if driver.__name__ == "aiomysql" else "database": url.database}
+    opened: list[str] = []
+
+    async def creator() -> Any:
+        opened.append("opened")
+        return await driver.connect(
+            host=url.host, port=url.port or 3306, user=url.username, **database
+        )
+
+    made = Database(
+        str(url.set(query={})), default=False, engine_options={"async_creator": creator}
+    )
+    try:
+        monkeypatch.setattr(Note, "__database__", made, raising=False)
+        note = await Note.create(text="through the creator")
+        assert await Note.get(note.id) is not None
+        assert made.checked_out() == 0
+    finally:
+        await made.dispose()
+    assert opened == ["opened"]  # the one-statement calls' pool, through the creator

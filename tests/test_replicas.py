@@ -188,10 +188,11 @@ async def test_reads_go_to_the_replicas_in_turn_and_writes_to_the_primary(
     stats = database.replica_stats()
     # Every read on a replica, in turn (the policy is round robin). The primary's
     # counter moved by a few statements at most: on MariaDB it counts every SELECT,
-    # the observer's own connection set-up (the dialect's queries) included.
+    # the connection set-up (the dialect's queries, once for each of the primary's two
+    # pools there) included.
     assert stats.replica_reads == reads and stats.primary_reads == 0
     assert [usage.reads for usage in stats.replicas] == [reads // 2, reads // 2]
-    assert served[0] < reads // 20
+    assert served[0] < reads // 10
     assert served[1] >= reads // 2 and served[2] >= reads // 2
     record_replica_figures(
         servers.name,

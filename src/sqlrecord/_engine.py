@@ -55,6 +55,7 @@ def build_engine(
     if autocommit_beside is not None:
         options["isolation_level"] = "AUTOCOMMIT"
         options["creator"] = connection_creator_of(autocommit_beside)
+        options.pop("async_creator", None)  # the creator above calls the caller's
     # The dialect's connection settings, under any the caller gave.
     given_connect_args = options.get("connect_args", {})
     connect_args = {**dialect_connect_args(parsed), **given_connect_args}
