@@ -112,9 +112,10 @@ def why_not_one_statement(session: Session, obj: Any) -> str | None:
         if any(each is not obj for each in pending):
             return "the flush writes another object too"
     state = inspect(obj)
-    if obj in session.deleted:  # a DELETE reads nothing back
-        return _why_more_rows(state)
-    return _why_more_rows(state) or _why_read_back(state, _dialect_of(session, state))
+    reason = _why_more_rows(state)
+    if reason is not None or obj in session.deleted:  # a DELETE reads nothing back
+        return reason
+    return _why_read_back(state, _dialect_of(session, state))
 
 
 def _why_more_rows(state: InstanceState[Any]) -> str | None:
