@@ -51,6 +51,14 @@ class Target:
         ]
         return f"{base}?{'&'.join(kept)}" if kept else base
 
+    @property
+    def driverless_url(self) -> str:
+        """``sqlalchemy_url`` with the driver left out (``mysql://…``), as a hosting
+        platform's ``DATABASE_URL`` gives it: the defaults rows' URL, for which sqlrecord
+        picks the driver its docs recommend (docs/drivers.md)."""
+        backend, _, rest = self.sqlalchemy_url.partition("://")
+        return f"{backend.partition('+')[0]}://{rest}"
+
     def url_for(self, driver: str | None) -> str:
         """The SQLAlchemy URL through ``driver`` (``None``: the target's first driver)."""
         return self.sqlalchemy_url if driver is None else self.other_drivers[driver]

@@ -7,7 +7,9 @@ bulk; UPDATE and DELETE by primary key instead of load-modify-flush; ``stream_sc
 The defaults row runs the same code on ``create_async_engine(url)`` and
 ``async_sessionmaker(engine)``, SQLAlchemy's own defaults: a pool of 5 with 10 more on
 demand, and ``expire_on_commit=True``. No method reads an object after its session
-committed, so nothing here loads an expired attribute again.
+committed, so nothing here loads an expired attribute again. Its URL names the driver that
+sqlrecord's defaults row takes (SQLAlchemy has no asyncio default for MySQL), so that the
+two rows differ by library only.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from sqlalchemy import delete, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, selectinload
 
+import sqlrecord
+
 from ..targets import POOL_SIZE, Target
 from ._dialect import upsert_statement
 from ._models import declare
@@ -29,6 +33,14 @@ __all__ = ["OrmContestant"]
 
 class _Base(DeclarativeBase):
     pass
+
+
+async def _with_sqlrecords_driver(url: str) -> str:
+    """``url`` with the driver sqlrecord's ``Database`` gives a URL that names none."""
+    database = sqlrecord.Database(url, default=False)  # connects nothing
+    picked = database.url.render_as_string(hide_password=False)
+    await database.dispose()
+    return picked
 
 
 MODELS = declare(_Base)
@@ -47,7 +59,7 @@ class OrmContestant(Contestant):
         url = target.url_for(self.other_driver)
         self.engine: AsyncEngine
         if self.at_defaults:
-            self.engine = create_async_engine(url)
+            self.engine = create_async_engine(await _with_sqlrecords_driver(target.driverless_url))
             self.sessions = async_sessionmaker(self.engine)
         else:
             self.engine = create_async_engine(url, pool_size=POOL_SIZE, max_overflow=0)

@@ -59,10 +59,12 @@ class SqlrecordContestant(Contestant):
     async def start(self, target: Target) -> None:
         """``Database(url)`` with sqlrecord's defaults, and the shared pool size; a driver
         row's on its driver, for models of its own. The defaults row is ``Database(url)``
-        and nothing else (its pool is SQLAlchemy's: 5 connections and 10 more on demand)."""
+        and nothing else, on a URL that names no driver (sqlrecord takes the one its docs
+        recommend: asyncmy on MariaDB); its pool is SQLAlchemy's, 5 connections and 10
+        more on demand."""
         url = target.url_for(self.other_driver)
         if self.at_defaults:
-            self.db = Database(url)
+            self.db = Database(target.driverless_url)
         else:
             pool = {"pool_size": POOL_SIZE, "max_overflow": 0}
             self.db = Database(url, engine_options=pool, default=self.other_driver is None)

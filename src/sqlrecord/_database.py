@@ -37,8 +37,9 @@ class Database(RequestSessions, PinnableSessions, ReadRouting):
 
     Args:
         url: a SQLAlchemy async URL (``sqlite+aiosqlite:///app.db``,
-            ``postgresql+asyncpg://…``, ``mysql+aiomysql://…``). Without it, call
-            :meth:`init` later.
+            ``postgresql+asyncpg://…``, ``mysql+aiomysql://…``); one that names no
+            driver (``postgresql://…``, ``mysql://…``) gets the recommended one among
+            those installed (docs/drivers.md). Without it, call :meth:`init` later.
         echo: log every SQL statement.
         pool_recycle: seconds after which a pooled connection is replaced.
         pool_pre_ping: test a pooled connection before handing it out, if it has sat

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -24,6 +24,7 @@ from ._mysql_transactions import end_open_transactions_only
 from ._pool import pool_class_for
 from ._sqlite_pragmas import PragmaValue
 from ._sqlite_pragmas import sqlite_pragmas as sqlite_pragmas_for
+from ._urls import with_async_driver
 
 __all__ = ["build_engine", "build_sessionmaker"]
 
@@ -38,7 +39,8 @@ def build_engine(
     sqlite_pragmas: Mapping[str, PragmaValue] | None = None,
     autocommit_beside: AsyncEngine | None = None,
 ) -> AsyncEngine:
-    """An ``AsyncEngine`` on ``url`` with sqlrecord's settings under the caller's options;
+    """An ``AsyncEngine`` on ``url`` (a URL that names no driver: sqlrecord's,
+    ``_urls.with_async_driver``) with sqlrecord's settings under the caller's options;
     ``autocommit_beside``: instead, the pool for statements that are a transaction by
     themselves beside that engine (MySQL/MariaDB, ``_begin.autocommit_bind``): its
     connections opened as that engine's are, and in autocommit from the start.
@@ -49,7 +51,7 @@ def build_engine(
         >>> engine.dialect.name
         'sqlite'
     """
-    parsed = make_url(url)
+    parsed = with_async_driver(url)
     options: dict[str, Any] = {"echo": echo, "pool_recycle": pool_recycle}
     options.update(engine_options or {})
     if autocommit_beside is not None:

@@ -30,11 +30,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ._begin import autocommit_bind
 from ._replica_positions import Position, Positions, ReplicaState, positions_for
+from ._urls import with_async_driver
 from .exceptions import ConfigurationError
 
 __all__ = ["Replica", "ReplicaSet", "ReplicaStats", "ReplicaUsage", "Replicas"]
@@ -203,7 +204,7 @@ class ReplicaSet:
         self.replicas: list[Replica] = []
         backend = primary.url.get_backend_name()
         for raw, weight in zip(config.urls, weights, strict=True):
-            url = make_url(raw)
+            url = with_async_driver(raw, like=primary.url)
             if url.get_backend_name() != backend:
                 raise ConfigurationError(
                     f"The replica {url.render_as_string(hide_password=True)!r} is not a "
