@@ -7,13 +7,16 @@ SQLite only: these are settings of SQLite files; each test makes a file of its o
 from __future__ import annotations
 
 import asyncio
+import gc
+import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from sqlrecord import Database, _sqlite_locks
 from sqlrecord.exceptions import (
@@ -308,3 +311,60 @@ async def test_sessions_of_two_files_do_not_block_each_other(
             await session.commit()
     finally:
         await other.dispose()
+
+
+async def test_a_call_cancelled_while_its_connection_is_set_up_returns_at_once(
+    tmp_path: Path,
+) -> None:
+    """A call cancelled while its new connection runs the pragmas (waiting for another
+    process's lock): SQLAlchemy's pool would close that connection after the pragma
+    gave way, holding the cancelled call for the busy timeout; sqlrecord closes it
+    without waiting, and its thread ends once the pragma gives way."""
+    path = tmp_path / "locked.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("CREATE TABLE t (x INTEGER)")
+    holder.execute("BEGIN EXCLUSIVE")  # switching to WAL waits for this lock
+    database = Database(
+        f"sqlite+aiosqlite:///{path}", default=False, sqlite_pragmas={"busy_timeout": 3000}
+    )
+    threads = set(threading.enumerate())
+    try:
+        started_at = time.monotonic()
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.2):
+                await database.engine.connect()  # the set-up waits for the lock
+        assert time.monotonic() - started_at < 1.5  # not the 3 s busy timeout
+        assert database.checked_out() == 0
+        started = [thread for thread in threading.enumerate() if thread not in threads]
+        assert started  # the connection's thread
+        for thread in started:
+            await asyncio.to_thread(thread.join, 10)
+        assert not any(thread.is_alive() for thread in started)
+        gc.collect()  # an unclosed aiosqlite connection would warn here (an error in tests)
+    finally:
+        holder.rollback()
+        holder.close()
+        await database.dispose()
+
+
+async def test_a_connection_whose_connect_listener_fails_is_closed(tmp_path: Path) -> None:
+    """SQLAlchemy before 2.0.58 (and 2.1.9) drops such a connection unclosed; sqlrecord's
+    pool closes it, on every release the suite runs on."""
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'refused.db'}", default=False)
+
+    def refuse(_dbapi_connection: Any, _record: Any) -> None:
+        raise RuntimeError("set-up refused")
+
+    event.listen(database.engine.sync_engine, "connect", refuse)
+    threads = set(threading.enumerate())
+    try:
+        with pytest.raises(RuntimeError, match="set-up refused"):
+            await database.engine.connect()
+        started = [thread for thread in threading.enumerate() if thread not in threads]
+        for thread in started:
+            await asyncio.to_thread(thread.join, 5)
+        assert not any(thread.is_alive() for thread in started)
+        assert database.checked_out() == 0
+        gc.collect()  # an unclosed aiosqlite connection would warn here (an error in tests)
+    finally:
+        await database.dispose()

@@ -52,6 +52,16 @@ def install_dialect_fixes(
         # (it shares the pool), is set up alike.
         @event.listens_for(sync_engine, "connect")
         def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+            try:
+                _set_up(dbapi_connection)
+            except BaseException:
+                # SQLAlchemy's pool drops a new connection whose set-up failed (its
+                # call cancelled meanwhile) without closing it; its thread would live on
+                # until the garbage collector found it.
+                release_sqlite_lock(dbapi_connection)
+                raise
+
+        def _set_up(dbapi_connection: Any) -> None:
             dbapi_connection.isolation_level = None
             for name, (arity, function) in SQLITE_FUNCTIONS.items():
                 dbapi_connection.create_function(name, arity, function, deterministic=True)

@@ -15,6 +15,7 @@ import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
+from aiosqlite.core import _STOP_RUNNING_SENTINEL
 from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_connection
 from sqlalchemy.util import await_only
 
@@ -62,38 +63,46 @@ def release_sqlite_lock(dbapi_connection: Any) -> None:
     and tell aiosqlite the connection is gone, so that SQLAlchemy's close returns at
     once and the thread ends after the queued work.
 
-    Uses aiosqlite's private ``_connection``, its work queue ``_tx`` and, before
-    aiosqlite 0.22.1 (which made it ``stop()``), ``_stop_running()``: aiosqlite's
-    public ``close()`` waits for the running statement. Does nothing when one is
-    missing.
+    Uses aiosqlite's private ``_connection``, its work queue ``_tx``, its ``_running``
+    flag and stop sentinel and, before aiosqlite 0.22.1 (which made it ``stop()``),
+    ``_stop_running()``: aiosqlite's public ``close()`` waits for the running
+    statement. Does nothing when one is missing.
+
+    From aiosqlite 0.22.1 the queued work carries no future: nobody waits for it, and
+    a future would have the thread call back into an event loop that may be closed
+    by the time the statement gives way (a test's loop, at its end). ``stop()`` would
+    queue one too, so the queued work ends the thread itself.
     """
     driver: Any = getattr(dbapi_connection, "driver_connection", None)  # aiosqlite.Connection
     sqlite_connection = sqlite3_connection_of(driver)
     work_queue = getattr(driver, "_tx", None)  # the queue aiosqlite's thread serves
-    # Ends the thread after the work queued before: stop() from aiosqlite 0.22.1,
-    # _stop_running() before it.
-    stop = getattr(driver, "stop", None) or getattr(driver, "_stop_running", None)
-    if sqlite_connection is None or work_queue is None or stop is None:
+    stop_before_0_22_1 = getattr(driver, "_stop_running", None)
+    if sqlite_connection is None or work_queue is None:
         return
-    try:
-        # aiosqlite's thread hands each result to a future (before 0.22.1 it must be one).
-        done: asyncio.Future[None] | None = asyncio.get_running_loop().create_future()
-    except RuntimeError:  # no event loop here
-        done = None
-    if done is None and not hasattr(driver, "stop"):
+    if hasattr(driver, "stop"):
+        done: asyncio.Future[None] | None = None
+    elif stop_before_0_22_1 is not None:
+        try:  # aiosqlite's thread hands each result to a future, which must be one
+            done = asyncio.get_running_loop().create_future()
+        except RuntimeError:  # no event loop here
+            return
+    else:
         return
     sqlite_connection.interrupt()
 
-    def rollback_and_close() -> None:
+    def rollback_close_and_stop() -> object:
         # The ROLLBACK ends the transaction even while statements are alive.
         with contextlib.suppress(Exception):  # never begun, or already closed
             sqlite_connection.rollback()
         with contextlib.suppress(Exception):
             sqlite_connection.close()
+        return _STOP_RUNNING_SENTINEL  # from 0.22.1: the thread ends after this
 
-    work_queue.put_nowait((done, rollback_and_close))
+    work_queue.put_nowait((done, rollback_close_and_stop))
     driver._connection = None  # aiosqlite's close() is now a no-op that does not wait
-    stop()  # and its thread ends once the queue is done
+    driver._running = False
+    if stop_before_0_22_1 is not None:
+        stop_before_0_22_1()  # its thread ends once the queue is done
 
 
 # -- one hand-off per statement -------------------------------------------------

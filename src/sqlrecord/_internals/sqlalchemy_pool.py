@@ -3,6 +3,7 @@ an engine that lends another engine's pool."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -14,7 +15,10 @@ from sqlalchemy.engine import URL, Engine
 from sqlalchemy.engine.base import OptionEngine
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry, Pool
+from sqlalchemy.pool.base import _ConnectionRecord
 from sqlalchemy.util import queue as sa_queue
+
+from .aiosqlite import release_sqlite_lock
 
 __all__ = [
     "RECHECK_SECONDS",
@@ -32,6 +36,10 @@ class WatchfulQueuePool(AsyncAdaptedQueuePool):
     """``AsyncAdaptedQueuePool`` whose waiting checkouts also notice a place freed by a
     connection that failed to open or was given up while opening (``_pool``).
 
+    Also closes a new connection whose set-up failed (``_create_connection``, with the
+    private ``_ConnectionRecord`` and its ``__connect``), as SQLAlchemy does itself
+    only from 2.0.58 and 2.1.9.
+
     Overrides the private checkout hook ``QueuePool._do_get`` and reads the pool's
     private settings and counts (``_timeout``, ``_max_overflow``, ``_overflow``),
     its queue (``_pool``) and that queue's ``Empty`` (``sqlalchemy.util.queue``): a
@@ -43,6 +51,24 @@ class WatchfulQueuePool(AsyncAdaptedQueuePool):
         >>> type(engine.pool).__name__
         'WatchfulQueuePool'
     """
+
+    def _create_connection(self) -> ConnectionPoolEntry:
+        # SQLAlchemy before 2.0.58 (2.1 before 2.1.9) drops a connection whose "connect"
+        # listeners failed, a call cancelled while its connection was set up among
+        # them, without closing it: its driver's thread or socket lives on until the
+        # garbage collector finds it. Later releases close it themselves (and leave
+        # the record without a connection, so nothing is closed twice here).
+        record = _ConnectionRecord(self, connect=False)
+        try:
+            record._ConnectionRecord__connect()  # type: ignore[attr-defined]
+        except BaseException:
+            stranded, record.dbapi_connection = record.dbapi_connection, None
+            if stranded is not None:
+                release_sqlite_lock(stranded)  # SQLite: closed without waiting
+                with contextlib.suppress(Exception):
+                    self._close_connection(stranded, terminate=True)
+            raise
+        return record
 
     def _do_get(self) -> ConnectionPoolEntry:
         # pool_timeout=None: wait as long as it takes, as QueuePool does.
