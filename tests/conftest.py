@@ -90,15 +90,40 @@ AGNOSTIC_BACKENDS = [
 ]
 
 
+#: One part of the suite (scripts/test runs the parts side by side with
+#: SQLRECORD_TEST_PARTS=2): "drivers", the tests on the other drivers' backends, which use
+#: databases of their own; "main", the rest but the server restarts; "restarts", the
+#: server restarts alone, which cut every connection to their server. Unset: everything.
+PART = os.environ.get("SQLRECORD_TEST_PART", "")
+PARTS = ("main", "drivers", "restarts")
+if PART not in ("", *PARTS):
+    raise pytest.UsageError(f"SQLRECORD_TEST_PART must be one of {PARTS}, not {PART!r}.")
+
+
+def _in_part(item: pytest.Item, backends: set[Any]) -> bool:
+    if PART == "restarts":
+        return "restartable_db" in getattr(item, "fixturenames", ())
+    on_other_driver = bool(backends & set(OTHER_DRIVER_BACKENDS))
+    if PART == "drivers":
+        return on_other_driver
+    if PART == "main":
+        return not on_other_driver and "restartable_db" not in getattr(item, "fixturenames", ())
+    return True
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Leave the ``driver_agnostic`` tests out on the other drivers (see above)."""
-    if ALL_SUITES_ON_ALL_DRIVERS:
-        return
+    """Leave the ``driver_agnostic`` tests out on the other drivers (see above), and the
+    tests of the other parts out (``SQLRECORD_TEST_PART``)."""
     kept, left_out = [], []
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
-        backends = {params.get("db"), params.get("server_db")}
-        if item.get_closest_marker("driver_agnostic") and backends & set(OTHER_DRIVER_BACKENDS):
+        backends = {value for value in params.values() if isinstance(value, str)}
+        agnostic_elsewhere = (
+            not ALL_SUITES_ON_ALL_DRIVERS
+            and item.get_closest_marker("driver_agnostic") is not None
+            and bool({params.get("db"), params.get("server_db")} & set(OTHER_DRIVER_BACKENDS))
+        )
+        if agnostic_elsewhere or not _in_part(item, backends):
             left_out.append(item)
         else:
             kept.append(item)

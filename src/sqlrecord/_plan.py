@@ -11,9 +11,9 @@ The rule, in short: a served session (the caller's) is used as it is, and a
 write in it takes a SAVEPOINT so that it stands or falls alone. An own session
 (sqlrecord's, for one call) runs a read in autocommit, and a write in autocommit
 only when it is provably one statement (a flush of one object, an UPDATE or
-DELETE by query); anything else gets BEGIN and COMMIT. A shortcut past the ORM's
-objects is taken only where nothing could see the difference: an identity-map
-hit for ``get``, a Core INSERT for a ``bulk_create`` of a model nothing watches.
+DELETE by query); anything else gets BEGIN and COMMIT. A shortcut past the ORM is
+taken only where nothing could see the difference: an identity-map hit for ``get``,
+a Core INSERT for a ``bulk_create`` of a model nothing watches, a Core read of columns.
 
 Set the logger ``sqlrecord.plan`` to DEBUG to see each call's plan.
 
@@ -35,7 +35,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
 from ._one_statement import why_not_alone, why_not_one_statement, why_not_one_write_statement
-from ._unwatched import TableRows, why_watched
+from ._unit_facts import UnitFacts
+from ._unwatched import TableRows, why_orm_read, why_watched
 
 __all__ = [
     "Plan",
@@ -45,6 +46,7 @@ __all__ = [
     "UnitFacts",
     "log_plan",
     "plan_bulk_insert",
+    "plan_column_read",
     "plan_delete_begin",
     "plan_flush",
     "plan_get",
@@ -68,6 +70,8 @@ class Route(enum.Enum):
     ORM_STATEMENT = "ORM statement"
     #: Plain rows in one executemany (``bulk_create`` of a model nothing watches).
     CORE_INSERT = "Core INSERT"
+    #: A SELECT of columns run by the session's connection: Core's rows, not the ORM's.
+    CORE_READ = "Core read"
 
 
 class Transaction(enum.Enum):
@@ -113,26 +117,6 @@ class Plan(NamedTuple):
             f"{self.model}.{self.operation}: {self.route.value}, "
             f"{self.transaction.value} transaction, {savepoint} ({self.why})"
         )
-
-
-class UnitFacts(NamedTuple):
-    """What the database allows: ``fast_paths`` (``Database(fast_paths=...)``),
-    ``autocommit`` (a statement can be its own transaction at no cost: on SQLite and
-    PostgreSQL always, on MySQL/MariaDB through the pool of autocommit connections that
-    ``Database(autocommit_pool=False)`` gives up: ``_begin.autocommit_is_free``), ``savepoints_off``
-    (``db.transaction(savepoints=False)``, directly in its unit), and ``pinned`` (a
-    test's transaction holds the database's one connection: ``sqlrecord.testing``; an
-    own session joins it, nothing goes around it).
-
-    Example:
-        >>> UnitFacts(fast_paths=True, autocommit=False, savepoints_off=False).autocommit
-        False
-    """
-
-    fast_paths: bool
-    autocommit: bool
-    savepoints_off: bool
-    pinned: bool = False
 
 
 # Why a shortcut was not taken: the first condition that ruled it out.
@@ -197,8 +181,7 @@ def plan_read(
     return _read(operation, model.__name__, served, unit, cursor)
 
 
-# A plan that depends on nothing but its arguments is made once: reads run often.
-@functools.cache
+@functools.cache  # a plan that depends on its arguments only is made once: reads run often
 def _read(operation: str, name: str, served: bool, unit: UnitFacts, cursor: bool) -> Plan:
     if served:
         return Plan(
@@ -237,6 +220,28 @@ def _identity_hit(operation: str, model: str, transaction: str) -> Plan:
         Savepoint.NONE,
         "the session holds the object: session.get answers without SQL",
     )
+
+
+def plan_column_read(read: Plan, session: Session, *, unit: UnitFacts) -> Plan:
+    """A read of columns (``values``, ``count``...): the session's connection runs it,
+    which skips the ORM's own result rows, unless the ORM's ``execute`` could give
+    other rows (``_unwatched.why_orm_read``), which it then keeps.
+
+    Example:
+        >>> unit = UnitFacts(True, True, False)
+        >>> read = plan_read("count", User, served=False, unit=unit)
+        >>> plan_column_read(read, Session(), unit=unit).route.value
+        'Core read'
+    """
+    why = FAST_PATHS_OFF if not unit.fast_paths else why_orm_read(session)
+    if why is not None:
+        return read._replace(why=why)
+    return _core_read(read.operation, read.model, read.transaction.value, read.why)
+
+
+@functools.cache  # keyed by strings, as _identity_hit
+def _core_read(operation: str, model: str, transaction: str, why: str) -> Plan:
+    return Plan(operation, model, Route.CORE_READ, Transaction(transaction), Savepoint.NONE, why)
 
 
 def plan_statement_write(

@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import inspect
 from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import exc as orm_exc
@@ -38,6 +39,7 @@ from ._plan import (
     UnitFacts,
     log_plan,
     plan_bulk_insert,
+    plan_column_read,
     plan_delete_begin,
     plan_flush,
     plan_get,
@@ -230,6 +232,17 @@ class SessionScope:
         )
         await self._begin_as_planned()
         await session.flush()
+
+    async def execute_columns(self, statement: Executable) -> Result[Any]:
+        """Run a SELECT of columns as planned (``_plan.plan_column_read``): by the
+        session's connection, bound as ``session.execute`` would bind it, or by the
+        session."""
+        self.plan = plan_column_read(self.plan, self.session.sync_session, unit=self._facts)
+        if self.plan.route is not Route.CORE_READ:
+            return await self.session.execute(statement)
+        bind_arguments = {"mapper": inspect(self.model), "clause": statement}
+        connection = await self.session.connection(bind_arguments=bind_arguments)
+        return await connection.execute(statement)
 
     async def execute_write(self, statement: Executable) -> Result[Any]:
         """Plan an UPDATE or DELETE by query, begin as planned (in autocommit when it is

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Mapper, Session, registry
 
 from ._internals import listener_count
 
-__all__ = ["TableRows", "why_watched"]
+__all__ = ["TableRows", "why_orm_read", "why_watched"]
 
 # Every event that can watch a new object on its way in, by where it is listened for.
 _MAPPER_EVENTS = ("before_insert", "after_insert", "before_update", "after_update")
@@ -138,3 +138,25 @@ def why_watched(model: type[Any], session: Session) -> tuple[str | None, TableRo
         }
 
     return None, (table, as_table_row)
+
+
+def why_orm_read(session: Session) -> str | None:
+    """Why a SELECT of columns must be the ORM's ``session.execute``, whose rows are
+    otherwise the same as Core's on the session's connection (the same SQL, with the
+    ORM's criteria; the same column types): a ``do_orm_execute`` listener may change the
+    statement or its result, and with autoflush on the session flushes its changes
+    first. ``None`` when neither applies.
+
+    Example:
+        >>> why_orm_read(Session()) is None
+        True
+        >>> session = Session()
+        >>> session.add(User(email="kim@example.com"))
+        >>> why_orm_read(session)
+        'autoflush: the session flushes its changes before it reads'
+    """
+    if listener_count(session, "do_orm_execute"):
+        return "a 'do_orm_execute' listener may change the statement or its rows"
+    if session.autoflush and (session.new or session.dirty or session.deleted):
+        return "autoflush: the session flushes its changes before it reads"
+    return None
