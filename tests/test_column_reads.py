@@ -44,16 +44,20 @@ async def test_column_reads_take_the_core_read_and_give_the_rows(
         found = await _column_reads()
         async with db.transaction():  # a served session too
             served = await _column_reads()
-    assert found == served == [
-        [
-            {"email": "kim@example.com", "name": "Kim"},
-            {"email": "lee@example.com", "name": "Lee"},
-        ],
-        ["kim@example.com", "lee@example.com"],
-        2,
-        True,
-        "lee@example.com",
-    ]
+    assert (
+        found
+        == served
+        == [
+            [
+                {"email": "kim@example.com", "name": "Kim"},
+                {"email": "lee@example.com", "name": "Lee"},
+            ],
+            ["kim@example.com", "lee@example.com"],
+            2,
+            True,
+            "lee@example.com",
+        ]
+    )
     assert [plan.route for plan in plans] == [Route.CORE_READ] * 10
 
 
