@@ -90,24 +90,26 @@ AGNOSTIC_BACKENDS = [
 ]
 
 
-#: One part of the suite (scripts/test runs the parts side by side with
-#: SQLRECORD_TEST_PARTS=2): "drivers", the tests on the other drivers' backends, which use
-#: databases of their own; "main", the rest but the server restarts; "restarts", the
-#: server restarts alone, which cut every connection to their server. Unset: everything.
+#: One part of the suite (scripts/test runs two side by side with SQLRECORD_TEST_PARTS=2):
+#: "servers", the tests on the asyncpg and aiomysql backends; "rest", the others (SQLite,
+#: the other drivers' backends, which use databases of their own, and the tests that name
+#: no backend); "restarts", the server restarts alone, which cut every connection to their
+#: server. Unset: everything.
 PART = os.environ.get("SQLRECORD_TEST_PART", "")
-PARTS = ("main", "drivers", "restarts")
+PARTS = ("servers", "rest", "restarts")
+SERVER_PART_BACKENDS = {"postgresql", "mysql"}
 if PART not in ("", *PARTS):
     raise pytest.UsageError(f"SQLRECORD_TEST_PART must be one of {PARTS}, not {PART!r}.")
 
 
 def _in_part(item: pytest.Item, backends: set[Any]) -> bool:
+    restarts = "restartable_db" in getattr(item, "fixturenames", ())
     if PART == "restarts":
-        return "restartable_db" in getattr(item, "fixturenames", ())
-    on_other_driver = bool(backends & set(OTHER_DRIVER_BACKENDS))
-    if PART == "drivers":
-        return on_other_driver
-    if PART == "main":
-        return not on_other_driver and "restartable_db" not in getattr(item, "fixturenames", ())
+        return restarts
+    if PART == "servers":
+        return not restarts and bool(backends & SERVER_PART_BACKENDS)
+    if PART == "rest":
+        return not restarts and not backends & SERVER_PART_BACKENDS
     return True
 
 
