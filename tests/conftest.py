@@ -91,26 +91,24 @@ AGNOSTIC_BACKENDS = [
 
 
 #: One part of the suite (scripts/test runs two side by side with SQLRECORD_TEST_PARTS=2):
-#: "servers", the tests on the asyncpg and aiomysql backends; "rest", the others (SQLite,
-#: the other drivers' backends, which use databases of their own, and the tests that name
-#: no backend); "restarts", the server restarts alone, which cut every connection to their
-#: server. Unset: everything.
+#: "servers", the tests on PostgreSQL and MariaDB (each driver's backend on a database of
+#: its own) and the Notification API's suites (databases and a Redis number of their own);
+#: "rest", the others (SQLite, the doctests, the tests that name no backend); "restarts",
+#: the server restarts alone, which cut every connection to their server. Unset: all.
 PART = os.environ.get("SQLRECORD_TEST_PART", "")
 PARTS = ("servers", "rest", "restarts")
-SERVER_PART_BACKENDS = {"postgresql", "mysql"}
 if PART not in ("", *PARTS):
     raise pytest.UsageError(f"SQLRECORD_TEST_PART must be one of {PARTS}, not {PART!r}.")
 
 
 def _in_part(item: pytest.Item, backends: set[Any]) -> bool:
-    restarts = "restartable_db" in getattr(item, "fixturenames", ())
-    if PART == "restarts":
-        return restarts
-    if PART == "servers":
-        return not restarts and bool(backends & SERVER_PART_BACKENDS)
-    if PART == "rest":
-        return not restarts and not backends & SERVER_PART_BACKENDS
-    return True
+    if "restartable_db" in getattr(item, "fixturenames", ()):
+        return PART in ("", "restarts")
+    on_servers = bool(backends & set(SERVER_URL_ENVS)) or item.nodeid.startswith(
+        "tests/notification_api/"
+    )
+    part_of_item = "servers" if on_servers else "rest"
+    return PART in ("", part_of_item)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
