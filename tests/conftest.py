@@ -91,23 +91,23 @@ AGNOSTIC_BACKENDS = [
 
 
 #: One part of the suite (scripts/test runs two side by side with SQLRECORD_TEST_PARTS=2):
-#: "servers", the tests on PostgreSQL and MariaDB (each driver's backend on a database of
-#: its own) and the Notification API's suites (databases and a Redis number of their own);
-#: "rest", the others (SQLite, the doctests, the tests that name no backend); "restarts",
-#: the server restarts alone, which cut every connection to their server. Unset: all.
+#: "postgresql", every test on PostgreSQL (each driver, the differential harness, the
+#: Notification API's suite there); "rest", the others (MariaDB, SQLite, the doctests, the
+#: tests that name no backend); "restarts", the server restarts alone. A test may cut every
+#: other connection to its server's database, so each server's tests share one process.
 PART = os.environ.get("SQLRECORD_TEST_PART", "")
-PARTS = ("servers", "rest", "restarts")
+PARTS = ("postgresql", "rest", "restarts")
 if PART not in ("", *PARTS):
     raise pytest.UsageError(f"SQLRECORD_TEST_PART must be one of {PARTS}, not {PART!r}.")
 
 
-def _in_part(item: pytest.Item, backends: set[Any]) -> bool:
+def _in_part(item: pytest.Item, params: dict[str, Any]) -> bool:
     if "restartable_db" in getattr(item, "fixturenames", ()):
         return PART in ("", "restarts")
-    on_servers = bool(backends & set(SERVER_URL_ENVS)) or item.nodeid.startswith(
-        "tests/notification_api/"
+    on_postgresql = any(
+        isinstance(value, str) and value.startswith("postgresql") for value in params.values()
     )
-    part_of_item = "servers" if on_servers else "rest"
+    part_of_item = "postgresql" if on_postgresql else "rest"
     return PART in ("", part_of_item)
 
 
@@ -117,13 +117,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     kept, left_out = [], []
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
-        backends = {value for value in params.values() if isinstance(value, str)}
         agnostic_elsewhere = (
             not ALL_SUITES_ON_ALL_DRIVERS
             and item.get_closest_marker("driver_agnostic") is not None
             and bool({params.get("db"), params.get("server_db")} & set(OTHER_DRIVER_BACKENDS))
         )
-        if agnostic_elsewhere or not _in_part(item, backends):
+        if agnostic_elsewhere or not _in_part(item, params):
             left_out.append(item)
         else:
             kept.append(item)
