@@ -135,10 +135,10 @@ async def test_the_plan_logged_is_the_route_taken(
             assert len(log.statements) == sent
     routes = [(p.operation, p.model, p.route, p.transaction, p.savepoint) for p in plans]
     assert routes == [
-        ("create", "Note", Route.ORM_FLUSH, Transaction.AUTOCOMMIT if free else Transaction.OWN,
-         Savepoint.NONE),
+        ("create", "Note", Route.CONNECTION_INSERT if free else Route.CORE_INSERT,
+         Transaction.AUTOCOMMIT if free else Transaction.OWN, Savepoint.NONE),
         ("create", "Dog", Route.ORM_FLUSH, Transaction.OWN, Savepoint.NONE),
-        ("create", "Note", Route.ORM_FLUSH, Transaction.SERVED, Savepoint.ORM),
+        ("create", "Note", Route.CORE_INSERT, Transaction.SERVED, Savepoint.ORM),
         ("get", "Note", Route.IDENTITY_HIT, Transaction.SERVED, Savepoint.NONE),
     ]  # fmt: skip
     # The first condition that ruled out autocommit:

@@ -25,7 +25,12 @@ from sqlalchemy.sql import ClauseElement, Executable
 
 from ._internals import listener_count
 
-__all__ = ["why_not_alone", "why_not_one_statement", "why_not_one_write_statement"]
+__all__ = [
+    "dialect_of",
+    "why_not_alone",
+    "why_not_one_statement",
+    "why_not_one_write_statement",
+]
 
 # Hooks that run inside a flush or a transaction and may send statements of their own.
 _MAPPER_HOOKS = (
@@ -115,7 +120,7 @@ def why_not_one_statement(session: Session, obj: Any) -> str | None:
     reason = _why_more_rows(state)
     if reason is not None or obj in session.deleted:  # a DELETE reads nothing back
         return reason
-    return _why_read_back(state, _dialect_of(session, state))
+    return _why_read_back(state, dialect_of(session, state))
 
 
 def _why_more_rows(state: InstanceState[Any]) -> str | None:
@@ -141,8 +146,13 @@ def _why_more_rows(state: InstanceState[Any]) -> str | None:
     return None
 
 
-def _dialect_of(session: Session, state: InstanceState[Any]) -> Dialect | None:
-    """The dialect ``state``'s row is written with (``None``: the session has no bind)."""
+def dialect_of(session: Session, state: InstanceState[Any]) -> Dialect | None:
+    """The dialect ``state``'s row is written with (``None``: the session has no bind).
+
+    Example:
+        >>> dialect_of(Session(), inspect(Memo(text="hi"))) is None
+        True
+    """
     try:
         return session.get_bind(state.mapper).dialect
     except UnboundExecutionError:

@@ -13,7 +13,8 @@ write in it takes a SAVEPOINT so that it stands or falls alone. An own session
 only when it is provably one statement (a flush of one object, an UPDATE or
 DELETE by query); anything else gets BEGIN and COMMIT. A shortcut past the ORM is
 taken only where nothing could see the difference: an identity-map hit for ``get``,
-a Core INSERT for a ``bulk_create`` of a model nothing watches, a Core read of columns.
+a Core INSERT for a ``bulk_create`` of a model nothing watches and for a new object's
+``save`` in an own session, a Core read of columns.
 
 Set the logger ``sqlrecord.plan`` to DEBUG to see each call's plan.
 
@@ -25,18 +26,31 @@ Example:
 
 from __future__ import annotations
 
-import enum
 import functools
 import logging
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
+from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
-from ._one_statement import why_not_alone, why_not_one_statement, why_not_one_write_statement
+from ._one_statement import (
+    dialect_of,
+    why_not_alone,
+    why_not_one_statement,
+    why_not_one_write_statement,
+)
+from ._plan_types import Plan, Route, Savepoint, Transaction
 from ._unit_facts import UnitFacts
-from ._unwatched import TableRows, why_orm_read, why_watched
+from ._unwatched import (
+    RowInsert,
+    TableRows,
+    why_orm_read,
+    why_row_insert_differs,
+    why_session_watched,
+    why_watched,
+)
 
 __all__ = [
     "Plan",
@@ -53,70 +67,11 @@ __all__ = [
     "plan_pending_write",
     "plan_query_write",
     "plan_read",
+    "plan_row_insert",
     "plan_statement_write",
 ]
 
 logger = logging.getLogger("sqlrecord.plan")
-
-
-class Route(enum.Enum):
-    """How the work is done."""
-
-    #: ``session.get`` answered from the identity map: no SQL at all.
-    IDENTITY_HIT = "identity hit"
-    #: The unit of work: ``add``/``delete`` and ``flush``.
-    ORM_FLUSH = "ORM flush"
-    #: ``session.execute`` of a statement (a SELECT, an UPDATE or DELETE by query, an upsert).
-    ORM_STATEMENT = "ORM statement"
-    #: Plain rows in one executemany (``bulk_create`` of a model nothing watches).
-    CORE_INSERT = "Core INSERT"
-    #: A SELECT of columns run by the session's connection: Core's rows, not the ORM's.
-    CORE_READ = "Core read"
-
-
-class Transaction(enum.Enum):
-    """Which transaction the work runs in."""
-
-    #: An own session whose one statement is a transaction by itself.
-    AUTOCOMMIT = "autocommit"
-    #: An own session: BEGIN (IMMEDIATE on SQLite for a write), the work, COMMIT.
-    OWN = "own"
-    #: The caller's session: committed by the caller (or ``auto_commit=True``).
-    SERVED = "served"
-
-
-class Savepoint(enum.Enum):
-    """Whether the work is guarded by a SAVEPOINT of sqlrecord's."""
-
-    NONE = "none"
-    #: ``begin_nested()``; on SQLite it goes out with the next statement, in one trip.
-    ORM = "ORM"
-
-
-class Plan(NamedTuple):
-    """A call's route, transaction and SAVEPOINT, and ``why``: the condition that chose them.
-
-    Immutable, and cheap to make: a call makes one or two.
-
-    Example:
-        >>> str(Plan("save", "User", Route.ORM_FLUSH, Transaction.OWN, Savepoint.NONE,
-        ...          "fast paths are off"))
-        'User.save: ORM flush, own transaction, no SAVEPOINT (fast paths are off)'
-    """
-
-    operation: str
-    model: str
-    route: Route
-    transaction: Transaction
-    savepoint: Savepoint
-    why: str
-
-    def __str__(self) -> str:
-        savepoint = "no SAVEPOINT" if self.savepoint is Savepoint.NONE else "SAVEPOINT"
-        return (
-            f"{self.model}.{self.operation}: {self.route.value}, "
-            f"{self.transaction.value} transaction, {savepoint} ({self.why})"
-        )
 
 
 # Why a shortcut was not taken: the first condition that ruled it out.
@@ -310,6 +265,46 @@ def plan_flush(
     prove = functools.partial(why_not_one_statement, session, obj)
     transaction, why = _own_write(unit, begun, prove, "one statement writing this object alone")
     return Plan(operation, name, Route.ORM_FLUSH, transaction, Savepoint.NONE, why)
+
+
+def plan_row_insert(
+    operation: str,
+    obj: Any,
+    session: Session,
+    *,
+    served: bool,
+    unit: UnitFacts,
+    begun: str | None,
+) -> tuple[Plan, RowInsert] | None:
+    """A new object's save, before it is added: a Core INSERT of its row
+    (``_row_insert.py``) when the flush would provably be that one statement and nothing
+    could tell the two apart (``_unwatched.why_row_insert_differs``), in the transaction
+    and SAVEPOINT :func:`plan_flush` would choose; in autocommit, on a connection of its
+    own when nothing listens to sessions (the own session is not used); else ``None``, and
+    the flush.
+
+    Example:
+        >>> from sqlalchemy import create_engine
+        >>> session = Session(create_engine("sqlite://"))
+        >>> plan, (statement, as_row) = plan_row_insert("create", Memo(text="hi"), session,
+        ...     served=False, unit=UnitFacts(True, True, False), begun=None)
+        >>> print(plan)
+        Memo.create: Core INSERT on a connection, autocommit transaction, no SAVEPOINT (one ...)
+    """
+    if not unit.fast_paths or why_not_one_statement(session, obj) is not None:
+        return None
+    dialect = dialect_of(session, inspect(obj))
+    _, row_insert = why_row_insert_differs(obj, session, dialect)
+    if row_insert is None:
+        return None
+    name = type(obj).__name__
+    if served:
+        return _served_write(operation, name, Route.CORE_INSERT, unit), row_insert
+    transaction, why = _own_write(unit, begun, lambda: None, "one statement: its object's row")
+    route = Route.CORE_INSERT
+    if transaction is Transaction.AUTOCOMMIT and why_session_watched(session) is None:
+        route = Route.CONNECTION_INSERT  # the own session would only begin, commit and close
+    return Plan(operation, name, route, transaction, Savepoint.NONE, why), row_insert
 
 
 def plan_query_write(

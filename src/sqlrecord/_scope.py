@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import itertools
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +35,6 @@ from ._plan import (
     Route,
     Savepoint,
     Transaction,
-    UnitFacts,
     log_plan,
     plan_bulk_insert,
     plan_column_read,
@@ -46,12 +44,14 @@ from ._plan import (
     plan_pending_write,
     plan_query_write,
     plan_read,
+    plan_row_insert,
     plan_statement_write,
 )
 from ._registry import ModelDatabase, database_for
+from ._row_insert import insert_as_planned
 from ._sqlite_locks import refuse_waiting_for_own_lock
 from ._translate import is_unwrapped_connection_loss, translate_errors
-from ._unit import ABORTED_MESSAGE, UnitState, abort_unit, close_session, unit_state
+from ._unit import ABORTED_MESSAGE, UnitState, abort_unit, close_session, unit_facts, unit_state
 from ._unwatched import TableRows
 from ._write_savepoint import WriteSavepoint, savepoint_gone
 from .exceptions import NoDatabaseError, TransactionAbortedError
@@ -145,7 +145,7 @@ class SessionScope:
             and database._replica_set is not None
         )
         self._database = database
-        self._facts = _facts_of(database, session if write else None)
+        self._facts = unit_facts(database, session if write else None)
         if not write:
             self.plan = plan_read(operation, model, served=served, unit=self._facts, cursor=cursor)
         elif defer_begin and not served:  # planned when the call says what it writes
@@ -232,6 +232,25 @@ class SessionScope:
         )
         await self._begin_as_planned()
         await session.flush()
+
+    async def insert_row(self, obj: Any) -> bool:
+        """Insert the new object ``obj``'s row by Core if the plan says so, leaving ``obj``
+        as the flush would; ``False``: not planned, nothing done (add it, :meth:`flush`)."""
+        session = self.session
+        planned = plan_row_insert(
+            self.plan.operation,
+            obj,
+            session.sync_session,
+            served=self.served,
+            unit=self._facts,
+            begun=self._why_begun(),
+        )
+        if planned is None:
+            return False
+        self.plan, row_insert = planned
+        await self._begin_as_planned()
+        await insert_as_planned(self.plan.route, self.session, self._database, obj, row_insert)
+        return True
 
     async def execute_columns(self, statement: Executable) -> Result[Any]:
         """Run a SELECT of columns as planned (``_plan.plan_column_read``): by the
@@ -360,24 +379,6 @@ class SessionScope:
                 await savepoint.release()
             if self.auto_commit:
                 await self.session.commit()
-
-
-# Every combination of facts, made once: a call looks its own up.
-_FACTS = {facts: UnitFacts(*facts) for facts in itertools.product((False, True), repeat=4)}
-
-
-def _facts_of(database: ModelDatabase | None, written: AsyncSession | None) -> UnitFacts:
-    """The facts for a call on ``database`` (``None``: a session passed in, no Database),
-    writing into the served session ``written`` (``None``: a read, or an own session)."""
-    savepoints_off = (
-        written is not None
-        and unit_state(written) is UnitState.WITHOUT_SAVEPOINTS
-        and written.sync_session.get_nested_transaction() is None
-    )
-    if database is None:
-        return _FACTS[True, False, savepoints_off, False]
-    pinned = database._pin is not None  # sqlrecord.testing: one connection for all
-    return _FACTS[database.fast_paths, database._autocommit_is_free, savepoints_off, pinned]
 
 
 def _cancel(error: BaseException | None) -> bool:

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import enum
 import functools
+import itertools
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -30,6 +31,7 @@ from ._internals import connections_opened_by
 from ._read_after import note_committed_writes
 from ._registry import ModelDatabase
 from ._translate import is_connection_loss, translate_errors
+from ._unit_facts import UnitFacts
 from .exceptions import ConfigurationError, TransactionAbortedError, TransactionConflictError
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "close_session",
     "refuse_aborted",
     "run_with_retries",
+    "unit_facts",
     "unit_of_work",
     "unit_state",
 ]
@@ -290,3 +293,27 @@ def _close_resetting_once(session: Session) -> None:
     for connection in connections_opened_by(session):
         connection.close()
     session.close()
+
+
+# Every combination of facts, made once: a call looks its own up.
+_FACTS = {facts: UnitFacts(*facts) for facts in itertools.product((False, True), repeat=4)}
+
+
+def unit_facts(database: ModelDatabase | None, written: AsyncSession | None) -> UnitFacts:
+    """The facts the planner reads for a call on ``database`` (``None``: a session passed
+    in, no Database), writing into the served session ``written`` (``None``: a read, or an
+    own session).
+
+    Example:
+        >>> unit_facts(None, None)
+        UnitFacts(fast_paths=True, autocommit=False, savepoints_off=False, pinned=False)
+    """
+    savepoints_off = (
+        written is not None
+        and unit_state(written) is UnitState.WITHOUT_SAVEPOINTS
+        and written.sync_session.get_nested_transaction() is None
+    )
+    if database is None:
+        return _FACTS[True, False, savepoints_off, False]
+    pinned = database._pin is not None  # sqlrecord.testing: one connection for all
+    return _FACTS[database.fast_paths, database._autocommit_is_free, savepoints_off, pinned]

@@ -7,6 +7,13 @@ ORM leaves Python-side defaults to Core too, and this module hands Core the rows
 as the unit of work would (column keys, ``None`` left out where the ORM leaves
 it out). Anything that could see the difference keeps the objects: a listener or
 validator, a version counter, inheritance (the discriminator), a dataclass model.
+
+A new object's ``save`` in an own session (:func:`why_row_insert_differs`) is the
+same INSERT of one row, built from the object: its validators have run already, and
+the object then takes the values the flush would give it (``_row_insert.py``).
+Anything that could tell the two apart keeps the flush: a listener of the flush or of
+the object's way into and out of the session, a relationship set on the object, a
+value the database computes that the INSERT cannot return (the flush would expire it).
 """
 
 from __future__ import annotations
@@ -16,18 +23,26 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Column, Integer, MetaData, Table, inspect
-from sqlalchemy.orm import Mapper, Session, registry
+from sqlalchemy import Column, Insert, Integer, MetaData, Table, inspect
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Mapper, Session, SessionEvents, registry
 
 from ._internals import listener_count
 
-__all__ = ["TableRows", "why_orm_read", "why_watched"]
+__all__ = [
+    "RowInsert",
+    "TableRows",
+    "computed_on_insert",
+    "insert_statement",
+    "why_orm_read",
+    "why_row_insert_differs",
+    "why_session_watched",
+    "why_watched",
+]
 
-# Every event that can watch a new object on its way in, by where it is listened for.
-_MAPPER_EVENTS = ("before_insert", "after_insert", "before_update", "after_update")
-_INSTANCE_EVENTS = ("init_failure", "load", "refresh", "refresh_flush")
-_ATTRIBUTE_EVENTS = ("set", "append", "remove", "init_scalar", "modified", "bulk_replace")
-_SESSION_EVENTS = (
+# The session's events of an object's flush and of its way into and out of the session
+# (an own session closes: persistent_to_detached). A row inserted by Core fires none.
+_FLUSH_SESSION_EVENTS = (
     "before_flush",
     "after_flush",
     "after_flush_postexec",
@@ -37,12 +52,25 @@ _SESSION_EVENTS = (
     "pending_to_persistent",
     "pending_to_transient",
     "persistent_to_detached",
-    "detached_to_persistent",
-    "do_orm_execute",
 )
+_FLUSH_EVENTS = ("before_insert", "after_insert")
+
+# Every event that can watch a new object on its way in, by where it is listened for.
+_MAPPER_EVENTS = ("before_insert", "after_insert", "before_update", "after_update")
+_INSTANCE_EVENTS = ("init_failure", "load", "refresh", "refresh_flush")
+_ATTRIBUTE_EVENTS = ("set", "append", "remove", "init_scalar", "modified", "bulk_replace")
+_SESSION_EVENTS = (*_FLUSH_SESSION_EVENTS, "detached_to_persistent", "do_orm_execute")
 
 #: A Core INSERT's table, and what turns a row of field values into a row of it.
 TableRows = tuple[Table, Callable[[dict[str, Any]], dict[str, Any]]]
+#: A new object's INSERT (returning what the flush's returns), and the row converter.
+RowInsert = tuple[Insert, Callable[[dict[str, Any]], dict[str, Any]]]
+
+# Every session event: a listener of any of them sees an own session's life (its begin,
+# commit and close), which a row inserted on a connection of its own does not have.
+_ALL_SESSION_EVENTS = tuple(
+    name for name in dir(SessionEvents) if not name.startswith("_") and name != "dispatch"
+)
 
 
 def _listened(target: Any, names: tuple[str, ...]) -> str | None:
@@ -82,7 +110,7 @@ def _why_watched(mapper: Mapper[Any], session: Session) -> str | None:
     return None
 
 
-def _why_not_plain(model: type[Any], mapper: Mapper[Any], session: Session) -> str | None:
+def _why_not_plain_table(model: type[Any], mapper: Mapper[Any]) -> str | None:
     if not isinstance(mapper.local_table, Table):
         return "the model is not mapped to a plain table"
     if mapper.inherits is not None or mapper.polymorphic_on is not None:
@@ -90,8 +118,13 @@ def _why_not_plain(model: type[Any], mapper: Mapper[Any], session: Session) -> s
     if mapper.version_id_col is not None:
         return "a version counter: the objects set it"
     if dataclasses.is_dataclass(model):
+        # Its fields' defaults are the ORM's to deliver to the INSERT, not the column's.
         return "a dataclass model: its __init__ runs per object"
-    return _why_watched(mapper, session)
+    return None
+
+
+def _why_not_plain(model: type[Any], mapper: Mapper[Any], session: Session) -> str | None:
+    return _why_not_plain_table(model, mapper) or _why_watched(mapper, session)
 
 
 def why_watched(model: type[Any], session: Session) -> tuple[str | None, TableRows | None]:
@@ -108,8 +141,13 @@ def why_watched(model: type[Any], session: Session) -> tuple[str | None, TableRo
     reason = _why_not_plain(model, mapper, session)
     if reason is not None:
         return reason, None
+    return None, _table_rows(mapper)
+
+
+@functools.cache  # per mapper: it reads the mapping only, which does not change
+def _table_rows(mapper: Mapper[Any]) -> TableRows:
     table = mapper.local_table
-    assert isinstance(table, Table)  # checked by _why_not_plain
+    assert isinstance(table, Table)  # checked by _why_not_plain_table
     column_of: dict[str, Column[Any]] = {}
     for prop in mapper.column_attrs:
         column = prop.columns[0]
@@ -137,7 +175,163 @@ def why_watched(model: type[Any], session: Session) -> tuple[str | None, TableRo
             if value is not None or key not in drops_none
         }
 
-    return None, (table, as_table_row)
+    return table, as_table_row
+
+
+def why_row_insert_differs(
+    obj: Any, session: Session, dialect: Dialect | None
+) -> tuple[str | None, RowInsert | None]:
+    """Why a Core INSERT of the new object ``obj``'s row, followed by the values the
+    flush would give the object (``_row_insert.settle_inserted``), might differ from
+    ``session.add(obj)`` and a flush; ``None`` and
+    the INSERT (:func:`insert_statement`) with its row converter when it cannot.
+    ``dialect``: the one the row is written with (``None``: unknown).
+
+    The caller proves the flush would be one statement (``_one_statement``).
+
+    Example:
+        >>> from sqlalchemy.dialects import postgresql
+        >>> dialect = postgresql.dialect()
+        >>> why, (statement, as_row) = why_row_insert_differs(Memo(text="hi"), Session(), dialect)
+        >>> why, statement.table.name
+        (None, 'doc_memos')
+        >>> why_row_insert_differs(Memo(text="hi"), Session(), None)[0]
+        "the INSERT would not return 'created_at' (the database's value): the flush expires it"
+        >>> why_row_insert_differs(User(email="kim@example.com", posts=[]), Session(), dialect)[0]
+        "relationship 'posts' is set on the object: the flush writes through it"
+    """
+    model = type(obj)
+    mapper: Mapper[Any] = inspect(model)
+    reason = _why_not_plain_table(model, mapper) or _why_flush_watched(mapper, session)
+    if reason is not None:
+        return reason, None
+    table, as_table_row = _table_rows(mapper)
+    loaded = inspect(obj).dict
+    for relation in mapper.relationships:
+        if relation.key in loaded:
+            why = f"relationship {relation.key!r} is set on the object: the flush writes through it"
+            return why, None
+    reason = (
+        _why_not_table_columns(mapper, table)
+        or _why_not_returned(mapper, table, dialect)
+        or _why_no_key(mapper, table, loaded)
+    )
+    if reason is not None:
+        return reason, None
+    return None, (insert_statement(table), as_table_row)
+
+
+def _why_flush_watched(mapper: Mapper[Any], session: Session) -> str | None:
+    hook = _listened(mapper, _FLUSH_EVENTS) or _listened(mapper.class_manager, ("refresh_flush",))
+    if hook is not None:
+        return f"a {hook!r} listener watches the flush"
+    hook = _listened(session, _FLUSH_SESSION_EVENTS)
+    if hook is not None:
+        return f"a session {hook!r} listener watches the flush"
+    return None
+
+
+def _why_not_table_columns(mapper: Mapper[Any], table: Table) -> str | None:
+    """Why the flush could leave an attribute expired or set that the row does not hold:
+    a ``column_property`` of an expression (the flush expires it), a Sequence on a column
+    that is not the key (run before the INSERT, on some databases only)."""
+    for prop in mapper.column_attrs:
+        if any(
+            not isinstance(column, Column) or column.table is not table for column in prop.columns
+        ):
+            return f"{prop.key!r} is an expression or another table's: the flush expires it"
+    for column in table.columns:
+        default = column.default
+        if default is not None and default.is_sequence and not column.primary_key:
+            return f"{column.key!r} takes a Sequence: the flush may run it before the INSERT"
+    return None
+
+
+def _why_not_returned(mapper: Mapper[Any], table: Table, dialect: Dialect | None) -> str | None:
+    """Why the flush could leave a column of the new row expired: the database computes
+    its value (a server default, a SQL expression) and the flush's INSERT would not return
+    it (``Mapper.eager_defaults``: with ``"auto"``, where the database returns from an
+    INSERT of many rows too; with ``True``, from one)."""
+    eager = mapper.base_mapper.eager_defaults
+    returns = (
+        dialect is not None
+        and table.implicit_returning
+        and (
+            bool(dialect.insert_executemany_returning)
+            if eager == "auto"
+            else eager is True and bool(dialect.insert_returning)
+        )
+    )
+    for column in table.columns:
+        # The generated key comes back without RETURNING too (the cursor's lastrowid).
+        if computed_on_insert(column) and not returns and column is not table.autoincrement_column:
+            return (
+                f"the INSERT would not return {column.key!r} (the database's value): "
+                "the flush expires it"
+            )
+    return None
+
+
+def computed_on_insert(column: Any) -> bool:
+    """Whether the database computes ``column``'s value on INSERT, as the flush reckons
+    it: a server default, or a SQL expression as its default.
+
+    Example:
+        >>> table = inspect(Memo).local_table
+        >>> computed_on_insert(table.c.created_at), computed_on_insert(table.c.text)
+        (True, False)
+    """
+    default = column.default
+    return column.server_default is not None or (
+        default is not None and bool(default.is_clause_element)
+    )
+
+
+@functools.cache  # one per table: built once, and Core's compiled cache keys it cheaply
+def insert_statement(table: Table) -> Insert:
+    """The INSERT of one row of ``table`` that returns what the flush's INSERT returns:
+    the generated key (by RETURNING, or the cursor's last row id), and the columns the
+    database computes (a server default, a SQL expression), by RETURNING where there is
+    one. (Named, and only when there are any: without columns, Core's ``return_defaults``
+    returns every column the row leaves out, where the flush leaves them unloaded.)
+
+    Example:
+        >>> print(insert_statement(inspect(Memo).local_table))  # doctest: +ELLIPSIS
+        INSERT INTO doc_memos (...) VALUES (...)
+    """
+    computed = [column for column in table.columns if computed_on_insert(column)]
+    statement = table.insert()
+    return statement.return_defaults(*computed) if computed else statement
+
+
+def _why_no_key(mapper: Mapper[Any], table: Table, loaded: dict[str, Any]) -> str | None:
+    """Why the new row might get no primary key (the flush raises its own error)."""
+    for column in table.primary_key.columns:
+        given = loaded.get(mapper.get_property_by_column(column).key) is not None
+        generated = column.default is not None or column.server_default is not None
+        if not (given or generated or column is table.autoincrement_column):
+            return f"the primary key {column.key!r} has no value"
+    return None
+
+
+def why_session_watched(session: Session) -> str | None:
+    """Why an own session's one INSERT must go through the session: something listens to
+    sessions (their begin, commit, close: a replica set's tracking of writes among them);
+    ``None`` when nothing does, and a connection of its own gives the same.
+
+    Example:
+        >>> from sqlalchemy import event
+        >>> why_session_watched(Session()) is None
+        True
+        >>> session = Session()
+        >>> event.listen(session, "after_commit", lambda session: None)
+        >>> why_session_watched(session)
+        "a session 'after_commit' listener sees the session's life"
+    """
+    hook = _listened(session, _ALL_SESSION_EVENTS)
+    if hook is not None:
+        return f"a session {hook!r} listener sees the session's life"
+    return None
 
 
 def why_orm_read(session: Session) -> str | None:

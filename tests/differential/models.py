@@ -169,6 +169,9 @@ class Token(CRUDMixin, DhBase):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     label: Mapped[str] = mapped_column(String(40), unique=True)
+    # No default, and left out of every profile's rows: after the flush of a new token,
+    # neither loaded nor expired.
+    memo: Mapped[str | None] = mapped_column(String(40))
     scope: Mapped[str] = mapped_column(String(20), server_default="read")
 
 

@@ -43,6 +43,8 @@ __all__ = [
     "guard_relationship_loads",
     "has_checked_out_connection",
     "listener_count",
+    "mark_inserted",
+    "register_inserted",
     "release_sqlite_lock",
     "savepoint_hidden",
     "sqlite3_connection_of",
@@ -147,6 +149,8 @@ from .sqlalchemy_orm import (  # noqa: E402
     guard_relationship_loads,
     has_checked_out_connection,
     listener_count,
+    mark_inserted,
+    register_inserted,
     savepoint_hidden,
 )
 from .sqlalchemy_pool import (  # noqa: E402

@@ -9,7 +9,13 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import LoaderCallableStatus, Mapper, Session, SessionTransaction
+from sqlalchemy.orm import (
+    InstanceState,
+    LoaderCallableStatus,
+    Mapper,
+    Session,
+    SessionTransaction,
+)
 from sqlalchemy.orm.base import NO_RAISE, SQL_OK
 from sqlalchemy.util.concurrency import in_greenlet
 
@@ -20,6 +26,8 @@ __all__ = [
     "guard_relationship_loads",
     "has_checked_out_connection",
     "listener_count",
+    "mark_inserted",
+    "register_inserted",
     "savepoint_hidden",
 ]
 
@@ -99,6 +107,43 @@ def listener_count(target: Any, event_name: str) -> int:
     if not listeners:  # the usual case, and cheap: no listener at all
         return 0
     return len(list(listeners))
+
+
+def mark_inserted(state: InstanceState[Any], key: tuple[Any, ...]) -> None:
+    """Leave a new object's ``state`` as a flush that inserted its row leaves it, once
+    its session is closed: the identity ``key`` set, its loaded values committed (no
+    history, nothing modified), in no session.
+
+    Example:
+        >>> from sqlalchemy import inspect
+        >>> memo = Memo(id=7, text="hi")
+        >>> mark_inserted(inspect(memo), inspect(Memo).identity_key_from_primary_key([7]))
+        >>> inspect(memo).detached, inspect(memo).modified, inspect(memo).attrs.text.history
+        (True, False, History(added=(), unchanged=['hi'], deleted=()))
+    """
+    state.key = key
+    # What Session._register_persistent does for a flushed state (one state, no session).
+    state._commit_all(state.dict)
+
+
+def register_inserted(session: Session, state: InstanceState[Any]) -> None:
+    """Make the pending ``state``, whose row was just inserted, persistent in ``session``
+    as a flush does: in the identity map, its values committed, and noted as new in the
+    session's transaction (a rollback of that transaction makes the object transient
+    again, as it would after the flush).
+
+    Example:
+        >>> from sqlalchemy import create_engine, inspect
+        >>> session = Session(create_engine("sqlite://"))
+        >>> session.add(memo := Memo(id=7, text="hi"))
+        >>> register_inserted(session, inspect(memo))
+        >>> inspect(memo).persistent, memo in session.new, session.get(Memo, 7) is memo
+        (True, False, True)
+        >>> session.rollback(); inspect(memo).transient
+        True
+    """
+    # What the flush's end (UOWTransaction.finalize_flush_changes) does for a new state.
+    session._register_persistent({state})
 
 
 # -- sqlrecord's SAVEPOINT kept out of the session's transaction events -----------
