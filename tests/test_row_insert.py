@@ -17,10 +17,12 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, inspect, select
+from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.orm import Mapper, Session
 
 from sqlrecord import Database
 from sqlrecord._plan import FAST_PATHS_OFF, SERVED_WRITE, Route
+from sqlrecord._unwatched import why_row_insert_differs
 from sqlrecord.exceptions import DuplicateKeyError
 
 from .models import Dog, Invoice, Membership, Note, Oddity, Reading, User
@@ -299,3 +301,14 @@ async def test_a_cancelled_insert_on_its_own_connection_leaves_no_connection_out
     # waiting INSERT may still go in once the lock is gone). The pool is sound either way.
     assert (await Note.create(text="after", code="other")).code == "other"
     assert server_db.checked_out() == 0
+
+
+@pytest.mark.parametrize("url", ["mysql+aiomysql://root@localhost/none", "sqlite+aiosqlite://"])
+def test_a_dialect_not_yet_connected_is_asked_nothing(url: str) -> None:
+    # Found by the benchmark's smoke run on MariaDB: reading the dialect's memoized
+    # insert_executemany_returning before its first connection kept "False" for good, and
+    # the ORM's flush of many new objects then lost their keys (a NULL identity key).
+    dialect = create_async_engine(url).dialect
+    why, row_insert = why_row_insert_differs(Note(text="first"), Session(), dialect)
+    assert (why, row_insert) == ("no connection yet: what the database returns is not known", None)
+    assert "insert_executemany_returning" not in vars(dialect)

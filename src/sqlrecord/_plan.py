@@ -285,7 +285,9 @@ def plan_row_insert(
 
     Example:
         >>> from sqlalchemy import create_engine
-        >>> session = Session(create_engine("sqlite://"))
+        >>> engine = create_engine("sqlite://")
+        >>> engine.connect().close()  # the dialect learns the database at the first connection
+        >>> session = Session(engine)
         >>> plan, (statement, as_row) = plan_row_insert("create", Memo(text="hi"), session,
         ...     served=False, unit=UnitFacts(True, True, False), begun=None)
         >>> print(plan)

@@ -192,6 +192,9 @@ def why_row_insert_differs(
     Example:
         >>> from sqlalchemy.dialects import postgresql
         >>> dialect = postgresql.dialect()
+        >>> why_row_insert_differs(Memo(text="hi"), Session(), dialect)[0]
+        'no connection yet: what the database returns is not known'
+        >>> dialect.server_version_info = (16, 0)  # as its first connection leaves it
         >>> why, (statement, as_row) = why_row_insert_differs(Memo(text="hi"), Session(), dialect)
         >>> why, statement.table.name
         (None, 'doc_memos')
@@ -252,6 +255,11 @@ def _why_not_returned(mapper: Mapper[Any], table: Table, dialect: Dialect | None
     its value (a server default, a SQL expression) and the flush's INSERT would not return
     it (``Mapper.eager_defaults``: with ``"auto"``, where the database returns from an
     INSERT of many rows too; with ``True``, from one)."""
+    if dialect is not None and dialect.server_version_info is None:
+        # Before the first connection the dialect knows nothing of the server, and what
+        # it would say now (some of it memoized, insert_executemany_returning among
+        # them) would stay wrong for the flushes that follow: ask nothing of it yet.
+        return "no connection yet: what the database returns is not known"
     eager = mapper.base_mapper.eager_defaults
     returns = (
         dialect is not None
