@@ -1,13 +1,16 @@
 """A new object's row inserted by Core, and the object left as the ORM's flush leaves it.
 
-The planner takes this route (``Route.CORE_INSERT`` for a ``save`` or ``create``) in
-an own session, for a model and an object where ``_unwatched.why_row_insert_differs``
-and ``_one_statement.why_not_one_statement`` find nothing that could tell it from
-``session.add(obj)`` and a flush. The INSERT is the flush's: the same row, the same
-column defaults run by Core, the database's values returned where the flush would
-return them. The object then takes what the flush would give it: the generated key,
-the values of Python-side defaults, the values the database returned; and it ends
-with its identity key and no history, detached, as the own session leaves it.
+The planner takes this route for a ``save`` or ``create`` of a new object where
+``_unwatched.why_row_insert_differs`` and ``_one_statement.why_not_one_statement`` find
+nothing that could tell it from ``session.add(obj)`` and a flush: ``Route.CORE_INSERT``
+through the session (a served one, or an own one something listens to), or
+``Route.CONNECTION_INSERT`` on a connection of the autocommit engine, without the own
+session (which would only begin, commit and close). The INSERT is the flush's: the same
+row, the same column defaults run by Core, the database's values returned where the
+flush would return them. The object then takes what the flush would give it: the
+generated key, the values of Python-side defaults, the values the database returned; it
+ends with its identity key and no history, persistent in the session it was added to or
+detached, as a closed own session leaves it.
 """
 
 from __future__ import annotations

@@ -8,9 +8,10 @@ as the unit of work would (column keys, ``None`` left out where the ORM leaves
 it out). Anything that could see the difference keeps the objects: a listener or
 validator, a version counter, inheritance (the discriminator), a dataclass model.
 
-A new object's ``save`` in an own session (:func:`why_row_insert_differs`) is the
-same INSERT of one row, built from the object: its validators have run already, and
-the object then takes the values the flush would give it (``_row_insert.py``).
+A new object's ``save`` (:func:`why_row_insert_differs`) is the same INSERT of one
+row, built from the object: its validators have run already, and the object then takes
+the values the flush would give it (``_row_insert.py``); in an own session nothing
+listens to (:func:`why_session_watched`), without the session.
 Anything that could tell the two apart keeps the flush: a listener of the flush or of
 the object's way into and out of the session, a relationship set on the object, a
 value the database computes that the INSERT cannot return (the flush would expire it).
