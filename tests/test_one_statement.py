@@ -16,6 +16,7 @@ import contextlib
 import datetime as dt
 import decimal
 import logging
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,7 +27,9 @@ from sqlalchemy import event, insert, inspect, select, text
 from sqlalchemy.orm import Session
 
 from sqlrecord import Database
+from sqlrecord._internals import released_threads_ended
 from sqlrecord._plan import Plan, Route, Savepoint, Transaction
+from sqlrecord._sqlite_connection import DeferringConnection, run_statement
 from sqlrecord.exceptions import (
     DatabaseUnavailableError,
     DuplicateKeyError,
@@ -396,6 +399,55 @@ async def test_one_row_writes_on_sqlite_wait_for_the_write_lock(
         await database.dispose()
 
 
+async def test_dispose_waits_for_a_given_up_sqlite_write_to_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A create cancelled while it waits for the write lock waits on in its thread:
+    # interrupt() does not cut a wait short. When the lock comes free, the interrupt
+    # stops it before it writes. dispose() returns only once that has happened (its
+    # thread has ended): nothing is written afterwards, and no thread calls back into
+    # an event loop that may be closed by then.
+    database = await sqlite_file_database(tmp_path / "given-up.db", Note, monkeypatch)
+    holding, done = asyncio.Event(), asyncio.Event()
+
+    async def holder() -> None:
+        async with database.transaction():
+            await Note.create(text="holder", code="held")
+            holding.set()
+            await done.wait()
+
+    held = asyncio.create_task(holder())
+    try:
+        await holding.wait()
+        for number, unit in enumerate((contextlib.nullcontext(), database.transaction())):
+            with pytest.raises(TimeoutError):  # an own create, then one in a unit of work
+                async with asyncio.timeout(0.2), unit:
+                    await Note.create(text="given up", code=f"late{number}")
+        assert not await released_threads_ended(within=0)  # both wait for the lock
+    finally:
+        done.set()
+        await held
+    await database.dispose()
+    assert await released_threads_ended(within=0)
+    assert await fetch_column(database, Note, "code") == ["held"]
+    await database.dispose()
+
+
+def test_a_statement_queued_on_a_given_up_sqlite_connection_never_starts(tmp_path: Path) -> None:
+    # interrupt() stops only a statement that is running; one still queued for the
+    # driver's thread when its caller gave up is refused when its turn comes.
+    connection = sqlite3.connect(tmp_path / "queued.db", factory=DeferringConnection)
+    connection.isolation_level = None
+    try:
+        run_statement(connection, "CREATE TABLE t (x)", None, False)
+        connection.given_up = True
+        with pytest.raises(sqlite3.OperationalError, match="interrupted"):
+            run_statement(connection, "INSERT INTO t VALUES (1)", None, False)
+        assert connection.execute("SELECT count(*) FROM t").fetchone() == (0,)
+    finally:
+        connection.close()
+
+
 def _dbapi_state(dbapi_connection: Any, dialect: str) -> tuple[bool, bool]:
     """(a transaction is open, the driver adapter is in autocommit) on a pooled connection."""
     if dialect == "postgresql":
@@ -482,6 +534,10 @@ async def test_a_one_row_write_cancelled_while_it_waits_holds_nothing(db: Databa
     finally:
         done.set()
         await held
+        # On SQLite the given-up statements still wait in their threads for the lock
+        # the holder just let go, and then run (and fail on the holder's key): dispose()
+        # waits for them, so that nothing of them lands in a later test.
+        await db.dispose()
     assert db.checked_out() == 0  # type: ignore[attr-defined]
     async with asyncio.timeout(5):  # nothing of the cancelled statement is in the way
         await Note.create(text="after", code="after")

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from . import _registry
 from ._begin import autocommit_bind, autocommit_is_free
+from ._dialects import wait_for_given_up_work
 from ._engine import build_engine, build_sessionmaker
 from ._pinned import PinnableSessions
 from ._read_after import tracking_session_class
@@ -318,6 +319,10 @@ class Database(RequestSessions, PinnableSessions, ReadRouting):
         """Close every pooled connection (the replicas' too). The database can be used
         again afterwards.
 
+        On SQLite it also waits, at most 10 s, for the statements of calls cancelled
+        while they waited for the write lock: such a statement still runs if it gets
+        the lock within the busy timeout, and nothing must be written after this.
+
         Example:
             >>> run(db.dispose())
             >>> run(User.create(email="after-dispose@example.com")).id is not None
@@ -327,6 +332,7 @@ class Database(RequestSessions, PinnableSessions, ReadRouting):
             await self._engine.dispose()
             if self._autocommit is not None and self._autocommit.pool is not self._engine.pool:
                 await self._autocommit.dispose()  # MySQL/MariaDB's pool of its own
+            await wait_for_given_up_work(self._engine)
         if self._replica_set is not None:
             await self._replica_set.dispose()
 

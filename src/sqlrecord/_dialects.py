@@ -9,13 +9,22 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ._begin import AUTOCOMMIT_OPTION, IMMEDIATE_OPTION
-from ._internals import release_sqlite_lock, sqlite3_connection_of, use_one_hop_cursors
+from ._internals import (
+    release_sqlite_lock,
+    released_threads_ended,
+    sqlite3_connection_of,
+    use_one_hop_cursors,
+)
 from ._mysql_transactions import end_open_transactions_only
 from ._sqlite_connection import DeferringConnection, begin, sqlite_file
 from ._sqlite_locks import note_checkin, note_checkout
 from ._text_match import SQLITE_FUNCTIONS
 
-__all__ = ["adapt_url", "dialect_connect_args", "install_dialect_fixes"]
+__all__ = ["adapt_url", "dialect_connect_args", "install_dialect_fixes", "wait_for_given_up_work"]
+
+#: How long :func:`wait_for_given_up_work` waits at most: longer than the busy timeout
+#: sqlrecord sets (5 s), the longest a given-up statement waits for the write lock.
+GIVEN_UP_WORK_SECONDS = 10.0
 
 
 def adapt_url(url: URL) -> URL:
@@ -31,6 +40,22 @@ def dialect_connect_args(url: URL) -> dict[str, Any]:
     if url.get_backend_name() == "sqlite":
         return {"check_same_thread": False, "factory": DeferringConnection}
     return {}
+
+
+async def wait_for_given_up_work(engine: AsyncEngine) -> None:
+    """SQLite: wait, at most :data:`GIVEN_UP_WORK_SECONDS`, for the statements of the
+    connections given up mid-statement (cancelled callers) to end in their threads.
+
+    A statement that was waiting for another writer's lock when its caller gave up
+    still runs if it gets the lock within the busy timeout (``interrupt()`` does not
+    reach a wait). A disposed database must not be written to afterwards, and each
+    thread ends by handing its result to the event loop, which must still be open.
+
+    Example:
+        >>> run(wait_for_given_up_work(db.engine))  # nothing given up: returns at once
+    """
+    if engine.dialect.name == "sqlite":
+        await released_threads_ended(GIVEN_UP_WORK_SECONDS)
 
 
 def install_dialect_fixes(

@@ -61,6 +61,9 @@ class DeferringConnection(sqlite3.Connection):
     #: connection's ``total_changes`` when it began.
     immediate: bool = False
     changes_at_begin: int = 0
+    #: Set when the connection is given up mid-statement (``release_sqlite_lock``): a
+    #: statement still queued for its thread must not start.
+    given_up: bool = False
 
     def cursor(self, factory: Any = None) -> Any:
         return super().cursor(factory or _DeferringCursor)
@@ -171,6 +174,9 @@ def run_statement(
         (['?'], [(7,)])
         >>> connection.close()
     """
+    if getattr(connection, "given_up", False):
+        # Its caller has gone (cancelled); interrupt() reaches only a running statement.
+        raise sqlite3.OperationalError("interrupted")
     cursor = connection.cursor()
     try:
         if many:

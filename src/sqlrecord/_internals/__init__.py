@@ -46,6 +46,7 @@ __all__ = [
     "mark_inserted",
     "register_inserted",
     "release_sqlite_lock",
+    "released_threads_ended",
     "savepoint_hidden",
     "sqlite3_connection_of",
     "tables_from_attributes",
@@ -134,6 +135,7 @@ from .aiosqlite import (  # noqa: E402
     OneHopConnection,
     OneHopCursor,
     release_sqlite_lock,
+    released_threads_ended,
     sqlite3_connection_of,
     use_one_hop_cursors,
 )

@@ -12,6 +12,8 @@ import asyncio
 import collections
 import contextlib
 import sqlite3
+import threading
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,9 +27,14 @@ __all__ = [
     "OneHopConnection",
     "OneHopCursor",
     "release_sqlite_lock",
+    "released_threads_ended",
     "sqlite3_connection_of",
     "use_one_hop_cursors",
 ]
+
+#: The driver threads of the connections :func:`release_sqlite_lock` gave up, while they
+#: live (a running thread is held by ``threading`` itself).
+_RELEASED_THREADS: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
 
 
 def sqlite3_connection_of(driver: Any) -> sqlite3.Connection | None:
@@ -61,7 +68,9 @@ def release_sqlite_lock(dbapi_connection: Any) -> None:
     and its lock, until the garbage collector finalises them. So: interrupt the
     statement (thread-safe), queue a ROLLBACK and the close on the driver's thread,
     and tell aiosqlite the connection is gone, so that SQLAlchemy's close returns at
-    once and the thread ends after the queued work.
+    once and the thread ends after the queued work. A statement still queued for the
+    thread, not yet started, is refused when its turn comes (``given_up``, read by
+    ``_sqlite_connection.run_statement``): ``interrupt()`` does not reach it.
 
     Uses aiosqlite's private ``_connection``, its work queue ``_tx``, its ``_running``
     flag and stop sentinel and, before aiosqlite 0.22.1 (which made it ``stop()``),
@@ -88,6 +97,10 @@ def release_sqlite_lock(dbapi_connection: Any) -> None:
             return
     else:
         return
+    if isinstance(sqlite_connection, DeferringConnection):
+        sqlite_connection.given_up = True  # a statement not yet started never starts
+    # A running statement stops; one waiting for another writer's lock waits on (the
+    # wait is not cut short) and stops when it gets the lock.
     sqlite_connection.interrupt()
 
     def rollback_close_and_stop() -> object:
@@ -99,10 +112,35 @@ def release_sqlite_lock(dbapi_connection: Any) -> None:
         return _STOP_RUNNING_SENTINEL  # from 0.22.1: the thread ends after this
 
     work_queue.put_nowait((done, rollback_close_and_stop))
+    thread = getattr(driver, "_thread", driver)  # aiosqlite 0.22's; before, the connection
+    if isinstance(thread, threading.Thread):
+        _RELEASED_THREADS.add(thread)
     driver._connection = None  # aiosqlite's close() is now a no-op that does not wait
     driver._running = False
     if stop_before_0_22_1 is not None:
         stop_before_0_22_1()  # its thread ends once the queue is done
+
+
+async def released_threads_ended(within: float) -> bool:
+    """Wait until the driver thread of every connection :func:`release_sqlite_lock` gave
+    up has ended, waiting at most ``within`` seconds; ``True`` when none is left.
+
+    Such a thread may still be running the statement its caller gave up on: one that
+    waits for another writer's lock runs when it gets the lock, within the busy
+    timeout. When it ends, it hands its result to the event loop the statement was
+    sent from (aiosqlite's private ``_thread``, or the connection itself before 0.22,
+    which was the thread); waiting here keeps that loop running until then.
+
+    Example:
+        >>> run(released_threads_ended(within=1.0))
+        True
+    """
+    deadline = asyncio.get_running_loop().time() + within
+    while any(thread.is_alive() for thread in list(_RELEASED_THREADS)):
+        if asyncio.get_running_loop().time() >= deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True
 
 
 # -- one hand-off per statement -------------------------------------------------
