@@ -17,7 +17,7 @@ import datetime as dt
 import decimal
 import logging
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -399,15 +399,10 @@ async def test_one_row_writes_on_sqlite_wait_for_the_write_lock(
         await database.dispose()
 
 
-async def test_dispose_waits_for_a_given_up_sqlite_write_to_end(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # A create cancelled while it waits for the write lock waits on in its thread:
-    # interrupt() does not cut a wait short. When the lock comes free, the interrupt
-    # stops it before it writes. dispose() returns only once that has happened (its
-    # thread has ended): nothing is written afterwards, and no thread calls back into
-    # an event loop that may be closed by then.
-    database = await sqlite_file_database(tmp_path / "given-up.db", Note, monkeypatch)
+@contextlib.asynccontextmanager
+async def _note_held(database: Database) -> AsyncIterator[None]:
+    """A unit of work that has written the note coded "held" (on SQLite: that holds the
+    write lock) and stays open while the block runs; it commits when the block ends."""
     holding, done = asyncio.Event(), asyncio.Event()
 
     async def holder() -> None:
@@ -419,14 +414,27 @@ async def test_dispose_waits_for_a_given_up_sqlite_write_to_end(
     held = asyncio.create_task(holder())
     try:
         await holding.wait()
+        yield
+    finally:
+        done.set()
+        await held
+
+
+async def test_dispose_waits_for_a_given_up_sqlite_write_to_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A create cancelled while it waits for the write lock waits on in its thread:
+    # interrupt() does not cut a wait short. When the lock comes free, the interrupt
+    # stops it before it writes. dispose() returns only once that has happened (its
+    # thread has ended): nothing is written afterwards, and no thread calls back into
+    # an event loop that may be closed by then.
+    database = await sqlite_file_database(tmp_path / "given-up.db", Note, monkeypatch)
+    async with _note_held(database):
         for number, unit in enumerate((contextlib.nullcontext(), database.transaction())):
             with pytest.raises(TimeoutError):  # an own create, then one in a unit of work
                 async with asyncio.timeout(0.2), unit:
                     await Note.create(text="given up", code=f"late{number}")
         assert not await released_threads_ended(within=0)  # both wait for the lock
-    finally:
-        done.set()
-        await held
     await database.dispose()
     assert await released_threads_ended(within=0)
     assert await fetch_column(database, Note, "code") == ["held"]
@@ -507,17 +515,7 @@ async def test_a_one_row_write_cancelled_while_it_waits_holds_nothing(db: Databa
     # A unit of work holds what the INSERT needs (the row of its unique key; on
     # SQLite, the write lock), so the own INSERT is mid-statement, waiting, when its
     # caller gives up.
-    holding, done = asyncio.Event(), asyncio.Event()
-
-    async def holder() -> None:
-        async with db.transaction():
-            await Note.create(text="holder", code="held")
-            holding.set()
-            await done.wait()
-
-    held = asyncio.create_task(holder())
-    try:
-        await holding.wait()
+    async with _note_held(db):
         started = asyncio.get_running_loop().time()
         with StatementLog(db) as log, writes_seen(db) as seen, pytest.raises(TimeoutError):
             async with asyncio.timeout(0.3):
@@ -531,13 +529,10 @@ async def test_a_one_row_write_cancelled_while_it_waits_holds_nothing(db: Databa
         # Each caller got control back at once, not after SQLite's 5 s busy timeout
         # (closing a connection used to wait for the statement it had given up on).
         assert asyncio.get_running_loop().time() - started < 5
-    finally:
-        done.set()
-        await held
-        # On SQLite the given-up statements still wait in their threads for the lock
-        # the holder just let go, and then run (and fail on the holder's key): dispose()
-        # waits for them, so that nothing of them lands in a later test.
-        await db.dispose()
+    # On SQLite the given-up statements still wait in their threads for the lock the
+    # holder just let go, and then stop (or fail on the holder's key): dispose() waits
+    # for them, so that nothing of them lands in a later test.
+    await db.dispose()
     assert db.checked_out() == 0  # type: ignore[attr-defined]
     async with asyncio.timeout(5):  # nothing of the cancelled statement is in the way
         await Note.create(text="after", code="after")
