@@ -1,8 +1,10 @@
 """Doctest namespace for the examples in sqlrecord's docstrings.
 
-Docstring examples see ``db`` (a SQLite file database), two models, ``User``
-and ``Post``, with their tables, and ``run`` to await a coroutine (doctest has
-no top-level ``await`` on Python 3.11). Tables are emptied before each example.
+Docstring examples see ``db`` (a SQLite file database), the models ``User``,
+``Post`` and ``Memo`` (BaseModelMixin's, with their timestamps) and ``Label`` (a
+plain one: nothing the database computes), with their tables, and ``run`` to await
+a coroutine (doctest has no top-level ``await`` on Python 3.11). Tables are emptied
+before each example.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.pool import NullPool
 
-from sqlrecord import BaseModelMixin, Database, Q, SoftDeleteMixin
+from sqlrecord import BaseModelMixin, CRUDMixin, Database, Q, SoftDeleteMixin
 
 _T = TypeVar("_T")
 doc_db = Database(default=False)
@@ -55,6 +57,14 @@ class Memo(SoftDeleteMixin, BaseModelMixin, DocBase):
     text: Mapped[str] = mapped_column(String(100))
 
 
+class Label(CRUDMixin, DocBase):
+    __tablename__ = "doc_labels"
+    __database__ = doc_db
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(40))
+
+
 def run(awaitable: Awaitable[_T]) -> _T:
     """Await one coroutine or query to completion (a fresh event loop; NullPool keeps none)."""
 
@@ -65,7 +75,7 @@ def run(awaitable: Awaitable[_T]) -> _T:
 
 
 async def _reset() -> None:
-    tables = [User.__table__, Post.__table__, Memo.__table__]
+    tables = [User.__table__, Post.__table__, Memo.__table__, Label.__table__]
     async with doc_db.engine.begin() as connection:
         await connection.run_sync(lambda sync: DocBase.metadata.create_all(sync, tables=tables))
         for table in reversed(tables):
@@ -86,5 +96,5 @@ def _doctest_namespace(
         )
     run(_reset())
     namespace = request.getfixturevalue("doctest_namespace")
-    namespace.update(db=doc_db, User=User, Post=Post, Memo=Memo, Q=Q, run=run)
+    namespace.update(db=doc_db, User=User, Post=Post, Memo=Memo, Label=Label, Q=Q, run=run)
     yield

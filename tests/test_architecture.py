@@ -57,8 +57,11 @@ def test_the_planner_decides_alone() -> None:
     # plans out; nothing else decides a route.
     tool = _graph_tool()
     graph = tool.imports()
-    for proof in ("sqlrecord._one_statement", "sqlrecord._unwatched"):
-        users = {module for module, targets in graph.items() if proof in targets}
-        assert users <= {"sqlrecord._plan", "sqlrecord._scope"}, (proof, users)
-    planners = {module for module, targets in graph.items() if "sqlrecord._plan" in targets}
-    assert planners == {"sqlrecord._scope"}
+    planner = {"sqlrecord._plan", "sqlrecord._plan_rows"}
+    proofs = ("sqlrecord._one_statement", "sqlrecord._unwatched", "sqlrecord._unwatched_by_key")
+    for proof in proofs:
+        users = {module for module, targets in graph.items() if proof in targets} - set(proofs)
+        assert users <= planner | {"sqlrecord._scope"}, (proof, users)
+    for part in planner:
+        users = {module for module, targets in graph.items() if part in targets} - planner
+        assert users == {"sqlrecord._scope"}, (part, users)

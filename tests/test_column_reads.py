@@ -14,7 +14,8 @@ from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, with_loader_criteria
 
 from sqlrecord import Database
-from sqlrecord._plan import FAST_PATHS_OFF, Route
+from sqlrecord._plan import Route
+from sqlrecord._plan_rules import FAST_PATHS_OFF
 
 from .models import User
 from .test_one_statement import plans_logged

@@ -17,14 +17,6 @@ from sqlalchemy import create_engine, delete, event, insert, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from sqlrecord._plan import (
-    FAST_PATHS_OFF,
-    NO_FREE_AUTOCOMMIT,
-    ONE_WRITE_STATEMENT,
-    PINNED,
-    SAVEPOINTS_OFF,
-    SERVED,
-    SERVED_WRITE,
-    STREAMING,
     Plan,
     Route,
     Savepoint,
@@ -37,6 +29,16 @@ from sqlrecord._plan import (
     plan_query_write,
     plan_read,
     plan_statement_write,
+)
+from sqlrecord._plan_rules import (
+    FAST_PATHS_OFF,
+    NO_FREE_AUTOCOMMIT,
+    ONE_WRITE_STATEMENT,
+    PINNED,
+    SAVEPOINTS_OFF,
+    SERVED,
+    SERVED_WRITE,
+    STREAMING,
 )
 
 from .models import Article, Dog, Invoice, Note, Post, User

@@ -19,7 +19,8 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from sqlrecord import Count, Database, F
-from sqlrecord._plan import ONE_WRITE_STATEMENT, Transaction
+from sqlrecord._plan import Transaction
+from sqlrecord._plan_rules import ONE_WRITE_STATEMENT
 from sqlrecord.exceptions import DuplicateKeyError
 
 from .helpers import StatementLog, count_rows, fetch_column

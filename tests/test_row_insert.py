@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.orm import Mapper, Session
 
 from sqlrecord import Database
-from sqlrecord._plan import FAST_PATHS_OFF, SERVED_WRITE, Route
+from sqlrecord._plan import Route
+from sqlrecord._plan_rules import FAST_PATHS_OFF, SERVED_WRITE
 from sqlrecord._unwatched import why_row_insert_differs
 from sqlrecord.exceptions import DuplicateKeyError
 
@@ -33,6 +34,12 @@ def _own_route(db: Database) -> Route:
     """An own session's INSERT: on a connection of its own in autocommit, where that is
     free (every database by default), else through the session, in its transaction."""
     return Route.CONNECTION_INSERT if autocommits(db) else Route.CORE_INSERT
+
+
+def _own_update_route(db: Database) -> Route:
+    """An own session's UPDATE of a loaded object: on a connection of its own in
+    autocommit, where that is free; else the flush, in the session's transaction."""
+    return Route.CONNECTION_UPDATE if autocommits(db) else Route.ORM_FLUSH
 
 
 def _left(obj: Any) -> dict[str, Any]:
@@ -115,10 +122,10 @@ async def test_save_of_a_new_object_takes_it_too(
         "mm",
         ["mm"],
     )
-    reading.note = "changed after"  # a detached object with a key: the flush updates it
+    reading.note = "changed after"  # a detached object with a key: its row is updated
     with plans_logged(caplog, Reading) as plans:
         await reading.save()
-    assert [plan.route for plan in plans] == [Route.ORM_FLUSH]
+    assert [plan.route for plan in plans] == [_own_update_route(db)]
     assert (await Reading.get(reading.id)).note == "changed after"
 
 

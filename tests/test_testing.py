@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from sqlrecord import Database
 from sqlrecord._pinned import CONCURRENT_USE
-from sqlrecord._plan import PINNED, Plan, Transaction
+from sqlrecord._plan import Plan, Transaction
+from sqlrecord._plan_rules import PINNED
 from sqlrecord.exceptions import ConfigurationError, DatabaseUnavailableError, DuplicateKeyError
 from sqlrecord.testing import rolled_back
 

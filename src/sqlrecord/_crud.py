@@ -159,6 +159,8 @@ class CRUDMixin(BulkMixin, QueryMixin, SerializeMixin, ObjectMixin):
         snapshot = Snapshot(self)  # a failed delete expires the object: put it back
         try:
             async with scope as s:
+                if await scope.write_row(self, delete=True):
+                    return  # one DELETE by key, on a connection of its own
                 await scope.begin_delete()  # it may load related rows before the DELETE
                 held = s.sync_session.identity_map.get(state.key)
                 victim = held if held is not None else self

@@ -269,7 +269,7 @@ class Database(RequestSessions, PinnableSessions, ReadRouting):
         Example:
             >>> sorted(table.name for metadata in db.metadata() for table in metadata.sorted_tables
             ...        if table.name.startswith("doc_"))
-            ['doc_memos', 'doc_posts', 'doc_users']
+            ['doc_labels', 'doc_memos', 'doc_posts', 'doc_users']
         """
         return _registry.metadata_for(self)
 

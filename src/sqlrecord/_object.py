@@ -359,7 +359,7 @@ async def _flush_into(scope: SessionScope, obj: Any, computed: list[str]) -> Non
         return
     held = sync_session.identity_map.get(state.key) if state.key is not None else None
     if state.session_id is None and held is None:
-        if state.key is None and not computed and await scope.insert_row(obj):
+        if not computed and await scope.write_row(obj):
             return
         session.add(obj)
         await scope.flush(obj)

@@ -28,29 +28,29 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
 from ._one_statement import (
-    dialect_of,
     why_not_alone,
     why_not_one_statement,
     why_not_one_write_statement,
 )
+from ._plan_rules import (
+    FAST_PATHS_OFF,
+    MANY_STATEMENTS,
+    ONE_WRITE_STATEMENT,
+    SERVED,
+    STREAMING,
+    own_statement,
+    own_write,
+    served_write,
+)
 from ._plan_types import Plan, Route, Savepoint, Transaction
 from ._unit_facts import UnitFacts
-from ._unwatched import (
-    RowInsert,
-    TableRows,
-    why_orm_read,
-    why_row_insert_differs,
-    why_session_watched,
-    why_watched,
-)
+from ._unwatched import TableRows, why_orm_read, why_watched
 
 __all__ = [
     "Plan",
@@ -67,60 +67,10 @@ __all__ = [
     "plan_pending_write",
     "plan_query_write",
     "plan_read",
-    "plan_row_insert",
     "plan_statement_write",
 ]
 
 logger = logging.getLogger("sqlrecord.plan")
-
-
-# Why a shortcut was not taken: the first condition that ruled it out.
-FAST_PATHS_OFF = "Database(fast_paths=False): plain session work"
-NO_FREE_AUTOCOMMIT = (
-    "Database(autocommit_pool=False) on MySQL/MariaDB: switching a connection to autocommit "
-    "costs round trips"
-)
-STREAMING = "a server-side cursor (stream) needs a transaction"
-SERVED = "the caller's session"
-SERVED_WRITE = "the caller's session: the write stands or falls alone"
-SAVEPOINTS_OFF = "db.transaction(savepoints=False): the unit stands or falls together"
-MANY_STATEMENTS = "may be more than one statement: a failure must undo the rest"
-PINNED = "sqlrecord.testing: the session joins the test's transaction, in a SAVEPOINT"
-ONE_WRITE_STATEMENT = "one UPDATE or DELETE statement, sent alone: a transaction by itself"
-
-
-def _own_statement(unit: UnitFacts) -> tuple[Transaction, str]:
-    """The transaction of an own session's single statement, and why."""
-    if not unit.fast_paths:
-        return Transaction.OWN, FAST_PATHS_OFF
-    if unit.pinned:
-        return Transaction.OWN, PINNED
-    if not unit.autocommit:
-        return Transaction.OWN, NO_FREE_AUTOCOMMIT
-    return Transaction.AUTOCOMMIT, "one statement: a transaction by itself"
-
-
-def _own_write(
-    unit: UnitFacts, begun: str | None, why_not_alone: Callable[[], str | None], alone: str
-) -> tuple[Transaction, str]:
-    """The transaction of an own session's write, and why: autocommit where it is
-    allowed, the session has not ``begun`` (else: why it began) and the proof
-    ``why_not_alone`` finds nothing (``alone`` says what was proved)."""
-    transaction, why = _own_statement(unit)
-    if transaction is not Transaction.AUTOCOMMIT:
-        return transaction, why
-    if begun is not None:
-        return Transaction.OWN, begun
-    reason = why_not_alone()
-    if reason is not None:
-        return Transaction.OWN, reason
-    return Transaction.AUTOCOMMIT, alone
-
-
-def _served_write(operation: str, model: str, route: Route, unit: UnitFacts) -> Plan:
-    if unit.savepoints_off:
-        return Plan(operation, model, route, Transaction.SERVED, Savepoint.NONE, SAVEPOINTS_OFF)
-    return Plan(operation, model, route, Transaction.SERVED, Savepoint.ORM, SERVED_WRITE)
 
 
 def plan_read(
@@ -146,7 +96,7 @@ def _read(operation: str, name: str, served: bool, unit: UnitFacts, cursor: bool
         return Plan(
             operation, name, Route.ORM_STATEMENT, Transaction.OWN, Savepoint.NONE, STREAMING
         )
-    transaction, why = _own_statement(unit)
+    transaction, why = own_statement(unit)
     return Plan(operation, name, Route.ORM_STATEMENT, transaction, Savepoint.NONE, why)
 
 
@@ -217,7 +167,7 @@ def plan_statement_write(
 @functools.cache
 def _statement_write(operation: str, name: str, served: bool, unit: UnitFacts) -> Plan:
     if served:
-        return _served_write(operation, name, Route.ORM_STATEMENT, unit)
+        return served_write(operation, name, Route.ORM_STATEMENT, unit)
     return Plan(
         operation, name, Route.ORM_STATEMENT, Transaction.OWN, Savepoint.NONE, MANY_STATEMENTS
     )
@@ -261,52 +211,10 @@ def plan_flush(
     """
     name = type(obj).__name__
     if served:
-        return _served_write(operation, name, Route.ORM_FLUSH, unit)
+        return served_write(operation, name, Route.ORM_FLUSH, unit)
     prove = functools.partial(why_not_one_statement, session, obj)
-    transaction, why = _own_write(unit, begun, prove, "one statement writing this object alone")
+    transaction, why = own_write(unit, begun, prove, "one statement writing this object alone")
     return Plan(operation, name, Route.ORM_FLUSH, transaction, Savepoint.NONE, why)
-
-
-def plan_row_insert(
-    operation: str,
-    obj: Any,
-    session: Session,
-    *,
-    served: bool,
-    unit: UnitFacts,
-    begun: str | None,
-) -> tuple[Plan, RowInsert] | None:
-    """A new object's save, before it is added: a Core INSERT of its row
-    (``_row_insert.py``) when the flush would provably be that one statement and nothing
-    could tell the two apart (``_unwatched.why_row_insert_differs``), in the transaction
-    and SAVEPOINT :func:`plan_flush` would choose; in autocommit, on a connection of its
-    own when nothing listens to sessions (the own session is not used); else ``None``, and
-    the flush.
-
-    Example:
-        >>> from sqlalchemy import create_engine
-        >>> engine = create_engine("sqlite://")
-        >>> engine.connect().close()  # the dialect learns the database at the first connection
-        >>> session = Session(engine)
-        >>> plan, (statement, as_row) = plan_row_insert("create", Memo(text="hi"), session,
-        ...     served=False, unit=UnitFacts(True, True, False), begun=None)
-        >>> print(plan)
-        Memo.create: Core INSERT on a connection, autocommit transaction, no SAVEPOINT (one ...)
-    """
-    if not unit.fast_paths or why_not_one_statement(session, obj) is not None:
-        return None
-    dialect = dialect_of(session, inspect(obj))
-    _, row_insert = why_row_insert_differs(obj, session, dialect)
-    if row_insert is None:
-        return None
-    name = type(obj).__name__
-    if served:
-        return _served_write(operation, name, Route.CORE_INSERT, unit), row_insert
-    transaction, why = _own_write(unit, begun, lambda: None, "one statement: its object's row")
-    route = Route.CORE_INSERT
-    if transaction is Transaction.AUTOCOMMIT and why_session_watched(session) is None:
-        route = Route.CONNECTION_INSERT  # the own session would only begin, commit and close
-    return Plan(operation, name, route, transaction, Savepoint.NONE, why), row_insert
 
 
 def plan_query_write(
@@ -333,9 +241,9 @@ def plan_query_write(
     """
     name = model.__name__
     if served:
-        return _served_write(operation, name, Route.ORM_STATEMENT, unit)
+        return served_write(operation, name, Route.ORM_STATEMENT, unit)
     prove = functools.partial(why_not_one_write_statement, session, model, statement)
-    transaction, why = _own_write(unit, begun, prove, ONE_WRITE_STATEMENT)
+    transaction, why = own_write(unit, begun, prove, ONE_WRITE_STATEMENT)
     return Plan(operation, name, Route.ORM_STATEMENT, transaction, Savepoint.NONE, why)
 
 
@@ -379,7 +287,7 @@ def plan_bulk_insert(
     route = Route.ORM_FLUSH if table_rows is None else Route.CORE_INSERT
     name = model.__name__
     if served:
-        plan = _served_write("bulk_create", name, route, unit)
+        plan = served_write("bulk_create", name, route, unit)
         return Plan(plan.operation, name, route, plan.transaction, plan.savepoint, why), table_rows
     return Plan("bulk_create", name, route, Transaction.OWN, Savepoint.NONE, why), table_rows
 

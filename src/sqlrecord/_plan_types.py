@@ -26,6 +26,11 @@ class Route(enum.Enum):
     #: A new object's row by Core's INSERT on a connection of the autocommit engine, the
     #: own session not used at all: nothing listens to sessions (an own session's save).
     CONNECTION_INSERT = "Core INSERT on a connection"
+    #: A loaded object's changed columns by Core's UPDATE by its key on a connection of the
+    #: autocommit engine, the own session not used: nothing listens to sessions.
+    CONNECTION_UPDATE = "Core UPDATE on a connection"
+    #: A loaded object's row by Core's DELETE by its key, likewise.
+    CONNECTION_DELETE = "Core DELETE on a connection"
     #: A SELECT of columns run by the session's connection: Core's rows, not the ORM's.
     CORE_READ = "Core read"
 

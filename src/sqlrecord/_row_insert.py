@@ -15,17 +15,15 @@ detached, as a closed own session leaves it.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Insert, inspect
 from sqlalchemy.engine import CursorResult
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import InstanceState, Mapper, Session
 
+from ._alone import execute_alone
 from ._internals import mark_inserted, register_inserted
 from ._plan_types import Route
 
@@ -120,19 +118,7 @@ async def insert_row_alone(
         (True, True)
     """
     table_row = as_table_row(row_of(obj))
-    connection = await bind.connect()
-    try:
-        result = await connection.execute(statement, table_row)
-        await connection.commit()  # no COMMIT is sent: the statement committed itself
-    except BaseException as error:
-        if isinstance(error, Exception):
-            with contextlib.suppress(DBAPIError):
-                await connection.close()
-        else:
-            with contextlib.suppress(Exception):
-                await asyncio.shield(connection.invalidate())
-        raise
-    await connection.close()
+    result = await execute_alone(bind, statement, table_row)
     settle_inserted(obj, table_row, result)
 
 

@@ -44,11 +44,11 @@ from ._plan import (
     plan_pending_write,
     plan_query_write,
     plan_read,
-    plan_row_insert,
     plan_statement_write,
 )
+from ._plan_rows import plan_row_delete, plan_row_insert, plan_row_update
 from ._registry import ModelDatabase, database_for
-from ._row_insert import insert_as_planned
+from ._row_write import write_as_planned
 from ._sqlite_locks import refuse_waiting_for_own_lock
 from ._translate import is_unwrapped_connection_loss, translate_errors
 from ._unit import ABORTED_MESSAGE, UnitState, abort_unit, close_session, unit_facts, unit_state
@@ -233,23 +233,25 @@ class SessionScope:
         await self._begin_as_planned()
         await session.flush()
 
-    async def insert_row(self, obj: Any) -> bool:
-        """Insert the new object ``obj``'s row by Core if the plan says so, leaving ``obj``
-        as the flush would; ``False``: not planned, nothing done (add it, :meth:`flush`)."""
-        session = self.session
-        planned = plan_row_insert(
+    async def write_row(self, obj: Any, *, delete: bool = False) -> bool:
+        """Write ``obj``'s row by Core if the plan says so (``_plan_rows``: a new object's
+        INSERT, a loaded one's UPDATE, or its DELETE), leaving ``obj`` as the flush would;
+        ``False``: not planned, nothing done (add it, :meth:`flush`)."""
+        new = inspect(obj).key is None
+        planner = plan_row_delete if delete else plan_row_insert if new else plan_row_update
+        planned = planner(
             self.plan.operation,
             obj,
-            session.sync_session,
+            self.session.sync_session,
             served=self.served,
             unit=self._facts,
             begun=self._why_begun(),
         )
         if planned is None:
             return False
-        self.plan, row_insert = planned
+        self.plan, row_write = planned
         await self._begin_as_planned()
-        await insert_as_planned(self.plan.route, self.session, self._database, obj, row_insert)
+        await write_as_planned(self.plan.route, self.session, self._database, obj, row_write)
         return True
 
     async def execute_columns(self, statement: Executable) -> Result[Any]:

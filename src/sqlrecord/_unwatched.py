@@ -35,6 +35,7 @@ __all__ = [
     "TableRows",
     "computed_on_insert",
     "insert_statement",
+    "why_not_plain_table",
     "why_orm_read",
     "why_row_insert_differs",
     "why_session_watched",
@@ -111,7 +112,14 @@ def _why_watched(mapper: Mapper[Any], session: Session) -> str | None:
     return None
 
 
-def _why_not_plain_table(model: type[Any], mapper: Mapper[Any]) -> str | None:
+def why_not_plain_table(model: type[Any], mapper: Mapper[Any]) -> str | None:
+    """Why Core could not write ``model``'s rows as the flush writes them: not a plain
+    table, inheritance, a version counter, a dataclass; ``None`` when it could.
+
+    Example:
+        >>> why_not_plain_table(Memo, inspect(Memo)) is None
+        True
+    """
     if not isinstance(mapper.local_table, Table):
         return "the model is not mapped to a plain table"
     if mapper.inherits is not None or mapper.polymorphic_on is not None:
@@ -125,7 +133,7 @@ def _why_not_plain_table(model: type[Any], mapper: Mapper[Any]) -> str | None:
 
 
 def _why_not_plain(model: type[Any], mapper: Mapper[Any], session: Session) -> str | None:
-    return _why_not_plain_table(model, mapper) or _why_watched(mapper, session)
+    return why_not_plain_table(model, mapper) or _why_watched(mapper, session)
 
 
 def why_watched(model: type[Any], session: Session) -> tuple[str | None, TableRows | None]:
@@ -148,7 +156,7 @@ def why_watched(model: type[Any], session: Session) -> tuple[str | None, TableRo
 @functools.cache  # per mapper: it reads the mapping only, which does not change
 def _table_rows(mapper: Mapper[Any]) -> TableRows:
     table = mapper.local_table
-    assert isinstance(table, Table)  # checked by _why_not_plain_table
+    assert isinstance(table, Table)  # checked by why_not_plain_table
     column_of: dict[str, Column[Any]] = {}
     for prop in mapper.column_attrs:
         column = prop.columns[0]
@@ -206,7 +214,7 @@ def why_row_insert_differs(
     """
     model = type(obj)
     mapper: Mapper[Any] = inspect(model)
-    reason = _why_not_plain_table(model, mapper) or _why_flush_watched(mapper, session)
+    reason = why_not_plain_table(model, mapper) or _why_flush_watched(mapper, session)
     if reason is not None:
         return reason, None
     table, as_table_row = _table_rows(mapper)

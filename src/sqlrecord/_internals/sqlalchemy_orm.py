@@ -26,7 +26,10 @@ __all__ = [
     "guard_relationship_loads",
     "has_checked_out_connection",
     "listener_count",
+    "loaded_value_unchanged",
+    "mark_deleted",
     "mark_inserted",
+    "mark_updated",
     "register_inserted",
     "savepoint_hidden",
 ]
@@ -122,6 +125,58 @@ def mark_inserted(state: InstanceState[Any], key: tuple[Any, ...]) -> None:
         (True, False, History(added=(), unchanged=['hi'], deleted=()))
     """
     state.key = key
+    # What Session._register_persistent does for a flushed state (one state, no session).
+    state._commit_all(state.dict)
+
+
+def loaded_value_unchanged(state: InstanceState[Any], key: str, loaded: Any) -> bool:
+    """Whether attribute ``key`` of ``state`` holds a value equal to ``loaded``, the value it
+    was loaded with, as the flush compares them (the attribute's ``AttributeImpl.is_equal``,
+    which follows the column type's comparator): the flush writes only the ones that differ.
+
+    Example:
+        >>> from sqlalchemy import inspect
+        >>> memo = Memo(text="hi")
+        >>> loaded_value_unchanged(inspect(memo), "text", "hi")
+        True
+        >>> loaded_value_unchanged(inspect(memo), "text", "hello")
+        False
+    """
+    return state.manager[key].impl.is_equal(state.dict[key], loaded) is True
+
+
+def mark_deleted(state: InstanceState[Any]) -> None:
+    """Leave a detached object's ``state``, whose row was just deleted by its key, as a
+    flush of that DELETE and the session's commit leave it: deleted, in no session.
+
+    Example:
+        >>> from sqlalchemy import inspect
+        >>> from sqlalchemy.orm import make_transient_to_detached
+        >>> memo = Memo(id=7, text="hi")
+        >>> make_transient_to_detached(memo)
+        >>> mark_deleted(inspect(memo))
+        >>> inspect(memo).was_deleted, inspect(memo).detached
+        (True, True)
+    """
+    # What Session._remove_newly_deleted does, and the commit's detach keeps.
+    state._deleted = True
+
+
+def mark_updated(state: InstanceState[Any]) -> None:
+    """Leave a detached object's ``state``, whose changed values were just written by its
+    key, as a flush of that UPDATE leaves it once its session is closed: its loaded values
+    committed (no history, nothing modified), in no session.
+
+    Example:
+        >>> from sqlalchemy import inspect
+        >>> from sqlalchemy.orm import make_transient_to_detached
+        >>> memo = Memo(id=7, text="hi")
+        >>> make_transient_to_detached(memo)
+        >>> memo.text = "hello"
+        >>> mark_updated(inspect(memo))
+        >>> inspect(memo).modified, inspect(memo).attrs.text.history
+        (False, History(added=(), unchanged=['hello'], deleted=()))
+    """
     # What Session._register_persistent does for a flushed state (one state, no session).
     state._commit_all(state.dict)
 

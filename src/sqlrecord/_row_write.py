@@ -1,0 +1,42 @@
+"""An object's row written by Core as its plan's route says (``_plan_rows.py``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ._plan_types import Route
+from ._row_by_key import delete_row_alone, update_row_alone
+from ._row_insert import insert_as_planned
+
+if TYPE_CHECKING:
+    from ._registry import ModelDatabase
+
+__all__ = ["write_as_planned"]
+
+
+async def write_as_planned(
+    route: Route, session: AsyncSession, database: ModelDatabase | None, obj: Any, row_write: Any
+) -> None:
+    """Write ``obj``'s row by ``row_write``, what the planner gave with ``route``: a Core
+    UPDATE or DELETE and its parameters on a connection of ``database``'s autocommit
+    engine (``Route.CONNECTION_UPDATE``, ``Route.CONNECTION_DELETE``: ``_row_by_key.py``),
+    else a Core INSERT and its row converter (``_row_insert.py``).
+
+    Example:
+        >>> from sqlalchemy.orm import Session
+        >>> from sqlrecord._unwatched import why_row_insert_differs
+        >>> memo = Memo(text="hi")
+        >>> _, row_insert = why_row_insert_differs(memo, Session(), db.engine.dialect)
+        >>> run(write_as_planned(Route.CONNECTION_INSERT, db.sessionmaker(), db, memo,
+        ...                      row_insert))
+        >>> memo.id > 0
+        True
+    """
+    if route in (Route.CONNECTION_UPDATE, Route.CONNECTION_DELETE):
+        assert database is not None  # an own session's
+        by_key = update_row_alone if route is Route.CONNECTION_UPDATE else delete_row_alone
+        await by_key(database._autocommit_engine, obj, row_write)
+        return
+    await insert_as_planned(route, session, database, obj, row_write)
