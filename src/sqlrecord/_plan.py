@@ -1,4 +1,6 @@
-"""The one place that decides how a model call reaches the database.
+"""The one place that decides how a model call reaches the database (with
+``_plan_rows.py``, its part for an object's row written by Core, and the rules both
+share in ``_plan_rules.py``).
 
 Every call sqlrecord makes is the ORM's own work (``session.get``, ``add`` and
 ``flush``, ``execute``); what varies is the *route*, the *transaction* around it
@@ -14,7 +16,8 @@ only when it is provably one statement (a flush of one object, an UPDATE or
 DELETE by query); anything else gets BEGIN and COMMIT. A shortcut past the ORM is
 taken only where nothing could see the difference: an identity-map hit for ``get``,
 a Core INSERT for a ``bulk_create`` of a model nothing watches and for a new object's
-``save`` in an own session, a Core read of columns.
+``save``, a Core UPDATE or DELETE by key for a loaded object's ``save`` or ``delete`` in
+an own session (``_plan_rows.py``), a Core read of columns.
 
 Set the logger ``sqlrecord.plan`` to DEBUG to see each call's plan.
 

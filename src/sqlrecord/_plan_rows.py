@@ -2,8 +2,9 @@
 
 Part of the planner (``_plan.py`` decides every other call, and the rules both follow):
 a new object's ``save`` may be a Core INSERT of its row, and a loaded object's ``save``
-in an own session a Core UPDATE of its changed columns, where the flush would provably
-be that one statement and nothing could tell the two apart (the proofs:
+or ``delete`` in an own session a Core UPDATE of its changed columns or a Core DELETE,
+by its key, where the flush would provably be that one statement and nothing could tell
+the two apart (the proofs:
 ``_one_statement``, ``_unwatched``, ``_unwatched_by_key``). In autocommit, where
 nothing listens to sessions, the statement goes out on a connection of its own and the
 own session is not used (it would only begin, commit and close).
@@ -52,7 +53,7 @@ def plan_row_insert(
     """A new object's save, before it is added: a Core INSERT of its row
     (``_row_insert.py``) when the flush would provably be that one statement and nothing
     could tell the two apart (``_unwatched.why_row_insert_differs``), in the transaction
-    and SAVEPOINT :func:`plan_flush` would choose; in autocommit, on a connection of its
+    and SAVEPOINT ``_plan.plan_flush`` would choose; in autocommit, on a connection of its
     own when nothing listens to sessions (the own session is not used); else ``None``, and
     the flush.
 
