@@ -125,8 +125,7 @@ def mark_inserted(state: InstanceState[Any], key: tuple[Any, ...]) -> None:
         (True, False, History(added=(), unchanged=['hi'], deleted=()))
     """
     state.key = key
-    # What Session._register_persistent does for a flushed state (one state, no session).
-    state._commit_all(state.dict)
+    mark_updated(state)  # its values committed, as for any flushed state
 
 
 def loaded_value_unchanged(state: InstanceState[Any], key: str, loaded: Any) -> bool:
