@@ -243,13 +243,21 @@ def _query_write_plan(statement: Any, session: Session | None = None, **facts: A
     ids=["update", "F", "delete", "soft-delete", "EXISTS", "versioned"],
 )
 def test_a_query_write_that_is_one_statement_runs_in_autocommit(statement: Any) -> None:
+    # Nothing listens to the session: the statement goes on a connection of its own.
     plan = _query_write_plan(statement.execution_options(**ALONE))
     assert (plan.route, plan.transaction, plan.savepoint, plan.why) == (
-        Route.ORM_STATEMENT,
+        Route.CONNECTION_STATEMENT,
         Transaction.AUTOCOMMIT,
         Savepoint.NONE,
         ONE_WRITE_STATEMENT,
     )
+
+
+def test_a_query_write_in_autocommit_keeps_a_session_something_listens_to() -> None:
+    session = Session()
+    event.listen(session, "after_commit", lambda *arguments: None)
+    plan = _query_write_plan(update(Note).values(text="b").execution_options(**ALONE), session)
+    assert (plan.route, plan.transaction) == (Route.ORM_STATEMENT, Transaction.AUTOCOMMIT)
 
 
 @pytest.mark.parametrize(

@@ -53,7 +53,7 @@ from ._plan_rules import (
 )
 from ._plan_types import Plan, Route, Savepoint, Transaction
 from ._unit_facts import UnitFacts
-from ._unwatched import TableRows, why_orm_read, why_watched
+from ._unwatched import TableRows, why_orm_read, why_session_watched, why_watched
 
 __all__ = [
     "Plan",
@@ -232,7 +232,8 @@ def plan_query_write(
 ) -> Plan:
     """An UPDATE or DELETE by query (``Query.update``, ``delete``, ``hard_delete``): in
     an own session not ``begun`` (else: why it began) it runs in autocommit only
-    when executing ``statement`` provably sends that one statement alone.
+    when executing ``statement`` provably sends that one statement alone; then, when
+    nothing listens to sessions, on a connection of its own (the own session not used).
 
     Example:
         >>> from sqlalchemy import update
@@ -240,14 +241,17 @@ def plan_query_write(
         ...     synchronize_session=False)
         >>> print(plan_query_write("update", User, statement, Session(), served=False,
         ...                        unit=UnitFacts(True, True, False), begun=None))
-        User.update: ORM statement, autocommit transaction, no SAVEPOINT (one UPDATE or DELETE ...)
+        User.update: statement on a connection, autocommit transaction, no SAVEPOINT (one ...)
     """
     name = model.__name__
     if served:
         return served_write(operation, name, Route.ORM_STATEMENT, unit)
     prove = functools.partial(why_not_one_write_statement, session, model, statement)
     transaction, why = own_write(unit, begun, prove, ONE_WRITE_STATEMENT)
-    return Plan(operation, name, Route.ORM_STATEMENT, transaction, Savepoint.NONE, why)
+    route = Route.ORM_STATEMENT
+    if transaction is Transaction.AUTOCOMMIT and why_session_watched(session) is None:
+        route = Route.CONNECTION_STATEMENT  # the own session would only begin, commit and close
+    return Plan(operation, name, route, transaction, Savepoint.NONE, why)
 
 
 def plan_delete_begin(model: type[Any]) -> str | None:

@@ -31,6 +31,9 @@ class Route(enum.Enum):
     CONNECTION_UPDATE = "Core UPDATE on a connection"
     #: A loaded object's row by Core's DELETE by its key, likewise.
     CONNECTION_DELETE = "Core DELETE on a connection"
+    #: An UPDATE or DELETE by query on a connection of the autocommit engine, the own
+    #: session not used: nothing listens to sessions.
+    CONNECTION_STATEMENT = "statement on a connection"
     #: A SELECT of columns run by the session's connection: Core's rows, not the ORM's.
     CORE_READ = "Core read"
 

@@ -126,7 +126,7 @@ class QueryWrites(QueryBuilding[M]):
         async with scope:
             options = {"synchronize_session": synchronize}
             result = await scope.execute_write(statement.execution_options(**options))
-            return int(result.rowcount)  # type: ignore[attr-defined]
+            return int(result.rowcount)
 
     def _write_scope(self, operation: str) -> SessionScope:
         return SessionScope(

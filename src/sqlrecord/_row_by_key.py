@@ -24,8 +24,7 @@ from sqlalchemy.exc import SAWarning
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm.exc import StaleDataError
 
-from ._alone import execute_alone
-from ._internals import mark_deleted, mark_updated
+from ._internals import mark_deleted, mark_updated, write_alone
 
 __all__ = ["delete_row_alone", "update_row_alone"]
 
@@ -46,7 +45,7 @@ async def update_row_alone(
         (False, 'hello')
     """
     statement, parameters = row_update
-    result = await execute_alone(bind, statement, parameters)
+    result = await write_alone(bind, statement, parameters)
     matched = result.rowcount
     if bind.dialect.supports_sane_rowcount and matched != 1:
         # The flush's own error, word for word: sqlrecord's translation knows it.
@@ -72,7 +71,7 @@ async def delete_row_alone(
         (True, True)
     """
     statement, parameters = row_delete
-    result = await execute_alone(bind, statement, parameters)
+    result = await write_alone(bind, statement, parameters)
     matched = result.rowcount
     mapper = inspect(type(obj))
     if mapper.base_mapper.confirm_deleted_rows and matched > -1 and matched != 1:

@@ -19,12 +19,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Insert, inspect
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import InstanceState, Mapper, Session
 
-from ._alone import execute_alone
-from ._internals import mark_inserted, register_inserted
+from ._internals import AloneResult, mark_inserted, register_inserted, write_alone
 from ._plan_types import Route
 
 if TYPE_CHECKING:
@@ -118,7 +116,7 @@ async def insert_row_alone(
         (True, True)
     """
     table_row = as_table_row(row_of(obj))
-    result = await execute_alone(bind, statement, table_row)
+    result = await write_alone(bind, statement, table_row)
     settle_inserted(obj, table_row, result)
 
 
@@ -137,7 +135,7 @@ def row_of(obj: Any) -> dict[str, Any]:
 def settle_inserted(
     obj: Any,
     table_row: dict[str, Any],
-    result: CursorResult[Any],
+    result: AloneResult,
     session: Session | None = None,
 ) -> None:
     """Give ``obj`` what the flush of its INSERT gives it (``table_row``, by column key,

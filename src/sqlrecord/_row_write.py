@@ -1,11 +1,16 @@
-"""An object's row written by Core as its plan's route says (``_plan_rows.py``)."""
+"""A write carried out as its plan's route says: an object's row by Core
+(``_plan_rows.py``), an UPDATE or DELETE by query (``_plan.plan_query_write``)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Executable
+from sqlalchemy.sql.dml import UpdateBase
 
+from ._internals import AloneResult, write_alone
 from ._plan_types import Route
 from ._row_by_key import delete_row_alone, update_row_alone
 from ._row_insert import insert_as_planned
@@ -13,7 +18,7 @@ from ._row_insert import insert_as_planned
 if TYPE_CHECKING:
     from ._registry import ModelDatabase
 
-__all__ = ["write_as_planned"]
+__all__ = ["write_as_planned", "write_statement_as_planned"]
 
 
 async def write_as_planned(
@@ -40,3 +45,23 @@ async def write_as_planned(
         await by_key(database._autocommit_engine, obj, row_write)
         return
     await insert_as_planned(route, session, database, obj, row_write)
+
+
+async def write_statement_as_planned(
+    route: Route, session: AsyncSession, database: ModelDatabase | None, statement: Executable
+) -> AloneResult:
+    """Execute the UPDATE or DELETE by query ``statement`` as ``route`` says: on a
+    connection of ``database``'s autocommit engine (``Route.CONNECTION_STATEMENT``), else
+    by ``session``.
+
+    Example:
+        >>> from sqlalchemy import update
+        >>> statement = update(Label).where(Label.id == 0).values(name="x")
+        >>> run(write_statement_as_planned(Route.CONNECTION_STATEMENT, db.sessionmaker(),
+        ...                                db, statement)).rowcount
+        0
+    """
+    if route is Route.CONNECTION_STATEMENT:
+        assert database is not None and isinstance(statement, UpdateBase)
+        return await write_alone(database._autocommit_engine, statement, {})
+    return cast("CursorResult[Any]", await session.execute(statement))  # a DML statement's

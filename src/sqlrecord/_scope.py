@@ -31,6 +31,7 @@ from sqlalchemy.orm import exc as orm_exc
 from sqlalchemy.sql import Executable
 
 from ._begin import holds_connection, prepare_write_session
+from ._internals import AloneResult
 from ._plan import (
     Route,
     Savepoint,
@@ -48,7 +49,7 @@ from ._plan import (
 )
 from ._plan_rows import plan_row_delete, plan_row_insert, plan_row_update
 from ._registry import ModelDatabase, database_for
-from ._row_write import write_as_planned
+from ._row_write import write_as_planned, write_statement_as_planned
 from ._sqlite_locks import refuse_waiting_for_own_lock
 from ._translate import is_unwrapped_connection_loss, translate_errors
 from ._unit import ABORTED_MESSAGE, UnitState, abort_unit, close_session, unit_facts, unit_state
@@ -265,23 +266,22 @@ class SessionScope:
         connection = await self.session.connection(bind_arguments=bind_arguments)
         return await connection.execute(statement)
 
-    async def execute_write(self, statement: Executable) -> Result[Any]:
-        """Plan an UPDATE or DELETE by query, begin as planned (in autocommit when it is
-        provably that one statement, in an own session), and execute it.
-        """
-        begun = self._why_begun()
-        session = self.session
+    async def execute_write(self, statement: Executable) -> AloneResult:
+        """Plan an UPDATE or DELETE by query, begin as planned, and execute it (in an own
+        session: in autocommit when provably that one statement, on a connection of its
+        own when nothing listens to sessions)."""
         self.plan = plan_query_write(
             self.plan.operation,
             self.model,
             statement,
-            session.sync_session,
+            self.session.sync_session,
             served=self.served,
             unit=self._facts,
-            begun=begun,
+            begun=self._why_begun(),
         )
         await self._begin_as_planned()
-        return await session.execute(statement)
+        route = self.plan.route
+        return await write_statement_as_planned(route, self.session, self._database, statement)
 
     def _why_begun(self) -> str | None:
         """Why an own session's transaction has begun already, if it has."""

@@ -4,7 +4,9 @@ terminal summary.
 
 Backends follow the suite (SQLite always; PostgreSQL and MariaDB when their URLs
 are set), except those of the other drivers (psycopg, asyncmy): the harness is
-``driver_agnostic`` (tests/conftest.py says why). Modes: ``default``, and
+``driver_agnostic`` (tests/conftest.py says why), but for its unwatched own-session
+cases, which also run on asyncmy (``driver_target``), where sqlrecord may send a
+statement through the driver itself. Modes: ``default``, and
 ``reference`` (``Database(..., fast_paths=False)``, every call through public
 SQLAlchemy API).
 """
@@ -25,13 +27,20 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from sqlrecord import Database
 
-from ..conftest import AGNOSTIC_BACKENDS, backend_url
+from ..conftest import AGNOSTIC_BACKENDS, BACKENDS, OTHER_DRIVER_BACKENDS, backend_url
 from .harness import TALLY
 from .models import MODELS, DhBase, DhSession
 
 # default: sqlrecord as shipped; reference: Database(..., fast_paths=False).
 MODES = ["default", "reference"]
 TARGETS = [f"{backend}-{mode}" for backend in AGNOSTIC_BACKENDS for mode in MODES]
+# The other MySQL driver (asyncmy), for the cases where sqlrecord sends statements through
+# the driver itself (``_internals.direct``): there the driver is part of what is compared.
+DRIVER_TARGETS = [
+    f"{backend}-default"
+    for backend in BACKENDS
+    if backend in OTHER_DRIVER_BACKENDS and backend.startswith("mysql")
+]
 
 
 def _url(backend: str, directory: Path) -> str:
@@ -93,12 +102,26 @@ async def target(
     request: pytest.FixtureRequest, harness_dir: Path
 ) -> AsyncIterator[tuple[Database, AsyncEngine, str]]:
     """(database, raw reader, "backend-mode"); the catalogue's models work in the database."""
-    backend, mode = request.param.rsplit("-", 1)  # "postgresql-psycopg-default"
+    async for opened in _target(request.param, harness_dir):
+        yield opened
+
+
+@pytest.fixture(params=DRIVER_TARGETS)
+async def driver_target(
+    request: pytest.FixtureRequest, harness_dir: Path
+) -> AsyncIterator[tuple[Database, AsyncEngine, str]]:
+    """As ``target``, on the other MySQL driver (``DRIVER_TARGETS``)."""
+    async for opened in _target(request.param, harness_dir):
+        yield opened
+
+
+async def _target(name: str, harness_dir: Path) -> AsyncIterator[tuple[Database, AsyncEngine, str]]:
+    backend, mode = name.rsplit("-", 1)  # "postgresql-psycopg-default"
     reader = await _reader(backend, harness_dir)
     database = _database(backend, mode, harness_dir)
     for model in MODELS:
         model.__database__ = database
-    yield database, reader, request.param
+    yield database, reader, name
     checked_out = database.checked_out() + reader.pool.checkedout()  # type: ignore[attr-defined]
     assert checked_out == 0, f"{checked_out} connection(s) left checked out"
 

@@ -58,4 +58,11 @@ DIFFERENCES: dict[str, str] = {
         "counts the rows after writing, and only where the driver counts an executemany's "
         "rows: on asyncpg a vanished row goes unnoticed."
     ),
+    "autocommit-cancel": (
+        "An own session's one-statement call runs in autocommit; on MySQL/MariaDB a call "
+        "cancelled after its statement was sent may still take effect (the drivers only close "
+        "the connection), where the ORM's transaction would be rolled back: one round trip "
+        "instead of three for every single-row write, and a cancelled write's outcome is "
+        "uncertain with the ORM too (a cancel after the COMMIT was sent)."
+    ),
 }

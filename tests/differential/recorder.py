@@ -1,10 +1,12 @@
 """Listeners that write down, in order, what fired while one side of a case ran.
 
-Two levels (a case's ``watch``): ``engine`` listens on the engine's transaction
-events only, which leaves sqlrecord free to take its fast paths; ``session`` adds
-the team's session hooks (transaction, flush and object lifecycle events on
-``DhSession``), which a user would register and expects to fire. The catalogue's
-own mapper events and validators always run and write to ``HOOK_LOG``.
+Three levels (a case's ``watch``): ``none`` listens to nothing, as most applications
+run (the only level at which sqlrecord may leave SQLAlchemy's ``Connection`` for the
+driver, ``_internals.direct``); ``engine`` listens on the engine's transaction events
+only, which leaves sqlrecord free to take its other fast paths; ``session`` adds the
+team's session hooks (transaction, flush and object lifecycle events on ``DhSession``),
+which a user would register and expects to fire. The catalogue's own mapper events and
+validators always run and write to ``HOOK_LOG``.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ LIFECYCLE_EVENTS = (
     "detached_to_persistent",
     "loaded_as_persistent",
 )
-WATCHES = ("engine", "session")
+WATCHES = ("none", "engine", "session")
 
 
 class EventLog:
@@ -100,8 +102,9 @@ def recording(engine: AsyncEngine, watch: str) -> Iterator[EventLog]:
     log = EventLog()
     HOOK_LOG.clear()
     installed: list[tuple[Any, str, Callable[..., None]]] = []
-    for name in ENGINE_EVENTS:
-        installed.append((engine.sync_engine, name, _engine_listener(log, name)))
+    if watch != "none":
+        for name in ENGINE_EVENTS:
+            installed.append((engine.sync_engine, name, _engine_listener(log, name)))
     if watch == "session":
         for name in SESSION_EVENTS:
             installed.append((DhSession, name, _session_listener(log, name)))

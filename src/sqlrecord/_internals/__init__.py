@@ -14,6 +14,11 @@ private names that another release may not have:
   relationship loaders, loader symbols, column attribute implementations.
 - :mod:`.sqlalchemy_core`: the traversal declaration of a custom SQL construct, the
   result columns a compiler records.
+- :mod:`.sqlalchemy_engine`: what a ``Connection`` does around one statement (its
+  parameters, its inserted key, its error, its listeners and log, the listeners of
+  its pool).
+- :mod:`.direct`: a write statement sent by the driver (MySQL), without SQLAlchemy's
+  ``Connection`` around it, doing what the ``Connection`` would do with the names above.
 - :mod:`.sqlalchemy_pool`: the queue pool's checkout, the dialect's default pool, an
   engine that lends another engine's pool.
 - :mod:`.aiosqlite`: SQLAlchemy's aiosqlite adapter and aiosqlite's connection.
@@ -29,24 +34,34 @@ __all__ = [
     "NO_VALUE",
     "SUPPORTED_AIOSQLITE",
     "SUPPORTED_SQLALCHEMY",
+    "AloneResult",
+    "DirectResult",
     "OneHopConnection",
     "OneHopCursor",
     "WatchfulQueuePool",
+    "adapted_driver_error",
+    "call_sync_api",
     "check_aiosqlite_version",
     "check_sqlalchemy_version",
     "connection_creator_of",
     "connections_opened_by",
     "default_pool_class",
     "engine_on_pool_of",
+    "event_listeners",
     "forget_result_columns",
     "guard_column_loads",
     "guard_relationship_loads",
     "has_checked_out_connection",
+    "inserted_key",
+    "invalidate_pool",
     "listener_count",
     "loaded_value_unchanged",
+    "logs_statements",
     "mark_deleted",
     "mark_inserted",
     "mark_updated",
+    "pool_listeners",
+    "positional_parameters",
     "register_inserted",
     "release_sqlite_lock",
     "released_threads_ended",
@@ -55,6 +70,8 @@ __all__ = [
     "tables_from_attributes",
     "traversed_attributes",
     "use_one_hop_cursors",
+    "why_not_direct",
+    "write_alone",
 ]
 
 #: The SQLAlchemy releases CI runs the suite on: lowest first, upper bound excluded.
@@ -142,10 +159,21 @@ from .aiosqlite import (  # noqa: E402
     sqlite3_connection_of,
     use_one_hop_cursors,
 )
+from .direct import AloneResult, DirectResult, why_not_direct, write_alone  # noqa: E402
 from .sqlalchemy_core import (  # noqa: E402
     forget_result_columns,
     tables_from_attributes,
     traversed_attributes,
+)
+from .sqlalchemy_engine import (  # noqa: E402
+    adapted_driver_error,
+    call_sync_api,
+    event_listeners,
+    inserted_key,
+    invalidate_pool,
+    logs_statements,
+    pool_listeners,
+    positional_parameters,
 )
 from .sqlalchemy_orm import (  # noqa: E402
     NO_VALUE,

@@ -1,0 +1,303 @@
+"""On MySQL/MariaDB an own session's one-statement write (a new object's INSERT, a loaded
+object's UPDATE or DELETE by its key) is sent by the driver itself, without SQLAlchemy's
+``Connection`` around it (``_internals.direct``), where nothing could tell the two
+apart: no listener of the engine, its dialect or the reset of its pool, no statement log,
+no execution option. Each test here does the same work twice, once with nothing
+listening and once with a listener that keeps the ``Connection``, and compares what the
+two left: objects, rows, errors, the pool. The differential harness compares the
+catalogue's writes with plain ``AsyncSession`` on both MySQL drivers (its ``none`` watch).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import event, inspect, select, text
+
+from sqlrecord import Database
+from sqlrecord._internals import direct, why_not_direct
+from sqlrecord.exceptions import DatabaseUnavailableError, DuplicateKeyError
+
+from .models import Note
+from .test_row_by_key import CASES  # the model shapes of the UPDATE by key's tests
+from .test_row_insert import _left
+
+
+@contextlib.contextmanager
+def _routes(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bool]]:
+    """Whether each write alone went by the driver (True) or a ``Connection`` (False)."""
+    taken: list[bool] = []
+    send = direct.execute_direct
+
+    async def spy(*arguments: Any) -> Any:
+        try:
+            result = await send(*arguments)
+        except BaseException:
+            taken.append(True)  # raised on the way: the driver's route had it
+            raise
+        taken.append(result is not None)
+        return result
+
+    with monkeypatch.context() as patched:
+        patched.setattr(direct, "execute_direct", spy)
+        yield taken
+
+
+@contextlib.contextmanager
+def _connection_kept(db: Database) -> Iterator[None]:
+    """A listener a user might add (it does nothing): statements keep the ``Connection``."""
+
+    def listener(*arguments: Any) -> None:
+        return None
+
+    event.listen(db.engine.sync_engine, "before_execute", listener)
+    try:
+        yield
+    finally:
+        event.remove(db.engine.sync_engine, "before_execute", listener)
+
+
+async def _rows(db: Database, model: type[Any]) -> list[dict[str, Any]]:
+    """The model's stored rows, as the table holds them, keys left out."""
+    table = inspect(model).local_table
+    keys = {column.name for column in table.primary_key.columns}
+    async with db.engine.connect() as connection:
+        rows = (await connection.execute(select(table))).mappings().all()
+    return [{name: value for name, value in row.items() if name not in keys} for row in rows]
+
+
+async def _wiped(db: Database, model: type[Any]) -> None:
+    async with db.engine.begin() as connection:
+        await connection.execute(inspect(model).local_table.delete())
+
+
+async def _lifecycle(model: type[Any], values: dict[str, Any], change: dict[str, Any]) -> Any:
+    """Create, load, change and save, then delete: each write one statement alone."""
+    created = await model.create(**values)
+    seen = [_left(created)]
+    key = inspect(created).identity
+    assert key is not None
+    loaded = await model.get_or_fail(key if len(key) > 1 else key[0])
+    for name, value in change.items():
+        setattr(loaded, name, value)
+    await loaded.save()
+    seen.append(_left(loaded))
+    return seen, loaded
+
+
+@pytest.mark.parametrize(("model", "values", "change"), CASES)
+async def test_the_driver_leaves_what_a_connection_leaves(
+    mysql_db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+    model: type[Any],
+    values: dict[str, Any],
+    change: dict[str, Any],
+) -> None:
+    with _routes(monkeypatch) as taken:
+        by_driver, obj = await _lifecycle(model, values, change)
+    rows_by_driver = await _rows(mysql_db, model)
+    with _routes(monkeypatch) as taken:
+        await obj.delete()
+    assert taken == [True]
+    assert await _rows(mysql_db, model) == []
+    with _connection_kept(mysql_db), _routes(monkeypatch) as kept:
+        by_connection, obj = await _lifecycle(model, values, change)
+        rows_by_connection = await _rows(mysql_db, model)
+        await obj.delete()
+    assert kept == [False, False, False]
+    assert by_driver == by_connection
+    assert rows_by_driver == rows_by_connection
+    assert inspect(obj).was_deleted
+
+
+async def test_elsewhere_every_write_keeps_the_connection(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reason = why_not_direct(db._autocommit_engine)
+    if db.engine.dialect.name == "mysql":
+        assert reason is None
+        return
+    driver = db.engine.dialect.driver
+    assert reason == f"the {driver} driver: only MySQL drivers are driven directly"
+    with _routes(monkeypatch) as taken:
+        note = await Note.create(text="hi")
+        note.text = "hello"
+        await note.save()
+        await note.delete()
+    assert taken == [False, False, False]
+    assert await _rows(db, Note) == []
+
+
+async def _duplicate(db: Database) -> tuple[Any, ...]:
+    await Note.create(text="first", code="same")
+    with pytest.raises(DuplicateKeyError) as raised:
+        await Note.create(text="second", code="same")
+    error = raised.value
+    cause = error.__cause__
+    assert cause is not None
+    rows = await _rows(db, Note)
+    await _wiped(db, Note)
+    return type(error), str(error), type(cause), str(cause), type(cause.__cause__), rows
+
+
+async def test_an_error_is_the_one_a_connection_raises(
+    mysql_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with _routes(monkeypatch) as taken:
+        by_driver = await _duplicate(mysql_db)
+    assert taken == [True, True]
+    with _connection_kept(mysql_db):
+        by_connection = await _duplicate(mysql_db)
+    assert by_driver == by_connection
+    assert by_driver[-1] == [{"text": "first", "code": "same"}]  # nothing of the second
+
+
+async def _lost(db: Database) -> tuple[Any, ...]:
+    """A write on a pooled connection the server has ended meanwhile."""
+    await Note.create(text="warm")  # one connection idle in the autocommit pool
+    async with db._autocommit_engine.connect() as connection:
+        ended = (await connection.execute(text("SELECT CONNECTION_ID()"))).scalar_one()
+    async with db.engine.connect() as killer:
+        await killer.execute(text(f"KILL {int(ended)}"))
+    await asyncio.sleep(0.1)
+    with pytest.raises(DatabaseUnavailableError) as raised:
+        await Note.create(text="lost")
+    error = raised.value
+    cause = error.__cause__
+    assert db.checked_out() == 0
+    await Note.create(text="after")  # a new connection: the lost one was dropped
+    rows = await _rows(db, Note)
+    await _wiped(db, Note)
+    invalidated = getattr(cause, "connection_invalidated", None)
+    return type(error), str(error), type(cause), str(cause), invalidated, rows
+
+
+async def test_a_lost_connection_is_dropped_as_a_connection_drops_it(
+    mysql_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with _routes(monkeypatch) as taken:
+        by_driver = await _lost(mysql_db)
+    assert taken == [True, True, True]
+    with _connection_kept(mysql_db):
+        by_connection = await _lost(mysql_db)
+    assert by_driver == by_connection
+    assert by_driver[4] is True
+    assert by_driver[-1] == [{"text": "warm", "code": None}, {"text": "after", "code": None}]
+
+
+@contextlib.asynccontextmanager
+async def _row_held(db: Database, note: Any) -> AsyncIterator[None]:
+    """Another transaction holds a lock on ``note``'s row until the block ends."""
+    table = inspect(Note).local_table
+    async with db.engine.connect() as blocker:
+        await blocker.begin()
+        await blocker.execute(table.update().where(table.c.id == note.id).values(text="held"))
+        try:
+            yield
+        finally:
+            await blocker.rollback()
+
+
+async def _cancelled_delete(db: Database) -> tuple[Any, ...]:
+    """A delete cancelled while it waits on another transaction's lock of its row."""
+    note = await Note.create(text="hi")
+    async with _row_held(db, note):
+        task = asyncio.ensure_future(note.delete())
+        await asyncio.sleep(0.5)
+        assert not task.done()  # waiting on the locked row
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert db.checked_out() == 0
+    # The server still runs a statement it was sent, once the lock is free (aiomysql and
+    # asyncmy only close the connection): wait until it has.
+    for _ in range(50):
+        if not await _rows(db, Note):
+            break
+        await asyncio.sleep(0.1)
+    rows = await _rows(db, Note)
+    await _wiped(db, Note)
+    return inspect(note).was_deleted, inspect(note).detached, rows
+
+
+async def test_a_write_cancelled_while_it_waits_ends_as_through_a_connection(
+    mysql_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with _routes(monkeypatch) as taken:
+        by_driver = await _cancelled_delete(mysql_db)
+    assert taken == [True, True]  # the create, then the cancelled delete
+    with _connection_kept(mysql_db):
+        by_connection = await _cancelled_delete(mysql_db)
+    assert by_driver == by_connection == (False, True, [])
+
+
+class _Watch:
+    """One way a user watches statements, installed and removed."""
+
+    def __init__(self, target: str, name: str) -> None:
+        self.target, self.name = target, name
+        self.heard: list[Any] = []
+
+    def __repr__(self) -> str:
+        return f"{self.target}:{self.name}"
+
+    def _where(self, db: Database) -> Any:
+        engine = db.engine.sync_engine
+        return engine.dialect if self.target == "dialect" else engine
+
+    def _hear(self, *arguments: Any) -> None:
+        self.heard.append(arguments)
+
+    @contextlib.contextmanager
+    def installed(self, db: Database) -> Iterator[None]:
+        if self.target == "log":
+            logger = logging.getLogger("sqlalchemy.engine.Engine")
+            level = logger.level
+            logger.setLevel(logging.INFO)
+            try:
+                yield
+            finally:
+                logger.setLevel(level)
+            return
+        event.listen(self._where(db), self.name, self._hear)
+        try:
+            yield
+        finally:
+            event.remove(self._where(db), self.name, self._hear)
+
+
+WATCHES = [
+    (_Watch("engine", "before_cursor_execute"), "a 'before_cursor_execute' listener on the engine"),
+    (_Watch("engine", "begin"), "a 'begin' listener on the engine"),
+    (_Watch("engine", "commit"), "a 'commit' listener on the engine"),
+    (_Watch("dialect", "handle_error"), "a 'handle_error' listener on the dialect"),
+    (_Watch("dialect", "do_execute"), "a 'do_execute' listener on the dialect"),
+    (
+        _Watch("engine", "reset"),
+        "a 'reset' listener on the pool: a Connection's close resets differently",
+    ),
+    (_Watch("log", "INFO"), "the engine logs its statements"),
+]
+
+
+@pytest.mark.parametrize(("watch", "reason"), WATCHES, ids=[repr(w) for w, _ in WATCHES])
+async def test_anything_watching_keeps_the_connection(
+    mysql_db: Database, monkeypatch: pytest.MonkeyPatch, watch: _Watch, reason: str
+) -> None:
+    with watch.installed(mysql_db), _routes(monkeypatch) as taken:
+        assert why_not_direct(mysql_db._autocommit_engine) == reason
+        note = await Note.create(text="watched")
+    assert taken == [False]
+    assert (await Note.get_or_fail(note.id)).text == "watched"
+    if watch.name == "before_cursor_execute":
+        assert any("INSERT" in heard[2] for heard in watch.heard)
+
+
+async def test_an_execution_option_keeps_the_connection(mysql_db: Database) -> None:
+    engine = mysql_db._autocommit_engine.execution_options(logging_token="checkout")
+    assert why_not_direct(engine) == "the engine has execution options: a Connection applies them"
