@@ -1,11 +1,12 @@
-"""On MySQL/MariaDB an own session's one-statement write (a new object's INSERT, a loaded
-object's UPDATE or DELETE by its key) is sent by the driver itself, without SQLAlchemy's
-``Connection`` around it (``_internals.direct``), where nothing could tell the two
-apart: no listener of the engine, its dialect or the reset of its pool, no statement log,
-no execution option. Each test here does the same work twice, once with nothing
-listening and once with a listener that keeps the ``Connection``, and compares what the
-two left: objects, rows, errors, the pool. The differential harness compares the
-catalogue's writes with plain ``AsyncSession`` on both MySQL drivers (its ``none`` watch).
+"""On aiomysql, asyncmy and asyncpg an own session's one-statement write (a new object's
+INSERT, a loaded object's UPDATE or DELETE by its key, a query's UPDATE or DELETE) is sent
+by the driver itself, without SQLAlchemy's ``Connection`` around it
+(``_internals.direct``), where nothing could tell the two apart: no listener of the
+engine, its dialect or the reset of its pool, no statement log, no other execution
+option. Each test here does the same work twice, once with nothing listening and once
+with a listener that keeps the ``Connection``, and compares what the two left: objects,
+rows, errors, the pool. The differential harness compares the catalogue's writes with
+plain ``AsyncSession`` on each of these drivers (its ``none`` watch).
 """
 
 from __future__ import annotations
@@ -18,14 +19,27 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, inspect, select, text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from sqlrecord import Database
 from sqlrecord._internals import direct, why_not_direct
 from sqlrecord.exceptions import DatabaseUnavailableError, DuplicateKeyError
 
+from .conftest import BACKENDS, _serve
 from .models import Note
 from .test_row_by_key import CASES  # the model shapes of the UPDATE by key's tests
 from .test_row_insert import _left
+
+#: The backends whose driver sqlrecord drives directly.
+DIRECT_BACKENDS = [b for b in BACKENDS if b in ("mysql", "mysql-asyncmy", "postgresql")]
+
+
+@pytest.fixture(params=DIRECT_BACKENDS)
+async def direct_db(request: pytest.FixtureRequest, sqlite_dir: Any) -> AsyncIterator[Database]:
+    """Like ``db``, on the backends of the drivers sqlrecord drives directly."""
+    async for database in _serve(request.param, sqlite_dir):
+        yield database
 
 
 @contextlib.contextmanager
@@ -92,7 +106,7 @@ async def _lifecycle(model: type[Any], values: dict[str, Any], change: dict[str,
 
 @pytest.mark.parametrize(("model", "values", "change"), CASES)
 async def test_the_driver_leaves_what_a_connection_leaves(
-    mysql_db: Database,
+    direct_db: Database,
     monkeypatch: pytest.MonkeyPatch,
     model: type[Any],
     values: dict[str, Any],
@@ -100,14 +114,14 @@ async def test_the_driver_leaves_what_a_connection_leaves(
 ) -> None:
     with _routes(monkeypatch) as taken:
         by_driver, obj = await _lifecycle(model, values, change)
-    rows_by_driver = await _rows(mysql_db, model)
+    rows_by_driver = await _rows(direct_db, model)
     with _routes(monkeypatch) as taken:
         await obj.delete()
     assert taken == [True]
-    assert await _rows(mysql_db, model) == []
-    with _connection_kept(mysql_db), _routes(monkeypatch) as kept:
+    assert await _rows(direct_db, model) == []
+    with _connection_kept(direct_db), _routes(monkeypatch) as kept:
         by_connection, obj = await _lifecycle(model, values, change)
-        rows_by_connection = await _rows(mysql_db, model)
+        rows_by_connection = await _rows(direct_db, model)
         await obj.delete()
     assert kept == [False, False, False]
     assert by_driver == by_connection
@@ -119,11 +133,11 @@ async def test_elsewhere_every_write_keeps_the_connection(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reason = why_not_direct(db._autocommit_engine)
-    if db.engine.dialect.name == "mysql":
+    driver = db.engine.dialect.driver
+    if driver in ("aiomysql", "asyncmy", "asyncpg"):
         assert reason is None
         return
-    driver = db.engine.dialect.driver
-    assert reason == f"the {driver} driver: only MySQL drivers are driven directly"
+    assert reason == f"the {driver} driver: only aiomysql, asyncmy and asyncpg are driven"
     with _routes(monkeypatch) as taken:
         note = await Note.create(text="hi")
         note.text = "hello"
@@ -146,13 +160,13 @@ async def _duplicate(db: Database) -> tuple[Any, ...]:
 
 
 async def test_an_error_is_the_one_a_connection_raises(
-    mysql_db: Database, monkeypatch: pytest.MonkeyPatch
+    direct_db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with _routes(monkeypatch) as taken:
-        by_driver = await _duplicate(mysql_db)
+        by_driver = await _duplicate(direct_db)
     assert taken == [True, True]
-    with _connection_kept(mysql_db):
-        by_connection = await _duplicate(mysql_db)
+    with _connection_kept(direct_db):
+        by_connection = await _duplicate(direct_db)
     assert by_driver == by_connection
     assert by_driver[-1] == [{"text": "first", "code": "same"}]  # nothing of the second
 
@@ -160,10 +174,15 @@ async def test_an_error_is_the_one_a_connection_raises(
 async def _lost(db: Database) -> tuple[Any, ...]:
     """A write on a pooled connection the server has ended meanwhile."""
     await Note.create(text="warm")  # one connection idle in the autocommit pool
+    mysql = db.engine.dialect.name == "mysql"
+    own_id = "SELECT CONNECTION_ID()" if mysql else "SELECT pg_backend_pid()"
     async with db._autocommit_engine.connect() as connection:
-        ended = (await connection.execute(text("SELECT CONNECTION_ID()"))).scalar_one()
-    async with db.engine.connect() as killer:
-        await killer.execute(text(f"KILL {int(ended)}"))
+        ended = int((await connection.execute(text(own_id))).scalar_one())
+    kill = f"KILL {ended}" if mysql else f"SELECT pg_terminate_backend({ended})"
+    killers = create_async_engine(db.url, poolclass=NullPool)  # not one of the pool's
+    async with killers.connect() as killer:
+        await killer.execute(text(kill))
+    await killers.dispose()
     await asyncio.sleep(0.1)
     with pytest.raises(DatabaseUnavailableError) as raised:
         await Note.create(text="lost")
@@ -178,13 +197,13 @@ async def _lost(db: Database) -> tuple[Any, ...]:
 
 
 async def test_a_lost_connection_is_dropped_as_a_connection_drops_it(
-    mysql_db: Database, monkeypatch: pytest.MonkeyPatch
+    direct_db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with _routes(monkeypatch) as taken:
-        by_driver = await _lost(mysql_db)
+        by_driver = await _lost(direct_db)
     assert taken == [True, True, True]
-    with _connection_kept(mysql_db):
-        by_connection = await _lost(mysql_db)
+    with _connection_kept(direct_db):
+        by_connection = await _lost(direct_db)
     assert by_driver == by_connection
     assert by_driver[4] is True
     assert by_driver[-1] == [{"text": "warm", "code": None}, {"text": "after", "code": None}]
@@ -204,7 +223,10 @@ async def _row_held(db: Database, note: Any) -> AsyncIterator[None]:
 
 
 async def _cancelled_delete(db: Database) -> tuple[Any, ...]:
-    """A delete cancelled while it waits on another transaction's lock of its row."""
+    """A delete cancelled while it waits on another transaction's lock of its row: asyncpg
+    asks the server to stop it; on MySQL/MariaDB the server still runs it, committed, once
+    the lock is free (aiomysql and asyncmy only close the connection: differences.md's
+    ``autocommit-cancel``)."""
     note = await Note.create(text="hi")
     async with _row_held(db, note):
         task = asyncio.ensure_future(note.delete())
@@ -214,9 +236,7 @@ async def _cancelled_delete(db: Database) -> tuple[Any, ...]:
         with pytest.raises(asyncio.CancelledError):
             await task
     assert db.checked_out() == 0
-    # The server still runs a statement it was sent, once the lock is free (aiomysql and
-    # asyncmy only close the connection): wait until it has.
-    for _ in range(50):
+    for _ in range(50 if db.engine.dialect.name == "mysql" else 5):  # until it has run
         if not await _rows(db, Note):
             break
         await asyncio.sleep(0.1)
@@ -226,14 +246,15 @@ async def _cancelled_delete(db: Database) -> tuple[Any, ...]:
 
 
 async def test_a_write_cancelled_while_it_waits_ends_as_through_a_connection(
-    mysql_db: Database, monkeypatch: pytest.MonkeyPatch
+    direct_db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with _routes(monkeypatch) as taken:
-        by_driver = await _cancelled_delete(mysql_db)
+        by_driver = await _cancelled_delete(direct_db)
     assert taken == [True, True]  # the create, then the cancelled delete
-    with _connection_kept(mysql_db):
-        by_connection = await _cancelled_delete(mysql_db)
-    assert by_driver == by_connection == (False, True, [])
+    with _connection_kept(direct_db):
+        by_connection = await _cancelled_delete(direct_db)
+    left = [] if direct_db.engine.dialect.name == "mysql" else [{"text": "hi", "code": None}]
+    assert by_driver == by_connection == (False, True, left)
 
 
 class _Watch:
@@ -287,10 +308,10 @@ WATCHES = [
 
 @pytest.mark.parametrize(("watch", "reason"), WATCHES, ids=[repr(w) for w, _ in WATCHES])
 async def test_anything_watching_keeps_the_connection(
-    mysql_db: Database, monkeypatch: pytest.MonkeyPatch, watch: _Watch, reason: str
+    direct_db: Database, monkeypatch: pytest.MonkeyPatch, watch: _Watch, reason: str
 ) -> None:
-    with watch.installed(mysql_db), _routes(monkeypatch) as taken:
-        assert why_not_direct(mysql_db._autocommit_engine) == reason
+    with watch.installed(direct_db), _routes(monkeypatch) as taken:
+        assert why_not_direct(direct_db._autocommit_engine) == reason
         note = await Note.create(text="watched")
     assert taken == [False]
     assert (await Note.get_or_fail(note.id)).text == "watched"
@@ -298,6 +319,6 @@ async def test_anything_watching_keeps_the_connection(
         assert any("INSERT" in heard[2] for heard in watch.heard)
 
 
-async def test_an_execution_option_keeps_the_connection(mysql_db: Database) -> None:
-    engine = mysql_db._autocommit_engine.execution_options(logging_token="checkout")
+async def test_an_execution_option_keeps_the_connection(direct_db: Database) -> None:
+    engine = direct_db._autocommit_engine.execution_options(logging_token="checkout")
     assert why_not_direct(engine) == "the engine has execution options: a Connection applies them"

@@ -4,7 +4,8 @@ An own session whose only work is one statement would begin, send it, commit and
 close; on the autocommit engine the statement is a transaction by itself, and a
 connection of that engine gives the same without the session's work around it. The
 planner takes such a route only where nothing listens to sessions
-(``_unwatched.why_session_watched``).
+(``_unwatched.why_session_watched``). Where nothing listens to the engine either, the
+driver sends a write itself (``_internals.direct.write_alone``, which falls back here).
 """
 
 from __future__ import annotations

@@ -17,8 +17,9 @@ private names that another release may not have:
 - :mod:`.sqlalchemy_engine`: what a ``Connection`` does around one statement (its
   parameters, its inserted key, its error, its listeners and log, the listeners of
   its pool).
-- :mod:`.direct`: a write statement sent by the driver (MySQL), without SQLAlchemy's
-  ``Connection`` around it, doing what the ``Connection`` would do with the names above.
+- :mod:`.direct`: a write statement sent by the driver (aiomysql, asyncmy, asyncpg),
+  without SQLAlchemy's ``Connection`` around it, doing what the ``Connection`` would do
+  with the names above.
 - :mod:`.sqlalchemy_pool`: the queue pool's checkout, the dialect's default pool, an
   engine that lends another engine's pool.
 - :mod:`.aiosqlite`: SQLAlchemy's aiosqlite adapter and aiosqlite's connection.

@@ -1,17 +1,19 @@
 """One write statement sent by the driver itself, on a pooled connection, without
-SQLAlchemy's ``Connection`` around it (MySQL/MariaDB, aiomysql and asyncmy).
+SQLAlchemy's ``Connection`` around it (MySQL/MariaDB's aiomysql and asyncmy; asyncpg).
 
-On MySQL a ``Connection`` costs more than the round trip of the statement it sends (its
-begin, execution context, result and close: about twice the driver's own time for a
-one-row INSERT). Where the statement alone is all a caller needs (``_alone``: an INSERT,
-UPDATE or DELETE on a connection of the autocommit pool), sending it through the driver
-gives the same: the SQL and parameters the ``Connection`` would send, compiled and
-processed by SQLAlchemy; its row count and inserted key; its errors, wrapped as the
-``Connection`` wraps them, with the connection invalidated on a disconnect.
+A ``Connection`` costs a good part of a one-row write's time (its begin, execution
+context, result and close: on MySQL more than the statement's round trip). Where the
+statement alone is all a caller needs (an INSERT, UPDATE or DELETE on a connection of
+the autocommit engine), sending it through the driver gives the same: the SQL and
+parameters the ``Connection`` would send, compiled and processed by SQLAlchemy, with the
+Python-side defaults filled in as it fills them; its row count, inserted key and
+returned values; its errors, wrapped as the ``Connection`` wraps them, the connection
+invalidated on a disconnect or an interruption.
 
 What a ``Connection`` would also do, and this route would not, is visible only to
 listeners, a log or options: :func:`why_not_direct` refuses an engine with any of them,
-and a statement that needs more than SQL, parameters and a row count.
+and :func:`execute_direct` a statement that needs more than its SQL, parameters and
+simple defaults.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Engine
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -34,6 +37,8 @@ from .._alone import execute_alone
 from .sqlalchemy_engine import (
     FilledDefault,
     adapted_driver_error,
+    applies_engine_options,
+    asyncpg_execute,
     call_sync_api,
     event_listeners,
     inserted_key,
@@ -54,9 +59,10 @@ __all__ = [
     "write_alone",
 ]
 
-# The drivers whose cursor this module drives: ``execute(sql, parameters)`` with the
-# ``format`` parameter style, ``rowcount``, ``lastrowid``, an ``async with`` close.
-_DRIVERS = ("aiomysql", "asyncmy")
+# The drivers this module drives, by dialect: MySQL's two through their cursors
+# (``execute(sql, parameters)``, ``rowcount``, ``lastrowid``), asyncpg through the
+# adapter's cache of prepared statements.
+_DRIVERS = {("mysql", "aiomysql"), ("mysql", "asyncmy"), ("postgresql", "asyncpg")}
 # Everything a Connection tells listeners about a statement and its transaction.
 _CONNECTION_EVENTS = (
     "engine_connect",
@@ -147,19 +153,19 @@ def why_not_direct(bind: AsyncEngine) -> str | None:
     Example:
         >>> from sqlalchemy.ext.asyncio import create_async_engine
         >>> why_not_direct(create_async_engine("sqlite+aiosqlite://"))
-        'the aiosqlite driver: only MySQL drivers are driven directly'
+        'the aiosqlite driver: only aiomysql, asyncmy and asyncpg are driven'
     """
     engine = bind.sync_engine
     dialect = engine.dialect
-    if dialect.name != "mysql" or dialect.driver not in _DRIVERS:
-        return f"the {dialect.driver} driver: only MySQL drivers are driven directly"
-    if engine.get_execution_options():
+    if (dialect.name, dialect.driver) not in _DRIVERS:
+        return f"the {dialect.driver} driver: only aiomysql, asyncmy and asyncpg are driven"
+    if _options(engine) is None:
         return "the engine has execution options: a Connection applies them"
     if logs_statements(engine):
         return "the engine logs its statements"
     for name in _CONNECTION_EVENTS:
         listeners = event_listeners(engine, name)
-        if listeners and not all(map(_mysql_transactions.is_own_listener, listeners)):
+        if listeners and not all(map(_applied_here, listeners)):
             return f"a {name!r} listener on the engine"
     for name in _DIALECT_EVENTS:
         if event_listeners(dialect, name):
@@ -167,6 +173,51 @@ def why_not_direct(bind: AsyncEngine) -> str | None:
     if pool_listeners(engine, "reset"):
         return "a 'reset' listener on the pool: a Connection's close resets differently"
     return None
+
+
+# The one execution option this route applies itself, as a Connection applies it: the
+# autocommit engine's on PostgreSQL (MySQL's has a pool of autocommit connections instead).
+_AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
+
+
+def _applied_here(listener: Any) -> bool:
+    """Whether ``listener`` does nothing this route leaves undone: sqlrecord's bookkeeping
+    of MySQL transactions (no transaction begins here), or the one by which SQLAlchemy
+    applies the autocommit option, which this route applies itself."""
+    return _mysql_transactions.is_own_listener(listener) or applies_engine_options(listener)
+
+
+def _options(engine: Engine) -> bool | None:
+    """Whether statements on ``engine`` switch their connection to autocommit (``True``) or
+    run as the connection is (``False``); ``None``: other options, which only a
+    ``Connection`` applies."""
+    options = dict(engine.get_execution_options())
+    if not options:
+        return False
+    return True if options == _AUTOCOMMIT else None
+
+
+def _checkout(engine: Engine, autocommit: bool) -> PoolProxiedConnection:
+    """A connection of ``engine``'s pool, switched to autocommit if ``autocommit``, as a
+    ``Connection`` with that option switches it (and switches it back on its return)."""
+    connection = engine.raw_connection()
+    if autocommit:
+        try:
+            engine.dialect.set_isolation_level(connection.dbapi_connection, "AUTOCOMMIT")  # type: ignore[arg-type]
+        except BaseException:
+            connection.invalidate()
+            raise
+    return connection
+
+
+def _checkin(engine: Engine, connection: PoolProxiedConnection, autocommit: bool) -> None:
+    """Return ``connection`` to the pool, its isolation level reset first if
+    :func:`_checkout` switched it."""
+    try:
+        if autocommit:
+            engine.dialect.reset_isolation_level(connection.dbapi_connection)  # type: ignore[arg-type]
+    finally:
+        connection.close()
 
 
 def _prepared(
@@ -235,23 +286,23 @@ async def execute_direct(
     if prepared is None:
         return None
     compiled, defaults = prepared
+    engine, switch = bind.sync_engine, bool(_options(bind.sync_engine))
     # As a Connection: the connection first, then the defaults, the parameters, the SQL.
-    connection: PoolProxiedConnection = await call_sync_api(bind.sync_engine.raw_connection)
+    connection = await call_sync_api(_checkout, engine, switch)
     try:
-        driver = connection.driver_connection
-        if driver is None or not driver.get_autocommit():
-            await call_sync_api(connection.close)
+        if not _in_autocommit(connection, bind.dialect.name):
+            await call_sync_api(_checkin, engine, connection, switch)
             return None
         sql = compiled.string
         try:
             filled, sent = positional_parameters(compiled, bind.dialect, parameters, defaults)
         except Exception as error:
             raise _wrapped_before(bind, sql, parameters, error) from error
-        sent_back = await _send(bind, connection, driver, sql, sent)
+        sent_back = await _send(bind, connection, sql, sent)
     except BaseException as error:
-        await _give_back(bind, connection, error)
+        await _give_back(bind, connection, error, switch)
         raise
-    await call_sync_api(connection.close)
+    await call_sync_api(_checkin, engine, connection, switch)
     rowcount, lastrowid, description, rows = sent_back
     if not compiled.isinsert:
         return DirectResult(rowcount, None, filled)
@@ -262,14 +313,29 @@ async def execute_direct(
     return DirectResult(rowcount, inserted_key(compiled, from_cursor, filled), filled)
 
 
+def _in_autocommit(connection: PoolProxiedConnection, backend: str) -> bool:
+    """Whether ``connection`` is in autocommit: asyncpg's adapter keeps the mode; MySQL's
+    drivers know it from the server's last answer."""
+    adapter: Any = connection.dbapi_connection
+    if backend == "postgresql":
+        return adapter is not None and bool(adapter.autocommit)
+    driver = connection.driver_connection
+    return driver is not None and bool(driver.get_autocommit())
+
+
 async def _send(
-    bind: AsyncEngine, connection: PoolProxiedConnection, driver: Any, sql: str, sent: Any
+    bind: AsyncEngine, connection: PoolProxiedConnection, sql: str, sent: Any
 ) -> tuple[int, Any, Any, list[Any]]:
-    """Execute ``sql`` with ``sent`` on a cursor of ``driver``: its row count, last row id,
-    description and rows. An error is raised as a ``Connection`` raises it, its cursor
-    closed as a ``Connection`` closes it (not on a lost connection)."""
+    """Execute ``sql`` with ``sent`` on ``connection``'s driver: its row count, last row
+    id, description and rows. An error is raised as a ``Connection`` raises it, a MySQL
+    cursor closed as a ``Connection`` closes it (not on a lost connection)."""
     cursor = None
     try:
+        if bind.dialect.name == "postgresql":
+            adapter, dialect = connection.dbapi_connection, bind.dialect
+            rowcount, description, rows = await asyncpg_execute(adapter, dialect, sql, sent)
+            return rowcount, None, description, rows
+        driver: Any = connection.driver_connection
         cursor = await driver.cursor().__aenter__()
         await cursor.execute(sql, sent)
         description = cursor.description
@@ -336,11 +402,12 @@ def _wrapped(
 
 
 async def _give_back(
-    bind: AsyncEngine, connection: PoolProxiedConnection, error: BaseException
+    bind: AsyncEngine, connection: PoolProxiedConnection, error: BaseException, switched: bool
 ) -> None:
     """Return ``connection`` after ``error``: invalidated, as a ``Connection`` does, where
     it was lost (and the pool's older connections with it) or the call was interrupted
-    mid-statement (it may still be busy); else to the pool."""
+    mid-statement (it may still be busy); else to the pool (``switched``: its isolation
+    level reset first)."""
     if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
         with contextlib.suppress(Exception):
             await asyncio.shield(
@@ -351,4 +418,4 @@ async def _give_back(
             await asyncio.shield(call_sync_api(connection.invalidate, error))
     else:
         with contextlib.suppress(Exception):
-            await call_sync_api(connection.close)
+            await call_sync_api(_checkin, bind.sync_engine, connection, switched)

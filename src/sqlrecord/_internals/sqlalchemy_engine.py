@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import re
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Any, TypeVar
 
@@ -18,6 +19,8 @@ from sqlalchemy.util import greenlet_spawn
 __all__ = [
     "FilledDefault",
     "adapted_driver_error",
+    "applies_engine_options",
+    "asyncpg_execute",
     "call_sync_api",
     "event_listeners",
     "inserted_key",
@@ -196,6 +199,64 @@ def returned_by_insert(
     getter: Any = compiled._inserted_primary_key_from_returning_getter
     key: Sequence[Any] = getter(processed, compiled_parameters)
     return values, key
+
+
+_STATUS = re.compile(r"(?:SELECT|UPDATE|DELETE|INSERT \d+) (\d+)")
+
+
+async def asyncpg_execute(
+    dbapi_connection: Any, dialect: Dialect, sql: str, parameters: Sequence[Any]
+) -> tuple[int, list[Any] | None, list[Any]]:
+    """Run ``sql`` on the asyncpg connection under SQLAlchemy's adapter
+    ``dbapi_connection`` as the adapter's cursor runs it: prepared through the adapter's
+    statement cache (and its check of the dialect's schema-change time), fetched, the row
+    count read from the status message. Returns the row count, the cursor description
+    (``None`` when nothing is returned) and the rows; the driver's errors are raised as
+    they are. The adapter's ``_prepare`` and the dialect's schema time are private.
+
+    Example:
+        >>> class Prepared:  # as asyncpg's: rows, and the status message
+        ...     async def fetch(self, *parameters): return [(7,)]
+        ...     def get_statusmsg(self): return "INSERT 0 1"
+        ...     def get_attributes(self): return ()
+        >>> class Adapter:  # as SQLAlchemy's adapter: its statement cache
+        ...     async def _prepare(self, sql, asof): return Prepared(), ()
+        >>> from sqlalchemy.dialects.postgresql import asyncpg
+        >>> run(asyncpg_execute(Adapter(), asyncpg.dialect(), "INSERT ...", ()))
+        (1, None, [(7,)])
+    """
+    asof = getattr(dialect, "_invalidate_schema_cache_asof", 0)
+    prepared, attributes = await dbapi_connection._prepare(sql, asof)
+    description = (
+        [
+            (attribute.name, attribute.type.oid, None, None, None, None, None)
+            for attribute in attributes
+        ]
+        if attributes
+        else None
+    )
+    rows = list(await prepared.fetch(*parameters))
+    counted = _STATUS.match(prepared.get_statusmsg() or "")
+    return (int(counted.group(1)) if counted else -1), description, rows
+
+
+def applies_engine_options(listener: Any) -> bool:
+    """Whether ``listener`` is the ``engine_connect`` listener SQLAlchemy gives an engine
+    of ``execution_options(isolation_level=...)``, which sets each of its connections'
+    isolation level (``DefaultDialect.set_engine_execution_options``'s inner function:
+    no public name tells it).
+
+    Example:
+        >>> from sqlalchemy import create_engine
+        >>> engine = create_engine("sqlite://").execution_options(isolation_level="AUTOCOMMIT")
+        >>> [applies_engine_options(listener)
+        ...  for listener in event_listeners(engine, "engine_connect")]
+        [True]
+    """
+    name = getattr(listener, "__qualname__", "")
+    return bool(
+        name.endswith("set_engine_execution_options.<locals>.set_connection_characteristics")
+    )
 
 
 def logs_statements(engine: Engine) -> bool:
