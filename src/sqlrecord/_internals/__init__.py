@@ -14,9 +14,10 @@ private names that another release may not have:
   relationship loaders, loader symbols, column attribute implementations.
 - :mod:`.sqlalchemy_core`: the traversal declaration of a custom SQL construct, the
   result columns a compiler records.
-- :mod:`.sqlalchemy_engine`: what a ``Connection`` does around one statement (its
-  parameters, its inserted key, its error, its listeners and log, the listeners of
-  its pool).
+- :mod:`.sqlalchemy_engine`: what a ``Connection`` does to one statement (its compiled
+  form, defaults, parameters, inserted key, returned values).
+- :mod:`.sqlalchemy_connection`: what happens around it (asyncpg's adapter, the driver's
+  errors, the pool's invalidation, the listeners a ``Connection`` calls, its log).
 - :mod:`.direct`: a write statement sent by the driver (aiomysql, asyncmy, asyncpg),
   without SQLAlchemy's ``Connection`` around it, doing what the ``Connection`` would do
   with the names above.
@@ -40,8 +41,6 @@ __all__ = [
     "OneHopConnection",
     "OneHopCursor",
     "WatchfulQueuePool",
-    "adapted_driver_error",
-    "call_sync_api",
     "check_aiosqlite_version",
     "check_sqlalchemy_version",
     "connection_creator_of",
@@ -53,16 +52,11 @@ __all__ = [
     "guard_column_loads",
     "guard_relationship_loads",
     "has_checked_out_connection",
-    "inserted_key",
-    "invalidate_pool",
     "listener_count",
     "loaded_value_unchanged",
-    "logs_statements",
     "mark_deleted",
     "mark_inserted",
     "mark_updated",
-    "pool_listeners",
-    "positional_parameters",
     "register_inserted",
     "release_sqlite_lock",
     "released_threads_ended",
@@ -161,20 +155,11 @@ from .aiosqlite import (  # noqa: E402
     use_one_hop_cursors,
 )
 from .direct import AloneResult, DirectResult, why_not_direct, write_alone  # noqa: E402
+from .sqlalchemy_connection import event_listeners  # noqa: E402
 from .sqlalchemy_core import (  # noqa: E402
     forget_result_columns,
     tables_from_attributes,
     traversed_attributes,
-)
-from .sqlalchemy_engine import (  # noqa: E402
-    adapted_driver_error,
-    call_sync_api,
-    event_listeners,
-    inserted_key,
-    invalidate_pool,
-    logs_statements,
-    pool_listeners,
-    positional_parameters,
 )
 from .sqlalchemy_orm import (  # noqa: E402
     NO_VALUE,

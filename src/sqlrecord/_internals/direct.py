@@ -18,33 +18,31 @@ simple defaults.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import UpdateBase
 
 from .. import _mysql_transactions
 from .._alone import execute_alone
-from .sqlalchemy_engine import (
-    FilledDefault,
-    adapted_driver_error,
+from .direct_connection import checkin, checkout, give_back, in_autocommit, send, wrapped_before
+from .sqlalchemy_connection import (
     applies_engine_options,
-    asyncpg_execute,
     call_sync_api,
     event_listeners,
-    inserted_key,
-    invalidate_pool,
     logs_statements,
     pool_listeners,
+)
+from .sqlalchemy_engine import (
+    Compiled,
+    FilledDefault,
+    compile_cached,
+    inserted_key,
     positional_parameters,
     prefetched_defaults,
     returned_by_insert,
@@ -77,13 +75,10 @@ _CONNECTION_EVENTS = (
 )
 # A dialect's listeners that take over or watch the execution itself.
 _DIALECT_EVENTS = ("do_execute", "do_execute_no_params", "do_setinputsizes", "handle_error")
-# The compiled statements and their defaults, by statement, dialect and parameter names:
-# the statements are sqlrecord's own (one per mapper and kind), so the cache stays small.
-_PREPARED: dict[
-    tuple[int, int, tuple[str, ...]],
-    tuple[Executable, tuple[SQLCompiler, list[FilledDefault]]],
-] = {}
-_PREPARED_KEPT = 512
+# What each compiled form (of the engine's cache) needs filled in, or None where this route
+# cannot run it, by the compiled form's id: few shapes, so the cache stays small.
+_DEFAULTS: dict[int, tuple[SQLCompiler, list[FilledDefault] | None]] = {}
+_DEFAULTS_KEPT = 512
 
 
 class ReturnedRow:
@@ -197,53 +192,35 @@ def _options(engine: Engine) -> bool | None:
     return True if options == _AUTOCOMMIT else None
 
 
-def _checkout(engine: Engine, autocommit: bool) -> PoolProxiedConnection:
-    """A connection of ``engine``'s pool, switched to autocommit if ``autocommit``, as a
-    ``Connection`` with that option switches it (and switches it back on its return)."""
-    connection = engine.raw_connection()
-    if autocommit:
-        try:
-            engine.dialect.set_isolation_level(connection.dbapi_connection, "AUTOCOMMIT")  # type: ignore[arg-type]
-        except BaseException:
-            connection.invalidate()
-            raise
-    return connection
-
-
-def _checkin(engine: Engine, connection: PoolProxiedConnection, autocommit: bool) -> None:
-    """Return ``connection`` to the pool, its isolation level reset first if
-    :func:`_checkout` switched it."""
-    try:
-        if autocommit:
-            engine.dialect.reset_isolation_level(connection.dbapi_connection)  # type: ignore[arg-type]
-    finally:
-        connection.close()
-
-
 def _prepared(
     bind: AsyncEngine, statement: Executable, parameters: dict[str, Any]
-) -> tuple[SQLCompiler, list[FilledDefault]] | None:
-    """``statement`` compiled as a ``Connection`` compiles it for ``parameters``, and the
-    Python-side defaults its execution fills in; ``None`` when it needs more than its
-    SQL, parameters and simple defaults (RETURNING other than an INSERT's defaults, an
-    INSERT's values the database computes and nothing returns, a default that takes the
-    execution context, a parameter rendered at execution). An UPDATE's or DELETE's
-    values the database computes are nobody's concern here: its callers read its row
-    count alone."""
-    dialect = bind.dialect
-    names = tuple(sorted(parameters))
-    cache_key = (id(statement), id(dialect), names)
-    cached = _PREPARED.get(cache_key)
-    if cached is not None and cached[0] is statement:
-        return cached[1]
+) -> tuple[Compiled, list[FilledDefault]] | None:
+    """``statement`` compiled as a ``Connection`` compiles it for ``parameters`` (through
+    the engine's cache), and the Python-side defaults its execution fills in; ``None``
+    when it needs more than its SQL, parameters and simple defaults (RETURNING other than
+    an INSERT's defaults, an INSERT's values the database computes and nothing returns, a
+    default that takes the execution context, a parameter rendered at execution). An
+    UPDATE's or DELETE's values the database computes are nobody's concern here: its
+    callers read its row count alone."""
     if not isinstance(statement, UpdateBase):
         return None
-    compiled = statement.compile(dialect=dialect, column_keys=list(names))
-    assert isinstance(compiled, SQLCompiler)
-    defaults = prefetched_defaults(compiled)
+    brought = compile_cached(statement, bind.sync_engine, sorted(parameters))
+    compiled = brought.compiled
+    cached = _DEFAULTS.get(id(compiled))
+    if cached is not None and cached[0] is compiled:
+        defaults = cached[1]
+    else:
+        defaults = _defaults_of(compiled)
+        if len(_DEFAULTS) >= _DEFAULTS_KEPT:
+            _DEFAULTS.clear()
+        _DEFAULTS[id(compiled)] = (compiled, defaults)  # kept: its id stays its own
+    return None if defaults is None else (brought, defaults)
+
+
+def _defaults_of(compiled: SQLCompiler) -> list[FilledDefault] | None:
+    """The defaults :func:`_prepared` describes, ``None`` where the route cannot run."""
     if (
-        defaults is None
-        or not compiled.positional
+        not compiled.positional
         or (compiled.effective_returning and not _returns_defaults(compiled))
         or (compiled.isinsert and compiled.postfetch)
         or compiled.literal_execute_params
@@ -251,11 +228,7 @@ def _prepared(
         or compiled.schema_translate_map
     ):
         return None
-    if len(_PREPARED) >= _PREPARED_KEPT:
-        _PREPARED.clear()
-    # The statement is kept with it, so that its id is not another statement's.
-    _PREPARED[cache_key] = (statement, (compiled, defaults))
-    return compiled, defaults
+    return prefetched_defaults(compiled)
 
 
 def _returns_defaults(compiled: SQLCompiler) -> bool:
@@ -285,24 +258,27 @@ async def execute_direct(
     prepared = _prepared(bind, statement, parameters)
     if prepared is None:
         return None
-    compiled, defaults = prepared
+    brought, defaults = prepared
+    compiled = brought.compiled
     engine, switch = bind.sync_engine, bool(_options(bind.sync_engine))
     # As a Connection: the connection first, then the defaults, the parameters, the SQL.
-    connection = await call_sync_api(_checkout, engine, switch)
+    connection = await call_sync_api(checkout, engine, switch)
     try:
-        if not _in_autocommit(connection, bind.dialect.name):
-            await call_sync_api(_checkin, engine, connection, switch)
+        if not in_autocommit(connection, bind.dialect.name):
+            await call_sync_api(checkin, engine, connection, switch)
             return None
         sql = compiled.string
         try:
-            filled, sent = positional_parameters(compiled, bind.dialect, parameters, defaults)
+            filled, sent = positional_parameters(
+                compiled, bind.dialect, parameters, defaults, brought
+            )
         except Exception as error:
-            raise _wrapped_before(bind, sql, parameters, error) from error
-        sent_back = await _send(bind, connection, sql, sent)
+            raise wrapped_before(bind, sql, parameters, error) from error
+        sent_back = await send(bind, connection, sql, sent)
     except BaseException as error:
-        await _give_back(bind, connection, error, switch)
+        await give_back(bind, connection, error, switch)
         raise
-    await call_sync_api(_checkin, engine, connection, switch)
+    await call_sync_api(checkin, engine, connection, switch)
     rowcount, lastrowid, description, rows = sent_back
     if not compiled.isinsert:
         return DirectResult(rowcount, None, filled)
@@ -311,111 +287,3 @@ async def execute_direct(
         return DirectResult(rowcount, key, filled, ReturnedRow(values))
     from_cursor = lastrowid if compiled.postfetch_lastrowid else None
     return DirectResult(rowcount, inserted_key(compiled, from_cursor, filled), filled)
-
-
-def _in_autocommit(connection: PoolProxiedConnection, backend: str) -> bool:
-    """Whether ``connection`` is in autocommit: asyncpg's adapter keeps the mode; MySQL's
-    drivers know it from the server's last answer."""
-    adapter: Any = connection.dbapi_connection
-    if backend == "postgresql":
-        return adapter is not None and bool(adapter.autocommit)
-    driver = connection.driver_connection
-    return driver is not None and bool(driver.get_autocommit())
-
-
-async def _send(
-    bind: AsyncEngine, connection: PoolProxiedConnection, sql: str, sent: Any
-) -> tuple[int, Any, Any, list[Any]]:
-    """Execute ``sql`` with ``sent`` on ``connection``'s driver: its row count, last row
-    id, description and rows. An error is raised as a ``Connection`` raises it, a MySQL
-    cursor closed as a ``Connection`` closes it (not on a lost connection)."""
-    cursor = None
-    try:
-        if bind.dialect.name == "postgresql":
-            adapter, dialect = connection.dbapi_connection, bind.dialect
-            rowcount, description, rows = await asyncpg_execute(adapter, dialect, sql, sent)
-            return rowcount, None, description, rows
-        driver: Any = connection.driver_connection
-        cursor = await driver.cursor().__aenter__()
-        await cursor.execute(sql, sent)
-        description = cursor.description
-        rows = list(await cursor.fetchall()) if description is not None else []
-        rowcount, lastrowid = cursor.rowcount, cursor.lastrowid
-        await cursor.close()
-    except Exception as raised:
-        error = adapted_driver_error(connection.dbapi_connection, raised)
-        wrapped = _wrapped(bind, connection, error, sql, sent)
-        if cursor is not None and not (wrapped and wrapped.connection_invalidated):
-            with contextlib.suppress(Exception):
-                await cursor.close()
-        if wrapped is None:
-            raise error from error.__cause__  # as the driver raised it
-        raise wrapped from error
-    return rowcount, lastrowid, description, rows
-
-
-def _wrapped_before(
-    bind: AsyncEngine, sql: str, parameters: dict[str, Any], error: Exception
-) -> BaseException:
-    """The error a ``Connection`` raises for ``error`` raised while it prepared the
-    statement's parameters (a default, a type's bind processing): a ``StatementError``
-    naming the statement and the parameters as given."""
-    dialect = bind.dialect
-    wrapped: BaseException = sa_exc.DBAPIError.instance(
-        sql,
-        [parameters],
-        error,
-        dialect.loaded_dbapi.Error,
-        hide_parameters=bind.sync_engine.hide_parameters,
-        dialect=dialect,
-    )
-    return wrapped
-
-
-def _wrapped(
-    bind: AsyncEngine,
-    connection: PoolProxiedConnection,
-    error: Exception,
-    sql: str,
-    sent: Any,
-) -> sa_exc.DBAPIError | None:
-    """The error a ``Connection`` raises for the DBAPI error ``error``: SQLAlchemy's class
-    for it, naming the statement and its parameters, and whether the connection was
-    lost; ``None`` for any other error, which a ``Connection`` passes on as it is."""
-    dialect = bind.dialect
-    dbapi_error = dialect.loaded_dbapi.Error
-    if not isinstance(error, dbapi_error):
-        return None
-    lost = bool(dialect.is_disconnect(error, connection.dbapi_connection, None))
-    wrapped = sa_exc.DBAPIError.instance(
-        sql,
-        sent,
-        error,
-        dbapi_error,
-        hide_parameters=bind.sync_engine.hide_parameters,
-        connection_invalidated=lost,
-        dialect=dialect,
-        ismulti=False,
-    )
-    assert isinstance(wrapped, sa_exc.DBAPIError)
-    return wrapped
-
-
-async def _give_back(
-    bind: AsyncEngine, connection: PoolProxiedConnection, error: BaseException, switched: bool
-) -> None:
-    """Return ``connection`` after ``error``: invalidated, as a ``Connection`` does, where
-    it was lost (and the pool's older connections with it) or the call was interrupted
-    mid-statement (it may still be busy); else to the pool (``switched``: its isolation
-    level reset first)."""
-    if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
-        with contextlib.suppress(Exception):
-            await asyncio.shield(
-                call_sync_api(invalidate_pool, bind.sync_engine.pool, connection, error.orig)
-            )
-    elif not isinstance(error, Exception):
-        with contextlib.suppress(Exception):
-            await asyncio.shield(call_sync_api(connection.invalidate, error))
-    else:
-        with contextlib.suppress(Exception):
-            await call_sync_api(_checkin, bind.sync_engine, connection, switched)

@@ -1,38 +1,68 @@
-"""Private names of SQLAlchemy's execution layer: what a ``Connection`` does around one
-statement (its parameters, its inserted key, its error), for ``_direct``, which sends a
-statement on a pooled driver connection without a ``Connection`` around it."""
+"""Private names of SQLAlchemy's execution layer: what a ``Connection`` does to one
+statement (compiles it through the engine's cache, fills in its defaults, processes its
+parameters, reads back its inserted key and returned values), for ``_internals.direct``,
+which sends a statement on a pooled driver connection without a ``Connection``."""
 
 from __future__ import annotations
 
 import functools
 import inspect
-import re
-from collections.abc import Awaitable, Callable, Collection, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import Dialect
-from sqlalchemy.pool import Pool, PoolProxiedConnection
+from sqlalchemy.sql import compiler
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.util import greenlet_spawn
 
 __all__ = [
+    "Compiled",
     "FilledDefault",
-    "adapted_driver_error",
-    "applies_engine_options",
-    "asyncpg_execute",
-    "call_sync_api",
-    "event_listeners",
+    "compile_cached",
     "inserted_key",
-    "invalidate_pool",
-    "logs_statements",
-    "pool_listeners",
     "positional_parameters",
     "prefetched_defaults",
     "returned_by_insert",
 ]
 
-_T = TypeVar("_T")
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    """A statement compiled through its engine's cache, as a ``Connection`` compiles it:
+    the compiled form (shared by every statement of the same shape) and what this
+    statement brings to it (its literal values, its ``params()``)."""
+
+    compiled: SQLCompiler
+    extracted: Any
+    collected: Any
+
+
+def compile_cached(statement: Any, engine: Engine, column_keys: list[str]) -> Compiled:
+    """``statement`` compiled for ``column_keys`` (its parameters' names) through
+    ``engine``'s compiled cache, as ``Connection.execute`` compiles it
+    (``ClauseElement._compile_w_cache`` and ``Engine._compiled_cache`` are private; 2.0
+    returns three values, 2.1 four).
+
+    Example:
+        >>> from sqlalchemy import column, create_engine, select
+        >>> engine = create_engine("sqlite://")
+        >>> first = compile_cached(select(column("a")).where(column("a") == 1), engine, [])
+        >>> second = compile_cached(select(column("a")).where(column("a") == 2), engine, [])
+        >>> first.compiled is second.compiled, [p.value for p in second.extracted]
+        (True, [2])
+    """
+    got = statement._compile_w_cache(
+        dialect=engine.dialect,
+        compiled_cache=engine._compiled_cache,
+        column_keys=column_keys,
+        for_executemany=False,
+        schema_translate_map=None,
+        linting=engine.dialect.compiler_linting | compiler.WARN_LINTING,
+    )
+    collected = got[2] if len(got) == 4 else None
+    compiled: SQLCompiler = got[0]
+    return Compiled(compiled, got[1], collected)
 
 
 #: A Python-side default an INSERT's execution fills in: the parameter's name, and what
@@ -114,11 +144,13 @@ def positional_parameters(
     dialect: Dialect,
     parameters: dict[str, Any],
     defaults: Sequence[FilledDefault] = (),
+    brought: Compiled | None = None,
 ) -> tuple[dict[str, Any], Sequence[Any]]:
     """The compiled parameters of ``parameters`` with ``defaults`` filled in (by bind name,
     before processing), and the sequence the driver receives (each value through its
     type's bind processor, in the order of the statement's placeholders), as
-    ``DefaultExecutionContext._init_compiled`` builds them for a positional statement;
+    ``DefaultExecutionContext._init_compiled`` builds them for a positional statement,
+    with what the statement ``brought`` to a cached compiled form (:func:`compile_cached`);
     ``SQLCompiler._bind_processors`` is private.
 
     Example:
@@ -129,7 +161,12 @@ def positional_parameters(
         >>> positional_parameters(compiled, dialect, {})
         ({'a_1': 5}, (5,))
     """
-    compiled_parameters: Any = compiled.construct_params(parameters, escape_names=False)
+    extra: dict[str, Any] = {}
+    if brought is not None:
+        extra["extracted_parameters"] = brought.extracted
+        if brought.collected is not None:
+            extra["_collected_params"] = brought.collected
+    compiled_parameters: Any = compiled.construct_params(parameters, escape_names=False, **extra)
     for name, value in defaults:
         compiled_parameters[name] = value()
     processors: Any = compiled._bind_processors
@@ -199,165 +236,3 @@ def returned_by_insert(
     getter: Any = compiled._inserted_primary_key_from_returning_getter
     key: Sequence[Any] = getter(processed, compiled_parameters)
     return values, key
-
-
-_STATUS = re.compile(r"(?:SELECT|UPDATE|DELETE|INSERT \d+) (\d+)")
-
-
-async def asyncpg_execute(
-    dbapi_connection: Any, dialect: Dialect, sql: str, parameters: Sequence[Any]
-) -> tuple[int, list[Any] | None, list[Any]]:
-    """Run ``sql`` on the asyncpg connection under SQLAlchemy's adapter
-    ``dbapi_connection`` as the adapter's cursor runs it: prepared through the adapter's
-    statement cache (and its check of the dialect's schema-change time), fetched, the row
-    count read from the status message. Returns the row count, the cursor description
-    (``None`` when nothing is returned) and the rows; the driver's errors are raised as
-    they are. The adapter's ``_prepare`` and the dialect's schema time are private.
-
-    Example:
-        >>> class Prepared:  # as asyncpg's: rows, and the status message
-        ...     async def fetch(self, *parameters): return [(7,)]
-        ...     def get_statusmsg(self): return "INSERT 0 1"
-        ...     def get_attributes(self): return ()
-        >>> class Adapter:  # as SQLAlchemy's adapter: its statement cache
-        ...     async def _prepare(self, sql, asof): return Prepared(), ()
-        >>> from sqlalchemy.dialects.postgresql import asyncpg
-        >>> run(asyncpg_execute(Adapter(), asyncpg.dialect(), "INSERT ...", ()))
-        (1, None, [(7,)])
-    """
-    asof = getattr(dialect, "_invalidate_schema_cache_asof", 0)
-    prepared, attributes = await dbapi_connection._prepare(sql, asof)
-    description = (
-        [
-            (attribute.name, attribute.type.oid, None, None, None, None, None)
-            for attribute in attributes
-        ]
-        if attributes
-        else None
-    )
-    rows = list(await prepared.fetch(*parameters))
-    counted = _STATUS.match(prepared.get_statusmsg() or "")
-    return (int(counted.group(1)) if counted else -1), description, rows
-
-
-def applies_engine_options(listener: Any) -> bool:
-    """Whether ``listener`` is the ``engine_connect`` listener SQLAlchemy gives an engine
-    of ``execution_options(isolation_level=...)``, which sets each of its connections'
-    isolation level (``DefaultDialect.set_engine_execution_options``'s inner function:
-    no public name tells it).
-
-    Example:
-        >>> from sqlalchemy import create_engine
-        >>> engine = create_engine("sqlite://").execution_options(isolation_level="AUTOCOMMIT")
-        >>> [applies_engine_options(listener)
-        ...  for listener in event_listeners(engine, "engine_connect")]
-        [True]
-    """
-    name = getattr(listener, "__qualname__", "")
-    return bool(
-        name.endswith("set_engine_execution_options.<locals>.set_connection_characteristics")
-    )
-
-
-def logs_statements(engine: Engine) -> bool:
-    """Whether ``engine`` logs its statements (``echo``, or the ``sqlalchemy.engine``
-    logger at INFO), as a ``Connection`` decides it (``Engine._should_log_info`` is
-    private).
-
-    Example:
-        >>> from sqlalchemy import create_engine
-        >>> logs_statements(create_engine("sqlite://")), logs_statements(
-        ...     create_engine("sqlite://", echo=True))
-        (False, True)
-    """
-    return bool(engine._should_log_info())
-
-
-def adapted_driver_error(dbapi_connection: Any, error: Exception) -> Exception:
-    """``error``, raised by the driver under SQLAlchemy's asyncio adapter
-    ``dbapi_connection``, as the adapter passes it on to SQLAlchemy (asyncmy's broken
-    connection, an ``AttributeError``, becomes the DBAPI's ``InternalError``): the
-    adapter's ``_handle_exception`` is private.
-
-    Example:
-        >>> class Adapter:  # as SQLAlchemy's adapters do: raise what to pass on
-        ...     def _handle_exception(self, error):
-        ...         raise RuntimeError("adapted") from error
-        >>> adapted_driver_error(Adapter(), ValueError("x"))
-        RuntimeError('adapted')
-    """
-    try:
-        dbapi_connection._handle_exception(error)
-    except Exception as adapted:
-        return adapted
-    return error  # pragma: no cover - the adapter always raises
-
-
-def invalidate_pool(pool: Pool, connection: PoolProxiedConnection, error: BaseException) -> None:
-    """After a disconnect on ``connection``, mark every connection ``pool`` opened before
-    it as stale, as a ``Connection`` does (``Pool._invalidate`` is private).
-
-    Example:
-        >>> from sqlalchemy import create_engine
-        >>> engine = create_engine("sqlite://")
-        >>> connection = engine.raw_connection()
-        >>> invalidate_pool(engine.pool, connection, Exception("gone"))
-        >>> connection.is_valid
-        False
-    """
-    pool._invalidate(connection, error)
-
-
-async def call_sync_api(function: Callable[..., _T], *arguments: Any) -> _T:
-    """Run the synchronous ``function`` where SQLAlchemy's asyncio adapters can wait on
-    the event loop (a pool's checkout may open a connection), as ``AsyncEngine`` does
-    (``greenlet_spawn`` is not in SQLAlchemy's documented API).
-
-    Example:
-        >>> run(call_sync_api(len, "abc"))
-        3
-    """
-    result: Awaitable[_T] = greenlet_spawn(function, *arguments)
-    return await result
-
-
-def event_listeners(target: Any, event_name: str) -> Collection[Any]:
-    """The listeners of ``target``'s event ``event_name``: for an engine, those a
-    ``Connection`` of it would call (``before_execute``, ``begin`` …: the engine's, its
-    parent engine's for one of ``execution_options()``, and ``Engine``'s own); for a
-    dialect, its own (``do_execute``, ``handle_error`` …). Read from ``dispatch``, which
-    has no documented listing; empty, and cheap to test, in the usual case.
-
-    Example:
-        >>> from sqlalchemy import create_engine, event
-        >>> engine = create_engine("sqlite://")
-        >>> bool(event_listeners(engine, "before_execute"))
-        False
-        >>> event.listen(engine, "before_execute", print)
-        >>> len(event_listeners(engine, "before_execute"))
-        1
-        >>> bool(event_listeners(engine.dialect, "do_execute"))
-        False
-    """
-    listeners: Collection[Any] = getattr(target.dispatch, event_name, ())
-    return listeners
-
-
-def pool_listeners(engine: Engine, event_name: str) -> Collection[Any]:
-    """The listeners a pool event ``event_name`` of ``engine``'s pool reaches: for an
-    engine of ``execution_options()`` (``engine_on_pool_of``'s too, whose own pool
-    forwards its events), those of the engine it copies; else its pool's.
-    ``OptionEngine._proxied`` and ``Pool.dispatch`` are private.
-
-    Example:
-        >>> from sqlalchemy import create_engine, event
-        >>> engine = create_engine("sqlite://")
-        >>> bool(pool_listeners(engine, "reset"))
-        False
-        >>> event.listen(engine, "reset", print)
-        >>> len(pool_listeners(engine.execution_options(), "reset"))
-        1
-    """
-    listened = getattr(engine, "_proxied", engine)
-    listeners: Collection[Any] = getattr(listened.pool.dispatch, event_name, ())
-    return listeners
