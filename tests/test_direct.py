@@ -112,8 +112,9 @@ async def test_the_driver_leaves_what_a_connection_leaves(
     values: dict[str, Any],
     change: dict[str, Any],
 ) -> None:
-    with _routes(monkeypatch) as taken:
+    with _routes(monkeypatch) as lived:
         by_driver, obj = await _lifecycle(model, values, change)
+    assert lived == [True, True]  # the INSERT, the UPDATE
     rows_by_driver = await _rows(direct_db, model)
     with _routes(monkeypatch) as taken:
         await obj.delete()
@@ -127,6 +128,28 @@ async def test_the_driver_leaves_what_a_connection_leaves(
     assert by_driver == by_connection
     assert rows_by_driver == rows_by_connection
     assert inspect(obj).was_deleted
+
+
+async def _by_query(db: Database) -> tuple[Any, ...]:
+    """A query's UPDATE and DELETE by key, each one statement alone."""
+    note = await Note.create(text="hi", code="c1")
+    updated = await Note.filter_by(id=note.id).update(text="hello")
+    missed = await Note.filter_by(id=note.id + 1000).update(text="nobody")
+    rows = await _rows(db, Note)
+    deleted = await Note.filter_by(code="c1").delete()
+    return updated, missed, rows, deleted, await _rows(db, Note)
+
+
+async def test_a_query_write_by_the_driver_is_a_connections(
+    direct_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with _routes(monkeypatch) as taken:
+        by_driver = await _by_query(direct_db)
+    assert taken == [True, True, True, True]  # the create, two updates, the delete
+    with _connection_kept(direct_db), _routes(monkeypatch) as kept:
+        by_connection = await _by_query(direct_db)
+    assert kept == [False, False, False, False]
+    assert by_driver == by_connection == (1, 0, [{"text": "hello", "code": "c1"}], 1, [])
 
 
 async def test_elsewhere_every_write_keeps_the_connection(
