@@ -195,6 +195,20 @@ class Oddity(CRUDMixin, PlainBase):
     active: Mapped[bool] = mapped_column(default=True)
 
 
+def _no_serial_left() -> str:
+    raise ValueError("no serial left")
+
+
+class Ticket(CRUDMixin, PlainBase):
+    """A Python-side default that raises: a write that gives no serial fails before its
+    statement is sent."""
+
+    __tablename__ = "test_tickets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    serial: Mapped[str] = mapped_column(String(20), default=_no_serial_left)
+
+
 ALL_METADATA = (Base.metadata, PlainBase.metadata)
 
 

@@ -24,10 +24,10 @@ from sqlalchemy.pool import NullPool
 
 from sqlrecord import Database
 from sqlrecord._internals import direct, why_not_direct
-from sqlrecord.exceptions import DatabaseUnavailableError, DuplicateKeyError
+from sqlrecord.exceptions import DatabaseUnavailableError, DuplicateKeyError, InvalidValueError
 
 from .conftest import BACKENDS, _serve
-from .models import Note
+from .models import Note, Ticket
 from .test_row_by_key import CASES  # the model shapes of the UPDATE by key's tests
 from .test_row_insert import _left
 
@@ -192,6 +192,32 @@ async def test_an_error_is_the_one_a_connection_raises(
         by_connection = await _duplicate(direct_db)
     assert by_driver == by_connection
     assert by_driver[-1] == [{"text": "first", "code": "same"}]  # nothing of the second
+
+
+async def _default_raised(db: Database) -> tuple[Any, ...]:
+    """A write whose Python-side default raises, before any statement is sent."""
+    await Ticket.create(serial="s1")
+    with pytest.raises(InvalidValueError) as raised:
+        await Ticket.create()
+    error = raised.value
+    cause = error.__cause__
+    rows = await _rows(db, Ticket)
+    await _wiped(db, Ticket)
+    assert db.checked_out() == 0
+    return type(error), str(error), type(cause), str(cause), rows
+
+
+async def test_a_failing_default_raises_as_through_a_connection(
+    direct_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with _routes(monkeypatch) as taken:
+        by_driver = await _default_raised(direct_db)
+    assert taken == [True, True]  # the second raised on the driver's route, before sending
+    with _connection_kept(direct_db):
+        by_connection = await _default_raised(direct_db)
+    assert by_driver == by_connection
+    assert by_driver[0] is InvalidValueError and "no serial left" in by_driver[1]
+    assert by_driver[-1] == [{"serial": "s1"}]
 
 
 async def _lost(db: Database) -> tuple[Any, ...]:

@@ -23,6 +23,7 @@ from ._lookups import Q
 from ._named_lookups import named_sort_keys, resolve_named
 from ._paths import FieldRef, resolve_field_ref
 from ._query_building import whole_number
+from ._row_dicts import rows_as_dicts
 from .exceptions import InvalidFieldError, InvalidValueError
 
 __all__ = ["GroupedQuery"]
@@ -248,7 +249,7 @@ class GroupedQuery(Generic[M]):
             raise InvalidValueError("aggregate() needs at least one name=aggregate.")
         statement = self.statement(**aggregates)
         keys, rows = await self._query._rows(statement, "group_by")
-        return [dict(zip(keys, row, strict=True)) for row in rows]
+        return rows_as_dicts(keys, rows)
 
     def __repr__(self) -> str:
         return f"<GroupedQuery of {self._query.model.__name__} by {', '.join(self._keys)}>"

@@ -15,6 +15,7 @@ first.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from sqlalchemy import Column, Delete, Update, inspect
@@ -23,7 +24,7 @@ from sqlalchemy.exc import UnboundExecutionError
 from sqlalchemy.orm import InstanceState, Mapper, RelationshipDirection, Session
 from sqlalchemy.sql import ClauseElement, Executable
 
-from ._internals import listener_count
+from ._internals import first_listened, listener_count
 
 __all__ = [
     "dialect_of",
@@ -57,9 +58,9 @@ _STATEMENT_HOOKS = (*_SESSION_HOOKS, "do_orm_execute", "after_bulk_update", "aft
 def _why_not_single_table(mapper: Mapper[Any]) -> str | None:
     if len(mapper.tables) != 1:
         return "joined-table inheritance: a row in each table"
-    for hook in _MAPPER_HOOKS:
-        if listener_count(mapper, hook):
-            return f"a {hook!r} listener may write"
+    hook = first_listened(mapper, _MAPPER_HOOKS)
+    if hook is not None:
+        return f"a {hook!r} listener may write"
     # Fires when a flush reads back server-set values.
     if listener_count(mapper.class_manager, "refresh_flush"):
         return "a 'refresh_flush' listener may write"
@@ -110,9 +111,9 @@ def why_not_one_statement(session: Session, obj: Any) -> str | None:
         >>> why_not_one_statement(session, memo)
         'the flush writes another object too'
     """
-    for hook in _SESSION_HOOKS:
-        if listener_count(session, hook):
-            return f"a session {hook!r} listener may write"
+    hook = first_listened(session, _SESSION_HOOKS)
+    if hook is not None:
+        return f"a session {hook!r} listener may write"
     for pending in (session.new, session.dirty, session.deleted):
         if any(each is not obj for each in pending):
             return "the flush writes another object too"
@@ -172,9 +173,7 @@ def _why_read_back(state: InstanceState[Any], dialect: Dialect | None) -> str | 
     returns = dialect.insert_returning if inserting else dialect.update_returning
     if returns and all(table.implicit_returning for table in mapper.tables):
         return None
-    computed = [
-        key for key, column in mapper.columns.items() if _computed_by_database(column, inserting)
-    ]
+    computed = _computed_by_database_keys(mapper, inserting)
     if computed and mapper.base_mapper.eager_defaults is True:
         statement = "INSERT" if inserting else "UPDATE"
         return (
@@ -184,6 +183,13 @@ def _why_read_back(state: InstanceState[Any], dialect: Dialect | None) -> str | 
     if mapper.version_id_col is not None and mapper.version_id_generator is False:
         return f"the database keeps the version counter and {dialect.name} cannot return it"
     return None
+
+
+@functools.cache  # per mapper: it reads the mapping only
+def _computed_by_database_keys(mapper: Mapper[Any], inserting: bool) -> tuple[str, ...]:
+    return tuple(
+        key for key, column in mapper.columns.items() if _computed_by_database(column, inserting)
+    )
 
 
 def _computed_by_database(column: Any, inserting: bool) -> bool:
@@ -216,9 +222,9 @@ def why_not_one_write_statement(
         >>> why_not_one_write_statement(Session(), Memo, delete(Memo))
         "synchronize_session='auto': the matched keys may be selected first"
     """
-    for hook in _STATEMENT_HOOKS:
-        if listener_count(session, hook):
-            return f"a session {hook!r} listener may write"
+    hook = first_listened(session, _STATEMENT_HOOKS)
+    if hook is not None:
+        return f"a session {hook!r} listener may write"
     if session.new or session.dirty or session.deleted:
         return "the session has changes: they are flushed first"
     if not isinstance(statement, Update | Delete):

@@ -30,6 +30,7 @@ from ._paths import resolve_field_ref
 from ._query_building import primary_key_columns
 from ._query_reads import QueryReads
 from ._query_writes import QueryWrites
+from ._row_dicts import rows_as_dicts
 from ._select_parts import JoinPlan, SortKey
 from .exceptions import InvalidFieldError, InvalidValueError
 
@@ -208,7 +209,7 @@ class QueryAnnotations(QueryReads[M], QueryWrites[M]):
         if not self._annotations:
             return await super().values(*fields)
         keys, rows = await self._rows(self._named_values(fields), "values")
-        return [dict(zip(keys, row, strict=True)) for row in rows]
+        return rows_as_dicts(keys, rows)
 
     async def values_list(self, *fields: str, flat: bool = False) -> list[Any]:
         if not self._annotations:

@@ -17,6 +17,7 @@ from ._model_info import model_info
 from ._paths import FieldRef, resolve_field_ref
 from ._query_building import QueryBuilding, primary_key_columns
 from ._read_routing import read_in_scope
+from ._row_dicts import rows_as_dicts
 from ._scope import SessionScope
 from ._select_parts import JoinPlan
 from .exceptions import InvalidValueError, MultipleResultsError, NotFoundError
@@ -242,7 +243,7 @@ class QueryReads(QueryBuilding[M]):
             [{'email': 'kim@example.com', 'name': 'Kim'}]
         """
         keys, rows = await self._rows(self._values_statement(self._value_refs(fields)), "values")
-        return [dict(zip(keys, tuple(row), strict=False)) for row in rows]  # a tuple zips faster
+        return rows_as_dicts(keys, rows)
 
     async def values_list(self, *fields: str, flat: bool = False) -> list[Any]:
         """Rows as tuples of the named fields; ``flat=True`` with one field gives plain values.

@@ -28,7 +28,7 @@ from sqlalchemy import Column, Insert, Integer, MetaData, Table, inspect
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapper, Session, SessionEvents, registry
 
-from ._internals import listener_count
+from ._internals import first_listened, listener_count
 
 __all__ = [
     "RowInsert",
@@ -75,10 +75,6 @@ _ALL_SESSION_EVENTS = tuple(
 )
 
 
-def _listened(target: Any, names: tuple[str, ...]) -> str | None:
-    return next((name for name in names if listener_count(target, name)), None)
-
-
 @functools.cache
 def _own_init_listeners() -> int:
     """How many ``init`` listeners SQLAlchemy itself gives every mapped class (one,
@@ -94,7 +90,9 @@ def _own_init_listeners() -> int:
 
 
 def _why_watched(mapper: Mapper[Any], session: Session) -> str | None:
-    hook = _listened(mapper, _MAPPER_EVENTS) or _listened(mapper.class_manager, _INSTANCE_EVENTS)
+    hook = first_listened(mapper, _MAPPER_EVENTS) or first_listened(
+        mapper.class_manager, _INSTANCE_EVENTS
+    )
     if hook is None and listener_count(mapper.class_manager, "init") > _own_init_listeners():
         hook = "init"
     if hook is not None:
@@ -103,10 +101,10 @@ def _why_watched(mapper: Mapper[Any], session: Session) -> str | None:
     # are backrefs, and bulk rows set no relationship.
     manager = mapper.class_manager
     for prop in mapper.column_attrs:
-        hook = _listened(manager[prop.key], _ATTRIBUTE_EVENTS)
+        hook = first_listened(manager[prop.key], _ATTRIBUTE_EVENTS)
         if hook is not None:
             return f"a {hook!r} listener (a validator?) watches {prop.key!r}"
-    hook = _listened(session, _SESSION_EVENTS)
+    hook = first_listened(session, _SESSION_EVENTS)
     if hook is not None:
         return f"a session {hook!r} listener watches the objects"
     return None
@@ -120,13 +118,18 @@ def why_not_plain_table(model: type[Any], mapper: Mapper[Any]) -> str | None:
         >>> why_not_plain_table(Memo, inspect(Memo)) is None
         True
     """
+    return _why_not_plain_mapping(mapper)
+
+
+@functools.cache  # per mapper: it reads the mapping only
+def _why_not_plain_mapping(mapper: Mapper[Any]) -> str | None:
     if not isinstance(mapper.local_table, Table):
         return "the model is not mapped to a plain table"
     if mapper.inherits is not None or mapper.polymorphic_on is not None:
         return "inheritance: the objects set the discriminator"
     if mapper.version_id_col is not None:
         return "a version counter: the objects set it"
-    if dataclasses.is_dataclass(model):
+    if dataclasses.is_dataclass(mapper.class_):
         # Its fields' defaults are the ORM's to deliver to the INSERT, not the column's.
         return "a dataclass model: its __init__ runs per object"
     return None
@@ -234,15 +237,18 @@ def why_row_insert_differs(
 
 
 def _why_flush_watched(mapper: Mapper[Any], session: Session) -> str | None:
-    hook = _listened(mapper, _FLUSH_EVENTS) or _listened(mapper.class_manager, ("refresh_flush",))
+    hook = first_listened(mapper, _FLUSH_EVENTS) or first_listened(
+        mapper.class_manager, ("refresh_flush",)
+    )
     if hook is not None:
         return f"a {hook!r} listener watches the flush"
-    hook = _listened(session, _FLUSH_SESSION_EVENTS)
+    hook = first_listened(session, _FLUSH_SESSION_EVENTS)
     if hook is not None:
         return f"a session {hook!r} listener watches the flush"
     return None
 
 
+@functools.cache  # per mapper: it reads the mapping only
 def _why_not_table_columns(mapper: Mapper[Any], table: Table) -> str | None:
     """Why the flush could leave an attribute expired or set that the row does not hold:
     a ``column_property`` of an expression (the flush expires it), a Sequence on a column
@@ -279,13 +285,21 @@ def _why_not_returned(mapper: Mapper[Any], table: Table, dialect: Dialect | None
             else eager is True and bool(dialect.insert_returning)
         )
     )
+    computed = None if returns else _computed_besides_key(table)
+    if computed is not None:
+        return (
+            f"the INSERT would not return {computed!r} (the database's value): the flush expires it"
+        )
+    return None
+
+
+@functools.cache  # per table: it reads the table only
+def _computed_besides_key(table: Table) -> str | None:
+    """The first column of ``table`` whose value the database computes on INSERT, but the
+    generated key (which comes back without RETURNING too: the cursor's last row id)."""
     for column in table.columns:
-        # The generated key comes back without RETURNING too (the cursor's lastrowid).
-        if computed_on_insert(column) and not returns and column is not table.autoincrement_column:
-            return (
-                f"the INSERT would not return {column.key!r} (the database's value): "
-                "the flush expires it"
-            )
+        if computed_on_insert(column) and column is not table.autoincrement_column:
+            return str(column.key)
     return None
 
 
@@ -323,12 +337,23 @@ def insert_statement(table: Table) -> Insert:
 
 def _why_no_key(mapper: Mapper[Any], table: Table, loaded: dict[str, Any]) -> str | None:
     """Why the new row might get no primary key (the flush raises its own error)."""
-    for column in table.primary_key.columns:
-        given = loaded.get(mapper.get_property_by_column(column).key) is not None
-        generated = column.default is not None or column.server_default is not None
-        if not (given or generated or column is table.autoincrement_column):
-            return f"the primary key {column.key!r} has no value"
+    for key, column_key in _keys_not_generated(mapper, table):
+        if loaded.get(key) is None:
+            return f"the primary key {column_key!r} has no value"
     return None
+
+
+@functools.cache  # per mapper: it reads the mapping only
+def _keys_not_generated(mapper: Mapper[Any], table: Table) -> tuple[tuple[str, str], ...]:
+    """The primary key's columns that get no value unless the object gives one, as
+    (attribute name, column key)."""
+    return tuple(
+        (mapper.get_property_by_column(column).key, str(column.key))
+        for column in table.primary_key.columns
+        if column.default is None
+        and column.server_default is None
+        and column is not table.autoincrement_column
+    )
 
 
 def why_session_watched(session: Session) -> str | None:
@@ -345,7 +370,7 @@ def why_session_watched(session: Session) -> str | None:
         >>> why_session_watched(session)
         "a session 'after_commit' listener sees the session's life"
     """
-    hook = _listened(session, _ALL_SESSION_EVENTS)
+    hook = first_listened(session, _ALL_SESSION_EVENTS)
     if hook is not None:
         return f"a session {hook!r} listener sees the session's life"
     return None
@@ -366,7 +391,7 @@ def why_orm_read(session: Session) -> str | None:
         >>> why_orm_read(session)
         'autoflush: the session flushes its changes before it reads'
     """
-    if listener_count(session, "do_orm_execute"):
+    if first_listened(session, ("do_orm_execute",)):
         return "a 'do_orm_execute' listener may change the statement or its rows"
     if session.autoflush and (session.new or session.dirty or session.deleted):
         return "autoflush: the session flushes its changes before it reads"

@@ -10,8 +10,10 @@ inside a user's write.
 The versions are checked before the submodules are imported, since those import
 private names that another release may not have:
 
-- :mod:`.sqlalchemy_orm`: session transactions, event listener collections,
-  relationship loaders, loader symbols, column attribute implementations.
+- :mod:`.sqlalchemy_orm`: session transactions, relationship loaders, loader symbols,
+  column attribute implementations.
+- :mod:`.sqlalchemy_events`: who listens to an event of a mapper, class, attribute or
+  session, read without making anything on a session just made.
 - :mod:`.sqlalchemy_core`: the traversal declaration of a custom SQL construct, the
   result columns a compiler records.
 - :mod:`.sqlalchemy_engine`: what a ``Connection`` does to one statement (its compiled
@@ -48,6 +50,7 @@ __all__ = [
     "default_pool_class",
     "engine_on_pool_of",
     "event_listeners",
+    "first_listened",
     "forget_result_columns",
     "guard_column_loads",
     "guard_relationship_loads",
@@ -161,13 +164,13 @@ from .sqlalchemy_core import (  # noqa: E402
     tables_from_attributes,
     traversed_attributes,
 )
+from .sqlalchemy_events import first_listened, listener_count  # noqa: E402
 from .sqlalchemy_orm import (  # noqa: E402
     NO_VALUE,
     connections_opened_by,
     guard_column_loads,
     guard_relationship_loads,
     has_checked_out_connection,
-    listener_count,
     loaded_value_unchanged,
     mark_deleted,
     mark_inserted,

@@ -122,7 +122,8 @@ def wrapped_before(
 ) -> BaseException:
     """The error a ``Connection`` raises for ``error`` raised while it prepared the
     statement's parameters (a default, a type's bind processing): a ``StatementError``
-    naming the statement and the parameters as given.
+    naming the statement and the parameters as given (none for an empty row, which a
+    ``Connection`` takes as no parameters at all).
 
     Example:
         >>> print(wrapped_before(db._autocommit_engine, "INSERT ...", {"n": 1},
@@ -130,11 +131,15 @@ def wrapped_before(
         (builtins.ValueError) not a number
         [SQL: INSERT ...]
         [parameters: [{'n': 1}]]
+        >>> print(wrapped_before(db._autocommit_engine, "INSERT ...", {},
+        ...                      ValueError("no value")))  # doctest: +ELLIPSIS
+        (builtins.ValueError) no value
+        [SQL: INSERT ...]
     """
     dialect = bind.dialect
     wrapped: BaseException = sa_exc.DBAPIError.instance(
         sql,
-        [parameters],
+        [parameters] if parameters else [],
         error,
         dialect.loaded_dbapi.Error,
         hide_parameters=bind.sync_engine.hide_parameters,

@@ -1,5 +1,5 @@
-"""Private names of SQLAlchemy's ORM: session transactions, listener collections, loaders,
-attribute implementations."""
+"""Private names of SQLAlchemy's ORM: session transactions, loaders, attribute
+implementations (who listens to events: ``sqlalchemy_events``)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,6 @@ __all__ = [
     "guard_column_loads",
     "guard_relationship_loads",
     "has_checked_out_connection",
-    "listener_count",
     "loaded_value_unchanged",
     "mark_deleted",
     "mark_inserted",
@@ -87,29 +86,6 @@ def has_checked_out_connection(session: Session) -> bool:
     if hasattr(transaction, "connections"):  # SQLAlchemy >= 2.1.7
         return bool(transaction.connections)
     return bool(transaction._connections)
-
-
-def listener_count(target: Any, event_name: str) -> int:
-    """How many listeners ``target`` (a mapper, class manager, mapped attribute or
-    session) has for ``event_name``: class-level ones (``Mapper``, a model class)
-    included; 0 for an event the target does not have.
-
-    Reads the target's ``dispatch``: the public ``event.contains`` answers only
-    for a listener one already holds, not whether any listens.
-
-    Example:
-        >>> from sqlalchemy import event
-        >>> session = Session()
-        >>> listener_count(session, "before_flush")
-        0
-        >>> event.listen(session, "before_flush", lambda *args: None)
-        >>> listener_count(session, "before_flush"), listener_count(session, "no_such")
-        (1, 0)
-    """
-    listeners = getattr(target.dispatch, event_name, None)
-    if not listeners:  # the usual case, and cheap: no listener at all
-        return 0
-    return len(list(listeners))
 
 
 def mark_inserted(state: InstanceState[Any], key: tuple[Any, ...]) -> None:
