@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import InstanceState, Mapper, Session
 
 from ._internals import AloneResult, mark_inserted, register_inserted, write_alone
+from ._on_connection import execute_on_connection
 from ._plan_types import Route
 
 if TYPE_CHECKING:
@@ -91,8 +92,7 @@ async def insert_row(
     table_row = as_table_row(row_of(obj))
     # Bound as the flush binds its statements: by the model's base mapper.
     bind_arguments = {"mapper": inspect(type(obj)).base_mapper}
-    connection = await session.connection(bind_arguments=bind_arguments)
-    result = await connection.execute(statement, table_row)
+    result = await execute_on_connection(session, statement, table_row, bind_arguments)
     settle_inserted(obj, table_row, result, session.sync_session)
 
 

@@ -32,6 +32,7 @@ from sqlalchemy.sql import Executable
 
 from ._begin import holds_connection, prepare_write_session
 from ._internals import AloneResult
+from ._on_connection import execute_on_connection
 from ._plan import (
     Route,
     Savepoint,
@@ -263,8 +264,7 @@ class SessionScope:
         if self.plan.route is not Route.CORE_READ:
             return await self.session.execute(statement)
         bind_arguments = {"mapper": inspect(self.model), "clause": statement}
-        connection = await self.session.connection(bind_arguments=bind_arguments)
-        return await connection.execute(statement)
+        return await execute_on_connection(self.session, statement, None, bind_arguments)
 
     async def execute_write(self, statement: Executable) -> AloneResult:
         """Plan an UPDATE or DELETE by query, begin as planned, and execute it (in an own
