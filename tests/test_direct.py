@@ -222,6 +222,7 @@ async def test_a_failing_default_raises_as_through_a_connection(
 
 async def _lost(db: Database) -> tuple[Any, ...]:
     """A write on a pooled connection the server has ended meanwhile."""
+    await db._autocommit_engine.dispose()  # what earlier tests left in the pool
     await Note.create(text="warm")  # one connection idle in the autocommit pool
     mysql = db.engine.dialect.name == "mysql"
     own_id = "SELECT CONNECTION_ID()" if mysql else "SELECT pg_backend_pid()"
