@@ -2,8 +2,9 @@
 
 ``values()`` and the grouped and annotated reads return thousands of rows as dicts,
 where building them is a fair share of the call: the builtins do it without a Python
-frame per row (about 1.7x as fast as a comprehension of ``dict(zip(keys, tuple(row)))``
-on SQLAlchemy 2.1's rows, ``docs/benchmarks.md``, G).
+frame per row (1,000 rows of three columns in 350 to 395 µs against 641 µs for a
+comprehension of ``dict(zip(keys, tuple(row)))`` on SQLAlchemy 2.1's rows:
+``docs/benchmarks.md``, "the cost of the proofs themselves").
 """
 
 from __future__ import annotations
