@@ -58,7 +58,12 @@ def test_the_planner_decides_alone() -> None:
     tool = _graph_tool()
     graph = tool.imports()
     planner = {"sqlrecord._plan", "sqlrecord._plan_rows"}
-    proofs = ("sqlrecord._one_statement", "sqlrecord._unwatched", "sqlrecord._unwatched_by_key")
+    proofs = (
+        "sqlrecord._one_statement",
+        "sqlrecord._unwatched",
+        "sqlrecord._unwatched_by_key",
+        "sqlrecord._unwatched_load",
+    )
     for proof in proofs:
         users = {module for module, targets in graph.items() if proof in targets} - set(proofs)
         assert users <= planner | {"sqlrecord._scope"}, (proof, users)

@@ -1,6 +1,6 @@
-"""On aiomysql, asyncmy and asyncpg an own session's one-statement write (a new object's
-INSERT, a loaded object's UPDATE or DELETE by its key, a query's UPDATE or DELETE) is sent
-by the driver itself, without SQLAlchemy's ``Connection`` around it
+"""On aiomysql, aiosqlite, asyncmy and asyncpg an own session's one-statement write (a new
+object's INSERT, a loaded object's UPDATE or DELETE by its key, a query's UPDATE or DELETE)
+is sent by the driver itself, without SQLAlchemy's ``Connection`` around it
 (``_internals.direct``), where nothing could tell the two apart: no listener of the
 engine, its dialect or the reset of its pool, no statement log, no other execution
 option. Each test here does the same work twice, once with nothing listening and once
@@ -24,20 +24,33 @@ from sqlalchemy.pool import NullPool
 
 from sqlrecord import Database
 from sqlrecord._internals import direct, why_not_direct
+from sqlrecord._plan import Route
 from sqlrecord.exceptions import DatabaseUnavailableError, DuplicateKeyError, InvalidValueError
 
 from .conftest import BACKENDS, _serve
 from .models import Note, Ticket
+from .test_one_statement import plans_logged
 from .test_row_by_key import CASES  # the model shapes of the UPDATE by key's tests
 from .test_row_insert import _left
 
 #: The backends whose driver sqlrecord drives directly.
-DIRECT_BACKENDS = [b for b in BACKENDS if b in ("mysql", "mysql-asyncmy", "postgresql")]
+DIRECT_BACKENDS = [b for b in BACKENDS if b in ("mysql", "mysql-asyncmy", "postgresql", "sqlite")]
 
 
 @pytest.fixture(params=DIRECT_BACKENDS)
 async def direct_db(request: pytest.FixtureRequest, sqlite_dir: Any) -> AsyncIterator[Database]:
     """Like ``db``, on the backends of the drivers sqlrecord drives directly."""
+    async for database in _serve(request.param, sqlite_dir):
+        yield database
+
+
+@pytest.fixture(params=[backend for backend in DIRECT_BACKENDS if backend != "sqlite"])
+async def direct_server_db(
+    request: pytest.FixtureRequest, sqlite_dir: Any
+) -> AsyncIterator[Database]:
+    """Like ``direct_db``, on the servers: a connection a server ends, a row lock another
+    transaction holds (SQLite's is the whole file, which one task's own writes refuse
+    to wait for: ``_sqlite_locks.py``)."""
     async for database in _serve(request.param, sqlite_dir):
         yield database
 
@@ -157,10 +170,12 @@ async def test_elsewhere_every_write_keeps_the_connection(
 ) -> None:
     reason = why_not_direct(db._autocommit_engine)
     driver = db.engine.dialect.driver
-    if driver in ("aiomysql", "asyncmy", "asyncpg"):
+    if driver in ("aiomysql", "aiosqlite", "asyncmy", "asyncpg"):
         assert reason is None
         return
-    assert reason == f"the {driver} driver: only aiomysql, asyncmy and asyncpg are driven"
+    assert reason == (
+        f"the {driver} driver: only aiomysql, aiosqlite, asyncmy and asyncpg are driven"
+    )
     with _routes(monkeypatch) as taken:
         note = await Note.create(text="hi")
         note.text = "hello"
@@ -247,13 +262,13 @@ async def _lost(db: Database) -> tuple[Any, ...]:
 
 
 async def test_a_lost_connection_is_dropped_as_a_connection_drops_it(
-    direct_db: Database, monkeypatch: pytest.MonkeyPatch
+    direct_server_db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with _routes(monkeypatch) as taken:
-        by_driver = await _lost(direct_db)
+        by_driver = await _lost(direct_server_db)
     assert taken == [True, True, True]
-    with _connection_kept(direct_db):
-        by_connection = await _lost(direct_db)
+    with _connection_kept(direct_server_db):
+        by_connection = await _lost(direct_server_db)
     assert by_driver == by_connection
     assert by_driver[4] is True
     assert by_driver[-1] == [{"text": "warm", "code": None}, {"text": "after", "code": None}]
@@ -296,14 +311,15 @@ async def _cancelled_delete(db: Database) -> tuple[Any, ...]:
 
 
 async def test_a_write_cancelled_while_it_waits_ends_as_through_a_connection(
-    direct_db: Database, monkeypatch: pytest.MonkeyPatch
+    direct_server_db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    db = direct_server_db
     with _routes(monkeypatch) as taken:
-        by_driver = await _cancelled_delete(direct_db)
+        by_driver = await _cancelled_delete(db)
     assert taken == [True, True]  # the create, then the cancelled delete
-    with _connection_kept(direct_db):
-        by_connection = await _cancelled_delete(direct_db)
-    left = [] if direct_db.engine.dialect.name == "mysql" else [{"text": "hi", "code": None}]
+    with _connection_kept(db):
+        by_connection = await _cancelled_delete(db)
+    left = [] if db.engine.dialect.name == "mysql" else [{"text": "hi", "code": None}]
     assert by_driver == by_connection == (False, True, left)
 
 
@@ -372,3 +388,37 @@ async def test_anything_watching_keeps_the_connection(
 async def test_an_execution_option_keeps_the_connection(direct_db: Database) -> None:
     engine = direct_db._autocommit_engine.execution_options(logging_token="checkout")
     assert why_not_direct(engine) == "the engine has execution options: a Connection applies them"
+
+
+async def _unreachable(url: str, *, kept: bool) -> tuple[Any, ...]:
+    """A get and a write on a database nothing answers for: each error, its cause's class
+    and message, the pool left empty."""
+    from .test_reliability import UNREACHABLE_URLS
+
+    unreachable = Database(UNREACHABLE_URLS[url])
+    try:
+        with _connection_kept(unreachable) if kept else contextlib.nullcontext():
+            seen = []
+            for call in (lambda: Note.get(1), lambda: Note.create(text="never")):
+                with pytest.raises(DatabaseUnavailableError) as raised:
+                    await call()
+                cause = raised.value.__cause__
+                seen.append((str(raised.value), type(cause), str(cause)))
+        assert unreachable.checked_out() == 0
+        return tuple(seen)
+    finally:
+        await unreachable.dispose()
+
+
+@pytest.mark.parametrize("backend", DIRECT_BACKENDS)
+async def test_an_unreachable_database_raises_as_through_a_connection(
+    backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with plans_logged(caplog, Note) as plans:
+        by_driver = await _unreachable(backend, kept=False)
+    # The get went by the driver (a write waits for the database's first answer to plan).
+    assert plans[0].route is Route.CONNECTION_LOAD
+    with plans_logged(caplog, Note) as plans:
+        by_connection = await _unreachable(backend, kept=True)
+    assert plans[0].route is Route.ORM_STATEMENT
+    assert by_driver == by_connection

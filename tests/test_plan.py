@@ -14,8 +14,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, delete, event, insert, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, make_transient_to_detached
 
+from sqlrecord import _plan
 from sqlrecord._plan import (
     Plan,
     Route,
@@ -100,11 +102,41 @@ def test_get_takes_the_identity_map_only_when_held_and_allowed(
     unit: UnitFacts, held: bool, route: Route
 ) -> None:
     read = plan_read("get", User, served=True, unit=unit)
-    plan = plan_get(read, unit=unit, held=held)
+    plan = plan_get(read, unit=unit, held=held, model=User, session=_NO_SESSION, key=(7,))
     assert plan.route is route
     assert plan.transaction is Transaction.SERVED
     if route is Route.IDENTITY_HIT:
         assert "without SQL" in plan.why
+    else:
+        assert plan is read
+
+
+#: A served get never asks whether its row could be read alone (it never is).
+_NO_SESSION: Any = None
+
+
+@pytest.mark.parametrize(
+    ("unit", "against", "route"),
+    [
+        (FAST, None, Route.CONNECTION_LOAD),
+        (FAST, "a 'load' listener watches the loaded objects", Route.ORM_STATEMENT),
+        (REFERENCE, None, Route.ORM_STATEMENT),
+        (MYSQL, None, Route.ORM_STATEMENT),
+        (IN_A_TEST, None, Route.ORM_STATEMENT),
+    ],
+)
+def test_an_own_get_reads_its_row_alone_only_in_autocommit_and_where_nothing_differs(
+    unit: UnitFacts, against: str | None, route: Route, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_plan, "why_load_differs", lambda model, session, key: against)
+    read = plan_read("get", User, served=False, unit=unit)
+    plan = plan_get(read, unit=unit, held=False, model=User, session=AsyncSession(), key=(7,))
+    assert plan.route is route
+    if route is Route.CONNECTION_LOAD:
+        assert plan.transaction is Transaction.AUTOCOMMIT
+        assert str(plan).startswith("User.get: object loaded on a connection, autocommit")
+    elif against is not None:
+        assert plan == read._replace(why=against)
     else:
         assert plan is read
 

@@ -16,6 +16,7 @@ from ._internals import (
     use_one_hop_cursors,
 )
 from ._mysql_transactions import end_open_transactions_only
+from ._own_listeners import mark_own
 from ._sqlite_connection import DeferringConnection, begin, sqlite_file
 from ._sqlite_locks import note_checkin, note_checkout
 from ._text_match import SQLITE_FUNCTIONS
@@ -137,6 +138,8 @@ def install_dialect_fixes(
                 begin(sqlite_connection, immediate=immediate)
             else:  # connect_args named another sqlite3 connection factory
                 connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        mark_own(_sqlite_begin, silent_under=AUTOCOMMIT_OPTION)
 
     elif backend in ("mysql", "mariadb"):
         # Timestamps are stored as UTC everywhere; MySQL's NOW() follows the

@@ -19,12 +19,13 @@ skip a ROLLBACK even inside an explicit BEGIN, and has no counterpart for COMMIT
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 from sqlalchemy import Engine, event
 
-__all__ = ["end_open_transactions_only", "is_own_listener"]
+from ._own_listeners import mark_own
+
+__all__ = ["end_open_transactions_only"]
 
 # In a pooled connection's ``info``: nothing has run on it since its last COMMIT or
 # ROLLBACK. Set after either succeeds; cleared when a transaction begins on it, which
@@ -55,31 +56,7 @@ def end_open_transactions_only(engine: Engine) -> None:
     def _begun(connection: Any) -> None:
         _info(connection.connection).pop(_ENDED, None)
 
-    _OWN_LISTENERS.add(_begun)
-
-
-# The listeners this module registers: bookkeeping of sqlrecord's, not a user's watch.
-_OWN_LISTENERS: weakref.WeakSet[Any] = weakref.WeakSet()
-
-
-def is_own_listener(listener: Any) -> bool:
-    """Whether ``listener`` is this module's own ``begin`` listener (its bookkeeping of
-    which connections may be in a transaction), not one of a user's.
-
-    Example:
-        >>> from sqlalchemy import create_engine
-        >>> from sqlrecord._internals import event_listeners
-        >>> engine = create_engine("sqlite://")
-        >>> end_open_transactions_only(engine)
-        >>> [is_own_listener(listener) for listener in event_listeners(engine, "begin")]
-        [True]
-        >>> is_own_listener(print)
-        False
-    """
-    try:
-        return listener in _OWN_LISTENERS
-    except TypeError:  # not weakly referable: not one of these functions
-        return False
+    mark_own(_begun)
 
 
 def _info(dbapi_connection: Any) -> dict[str, Any]:

@@ -33,6 +33,7 @@ import functools
 import logging
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
@@ -54,6 +55,7 @@ from ._plan_rules import (
 from ._plan_types import Plan, Route, Savepoint, Transaction
 from ._unit_facts import UnitFacts
 from ._unwatched import TableRows, why_orm_read, why_session_watched, why_watched
+from ._unwatched_load import why_load_differs
 
 __all__ = [
     "Plan",
@@ -103,19 +105,40 @@ def _read(operation: str, name: str, served: bool, unit: UnitFacts, cursor: bool
     return Plan(operation, name, Route.ORM_STATEMENT, transaction, Savepoint.NONE, why)
 
 
-def plan_get(read: Plan, *, unit: UnitFacts, held: bool) -> Plan:
-    """``get`` by one key: the identity map answers when the session holds the object
-    (not expired) and the database allows shortcuts; else the read as planned.
+def plan_get(
+    read: Plan,
+    *,
+    unit: UnitFacts,
+    held: bool,
+    model: type[Any],
+    session: AsyncSession,
+    key: tuple[Any, ...],
+) -> Plan:
+    """``get`` by one ``key``: the identity map answers when the session holds the object
+    (not expired) and the database allows shortcuts; in an own ``session`` in autocommit,
+    a read of the row on a connection of its own builds the object where nothing could
+    tell it from ``session.get`` (nothing listens to sessions, and
+    ``_unwatched_load.why_load_differs``; else the read as planned, with what it found);
+    else the read as planned.
 
     Example:
         >>> unit = UnitFacts(True, True, False)
+        >>> session = db._open_session(autocommit=True)
         >>> read = plan_read("get", User, served=True, unit=unit)
-        >>> plan_get(read, unit=unit, held=True).route.value
-        'identity hit'
+        >>> plan_get(read, unit=unit, held=True, model=User, session=session, key=(7,)).route
+        <Route.IDENTITY_HIT: 'identity hit'>
+        >>> read = plan_read("get", User, served=False, unit=unit)
+        >>> print(plan_get(read, unit=unit, held=False, model=User, session=session, key=(7,)))
+        User.get: object loaded on a connection, autocommit transaction, no SAVEPOINT (one ...)
     """
-    if not held or not unit.fast_paths:
+    if not unit.fast_paths:
         return read
-    return _identity_hit(read.operation, read.model, read.transaction.value)
+    if held:
+        return _identity_hit(read.operation, read.model, read.transaction.value)
+    if read.transaction is not Transaction.AUTOCOMMIT:
+        return read
+    why = why_session_watched(session.sync_session) or why_load_differs(model, session, key)
+    return _loaded_alone(read.operation, read.model) if why is None else read._replace(why=why)
 
 
 @functools.cache  # keyed by strings: an enum hashes in Python, slowly
@@ -127,6 +150,18 @@ def _identity_hit(operation: str, model: str, transaction: str) -> Plan:
         Transaction(transaction),
         Savepoint.NONE,
         "the session holds the object: session.get answers without SQL",
+    )
+
+
+@functools.cache
+def _loaded_alone(operation: str, model: str) -> Plan:
+    return Plan(
+        operation,
+        model,
+        Route.CONNECTION_LOAD,
+        Transaction.AUTOCOMMIT,
+        Savepoint.NONE,
+        "one SELECT by the key, in an own session nothing listens to or loads otherwise",
     )
 
 

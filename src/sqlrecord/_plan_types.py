@@ -36,6 +36,10 @@ class Route(enum.Enum):
     CONNECTION_STATEMENT = "statement on a connection"
     #: A SELECT of columns run by the session's connection: Core's rows, not the ORM's.
     CORE_READ = "Core read"
+    #: One object by its key: its row by Core's SELECT on a connection of the autocommit
+    #: engine, the object built as the ORM's loading builds it, the own session not used:
+    #: nothing listens to sessions or to loads.
+    CONNECTION_LOAD = "object loaded on a connection"
 
 
 class Transaction(enum.Enum):

@@ -12,11 +12,13 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import inspect, select, tuple_
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import InstanceState
 
 from ._column_types import fits
 from ._model_info import ModelInfo, model_info
+from ._object_by_key import load_alone
+from ._plan_types import Route
 from ._read_routing import read_in_scope
 from ._scope import SessionScope
 from ._soft import deleted_condition, live_condition, soft_delete_column
@@ -100,12 +102,24 @@ async def get(
         if unique:
             return (await s.scalars(statement)).one_or_none()
         if len(keys) == 1:
-            held = _held_by(s, model, keys[0])
-            take_held = scopes[-1].plan_get(held=held is not None)
-            if only_deleted and not take_held:  # by its WHERE: a live row is not loaded
+            key = keys[0]
+            held = _held_by(s, model, key)
+            route = scopes[-1].plan_get(held=held is not None, key=_as_tuple(key))
+            if only_deleted and route is not Route.IDENTITY_HIT:
+                # By its WHERE: a live row is not loaded.
                 rows = await _get_many(s, model, info, keys, live)
                 return rows[0] if rows else None
-            found = held if take_held else await s.get(model, keys[0])
+            if route is Route.IDENTITY_HIT:
+                found = held
+            elif route is Route.CONNECTION_LOAD:
+                assert isinstance(s.bind, AsyncEngine)  # why_load_differs checked it
+                alone = await load_alone(s.bind, model, _as_tuple(key))
+                # Several rows share the key: session.get raises its own error for them.
+                found = alone[0] if len(alone) == 1 else None
+                if len(alone) > 1:
+                    found = await s.get(model, key)
+            else:
+                found = await s.get(model, key)
             if found is not None and live:
                 deleted = getattr(found, str(column)) is not None
                 return found if deleted == only_deleted else None

@@ -319,12 +319,12 @@ class SessionScope:
         )
         return table_rows
 
-    def plan_get(self, *, held: bool) -> bool:
-        """Whether ``get`` by one key takes the identity-map hit (the session ``held``
-        the object, not expired); the plan says which.
-        """
-        self.plan = plan_get(self.plan, unit=self._facts, held=held)
-        return self.plan.route is Route.IDENTITY_HIT
+    def plan_get(self, *, held: bool, key: tuple[Any, ...]) -> Route:
+        """``get``'s route by one ``key`` (``_plan.plan_get``): the identity map (the
+        session ``held`` the object), the row read alone, or the session."""
+        unit, model, session = self._facts, self.model, self.session
+        self.plan = plan_get(self.plan, unit=unit, held=held, model=model, session=session, key=key)
+        return self.plan.route
 
     async def _begin_savepoint(self) -> None:
         try:

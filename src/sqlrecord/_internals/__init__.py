@@ -20,9 +20,11 @@ private names that another release may not have:
   form, defaults, parameters, inserted key, returned values).
 - :mod:`.sqlalchemy_connection`: what happens around it (asyncpg's adapter, the driver's
   errors, the pool's invalidation, the listeners a ``Connection`` calls, its log).
-- :mod:`.direct`: a write statement sent by the driver (aiomysql, asyncmy, asyncpg),
+- :mod:`.direct`: a statement sent by the driver (aiomysql, asyncmy, asyncpg),
   without SQLAlchemy's ``Connection`` around it, doing what the ``Connection`` would do
   with the names above.
+- :mod:`.sqlalchemy_loading`: the ORM's loading of one object by its key (the SELECT,
+  the object it builds, the mappings and sessions for which that is all it does).
 - :mod:`.sqlalchemy_pool`: the queue pool's checkout, the dialect's default pool, an
   engine that lends another engine's pool.
 - :mod:`.aiosqlite`: SQLAlchemy's aiosqlite adapter and aiosqlite's connection.
@@ -45,6 +47,7 @@ __all__ = [
     "WatchfulQueuePool",
     "check_aiosqlite_version",
     "check_sqlalchemy_version",
+    "configure_for_load",
     "connection_creator_of",
     "connections_opened_by",
     "default_pool_class",
@@ -55,11 +58,14 @@ __all__ = [
     "guard_column_loads",
     "guard_relationship_loads",
     "has_checked_out_connection",
+    "key_select",
     "listener_count",
+    "loaded_detached",
     "loaded_value_unchanged",
     "mark_deleted",
     "mark_inserted",
     "mark_updated",
+    "read_alone",
     "register_inserted",
     "release_sqlite_lock",
     "released_threads_ended",
@@ -69,6 +75,9 @@ __all__ = [
     "traversed_attributes",
     "use_one_hop_cursors",
     "why_not_direct",
+    "why_not_plain_load",
+    "why_session_loads_otherwise",
+    "why_statements_watched",
     "write_alone",
 ]
 
@@ -157,7 +166,14 @@ from .aiosqlite import (  # noqa: E402
     sqlite3_connection_of,
     use_one_hop_cursors,
 )
-from .direct import AloneResult, DirectResult, why_not_direct, write_alone  # noqa: E402
+from .direct import (  # noqa: E402
+    AloneResult,
+    DirectResult,
+    read_alone,
+    why_not_direct,
+    why_statements_watched,
+    write_alone,
+)
 from .sqlalchemy_connection import event_listeners  # noqa: E402
 from .sqlalchemy_core import (  # noqa: E402
     forget_result_columns,
@@ -165,6 +181,13 @@ from .sqlalchemy_core import (  # noqa: E402
     traversed_attributes,
 )
 from .sqlalchemy_events import first_listened, listener_count  # noqa: E402
+from .sqlalchemy_loading import (  # noqa: E402
+    configure_for_load,
+    key_select,
+    loaded_detached,
+    why_not_plain_load,
+    why_session_loads_otherwise,
+)
 from .sqlalchemy_orm import (  # noqa: E402
     NO_VALUE,
     connections_opened_by,

@@ -26,6 +26,8 @@ from .._sqlite_connection import DEFERRABLE, DeferringConnection, defer, run_sta
 __all__ = [
     "OneHopConnection",
     "OneHopCursor",
+    "alone_in_autocommit",
+    "one_hop_statement",
     "release_sqlite_lock",
     "released_threads_ended",
     "sqlite3_connection_of",
@@ -296,3 +298,50 @@ def use_one_hop_cursors(dbapi: Any) -> None:
         return adapted
 
     dbapi.connect = connect
+
+
+def alone_in_autocommit(adapter: Any) -> bool:
+    """Whether the adapted connection ``adapter`` is outside any transaction, with nothing
+    deferred to send (``DeferringConnection``, as sqlrecord's engines open them), so
+    that a statement sent alone commits itself.
+
+    Example:
+        >>> class Adapter:  # as SQLAlchemy's: the aiosqlite connection
+        ...     driver_connection = None
+        >>> alone_in_autocommit(Adapter())
+        False
+    """
+    sqlite_connection = sqlite3_connection_of(adapter.driver_connection)
+    return (
+        isinstance(sqlite_connection, DeferringConnection)
+        and sqlite_connection.isolation_level is None
+        and not sqlite_connection.in_transaction
+        and not sqlite_connection.pending
+    )
+
+
+async def one_hop_statement(
+    adapter: Any, sql: str, parameters: Any
+) -> tuple[Any, list[Any], int, Any]:
+    """Run ``sql`` with ``parameters`` on the adapted connection ``adapter`` as
+    :class:`OneHopCursor` runs it, in one hand-off to the driver's thread: its
+    description, rows, row count and last row id. The driver's errors are raised as
+    they are (``sqlalchemy_connection.adapted_driver_error`` adapts them).
+
+    Example:
+        >>> import sqlite3
+        >>> class Driver:  # as aiosqlite's connection: a function run in its thread
+        ...     _conn = sqlite3.connect(":memory:")
+        ...     async def _execute(self, function, *args): return function(*args)
+        >>> class Adapter:
+        ...     driver_connection = Driver()
+        >>> run(one_hop_statement(Adapter(), "SELECT ?", (7,)))[1:3]
+        ([(7,)], -1)
+    """
+    driver = adapter.driver_connection
+    mutex = getattr(adapter, "_execute_mutex", None)  # as OneHopCursor._run
+    async with mutex if mutex is not None else contextlib.nullcontext():
+        outcome: tuple[Any, list[Any], int, Any] = await driver._execute(
+            run_statement, driver._conn, sql, parameters, False
+        )
+    return outcome

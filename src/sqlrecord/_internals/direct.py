@@ -1,4 +1,4 @@
-"""One write statement sent by the driver itself, on a pooled connection, without
+"""One statement sent by the driver itself, on a pooled connection, without
 SQLAlchemy's ``Connection`` around it (MySQL/MariaDB's aiomysql and asyncmy; asyncpg).
 
 A ``Connection`` costs a good part of a one-row write's time (its begin, execution
@@ -6,9 +6,10 @@ context, result and close: on MySQL more than the statement's round trip). Where
 statement alone is all a caller needs (an INSERT, UPDATE or DELETE on a connection of
 the autocommit engine), sending it through the driver gives the same: the SQL and
 parameters the ``Connection`` would send, compiled and processed by SQLAlchemy, with the
-Python-side defaults filled in as it fills them; its row count, inserted key and
-returned values; its errors, wrapped as the ``Connection`` wraps them, the connection
-invalidated on a disconnect or an interruption.
+Python-side defaults filled in as it fills them; its row count, inserted key,
+returned values and rows (each value through its type); its errors, wrapped as the
+``Connection`` wraps them, the connection invalidated on a disconnect or an interruption.
+A SELECT of sqlrecord's (an object by its key, ``_object_by_key.py``) goes the same way.
 
 What a ``Connection`` would also do, and this route would not, is visible only to
 listeners, a log or options: :func:`why_not_direct` refuses an engine with any of them,
@@ -18,18 +19,19 @@ simple defaults.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, Select
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import UpdateBase
 
-from .. import _mysql_transactions
 from .._alone import execute_alone
+from .._own_listeners import is_own_listener, silencing_options
 from .direct_connection import checkin, checkout, give_back, in_autocommit, send, wrapped_before
 from .sqlalchemy_connection import (
     applies_engine_options,
@@ -45,6 +47,7 @@ from .sqlalchemy_engine import (
     inserted_key,
     positional_parameters,
     prefetched_defaults,
+    processed_rows,
     returned_by_insert,
 )
 
@@ -53,14 +56,21 @@ __all__ = [
     "DirectResult",
     "ReturnedRow",
     "execute_direct",
+    "read_alone",
     "why_not_direct",
+    "why_statements_watched",
     "write_alone",
 ]
 
 # The drivers this module drives, by dialect: MySQL's two through their cursors
 # (``execute(sql, parameters)``, ``rowcount``, ``lastrowid``), asyncpg through the
-# adapter's cache of prepared statements.
-_DRIVERS = {("mysql", "aiomysql"), ("mysql", "asyncmy"), ("postgresql", "asyncpg")}
+# adapter's cache of prepared statements, aiosqlite in one hand-off to its thread.
+_DRIVERS = {
+    ("mysql", "aiomysql"),
+    ("mysql", "asyncmy"),
+    ("postgresql", "asyncpg"),
+    ("sqlite", "aiosqlite"),
+}
 # Everything a Connection tells listeners about a statement and its transaction.
 _CONNECTION_EVENTS = (
     "engine_connect",
@@ -147,20 +157,39 @@ def why_not_direct(bind: AsyncEngine) -> str | None:
 
     Example:
         >>> from sqlalchemy.ext.asyncio import create_async_engine
-        >>> why_not_direct(create_async_engine("sqlite+aiosqlite://"))
-        'the aiosqlite driver: only aiomysql, asyncmy and asyncpg are driven'
+        >>> why_not_direct(create_async_engine("postgresql+psycopg://app@db/app"))
+        'the psycopg driver: only aiomysql, aiosqlite, asyncmy and asyncpg are driven'
+    """
+    dialect = bind.sync_engine.dialect
+    if (dialect.name, dialect.driver) not in _DRIVERS:
+        return (
+            f"the {dialect.driver} driver: only aiomysql, aiosqlite, asyncmy and asyncpg are driven"
+        )
+    return why_statements_watched(bind)
+
+
+def why_statements_watched(bind: AsyncEngine) -> str | None:
+    """Why something could see which statement a ``Connection`` of ``bind`` runs, or
+    whether one runs it at all: execution options, a log of statements, a listener of
+    the connection, its dialect or its pool's reset. ``None`` when nothing could.
+
+    Example:
+        >>> from sqlalchemy.ext.asyncio import create_async_engine
+        >>> why_statements_watched(create_async_engine("sqlite+aiosqlite://")) is None
+        True
+        >>> why_statements_watched(create_async_engine("sqlite+aiosqlite://", echo=True))
+        'the engine logs its statements'
     """
     engine = bind.sync_engine
     dialect = engine.dialect
-    if (dialect.name, dialect.driver) not in _DRIVERS:
-        return f"the {dialect.driver} driver: only aiomysql, asyncmy and asyncpg are driven"
+    options = engine.get_execution_options()
     if _options(engine) is None:
         return "the engine has execution options: a Connection applies them"
     if logs_statements(engine):
         return "the engine logs its statements"
     for name in _CONNECTION_EVENTS:
         listeners = event_listeners(engine, name)
-        if listeners and not all(map(_applied_here, listeners)):
+        if listeners and not all(_applied_here(each, options) for each in listeners):
             return f"a {name!r} listener on the engine"
     for name in _DIALECT_EVENTS:
         if event_listeners(dialect, name):
@@ -175,25 +204,27 @@ def why_not_direct(bind: AsyncEngine) -> str | None:
 _AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
 
 
-def _applied_here(listener: Any) -> bool:
-    """Whether ``listener`` does nothing this route leaves undone: sqlrecord's bookkeeping
-    of MySQL transactions (no transaction begins here), or the one by which SQLAlchemy
-    applies the autocommit option, which this route applies itself."""
-    return _mysql_transactions.is_own_listener(listener) or applies_engine_options(listener)
+def _applied_here(listener: Any, options: Mapping[str, Any]) -> bool:
+    """Whether ``listener`` does nothing this route leaves undone on an engine with
+    execution ``options``: sqlrecord's own bookkeeping (``_own_listeners``: MySQL's
+    transactions, SQLite's BEGIN, which the autocommit engine does not send), or the
+    one by which SQLAlchemy applies the autocommit option, which this route applies
+    itself."""
+    return is_own_listener(listener, options) or applies_engine_options(listener)
 
 
 def _options(engine: Engine) -> bool | None:
     """Whether statements on ``engine`` switch their connection to autocommit (``True``) or
-    run as the connection is (``False``); ``None``: other options, which only a
-    ``Connection`` applies."""
+    run as the connection is (``False``: no options, or only those sqlrecord's own
+    listeners read); ``None``: other options, which only a ``Connection`` applies."""
     options = dict(engine.get_execution_options())
-    if not options:
-        return False
-    return True if options == _AUTOCOMMIT else None
+    if options == _AUTOCOMMIT:
+        return True
+    return False if set(options) <= silencing_options() else None
 
 
 def _prepared(
-    bind: AsyncEngine, statement: Executable, parameters: dict[str, Any]
+    bind: AsyncEngine, statement: UpdateBase | Select[Any], parameters: dict[str, Any]
 ) -> tuple[Compiled, list[FilledDefault]] | None:
     """``statement`` compiled as a ``Connection`` compiles it for ``parameters`` (through
     the engine's cache), and the Python-side defaults its execution fills in; ``None``
@@ -202,8 +233,6 @@ def _prepared(
     default that takes the execution context, a parameter rendered at execution). An
     UPDATE's or DELETE's values the database computes are nobody's concern here: its
     callers read its row count alone."""
-    if not isinstance(statement, UpdateBase):
-        return None
     brought = compile_cached(statement, bind.sync_engine, sorted(parameters))
     compiled = brought.compiled
     cached = _DEFAULTS.get(id(compiled))
@@ -248,16 +277,75 @@ async def execute_direct(
 
     Example:
         >>> from sqlalchemy.ext.asyncio import create_async_engine
-        >>> from sqlalchemy import delete, inspect
+        >>> from sqlalchemy import inspect, select
         >>> engine = create_async_engine("sqlite+aiosqlite://")
-        >>> run(execute_direct(engine, delete(inspect(Label).local_table), {})) is None
+        >>> run(execute_direct(engine, select(inspect(Label).local_table), {})) is None  # a read
         True
     """
-    if why_not_direct(bind) is not None:
+    if why_not_direct(bind) is not None or not isinstance(statement, UpdateBase):
         return None
     prepared = _prepared(bind, statement, parameters)
     if prepared is None:
         return None
+    brought, _ = prepared
+    compiled = brought.compiled
+    sent = await _send_alone(bind, prepared, parameters)
+    if sent is None:
+        return None
+    filled, (rowcount, lastrowid, description, rows) = sent
+    if not compiled.isinsert:
+        return DirectResult(rowcount, None, filled)
+    if description is not None:
+        values, key = returned_by_insert(compiled, bind.dialect, description, rows[0], filled)
+        return DirectResult(rowcount, key, filled, ReturnedRow(values))
+    from_cursor = lastrowid if compiled.postfetch_lastrowid else None
+    return DirectResult(rowcount, inserted_key(compiled, from_cursor, filled), filled)
+
+
+async def read_alone(
+    bind: AsyncEngine,
+    statement: Select[Any],
+    parameters: dict[str, Any],
+    *,
+    unwatched: bool = False,
+) -> list[tuple[Any, ...]]:
+    """The rows of the SELECT ``statement`` with ``parameters``, each value through its
+    column's type as a ``Connection``'s result gives it, read on a connection of ``bind``
+    (an autocommit engine) of its own: sent by the driver where nobody could tell
+    (:func:`why_not_direct`; ``unwatched``: the caller found
+    :func:`why_statements_watched` ``None`` already), else through a ``Connection``.
+
+    Example:
+        >>> from sqlalchemy import inspect, select
+        >>> label = run(Label.create(name="hi"))
+        >>> labels = inspect(Label).local_table
+        >>> run(read_alone(db._autocommit_engine, select(labels.c.name), {}))
+        [('hi',)]
+    """
+    dialect = bind.dialect
+    driven = (dialect.name, dialect.driver) in _DRIVERS
+    if driven and (unwatched or why_statements_watched(bind) is None):
+        prepared = _prepared(bind, statement, parameters)
+        sent = None if prepared is None else await _send_alone(bind, prepared, parameters)
+        if prepared is not None and sent is not None:
+            _, (_, _, description, rows) = sent
+            compiled = prepared[0].compiled
+            processed = processed_rows(compiled, bind.dialect, description or (), rows)
+            if processed is not None:
+                return processed
+    async with bind.connect() as connection:
+        return [tuple(row) for row in await connection.execute(statement, parameters)]
+
+
+async def _send_alone(
+    bind: AsyncEngine,
+    prepared: tuple[Compiled, list[FilledDefault]],
+    parameters: dict[str, Any],
+) -> tuple[dict[str, Any], tuple[int, Any, Any, list[Any]]] | None:
+    """Send the ``prepared`` statement with ``parameters`` (its defaults filled in) by
+    the driver on a connection of ``bind``'s pool, returned at once: the compiled
+    parameters and the driver's answer; ``None``, with nothing sent, when the connection
+    is not in autocommit."""
     brought, defaults = prepared
     compiled = brought.compiled
     engine, switch = bind.sync_engine, bool(_options(bind.sync_engine))
@@ -279,11 +367,4 @@ async def execute_direct(
         await give_back(bind, connection, error, switch)
         raise
     await call_sync_api(checkin, engine, connection, switch)
-    rowcount, lastrowid, description, rows = sent_back
-    if not compiled.isinsert:
-        return DirectResult(rowcount, None, filled)
-    if description is not None:
-        values, key = returned_by_insert(compiled, bind.dialect, description, rows[0], filled)
-        return DirectResult(rowcount, key, filled, ReturnedRow(values))
-    from_cursor = lastrowid if compiled.postfetch_lastrowid else None
-    return DirectResult(rowcount, inserted_key(compiled, from_cursor, filled), filled)
+    return filled, sent_back

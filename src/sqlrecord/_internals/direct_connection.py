@@ -13,6 +13,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import PoolProxiedConnection
 
+from .aiosqlite import alone_in_autocommit, one_hop_statement
 from .sqlalchemy_connection import (
     adapted_driver_error,
     asyncpg_execute,
@@ -37,7 +38,10 @@ def checkout(engine: Engine, autocommit: bool) -> PoolProxiedConnection:
         >>> checkin(engine, connection, False); engine.pool.checkedout()
         0
     """
-    connection = engine.raw_connection()
+    try:
+        connection = engine.raw_connection()
+    except engine.dialect.loaded_dbapi.Error as error:
+        raise _connect_error(engine, error) from error
     if autocommit:
         try:
             engine.dialect.set_isolation_level(connection.dbapi_connection, "AUTOCOMMIT")  # type: ignore[arg-type]
@@ -45,6 +49,25 @@ def checkout(engine: Engine, autocommit: bool) -> PoolProxiedConnection:
             connection.invalidate()
             raise
     return connection
+
+
+def _connect_error(engine: Engine, error: Exception) -> sa_exc.DBAPIError:
+    """The error a ``Connection`` raises when the pool could not connect: the driver's
+    ``error`` wrapped in SQLAlchemy's class for it (``Connection.__init__`` does it with
+    its private ``_handle_dbapi_exception_noconnection``; the dialect's ``handle_error``
+    listeners, which it would also call, keep statements off this route)."""
+    dialect = engine.dialect
+    wrapped = sa_exc.DBAPIError.instance(
+        None,
+        None,
+        error,
+        dialect.loaded_dbapi.Error,
+        hide_parameters=engine.hide_parameters,
+        connection_invalidated=bool(dialect.is_disconnect(error, None, None)),  # type: ignore[arg-type]
+        dialect=dialect,
+    )
+    assert isinstance(wrapped, sa_exc.DBAPIError)
+    return wrapped
 
 
 def checkin(engine: Engine, connection: PoolProxiedConnection, autocommit: bool) -> None:
@@ -68,7 +91,7 @@ def checkin(engine: Engine, connection: PoolProxiedConnection, autocommit: bool)
 
 def in_autocommit(connection: PoolProxiedConnection, backend: str) -> bool:
     """Whether ``connection`` is in autocommit: asyncpg's adapter keeps the mode; MySQL's
-    drivers know it from the server's last answer.
+    drivers know it from the server's last answer; SQLite's connection, from sqlite3.
 
     Example:
         >>> class Driver:  # as aiomysql's and asyncmy's connections
@@ -81,6 +104,8 @@ def in_autocommit(connection: PoolProxiedConnection, backend: str) -> bool:
     adapter: Any = connection.dbapi_connection
     if backend == "postgresql":
         return adapter is not None and bool(adapter.autocommit)
+    if backend == "sqlite":
+        return adapter is not None and alone_in_autocommit(adapter)
     driver = connection.driver_connection
     return driver is not None and bool(driver.get_autocommit())
 
@@ -98,6 +123,10 @@ async def send(
             adapter, dialect = connection.dbapi_connection, bind.dialect
             rowcount, description, rows = await asyncpg_execute(adapter, dialect, sql, sent)
             return rowcount, None, description, rows
+        if bind.dialect.name == "sqlite":
+            outcome = await one_hop_statement(connection.dbapi_connection, sql, sent)
+            description, rows, rowcount, lastrowid = outcome
+            return rowcount, lastrowid, description, rows
         driver: Any = connection.driver_connection
         cursor = await driver.cursor().__aenter__()
         await cursor.execute(sql, sent)

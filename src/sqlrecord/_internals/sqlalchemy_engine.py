@@ -1,6 +1,6 @@
 """Private names of SQLAlchemy's execution layer: what a ``Connection`` does to one
 statement (compiles it through the engine's cache, fills in its defaults, processes its
-parameters, reads back its inserted key and returned values), for ``_internals.direct``,
+parameters, reads back its inserted key, returned values and rows), for ``_internals.direct``,
 which sends a statement on a pooled driver connection without a ``Connection``."""
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ __all__ = [
     "inserted_key",
     "positional_parameters",
     "prefetched_defaults",
+    "processed_rows",
     "returned_by_insert",
 ]
 
@@ -97,6 +98,8 @@ def prefetched_defaults(compiled: SQLCompiler) -> list[FilledDefault] | None:
         >>> [(name, value()) for name, value in filled]
         [('unit', 'cm')]
     """
+    if not compiled.insert_prefetch and not compiled.update_prefetch:
+        return []  # a SELECT has no key getter
     key_of: Any = compiled._within_exec_param_key_getter
     if compiled.insert_prefetch:
         described = [(c, c._default_description_tuple, c.default) for c in compiled.insert_prefetch]
@@ -236,3 +239,45 @@ def returned_by_insert(
     getter: Any = compiled._inserted_primary_key_from_returning_getter
     key: Sequence[Any] = getter(processed, compiled_parameters)
     return values, key
+
+
+def processed_rows(
+    compiled: SQLCompiler, dialect: Dialect, description: Sequence[Any], rows: Sequence[Any]
+) -> list[tuple[Any, ...]] | None:
+    """The driver's ``rows`` of the SELECT ``compiled``, each value through its column
+    type's result processor for the driver's type in ``description``, as a
+    ``CursorResult`` matches a compiled statement's columns to the cursor's by position
+    (``CursorResultMetaData._merge_cursor_description``'s common case;
+    ``SQLCompiler._result_columns`` and the type's processor cache are private).
+    ``None`` when the cursor's columns are not the statement's, one for one.
+
+    Example:
+        >>> from sqlalchemy import Column, Integer, MetaData, String, Table, TypeDecorator, select
+        >>> from sqlalchemy.dialects import mysql
+        >>> class Upper(TypeDecorator):
+        ...     impl, cache_ok = String(10), True
+        ...     def process_result_value(self, value, dialect): return value.upper()
+        >>> table = Table("t", MetaData(), Column("id", Integer), Column("code", Upper))
+        >>> dialect = mysql.dialect()
+        >>> compiled = select(table).compile(dialect=dialect)
+        >>> processed_rows(compiled, dialect, [("id", 3), ("code", 253)], [(7, "ab")])
+        [(7, 'AB')]
+    """
+    columns: Any = compiled._result_columns
+    if not compiled._ordered_columns or compiled._textual_ordered_columns:
+        return None
+    if len(columns) != len(description):
+        return None
+    processors = [
+        entry[3]._cached_result_processor(dialect, described[1])
+        for entry, described in zip(columns, description, strict=True)
+    ]
+    if not any(processors):
+        return [tuple(row) for row in rows]
+    return [
+        tuple(
+            value if processor is None else processor(value)
+            for processor, value in zip(processors, row, strict=True)
+        )
+        for row in rows
+    ]

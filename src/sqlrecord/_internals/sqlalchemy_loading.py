@@ -1,0 +1,259 @@
+"""Private names of SQLAlchemy's ORM loading: which mappings its loading of one object
+by key leaves as plain as a row, the SELECT it sends, and the object it builds from the
+row and then leaves detached when its session closes (``_object_by_key.py``).
+
+What the ORM's ``session.get`` of an object in a new session does, once the row is in
+(``loading._instance_processor`` and ``_populate_full``, then ``Session.close``):
+``ClassManager.new_instance`` (no ``__init__``), the identity key from the row's key
+columns, the run's id, the query's load path and (no) options, each column's value
+into the object's ``__dict__``, nothing for a lazy relationship loaded by its class's
+own loader, the ``load`` event; and at the close, the session's mark cleared. None of
+the state's fields it sets has a public setter.
+"""
+
+from __future__ import annotations
+
+import functools
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Column, Engine, ForeignKey, Select, Table, and_, bindparam, select
+from sqlalchemy.orm import (
+    ColumnProperty,
+    DeclarativeBase,
+    Mapped,
+    Mapper,
+    RelationshipProperty,
+    Session,
+    mapped_column,
+    relationship,
+)
+from sqlalchemy.orm.descriptor_props import DescriptorProperty
+from sqlalchemy.orm.loading import _new_runid
+
+__all__ = [
+    "KeySelect",
+    "configure_for_load",
+    "key_select",
+    "loaded_detached",
+    "why_not_plain_load",
+    "why_session_loads_otherwise",
+]
+
+# What a Session does for get(): a subclass that overrides any of them may load otherwise
+# (another bind, a shard's identity token, options of its own).
+_SESSION_GET = (
+    "get",
+    "_get_impl",
+    "_identity_lookup",
+    "execute",
+    "_execute_internal",
+    "get_bind",
+    "connection",
+    "_connection_for_bind",
+)
+
+
+class KeySelect:
+    """The SELECT the ORM's ``session.get`` sends for a mapper: its columns in the ORM's
+    order, by the key columns' ``pk_<n>`` parameters (``Mapper._get_clause``'s names);
+    ``keys``: each column's attribute, in the SELECT's order; ``key_at``: where the
+    primary key's columns are in a row.
+
+    Example:
+        >>> from sqlalchemy import inspect
+        >>> by_key = key_select(inspect(Label))
+        >>> print(by_key.statement)
+        SELECT doc_labels.id, doc_labels.name
+        FROM doc_labels
+        WHERE doc_labels.id = :pk_1
+        >>> by_key.keys, by_key.key_at, by_key.parameters((7,))
+        (('id', 'name'), (0,), {'pk_1': 7})
+    """
+
+    __slots__ = ("key_at", "keys", "names", "statement")
+
+    def __init__(self, statement: Select[Any], keys: tuple[str, ...], key_at: tuple[int, ...]):
+        self.statement = statement
+        self.keys = keys
+        self.key_at = key_at
+        self.names = tuple(f"pk_{n}" for n in range(1, len(key_at) + 1))
+
+    def parameters(self, key: Sequence[Any]) -> dict[str, Any]:
+        """The statement's parameters for the primary key ``key`` (a value per key column)."""
+        return dict(zip(self.names, key, strict=True))
+
+
+def configure_for_load(mapper: Mapper[Any]) -> None:
+    """Configure the mappers not configured yet, as the ORM's ``session.get`` does first
+    (``Mapper._check_configure``: configuring adds the relationships' loaders).
+
+    Example:
+        >>> from sqlalchemy import inspect
+        >>> configure_for_load(inspect(Label)); inspect(Label).configured
+        True
+    """
+    mapper._check_configure()
+
+
+def why_session_loads_otherwise(session: Session, mapper: Mapper[Any], bind: Engine) -> str | None:
+    """Why ``session.get`` of a ``mapper`` object might load it otherwise than by its
+    SELECT on ``bind``: a session class that overrides a step of it, the session's own
+    execution options, or another bind for the mapper. ``None`` when it would not.
+
+    Example:
+        >>> from sqlalchemy import create_engine, inspect
+        >>> engine = create_engine("sqlite://")
+        >>> why_session_loads_otherwise(Session(engine), inspect(Label), engine) is None
+        True
+        >>> class Routing(Session):
+        ...     def get_bind(self, mapper=None, **kw): return engine
+        >>> why_session_loads_otherwise(Routing(engine), inspect(Label), engine)
+        'the session class Routing overrides get_bind()'
+    """
+    overridden = _overridden(type(session))  # type: ignore[arg-type]  # classes hash
+    if overridden is not None:
+        return f"the session class {type(session).__name__} overrides {overridden}()"
+    if getattr(session, "execution_options", None):  # SQLAlchemy 2.1's Session option
+        return "the session has execution options of its own"
+    if session.get_bind(mapper) is not bind:
+        return "the session has another bind for the model"
+    return None
+
+
+@functools.cache
+def _overridden(session_class: type[Session]) -> str | None:
+    for name in _SESSION_GET:
+        if getattr(session_class, name) is not getattr(Session, name):
+            return name
+    return None
+
+
+def why_not_plain_load(mapper: Mapper[Any]) -> str | None:
+    """Why the ORM's loading of one ``mapper`` object by key may do more than put each
+    column of its row into the object: inheritance, a property loaded otherwise than a
+    plain column (deferred, an expression, several columns) or a relationship loaded
+    otherwise than by its class's lazy loader, a mapper that refreshes on every load;
+    ``None`` when it does only that. Per mapper and its number of properties
+    (configuring another mapper may add a backref to it).
+
+    Example:
+        >>> from sqlalchemy import inspect
+        >>> why_not_plain_load(inspect(Label)) is None
+        True
+    """
+    return _why_not_plain_load(mapper, len(mapper.attrs))
+
+
+@functools.cache
+def _why_not_plain_load(mapper: Mapper[Any], _properties: int) -> str | None:
+    if not isinstance(mapper.local_table, Table):
+        return "the model is not mapped to a plain table"
+    if mapper.inherits is not None or mapper.polymorphic_on is not None:
+        return "inheritance: the loading picks the class by the row"
+    if (
+        mapper.with_polymorphic
+        or mapper.always_refresh
+        or mapper._identity_class is not mapper.class_
+    ):
+        return "the mapper loads other classes, or refreshes its objects on each load"
+    column_loader, lazy_loader = _plain_loaders()
+    for prop in mapper.iterate_properties:
+        if isinstance(prop, ColumnProperty):
+            columns = prop.columns
+            if type(prop.strategy) is not column_loader or len(columns) != 1:
+                return f"{prop.key!r} is not loaded as a plain column (deferred, an expression)"
+            if not isinstance(columns[0], Column) or columns[0].table is not mapper.local_table:
+                return f"{prop.key!r} is not a column of the model's table"
+        elif isinstance(prop, RelationshipProperty):
+            if type(prop.strategy) is not lazy_loader or not prop.strategy.is_class_level:
+                return f"the relationship {prop.key!r} is loaded with its object ({prop.lazy!r})"
+        elif not isinstance(prop, DescriptorProperty):  # a synonym, a composite: no loading
+            return f"{prop.key!r} is a property of its own kind"
+    return None
+
+
+@functools.cache
+def _plain_loaders() -> tuple[type[Any], type[Any]]:
+    """The loader classes of a plain column and of a relationship's default ``lazy``,
+    read from a probe mapping (their names differ between releases)."""
+
+    class Base(DeclarativeBase):
+        pass
+
+    class Parent(Base):
+        __tablename__ = "probe_parent"
+        id: Mapped[int] = mapped_column(primary_key=True)
+
+    class Child(Base):
+        __tablename__ = "probe_child"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        parent_id: Mapped[int] = mapped_column(ForeignKey("probe_parent.id"))
+        parent: Mapped[Parent] = relationship()
+
+    mapper = Child.__mapper__
+    mapper._check_configure()
+    return type(mapper.attrs["id"].strategy), type(mapper.attrs["parent"].strategy)
+
+
+def key_select(mapper: Mapper[Any]) -> KeySelect:
+    """The SELECT of ``mapper``'s columns by its primary key that the ORM's
+    ``session.get`` sends, for a mapper :func:`why_not_plain_load` passes (see
+    :class:`KeySelect`)."""
+    return _key_select(mapper, len(mapper.attrs))
+
+
+@functools.cache
+def _key_select(mapper: Mapper[Any], _properties: int) -> KeySelect:
+    props = list(mapper.column_attrs)
+    columns: list[Any] = [prop.columns[0] for prop in props]
+    key_columns = list(mapper.primary_key)
+    where = and_(
+        *(
+            column == bindparam(f"pk_{n}", type_=column.type)
+            for n, column in enumerate(key_columns, start=1)
+        )
+    )
+    key_at = tuple(columns.index(column) for column in key_columns)
+    keys = tuple(prop.key for prop in props)
+    return KeySelect(select(*columns).where(where), keys, key_at)
+
+
+def loaded_detached(mapper: Mapper[Any], by_key: KeySelect, row: Sequence[Any]) -> Any:
+    """The object the ORM's loading builds from ``row`` (the values of ``by_key``'s
+    columns, through their types) in a new session, as that session's close leaves it:
+    detached, its loaded values committed, no history. For a mapper
+    :func:`why_not_plain_load` passes and nothing listens to its ``load`` or to sessions
+    (the caller's proof).
+
+    Example:
+        >>> from sqlalchemy import inspect
+        >>> mapper = inspect(Label)
+        >>> label = loaded_detached(mapper, key_select(mapper), (7, "hi"))
+        >>> state = inspect(label)
+        >>> label.name, state.detached, state.key[1], state.modified
+        ('hi', True, (7,), False)
+    """
+    obj = mapper.class_manager.new_instance()
+    state: Any = obj._sa_instance_state
+    # The fields in the order the loading, then the close, set them.
+    state.key = (mapper.class_, tuple(row[at] for at in by_key.key_at), None)
+    state.identity_token = None
+    state.session_id = None
+    state._instance_dict = _CLOSED_MAP
+    state.load_options = ()
+    state.load_path = mapper._path_registry
+    state.runid = _new_runid()
+    obj.__dict__.update(zip(by_key.keys, row, strict=True))
+    state._strong_obj = None
+    return obj
+
+
+class _IdentityMap:
+    pass
+
+
+#: What a loaded object's state holds once its session closed: a reference to the
+#: session's identity map, which is gone.
+_CLOSED_MAP = weakref.ref(_IdentityMap())
