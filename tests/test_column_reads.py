@@ -1,8 +1,10 @@
 """Reads of columns (``values``, ``values_list``, ``count``, ``exists``, aggregates) run
 by the session's connection, which gives the same rows as the ORM's ``session.execute``
-without building its result rows again; where the ORM's ``execute`` could give other rows
-(a ``do_orm_execute`` listener, an autoflush due) or fast paths are off, the ORM runs
-them. The differential harness compares the rows with plain ``AsyncSession``'s.
+without building its result rows again; in an own session, on a connection of their own
+where nothing listens to sessions or to the engine's statements (``Route.CONNECTION_READ``,
+``_reads_alone.py``). Where the ORM's ``execute`` could give other rows (a
+``do_orm_execute`` listener, an autoflush due) or fast paths are off, the ORM runs them.
+The differential harness compares the rows with plain ``AsyncSession``'s.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event
-from sqlalchemy.orm import ORMExecuteState, with_loader_criteria
+from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 
 from sqlrecord import Database
 from sqlrecord._plan import Route
@@ -19,6 +21,7 @@ from sqlrecord._plan_rules import FAST_PATHS_OFF
 
 from .models import User
 from .test_one_statement import plans_logged
+from .test_row_insert import _listening
 
 
 async def _users() -> None:
@@ -59,7 +62,34 @@ async def test_column_reads_take_the_core_read_and_give_the_rows(
             "lee@example.com",
         ]
     )
-    assert [plan.route for plan in plans] == [Route.CORE_READ] * 10
+    assert [plan.route for plan in plans] == [Route.CONNECTION_READ] * 5 + [Route.CORE_READ] * 5
+    assert db.checked_out() == 0
+
+
+@pytest.mark.parametrize(
+    ("target", "name", "why"),
+    [
+        (
+            lambda db: Session,
+            "after_begin",
+            "a session 'after_begin' listener sees the session's life",
+        ),
+        (
+            lambda db: db._autocommit_engine.sync_engine,
+            "before_cursor_execute",
+            "a 'before_cursor_execute' listener on the engine",
+        ),
+    ],
+    ids=["session", "engine"],
+)
+async def test_a_listener_keeps_the_sessions_connection_and_hears_it(
+    db: Database, caplog: pytest.LogCaptureFixture, target: Any, name: str, why: str
+) -> None:
+    await _users()
+    with _listening(target(db), name) as heard, plans_logged(caplog, User) as plans:
+        assert await User.filter_by().count() == 2
+    assert [(plan.route, plan.why) for plan in plans] == [(Route.CORE_READ, why)]
+    assert len(heard) == 1
 
 
 async def test_a_do_orm_execute_listener_keeps_the_orm_and_changes_the_rows(

@@ -27,7 +27,7 @@ from sqlrecord._plan import (
     plan_bulk_insert,
     plan_delete_begin,
     plan_flush,
-    plan_get,
+    plan_load,
     plan_query_write,
     plan_read,
     plan_statement_write,
@@ -102,7 +102,7 @@ def test_get_takes_the_identity_map_only_when_held_and_allowed(
     unit: UnitFacts, held: bool, route: Route
 ) -> None:
     read = plan_read("get", User, served=True, unit=unit)
-    plan = plan_get(read, unit=unit, held=held, model=User, session=_NO_SESSION, key=(7,))
+    plan = plan_load(read, unit=unit, model=User, session=_NO_SESSION, held=held, key=(7,))
     assert plan.route is route
     assert plan.transaction is Transaction.SERVED
     if route is Route.IDENTITY_HIT:
@@ -128,13 +128,13 @@ _NO_SESSION: Any = None
 def test_an_own_get_reads_its_row_alone_only_in_autocommit_and_where_nothing_differs(
     unit: UnitFacts, against: str | None, route: Route, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_plan, "why_load_differs", lambda model, session, key: against)
+    monkeypatch.setattr(_plan, "why_load_differs", lambda *args, **kwargs: against)
     read = plan_read("get", User, served=False, unit=unit)
-    plan = plan_get(read, unit=unit, held=False, model=User, session=AsyncSession(), key=(7,))
+    plan = plan_load(read, unit=unit, model=User, session=AsyncSession(), key=(7,))
     assert plan.route is route
     if route is Route.CONNECTION_LOAD:
         assert plan.transaction is Transaction.AUTOCOMMIT
-        assert str(plan).startswith("User.get: object loaded on a connection, autocommit")
+        assert str(plan).startswith("User.get: objects loaded on a connection, autocommit")
     elif against is not None:
         assert plan == read._replace(why=against)
     else:

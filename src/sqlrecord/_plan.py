@@ -33,6 +33,7 @@ import functools
 import logging
 from typing import Any
 
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
@@ -55,7 +56,7 @@ from ._plan_rules import (
 from ._plan_types import Plan, Route, Savepoint, Transaction
 from ._unit_facts import UnitFacts
 from ._unwatched import TableRows, why_orm_read, why_session_watched, why_watched
-from ._unwatched_load import why_load_differs
+from ._unwatched_load import why_load_differs, why_read_differs
 
 __all__ = [
     "Plan",
@@ -68,7 +69,7 @@ __all__ = [
     "plan_column_read",
     "plan_delete_begin",
     "plan_flush",
-    "plan_get",
+    "plan_load",
     "plan_pending_write",
     "plan_query_write",
     "plan_read",
@@ -105,31 +106,32 @@ def _read(operation: str, name: str, served: bool, unit: UnitFacts, cursor: bool
     return Plan(operation, name, Route.ORM_STATEMENT, transaction, Savepoint.NONE, why)
 
 
-def plan_get(
+def plan_load(
     read: Plan,
     *,
     unit: UnitFacts,
-    held: bool,
     model: type[Any],
     session: AsyncSession,
-    key: tuple[Any, ...],
+    held: bool = False,
+    key: tuple[Any, ...] | None = None,
+    statement: Select[Any] | None = None,
 ) -> Plan:
-    """``get`` by one ``key``: the identity map answers when the session holds the object
-    (not expired) and the database allows shortcuts; in an own ``session`` in autocommit,
-    a read of the row on a connection of its own builds the object where nothing could
-    tell it from ``session.get`` (nothing listens to sessions, and
-    ``_unwatched_load.why_load_differs``; else the read as planned, with what it found);
-    else the read as planned.
+    """A read of ``model`` objects: ``get`` by one ``key``, or a query's ``statement``.
+    The identity map answers a ``get`` when the session ``held`` the object (not expired)
+    and the database allows shortcuts. In an own ``session`` in autocommit, the rows read
+    on a connection of their own build the objects where nothing could tell that from
+    the session (nothing listens to sessions, and ``_unwatched_load.why_load_differs``;
+    else the read as planned, with what it found). Else the read as planned.
 
     Example:
         >>> unit = UnitFacts(True, True, False)
         >>> session = db._open_session(autocommit=True)
         >>> read = plan_read("get", User, served=True, unit=unit)
-        >>> plan_get(read, unit=unit, held=True, model=User, session=session, key=(7,)).route
+        >>> plan_load(read, unit=unit, model=User, session=session, held=True, key=(7,)).route
         <Route.IDENTITY_HIT: 'identity hit'>
         >>> read = plan_read("get", User, served=False, unit=unit)
-        >>> print(plan_get(read, unit=unit, held=False, model=User, session=session, key=(7,)))
-        User.get: object loaded on a connection, autocommit transaction, no SAVEPOINT (one ...)
+        >>> print(plan_load(read, unit=unit, model=User, session=session, key=(7,)))
+        User.get: objects loaded on a connection, autocommit transaction, no SAVEPOINT (one ...)
     """
     if not unit.fast_paths:
         return read
@@ -137,7 +139,9 @@ def plan_get(
         return _identity_hit(read.operation, read.model, read.transaction.value)
     if read.transaction is not Transaction.AUTOCOMMIT:
         return read
-    why = why_session_watched(session.sync_session) or why_load_differs(model, session, key)
+    why = why_session_watched(session.sync_session) or why_load_differs(
+        model, session, key=key, statement=statement
+    )
     return _loaded_alone(read.operation, read.model) if why is None else read._replace(why=why)
 
 
@@ -161,25 +165,49 @@ def _loaded_alone(operation: str, model: str) -> Plan:
         Route.CONNECTION_LOAD,
         Transaction.AUTOCOMMIT,
         Savepoint.NONE,
-        "one SELECT by the key, in an own session nothing listens to or loads otherwise",
+        "one SELECT of the objects, in an own session nothing listens to or loads otherwise",
     )
 
 
-def plan_column_read(read: Plan, session: Session, *, unit: UnitFacts) -> Plan:
+def plan_column_read(
+    read: Plan, session: AsyncSession, *, unit: UnitFacts, model: type[Any], statement: Executable
+) -> Plan:
     """A read of columns (``values``, ``count``...): the session's connection runs it,
     which skips the ORM's own result rows, unless the ORM's ``execute`` could give
-    other rows (``_unwatched.why_orm_read``), which it then keeps.
+    other rows (``_unwatched.why_orm_read``), which it then keeps. In an own session in
+    autocommit, a connection of its own runs it where nothing could tell
+    (``Route.CONNECTION_READ``: nothing listens to sessions, and
+    ``_unwatched_load.why_read_differs``; else the session's connection, with what they
+    found).
 
     Example:
-        >>> unit = UnitFacts(True, True, False)
-        >>> read = plan_read("count", User, served=False, unit=unit)
-        >>> plan_column_read(read, Session(), unit=unit).route.value
+        >>> from sqlalchemy import func, select
+        >>> unit, count = UnitFacts(True, True, False), select(func.count())
+        >>> read = plan_read("count", User, served=True, unit=unit)
+        >>> session = db._open_session(autocommit=True)
+        >>> plan_column_read(read, session, unit=unit, model=User, statement=count).route.value
         'Core read'
+        >>> read = plan_read("count", User, served=False, unit=unit)
+        >>> plan_column_read(read, session, unit=unit, model=User, statement=count).route.value
+        'Core read on a connection'
     """
-    why = FAST_PATHS_OFF if not unit.fast_paths else why_orm_read(session)
+    why = FAST_PATHS_OFF if not unit.fast_paths else why_orm_read(session.sync_session)
     if why is not None:
         return read._replace(why=why)
+    if read.transaction is Transaction.AUTOCOMMIT:
+        alone = why_session_watched(session.sync_session) or why_read_differs(
+            model, session, statement
+        )
+        if alone is None:
+            return _read_alone(read.operation, read.model, read.why)
+        return _core_read(read.operation, read.model, read.transaction.value, alone)
     return _core_read(read.operation, read.model, read.transaction.value, read.why)
+
+
+@functools.cache  # keyed by strings, as _identity_hit
+def _read_alone(operation: str, model: str, why: str) -> Plan:
+    route = Route.CONNECTION_READ
+    return Plan(operation, model, route, Transaction.AUTOCOMMIT, Savepoint.NONE, why)
 
 
 @functools.cache  # keyed by strings, as _identity_hit

@@ -36,10 +36,13 @@ class Route(enum.Enum):
     CONNECTION_STATEMENT = "statement on a connection"
     #: A SELECT of columns run by the session's connection: Core's rows, not the ORM's.
     CORE_READ = "Core read"
-    #: One object by its key: its row by Core's SELECT on a connection of the autocommit
-    #: engine, the object built as the ORM's loading builds it, the own session not used:
-    #: nothing listens to sessions or to loads.
-    CONNECTION_LOAD = "object loaded on a connection"
+    #: A SELECT of columns on a connection of the autocommit engine of its own, the own
+    #: session not used: nothing listens to sessions or to the engine's statements.
+    CONNECTION_READ = "Core read on a connection"
+    #: Objects (by their key, or a query's): their rows by one SELECT on a connection of
+    #: the autocommit engine, each built as the ORM's loading builds it, the own session
+    #: not used: nothing listens to sessions or to loads.
+    CONNECTION_LOAD = "objects loaded on a connection"
 
 
 class Transaction(enum.Enum):

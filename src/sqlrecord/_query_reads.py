@@ -11,12 +11,14 @@ from collections.abc import Awaitable, Callable, Generator, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from ._model_info import model_info
 from ._paths import FieldRef, resolve_field_ref
+from ._plan_types import Route
 from ._query_building import QueryBuilding, primary_key_columns
 from ._read_routing import read_in_scope
+from ._reads_alone import load_query_alone
 from ._row_dicts import rows_as_dicts
 from ._scope import SessionScope
 from ._select_parts import JoinPlan
@@ -65,8 +67,7 @@ class QueryReads(QueryBuilding[M]):
             return scopes[-1]
 
         async def rows(_session: AsyncSession) -> tuple[list[str], Sequence[Any]]:
-            result = await scopes[-1].execute_columns(statement)
-            return list(result.keys()), result.all()
+            return await scopes[-1].execute_columns(statement)
 
         return await read_in_scope(make_scope, rows)
 
@@ -89,10 +90,26 @@ class QueryReads(QueryBuilding[M]):
         return found
 
     async def _objects(self, *, first: bool) -> list[M]:
-        """The matching objects (with ``first``, at most the first one)."""
+        """The matching objects (with ``first``, at most the first one): read by the
+        session, or on a connection of their own as the scope plans it
+        (``_reads_alone.py``)."""
+        scopes: list[SessionScope] = []  # the last is the one read_in_scope entered
+
+        def make_scope() -> SessionScope:
+            scopes.append(self._scope("first" if first else "all"))
+            return scopes[-1]
 
         async def objects(session: AsyncSession) -> list[M]:
-            result = await session.scalars(self.statement())
+            statement = self.statement()
+            # Uniquing (joined eager loads) is the ORM's own.
+            alone = not self._uniquing and scopes[-1].plan_load(statement=statement)
+            if alone is Route.CONNECTION_LOAD:
+                assert isinstance(session.bind, AsyncEngine)  # the plan's proof
+                loaded = await load_query_alone(session.bind, self._model, statement)
+                if first:  # as the ORM's first(): the first row's object, None for no row
+                    return loaded[:1] if loaded and loaded[0] is not None else []
+                return loaded
+            result = await session.scalars(statement)
             if self._uniquing:
                 result = result.unique()
             if first:
@@ -100,7 +117,7 @@ class QueryReads(QueryBuilding[M]):
                 return [] if found is None else [found]
             return list(result.all())
 
-        return await self._read("first" if first else "all", objects)
+        return await read_in_scope(make_scope, objects)
 
     async def first(self) -> M | None:
         """The first row in the query's order, or ``None``.

@@ -17,9 +17,9 @@ from sqlalchemy.orm import InstanceState
 
 from ._column_types import fits
 from ._model_info import ModelInfo, model_info
-from ._object_by_key import load_alone
 from ._plan_types import Route
 from ._read_routing import read_in_scope
+from ._reads_alone import load_alone
 from ._scope import SessionScope
 from ._soft import deleted_condition, live_condition, soft_delete_column
 from ._values import check_integer_range
@@ -104,7 +104,7 @@ async def get(
         if len(keys) == 1:
             key = keys[0]
             held = _held_by(s, model, key)
-            route = scopes[-1].plan_get(held=held is not None, key=_as_tuple(key))
+            route = scopes[-1].plan_load(held=held is not None, key=_as_tuple(key))
             if only_deleted and route is not Route.IDENTITY_HIT:
                 # By its WHERE: a live row is not loaded.
                 rows = await _get_many(s, model, info, keys, live)

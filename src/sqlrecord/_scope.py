@@ -20,19 +20,18 @@ from __future__ import annotations
 
 import contextlib
 import enum
+from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import Select, inspect
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import inspect
-from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import exc as orm_exc
 from sqlalchemy.sql import Executable
 
 from ._begin import holds_connection, prepare_write_session
 from ._internals import AloneResult
-from ._on_connection import execute_on_connection
 from ._plan import (
     Route,
     Savepoint,
@@ -42,13 +41,14 @@ from ._plan import (
     plan_column_read,
     plan_delete_begin,
     plan_flush,
-    plan_get,
+    plan_load,
     plan_pending_write,
     plan_query_write,
     plan_read,
     plan_statement_write,
 )
 from ._plan_rows import plan_row_delete, plan_row_insert, plan_row_update
+from ._reads_alone import read_columns_as_planned
 from ._registry import ModelDatabase, database_for
 from ._row_write import write_as_planned, write_statement_as_planned
 from ._sqlite_locks import refuse_waiting_for_own_lock
@@ -256,15 +256,15 @@ class SessionScope:
         await write_as_planned(self.plan.route, self.session, self._database, obj, row_write)
         return True
 
-    async def execute_columns(self, statement: Executable) -> Result[Any]:
-        """Run a SELECT of columns as planned (``_plan.plan_column_read``): by the
-        session's connection, bound as ``session.execute`` would bind it, or by the
-        session."""
-        self.plan = plan_column_read(self.plan, self.session.sync_session, unit=self._facts)
-        if self.plan.route is not Route.CORE_READ:
-            return await self.session.execute(statement)
-        bind_arguments = {"mapper": inspect(self.model), "clause": statement}
-        return await execute_on_connection(self.session, statement, None, bind_arguments)
+    async def execute_columns(self, statement: Select[Any]) -> tuple[list[str], Sequence[Any]]:
+        """The keys and rows of a SELECT of columns, run as planned
+        (``_plan.plan_column_read``, ``_reads_alone.read_columns_as_planned``)."""
+        session, model = self.session, self.model
+        plan = plan_column_read(
+            self.plan, session, unit=self._facts, model=model, statement=statement
+        )
+        self.plan = plan
+        return await read_columns_as_planned(plan.route, session, model, statement)
 
     async def execute_write(self, statement: Executable) -> AloneResult:
         """Plan an UPDATE or DELETE by query, begin as planned, and execute it (in an own
@@ -319,11 +319,11 @@ class SessionScope:
         )
         return table_rows
 
-    def plan_get(self, *, held: bool, key: tuple[Any, ...]) -> Route:
-        """``get``'s route by one ``key`` (``_plan.plan_get``): the identity map (the
-        session ``held`` the object), the row read alone, or the session."""
+    def plan_load(self, **what: Any) -> Route:
+        """The route of a read of objects (``_plan.plan_load``: ``held``, ``key`` or
+        ``statement``): the identity map, the rows read alone, or the session."""
         unit, model, session = self._facts, self.model, self.session
-        self.plan = plan_get(self.plan, unit=unit, held=held, model=model, session=session, key=key)
+        self.plan = plan_load(self.plan, unit=unit, model=model, session=session, **what)
         return self.plan.route
 
     async def _begin_savepoint(self) -> None:

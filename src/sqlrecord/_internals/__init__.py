@@ -60,7 +60,7 @@ __all__ = [
     "has_checked_out_connection",
     "key_select",
     "listener_count",
-    "loaded_detached",
+    "loaded_rows",
     "loaded_value_unchanged",
     "mark_deleted",
     "mark_inserted",
@@ -76,6 +76,7 @@ __all__ = [
     "use_one_hop_cursors",
     "why_not_direct",
     "why_not_plain_load",
+    "why_select_loads_otherwise",
     "why_session_loads_otherwise",
     "why_statements_watched",
     "write_alone",
@@ -184,8 +185,9 @@ from .sqlalchemy_events import first_listened, listener_count  # noqa: E402
 from .sqlalchemy_loading import (  # noqa: E402
     configure_for_load,
     key_select,
-    loaded_detached,
+    loaded_rows,
     why_not_plain_load,
+    why_select_loads_otherwise,
     why_session_loads_otherwise,
 )
 from .sqlalchemy_orm import (  # noqa: E402

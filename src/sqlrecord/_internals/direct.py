@@ -9,7 +9,7 @@ parameters the ``Connection`` would send, compiled and processed by SQLAlchemy, 
 Python-side defaults filled in as it fills them; its row count, inserted key,
 returned values and rows (each value through its type); its errors, wrapped as the
 ``Connection`` wraps them, the connection invalidated on a disconnect or an interruption.
-A SELECT of sqlrecord's (an object by its key, ``_object_by_key.py``) goes the same way.
+A SELECT of objects' rows (``_reads_alone.py``) goes the same way.
 
 What a ``Connection`` would also do, and this route would not, is visible only to
 listeners, a log or options: :func:`why_not_direct` refuses an engine with any of them,
@@ -48,7 +48,9 @@ from .sqlalchemy_engine import (
     positional_parameters,
     prefetched_defaults,
     processed_rows,
+    result_keys,
     returned_by_insert,
+    rows_by_position,
 )
 
 __all__ = [
@@ -308,11 +310,11 @@ async def read_alone(
     parameters: dict[str, Any],
     *,
     unwatched: bool = False,
-) -> list[tuple[Any, ...]]:
-    """The rows of the SELECT ``statement`` with ``parameters``, each value through its
-    column's type as a ``Connection``'s result gives it, read on a connection of ``bind``
-    (an autocommit engine) of its own: sent by the driver where nobody could tell
-    (:func:`why_not_direct`; ``unwatched``: the caller found
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """The keys and rows of the SELECT ``statement`` with ``parameters``, each value
+    through its column's type, as a ``Connection``'s result gives them, read on a
+    connection of ``bind`` (an autocommit engine) of its own: sent by the driver where
+    nobody could tell (:func:`why_not_direct`; ``unwatched``: the caller found
     :func:`why_statements_watched` ``None`` already), else through a ``Connection``.
 
     Example:
@@ -320,21 +322,27 @@ async def read_alone(
         >>> label = run(Label.create(name="hi"))
         >>> labels = inspect(Label).local_table
         >>> run(read_alone(db._autocommit_engine, select(labels.c.name), {}))
-        [('hi',)]
+        (['name'], [('hi',)])
     """
     dialect = bind.dialect
     driven = (dialect.name, dialect.driver) in _DRIVERS
     if driven and (unwatched or why_statements_watched(bind) is None):
         prepared = _prepared(bind, statement, parameters)
-        sent = None if prepared is None else await _send_alone(bind, prepared, parameters)
-        if prepared is not None and sent is not None:
-            _, (_, _, description, rows) = sent
-            compiled = prepared[0].compiled
-            processed = processed_rows(compiled, bind.dialect, description or (), rows)
-            if processed is not None:
-                return processed
+        # Columns matched by position only, as CursorResult's common case: else the
+        # Connection, which matches them by name.
+        if prepared is not None and rows_by_position(prepared[0].compiled):
+            sent = await _send_alone(bind, prepared, parameters)
+            if sent is not None:
+                _, (_, _, description, rows) = sent
+                compiled = prepared[0].compiled
+                processed = processed_rows(compiled, bind.dialect, description or (), rows)
+                if processed is not None:
+                    return result_keys(compiled), processed
+                # The driver's columns are not the statement's, one for one (a textual
+                # column holding a comma): read again, as the Connection reads them.
     async with bind.connect() as connection:
-        return [tuple(row) for row in await connection.execute(statement, parameters)]
+        result = await connection.execute(statement, parameters)
+        return list(result.keys()), [tuple(row) for row in result]
 
 
 async def _send_alone(

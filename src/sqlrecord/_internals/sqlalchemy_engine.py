@@ -24,7 +24,9 @@ __all__ = [
     "positional_parameters",
     "prefetched_defaults",
     "processed_rows",
+    "result_keys",
     "returned_by_insert",
+    "rows_by_position",
 ]
 
 
@@ -264,9 +266,7 @@ def processed_rows(
         [(7, 'AB')]
     """
     columns: Any = compiled._result_columns
-    if not compiled._ordered_columns or compiled._textual_ordered_columns:
-        return None
-    if len(columns) != len(description):
+    if not rows_by_position(compiled) or len(columns) != len(description):
         return None
     processors = [
         entry[3]._cached_result_processor(dialect, described[1])
@@ -281,3 +281,30 @@ def processed_rows(
         )
         for row in rows
     ]
+
+
+def rows_by_position(compiled: SQLCompiler) -> bool:
+    """Whether a ``CursorResult`` of ``compiled`` matches the cursor's columns to the
+    statement's by position (its common case: a compiled SELECT, not textual SQL), as
+    :func:`processed_rows` does; ``SQLCompiler._ordered_columns`` is private.
+
+    Example:
+        >>> from sqlalchemy import column, select, text
+        >>> rows_by_position(select(column("a")).compile())
+        True
+        >>> rows_by_position(text("SELECT a").columns(column("a")).compile())
+        False
+    """
+    return bool(compiled._ordered_columns) and not compiled._textual_ordered_columns
+
+
+def result_keys(compiled: SQLCompiler) -> list[str]:
+    """The keys a ``CursorResult`` of the SELECT ``compiled`` has (``result.keys()``), in
+    the case :func:`rows_by_position` describes (``SQLCompiler._result_columns``).
+
+    Example:
+        >>> from sqlalchemy import column, func, select
+        >>> result_keys(select(column("a"), func.count().label("n")).compile())
+        ['a', 'n']
+    """
+    return [entry[0] for entry in compiled._result_columns]

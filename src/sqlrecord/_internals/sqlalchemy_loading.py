@@ -1,6 +1,6 @@
-"""Private names of SQLAlchemy's ORM loading: which mappings its loading of one object
-by key leaves as plain as a row, the SELECT it sends, and the object it builds from the
-row and then leaves detached when its session closes (``_object_by_key.py``).
+"""Private names of SQLAlchemy's ORM loading: which mappings and queries its loading
+leaves as plain as a row, the SELECT ``session.get`` sends, and the objects it builds from
+rows and then leaves detached when its session closes (``_reads_alone.py``).
 
 What the ORM's ``session.get`` of an object in a new session does, once the row is in
 (``loading._instance_processor`` and ``_populate_full``, then ``Session.close``):
@@ -32,12 +32,16 @@ from sqlalchemy.orm import (
 from sqlalchemy.orm.descriptor_props import DescriptorProperty
 from sqlalchemy.orm.loading import _new_runid
 
+from .sqlalchemy_engine import compile_cached
+
 __all__ = [
     "KeySelect",
     "configure_for_load",
     "key_select",
     "loaded_detached",
+    "loaded_rows",
     "why_not_plain_load",
+    "why_select_loads_otherwise",
     "why_session_loads_otherwise",
 ]
 
@@ -248,6 +252,84 @@ def loaded_detached(mapper: Mapper[Any], by_key: KeySelect, row: Sequence[Any]) 
     obj.__dict__.update(zip(by_key.keys, row, strict=True))
     state._strong_obj = None
     return obj
+
+
+def loaded_rows(mapper: Mapper[Any], by_key: KeySelect, rows: Sequence[Any]) -> list[Any]:
+    """The objects the ORM's loading builds from ``rows`` (each as :func:`loaded_detached`
+    builds one) in a new session, as its ``scalars(...).all()`` lists them: a row whose
+    key is all NULL gives ``None``, and rows of one key give the one object.
+
+    Example:
+        >>> from sqlalchemy import inspect
+        >>> mapper = inspect(Label)
+        >>> rows = [(7, "a"), (7, "a"), (8, "b")]
+        >>> first, again, other = loaded_rows(mapper, key_select(mapper), rows)
+        >>> first is again, other.name
+        (True, 'b')
+    """
+    built: dict[tuple[Any, ...], Any] = {}
+    objects = []
+    for row in rows:
+        key = tuple(row[at] for at in by_key.key_at)
+        obj = built.get(key)
+        if obj is None and any(part is not None for part in key):
+            obj = built[key] = loaded_detached(mapper, by_key, row)
+        objects.append(obj)
+    return objects
+
+
+def why_select_loads_otherwise(
+    statement: Select[Any], mapper: Mapper[Any], engine: Engine
+) -> str | None:
+    """Why the ORM's loading of ``statement``'s rows might do more than build ``mapper``
+    objects from the mapper's columns (:func:`loaded_rows`): it selects something else or
+    more, or carries loader options (``Select._with_options``, private) or execution
+    options; or, compiled for ``engine`` (its cache), its columns are not the ones
+    :func:`key_select` reads, in that order. ``None`` when it does only that.
+
+    Example:
+        >>> from sqlalchemy import create_engine, inspect, select
+        >>> from sqlalchemy.orm import defer
+        >>> engine, mapper = create_engine("sqlite://"), inspect(Label)
+        >>> why_select_loads_otherwise(select(Label).where(Label.id > 3), mapper, engine) is None
+        True
+        >>> why_select_loads_otherwise(select(Label).options(defer(Label.name)), mapper, engine)
+        'the query has loader options'
+    """
+    described = statement.column_descriptions
+    if len(described) != 1 or described[0]["expr"] is not mapper.class_:
+        return "the query selects more than the model's objects"
+    # SQLAlchemy 2.0 keeps some options apart (``_with_context_options``); 2.1 does not.
+    if statement._with_options or getattr(statement, "_with_context_options", ()):
+        return "the query has loader options"
+    if statement.get_execution_options():
+        return "the query has execution options"
+    compiled = compile_cached(statement, engine, []).compiled
+    if not _reads_key_columns(compiled, mapper):
+        return "the query's columns are not the model's"
+    return None
+
+
+def _reads_key_columns(compiled: Any, mapper: Mapper[Any]) -> bool:
+    """Whether the compiled SELECT's columns are :func:`key_select`'s, one for one (by the
+    compiled form's id, as ``direct`` keeps its facts: few shapes)."""
+    cached = _COLUMNS_READ.get(id(compiled))
+    if cached is not None and cached[0] is compiled:
+        return cached[1]
+    wanted = list(key_select(mapper).statement.selected_columns)
+    got = [entry[2][0] if entry[2] else None for entry in compiled._result_columns]
+    same = (
+        bool(compiled._ordered_columns)
+        and len(got) == len(wanted)
+        and all(column is each for column, each in zip(got, wanted, strict=True))
+    )
+    if len(_COLUMNS_READ) >= 512:
+        _COLUMNS_READ.clear()
+    _COLUMNS_READ[id(compiled)] = (compiled, same)  # kept: its id stays its own
+    return same
+
+
+_COLUMNS_READ: dict[int, tuple[Any, bool]] = {}
 
 
 class _IdentityMap:

@@ -1,5 +1,5 @@
 """An own session's ``get`` of one key reads the row on a connection of its own and builds
-the object as the ORM's loading builds it (``Route.CONNECTION_LOAD``, ``_object_by_key.py``;
+the object as the ORM's loading builds it (``Route.CONNECTION_LOAD``, ``_reads_alone.py``;
 the planner's proof: ``_unwatched_load.py``),
 where nothing could tell that from ``session.get`` and the session's close. Anything that
 could tell them apart keeps ``session.get``. The differential harness compares the
@@ -15,7 +15,7 @@ import decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import ForeignKey, inspect
+from sqlalchemy import ForeignKey, inspect, select
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -25,17 +25,18 @@ from sqlalchemy.orm import (
     relationship,
 )
 
-from sqlrecord import Database
+from sqlrecord import Count, Database
 from sqlrecord._internals import (
     configure_for_load,
     why_not_plain_load,
     why_session_loads_otherwise,
 )
 from sqlrecord._plan import Route
+from sqlrecord._reads_alone import load_query_alone
 from sqlrecord._unwatched_load import why_load_differs
 from sqlrecord.exceptions import InvalidValueError, NotLoadedError
 
-from .models import Article, Dog, Invoice, Membership, Note, Oddity, Reading, User
+from .models import Article, Dog, Invoice, Membership, Note, Oddity, Post, Reading, User
 from .test_one_statement import plans_logged
 from .test_row_insert import _listening
 
@@ -51,6 +52,7 @@ def _state_of(obj: Any) -> dict[str, Any]:
     fields (in the order they were set), its history, the object's ``__dict__``."""
     state = inspect(obj)
     fields = dict(vars(state))
+    fields.pop("attrs", None)  # memoized by this function's own reading of the history
     assert isinstance(fields.pop("runid"), int)  # each load's own number
     fields["_instance_dict"] = fields["_instance_dict"]()  # the closed session's map: gone
     return {
@@ -115,6 +117,103 @@ async def test_a_missing_row_is_none_and_a_soft_deleted_one_is_absent(
     assert kept is not None and kept.deleted_at is not None
     assert [plan.route for plan in plans] == [Route.CONNECTION_LOAD] * 3
     assert _state_of(kept) == _state_of(await _orm_get(db, Article, article.id))
+
+
+async def _orm_scalars(db: Database, statement: Any) -> list[Any]:
+    """``session.scalars(statement).all()`` in a new plain ``AsyncSession``, closed."""
+    async with db.sessionmaker() as session:
+        return list((await session.scalars(statement)).all())
+
+
+def _same_objects(ours: list[Any], reference: list[Any]) -> None:
+    """The two lists hold the same objects, state for state, and repeat them alike."""
+    assert [_state_of(obj) for obj in ours] == [_state_of(obj) for obj in reference]
+    assert [[other is obj for other in ours] for obj in ours] == [
+        [other is obj for other in reference] for obj in reference
+    ]
+
+
+@pytest.mark.parametrize(("model", "values"), CASES)
+async def test_a_query_builds_the_objects_the_orm_builds(
+    db: Database, caplog: pytest.LogCaptureFixture, model: type[Any], values: dict[str, Any]
+) -> None:
+    for n in range(3):
+        await model.create(**_nth(model, values, n))
+    key = [column.key for column in inspect(model).primary_key]
+    query = model.filter_by().order_by(*(f"-{name}" for name in key))
+    with plans_logged(caplog, model) as plans:
+        ours = await query.all()
+        first = await query.first()
+        none = await query.filter_by(**{key[0]: _missing(model)}).first()
+    assert [plan.route for plan in plans] == [Route.CONNECTION_LOAD] * 3
+    assert len(ours) == 3 and none is None
+    _same_objects(ours, await _orm_scalars(db, query.statement()))
+    _same_objects([first], (await _orm_scalars(db, query.limit(1).statement()))[:1])
+    assert db.engine.sync_engine.pool.checkedout() == 0
+
+
+def _nth(model: type[Any], values: dict[str, Any], n: int) -> dict[str, Any]:
+    """The ``n``th row's values: the unique ones made unique."""
+    unique = {"code", "email", "number", "member", "slug"}
+    made = {}
+    for name, value in values.items():
+        if name in unique and isinstance(value, str):
+            made[name] = f"{n}-{value}"
+        elif name in unique:
+            made[name] = value + n
+        else:
+            made[name] = value
+    return made
+
+
+def _missing(model: type[Any]) -> Any:
+    return "none" if model is Membership else 10**6
+
+
+async def test_rows_of_one_object_give_that_object_as_the_orm_gives_it(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    user = await User.create(email="kim@example.com")
+    for title in ("a", "b"):
+        await Post.create(title=title, author_id=user.id)
+    # Each post's row joined to its author: the author's columns twice.
+    statement = select(User).join(Post, Post.author_id == User.id).order_by(Post.title)
+    async with db.sessionmaker() as session:
+        reference = list((await session.scalars(statement)).all())
+    session = db._open_session(autocommit=True)
+    try:
+        assert why_load_differs(User, session, statement=statement) is None
+    finally:
+        await session.close()
+    ours = await load_query_alone(db._autocommit_engine, User, statement)
+    assert len(ours) == 2 and ours[0] is ours[1]
+    _same_objects(ours, reference)
+
+
+QUERIES_LOADED_OTHERWISE = [
+    pytest.param(lambda: User.filter_by().load("posts"), "the query has loader options", id="load"),
+    pytest.param(lambda: User.filter_by().only("email"), "the query has loader options", id="only"),
+    # Annotated objects come from a terminal of their own, which reads through the session.
+    pytest.param(lambda: User.filter_by().annotate(post_count=Count("posts")), None, id="annotate"),
+    pytest.param(
+        lambda: Dog.filter_by(), "inheritance: the loading picks the class by the row", id="dog"
+    ),
+]
+
+
+@pytest.mark.parametrize(("query", "why"), QUERIES_LOADED_OTHERWISE)
+async def test_a_query_loaded_otherwise_keeps_the_session(
+    db: Database, caplog: pytest.LogCaptureFixture, query: Any, why: str | None
+) -> None:
+    await User.create(email="kim@example.com")
+    await Dog.create(name="Rex", licence="L-1")
+    built = query()
+    with plans_logged(caplog, built._model) as plans:
+        found = await built.all()
+    assert len(found) == 1
+    assert [plan.route for plan in plans] == [Route.ORM_STATEMENT]
+    if why is not None:
+        assert plans[0].why == why
 
 
 async def test_the_object_behaves_as_a_detached_one(db: Database) -> None:
@@ -252,7 +351,7 @@ async def test_a_key_with_a_null_part_is_refused_before_any_route(db: Database) 
         await Membership.get(("a", None))
     session = db._open_session(autocommit=True)
     try:
-        assert why_load_differs(Membership, session, ("a", None)) == (
+        assert why_load_differs(Membership, session, key=("a", None)) == (
             "a part of the key is None: the ORM loads by IS NULL"
         )
     finally:
