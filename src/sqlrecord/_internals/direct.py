@@ -19,7 +19,7 @@ simple defaults.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -310,9 +310,10 @@ async def read_alone(
     parameters: dict[str, Any],
     *,
     unwatched: bool = False,
-) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """The keys and rows of the SELECT ``statement`` with ``parameters``, each value
-    through its column's type, as a ``Connection``'s result gives them, read on a
+) -> tuple[list[str], Sequence[Sequence[Any]]]:
+    """The keys and rows (sequences of values) of the SELECT ``statement`` with
+    ``parameters``, each value through its column's type, as a ``Connection``'s result
+    gives them, read on a
     connection of ``bind`` (an autocommit engine) of its own: sent by the driver where
     nobody could tell (:func:`why_not_direct`; ``unwatched``: the caller found
     :func:`why_statements_watched` ``None`` already), else through a ``Connection``.
@@ -342,7 +343,7 @@ async def read_alone(
                 # column holding a comma): read again, as the Connection reads them.
     async with bind.connect() as connection:
         result = await connection.execute(statement, parameters)
-        return list(result.keys()), [tuple(row) for row in result]
+        return list(result.keys()), result.all()
 
 
 async def _send_alone(

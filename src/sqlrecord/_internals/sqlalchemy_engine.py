@@ -245,9 +245,10 @@ def returned_by_insert(
 
 def processed_rows(
     compiled: SQLCompiler, dialect: Dialect, description: Sequence[Any], rows: Sequence[Any]
-) -> list[tuple[Any, ...]] | None:
+) -> Sequence[Sequence[Any]] | None:
     """The driver's ``rows`` of the SELECT ``compiled``, each value through its column
-    type's result processor for the driver's type in ``description``, as a
+    type's result processor for the driver's type in ``description`` (rows with such a
+    value as lists, the others as the driver gave them), as a
     ``CursorResult`` matches a compiled statement's columns to the cursor's by position
     (``CursorResultMetaData._merge_cursor_description``'s common case;
     ``SQLCompiler._result_columns`` and the type's processor cache are private).
@@ -263,24 +264,25 @@ def processed_rows(
         >>> dialect = mysql.dialect()
         >>> compiled = select(table).compile(dialect=dialect)
         >>> processed_rows(compiled, dialect, [("id", 3), ("code", 253)], [(7, "ab")])
-        [(7, 'AB')]
+        [[7, 'AB']]
     """
     columns: Any = compiled._result_columns
     if not rows_by_position(compiled) or len(columns) != len(description):
         return None
-    processors = [
-        entry[3]._cached_result_processor(dialect, described[1])
-        for entry, described in zip(columns, description, strict=True)
+    processed = [
+        (at, processor)
+        for at, (entry, described) in enumerate(zip(columns, description, strict=True))
+        if (processor := entry[3]._cached_result_processor(dialect, described[1])) is not None
     ]
-    if not any(processors):
-        return [tuple(row) for row in rows]
-    return [
-        tuple(
-            value if processor is None else processor(value)
-            for processor, value in zip(processors, row, strict=True)
-        )
-        for row in rows
-    ]
+    if not processed:
+        return rows  # as the driver gives them: tuples, or records read as tuples
+    changed = []
+    for row in rows:
+        values = list(row)
+        for at, processor in processed:
+            values[at] = processor(values[at])
+        changed.append(values)
+    return changed
 
 
 def rows_by_position(compiled: SQLCompiler) -> bool:

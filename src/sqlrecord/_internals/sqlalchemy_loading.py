@@ -239,25 +239,15 @@ def loaded_detached(mapper: Mapper[Any], by_key: KeySelect, row: Sequence[Any]) 
         >>> label.name, state.detached, state.key[1], state.modified
         ('hi', True, (7,), False)
     """
-    obj = mapper.class_manager.new_instance()
-    state: Any = obj._sa_instance_state
-    # The fields in the order the loading, then the close, set them.
-    state.key = (mapper.class_, tuple(row[at] for at in by_key.key_at), None)
-    state.identity_token = None
-    state.session_id = None
-    state._instance_dict = _CLOSED_MAP
-    state.load_options = ()
-    state.load_path = mapper._path_registry
-    state.runid = _new_runid()
-    obj.__dict__.update(zip(by_key.keys, row, strict=True))
-    state._strong_obj = None
+    (obj,) = loaded_rows(mapper, by_key, (row,))
     return obj
 
 
 def loaded_rows(mapper: Mapper[Any], by_key: KeySelect, rows: Sequence[Any]) -> list[Any]:
-    """The objects the ORM's loading builds from ``rows`` (each as :func:`loaded_detached`
-    builds one) in a new session, as its ``scalars(...).all()`` lists them: a row whose
-    key is all NULL gives ``None``, and rows of one key give the one object.
+    """The objects the ORM's loading builds from ``rows`` in a new session (each as
+    :func:`loaded_detached` builds one; one run, as one query's), as its
+    ``scalars(...).all()`` lists them: a row whose key is all NULL gives ``None``, and
+    rows of one key give the one object.
 
     Example:
         >>> from sqlalchemy import inspect
@@ -267,13 +257,33 @@ def loaded_rows(mapper: Mapper[Any], by_key: KeySelect, rows: Sequence[Any]) -> 
         >>> first is again, other.name
         (True, 'b')
     """
+    new_instance, keys, key_at = mapper.class_manager.new_instance, by_key.keys, by_key.key_at
+    class_, at = mapper.class_, key_at[0] if len(key_at) == 1 else None
+    # The state's fields after the key, in the order the loading, then the close, set
+    # them: one run for all the rows, as the ORM's one query.
+    fields = {
+        "identity_token": None,
+        "session_id": None,
+        "_instance_dict": _CLOSED_MAP,
+        "load_options": (),
+        "load_path": mapper._path_registry,
+        "runid": _new_runid(),
+        "_strong_obj": None,
+    }
     built: dict[tuple[Any, ...], Any] = {}
-    objects = []
+    objects: list[Any] = []
     for row in rows:
-        key = tuple(row[at] for at in by_key.key_at)
+        key = (row[at],) if at is not None else tuple(row[each] for each in key_at)
         obj = built.get(key)
-        if obj is None and any(part is not None for part in key):
-            obj = built[key] = loaded_detached(mapper, by_key, row)
+        if obj is None:
+            if None in key and all(part is None for part in key):
+                objects.append(None)
+                continue
+            obj = built[key] = new_instance()
+            state = obj._sa_instance_state.__dict__
+            state["key"] = (class_, key, None)
+            state.update(fields)
+            obj.__dict__.update(zip(keys, row, strict=True))
         objects.append(obj)
     return objects
 
