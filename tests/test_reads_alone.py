@@ -105,6 +105,32 @@ async def test_a_get_builds_the_object_the_orm_builds(
     assert db.engine.sync_engine.pool.checkedout() == 0
 
 
+@pytest.mark.parametrize(
+    ("model", "values", "unique"),
+    [
+        pytest.param(User, {"email": "kim@example.com", "name": "Kim"}, "email", id="email"),
+        pytest.param(Note, {"text": "hi", "code": "n-1"}, "code", id="code"),
+    ],
+)
+async def test_a_get_by_a_unique_column_builds_the_object_the_orm_builds(
+    db: Database,
+    caplog: pytest.LogCaptureFixture,
+    model: type[Any],
+    values: dict[str, Any],
+    unique: str,
+) -> None:
+    await model.create(**values)
+    with plans_logged(caplog, model) as plans:
+        ours = await model.get(**{unique: values[unique]})
+        missing = await model.get(**{unique: "nobody"})
+    assert [plan.route for plan in plans] == [Route.CONNECTION_LOAD] * 2
+    assert missing is None
+    statement = select(model).filter_by(**{unique: values[unique]})
+    async with db.sessionmaker() as session:
+        reference = (await session.scalars(statement)).one_or_none()
+    assert _state_of(ours) == _state_of(reference)
+
+
 async def test_a_missing_row_is_none_and_a_soft_deleted_one_is_absent(
     db: Database, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -19,7 +19,7 @@ from ._column_types import fits
 from ._model_info import ModelInfo, model_info
 from ._plan_types import Route
 from ._read_routing import read_in_scope
-from ._reads_alone import load_alone
+from ._reads_alone import load_alone, load_query_alone
 from ._scope import SessionScope
 from ._soft import deleted_condition, live_condition, soft_delete_column
 from ._values import check_integer_range
@@ -100,6 +100,12 @@ async def get(
 
     async def found_in(s: AsyncSession) -> Any:
         if unique:
+            if scopes[-1].plan_load(statement=statement) is Route.CONNECTION_LOAD:
+                assert isinstance(s.bind, AsyncEngine)  # why_load_differs checked it
+                loaded = await load_query_alone(s.bind, model, statement)
+                if len(loaded) < 2:
+                    return loaded[0] if loaded else None
+                # Several rows (no unique constraint in the table): the session's error.
             return (await s.scalars(statement)).one_or_none()
         if len(keys) == 1:
             key = keys[0]
