@@ -89,7 +89,9 @@ async def test_a_listener_keeps_the_sessions_connection_and_hears_it(
     with _listening(target(db), name) as heard, plans_logged(caplog, User) as plans:
         assert await User.filter_by().count() == 2
     assert [(plan.route, plan.why) for plan in plans] == [(Route.CORE_READ, why)]
-    assert len(heard) == 1
+    # Heard (a listener of the Session class also hears other sessions of the process:
+    # another suite's background task may begin one meanwhile).
+    assert heard
 
 
 async def test_a_do_orm_execute_listener_keeps_the_orm_and_changes_the_rows(

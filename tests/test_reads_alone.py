@@ -291,13 +291,14 @@ async def test_a_listener_keeps_session_get_and_hears_it(
     with _listening(target(db), name) as heard, plans_logged(caplog, Note) as plans:
         found = await Note.get(note.id)
     assert [(plan.route, plan.why) for plan in plans] == [(Route.ORM_STATEMENT, why)]
-    assert len(heard) == 1
+    # Among what it heard (a listener of the Session class also hears other sessions of
+    # the process: another suite's background task may load meanwhile):
     if name == "load":
-        assert heard[0][0] is found
+        assert any(args[0] is found for args in heard)
     elif name == "loaded_as_persistent":
-        assert heard[0][1] is found
+        assert any(args[1] is found for args in heard)
     else:  # the ORM's SELECT of the entity, not a SELECT of columns
-        assert heard[0][1].column_descriptions[0]["entity"] is Note
+        assert any(args[1].column_descriptions[0]["entity"] is Note for args in heard)
 
 
 async def test_a_mapping_loaded_otherwise_keeps_session_get(

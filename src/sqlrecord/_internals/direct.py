@@ -1,5 +1,6 @@
 """One statement sent by the driver itself, on a pooled connection, without
-SQLAlchemy's ``Connection`` around it (MySQL/MariaDB's aiomysql and asyncmy; asyncpg).
+SQLAlchemy's ``Connection`` around it (MySQL/MariaDB's aiomysql and asyncmy; asyncpg;
+aiosqlite).
 
 A ``Connection`` costs a good part of a one-row write's time (its begin, execution
 context, result and close: on MySQL more than the statement's round trip). Where the
