@@ -38,7 +38,6 @@ __all__ = [
     "KeySelect",
     "configure_for_load",
     "key_select",
-    "loaded_detached",
     "loaded_rows",
     "why_not_plain_load",
     "why_select_loads_otherwise",
@@ -224,30 +223,14 @@ def _key_select(mapper: Mapper[Any], _properties: int) -> KeySelect:
     return KeySelect(select(*columns).where(where), keys, key_at)
 
 
-def loaded_detached(mapper: Mapper[Any], by_key: KeySelect, row: Sequence[Any]) -> Any:
-    """The object the ORM's loading builds from ``row`` (the values of ``by_key``'s
-    columns, through their types) in a new session, as that session's close leaves it:
-    detached, its loaded values committed, no history. For a mapper
+def loaded_rows(mapper: Mapper[Any], by_key: KeySelect, rows: Sequence[Any]) -> list[Any]:
+    """The objects the ORM's loading builds from ``rows`` (the values of ``by_key``'s
+    columns, through their types) in a new session, as that session's close leaves them:
+    detached, their loaded values committed, no history; listed as its
+    ``scalars(...).all()`` lists them (one load run for all: a row whose key is all NULL
+    gives ``None``, and rows of one key give the one object). For a mapper
     :func:`why_not_plain_load` passes and nothing listens to its ``load`` or to sessions
     (the caller's proof).
-
-    Example:
-        >>> from sqlalchemy import inspect
-        >>> mapper = inspect(Label)
-        >>> label = loaded_detached(mapper, key_select(mapper), (7, "hi"))
-        >>> state = inspect(label)
-        >>> label.name, state.detached, state.key[1], state.modified
-        ('hi', True, (7,), False)
-    """
-    (obj,) = loaded_rows(mapper, by_key, (row,))
-    return obj
-
-
-def loaded_rows(mapper: Mapper[Any], by_key: KeySelect, rows: Sequence[Any]) -> list[Any]:
-    """The objects the ORM's loading builds from ``rows`` in a new session (each as
-    :func:`loaded_detached` builds one; one run, as one query's), as its
-    ``scalars(...).all()`` lists them: a row whose key is all NULL gives ``None``, and
-    rows of one key give the one object.
 
     Example:
         >>> from sqlalchemy import inspect
@@ -256,6 +239,9 @@ def loaded_rows(mapper: Mapper[Any], by_key: KeySelect, rows: Sequence[Any]) -> 
         >>> first, again, other = loaded_rows(mapper, key_select(mapper), rows)
         >>> first is again, other.name
         (True, 'b')
+        >>> state = inspect(first)
+        >>> state.detached, state.key[1], state.modified
+        (True, (7,), False)
     """
     new_instance, keys, key_at = mapper.class_manager.new_instance, by_key.keys, by_key.key_at
     class_, at = mapper.class_, key_at[0] if len(key_at) == 1 else None
