@@ -196,9 +196,10 @@ async def bulk_create(
         defer_begin=True,
         operation="bulk_create",
     )
-    async with scope as s:
+    async with scope:
         table_rows = scope.plan_bulk(return_objects=return_objects)
         await scope.begin()
+        s = scope.session
         for start in range(0, len(checked), size):
             batch = checked[start : start + size]
             if table_rows is None:
@@ -236,7 +237,8 @@ async def upsert(
     if not checked:
         return [] if return_objects else 0
     scope = SessionScope(model, session, write=True, auto_commit=auto_commit, operation="upsert")
-    async with scope as s:
+    async with scope:
+        s = scope.session
         dialect = s.get_bind(mapper=inspect(model)).dialect
         # One statement per set of keys: an executemany needs the same
         # columns in every row, and a row updates only what it gives.

@@ -75,7 +75,8 @@ async def bulk_update(
         for name in names:
             set_committed_value(obj, name, values[name])
     try:
-        async with scope as s:
+        async with scope:
+            s = scope.session
             with s.no_autoflush:
                 written = await plan.write(s, targets, batch_size)
     except BaseException:

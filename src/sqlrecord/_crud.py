@@ -158,10 +158,11 @@ class CRUDMixin(BulkMixin, QueryMixin, SerializeMixin, ObjectMixin):
         )
         snapshot = Snapshot(self)  # a failed delete expires the object: put it back
         try:
-            async with scope as s:
+            async with scope:
                 if await scope.write_row(self, delete=True):
                     return  # one DELETE by key, on a connection of its own
                 await scope.begin_delete()  # it may load related rows before the DELETE
+                s = scope.session
                 held = s.sync_session.identity_map.get(state.key)
                 victim = held if held is not None else self
                 if held is None:

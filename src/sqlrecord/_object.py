@@ -350,23 +350,25 @@ def _linked_objects(obj: Any, planned: list[tuple[str, Any]] | None) -> list[Any
 async def _flush_into(scope: SessionScope, obj: Any, computed: list[str]) -> None:
     """Make ``obj`` part of the scope's session (add, or merge onto the copy it
     holds), flush it as the scope plans, and read back the ``computed`` columns."""
-    session = scope.session
     state: InstanceState[Any] = inspect(obj)
-    sync_session = session.sync_session
+    # An own session not opened yet holds nothing: its model (planned_on) says so.
+    sync_session = scope.planned_on.sync_session
     if state.session_id == sync_session.hash_key:
         await scope.flush(obj)
-        await read_computed(session, obj, computed)
+        await read_computed(scope.session, obj, computed)
         return
     held = sync_session.identity_map.get(state.key) if state.key is not None else None
     if state.session_id is None and held is None:
         if not computed and await scope.write_row(obj):
             return
+        session = scope.session
         session.add(obj)
         await scope.flush(obj)
         await read_computed(session, obj, computed)
         return
     # Attached to another session, or this session already holds the row:
     # copy the changes onto the session's instance, then read the result back.
+    session = scope.session
     await scope.begin(because="the row is merged onto the session's copy first")
     merged = await session.merge(obj)
     await scope.flush(merged)

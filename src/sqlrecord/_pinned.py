@@ -166,6 +166,33 @@ class PinnableSessions:
             return self.sessionmaker(bind=self._autocommit_engine)
         return self.sessionmaker()
 
+    def _model_session(self, *, autocommit: bool) -> AsyncSession:
+        """A session such as :meth:`_open_session` would open now, which nothing uses: what
+        the planner reads (the session's class and its listeners, its bind, its options)
+        before the call knows whether it needs a session at all. Most calls in a session
+        of their own end on a connection of their own (``_plan.py``); they no longer open
+        one only to read it. Kept while the sessionmaker and its options stay the same;
+        never given work (a call that needs its session opens its own).
+
+        Example:
+            >>> from sqlrecord import Database
+            >>> database = Database("sqlite+aiosqlite://", default=False)
+            >>> model = database._model_session(autocommit=True)
+            >>> model is database._model_session(autocommit=True)
+            True
+            >>> model.bind is database._autocommit_engine, model.sync_session.get_transaction()
+            (True, None)
+        """
+        maker = self.sessionmaker
+        models: dict[bool, tuple[Any, dict[str, Any], AsyncSession]]
+        models = self.__dict__.setdefault("_model_sessions", {})
+        kept = models.get(autocommit)
+        if kept is not None and kept[0] is maker and kept[1] == maker.kw:
+            return kept[2]
+        model = self._open_session(autocommit=autocommit)
+        models[autocommit] = (maker, dict(maker.kw), model)
+        return model
+
     @property
     def _autocommit_engine(self) -> AsyncEngine:
         """The engine whose statements commit themselves: on SQLite no BEGIN is sent,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import enum
 from typing import NamedTuple
 
-__all__ = ["Plan", "Route", "Savepoint", "Transaction"]
+__all__ = ["ALONE_ROUTES", "Plan", "Route", "Savepoint", "Transaction"]
 
 
 class Route(enum.Enum):
@@ -43,6 +43,19 @@ class Route(enum.Enum):
     #: the autocommit engine, each built as the ORM's loading builds it, the own session
     #: not used: nothing listens to sessions or to loads.
     CONNECTION_LOAD = "objects loaded on a connection"
+
+
+#: The routes on a connection of their own: an own session's, which they neither use nor open.
+ALONE_ROUTES = frozenset(
+    {
+        Route.CONNECTION_INSERT,
+        Route.CONNECTION_UPDATE,
+        Route.CONNECTION_DELETE,
+        Route.CONNECTION_STATEMENT,
+        Route.CONNECTION_READ,
+        Route.CONNECTION_LOAD,
+    }
+)
 
 
 class Transaction(enum.Enum):

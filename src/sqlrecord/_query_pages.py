@@ -159,8 +159,8 @@ class QueryPages(QueryReads[M]):
         statement = self.statement().execution_options(
             yield_per=whole_number("batch_size", batch_size, at_least=1)
         )
-        async with self._scope("stream", cursor=True) as session:
-            result = await session.stream_scalars(statement)
+        async with self._scope("stream", cursor=True) as scope:
+            result = await scope.session.stream_scalars(statement)
             try:
                 async for row in result:
                     yield row

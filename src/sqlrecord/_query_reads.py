@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Generator, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ._model_info import model_info
 from ._paths import FieldRef, resolve_field_ref
@@ -54,22 +54,18 @@ class QueryReads(QueryBuilding[M]):
         )
 
     async def _read(self, operation: str, read: Callable[[AsyncSession], Awaitable[_T]]) -> _T:
-        """``read`` in the scope of ``operation``, run again elsewhere if its replica fails."""
-        return await read_in_scope(lambda: self._scope(operation), read)
+        """``read`` in the session of ``operation``'s scope, run again elsewhere if its
+        replica fails."""
+        return await read_in_scope(lambda: self._scope(operation), lambda s: read(s.session))
 
     async def _rows(self, statement: Any, operation: str) -> tuple[list[str], Sequence[Any]]:
         """Column names and rows of a query that selects columns, not objects, run as
         its scope plans it (``SessionScope.execute_columns``)."""
-        scopes: list[SessionScope] = []  # the last is the one read_in_scope entered
 
-        def make_scope() -> SessionScope:
-            scopes.append(self._scope(operation))
-            return scopes[-1]
+        async def rows(scope: SessionScope) -> tuple[list[str], Sequence[Any]]:
+            return await scope.execute_columns(statement)
 
-        async def rows(_session: AsyncSession) -> tuple[list[str], Sequence[Any]]:
-            return await scopes[-1].execute_columns(statement)
-
-        return await read_in_scope(make_scope, rows)
+        return await read_in_scope(lambda: self._scope(operation), rows)
 
     def __await__(self) -> Generator[Any, None, list[M]]:
         return self.all().__await__()
@@ -93,23 +89,17 @@ class QueryReads(QueryBuilding[M]):
         """The matching objects (with ``first``, at most the first one): read by the
         session, or on a connection of their own as the scope plans it
         (``_reads_alone.py``)."""
-        scopes: list[SessionScope] = []  # the last is the one read_in_scope entered
 
-        def make_scope() -> SessionScope:
-            scopes.append(self._scope("first" if first else "all"))
-            return scopes[-1]
-
-        async def objects(session: AsyncSession) -> list[M]:
+        async def objects(scope: SessionScope) -> list[M]:
             statement = self.statement()
             # Uniquing (joined eager loads) is the ORM's own.
-            alone = not self._uniquing and scopes[-1].plan_load(statement=statement)
+            alone = not self._uniquing and scope.plan_load(statement=statement)
             if alone is Route.CONNECTION_LOAD:
-                assert isinstance(session.bind, AsyncEngine)  # the plan's proof
-                loaded = await load_query_alone(session.bind, self._model, statement)
+                loaded = await load_query_alone(scope.own_bind, self._model, statement)
                 if first:  # as the ORM's first(): the first row's object, None for no row
                     return loaded[:1] if loaded and loaded[0] is not None else []
                 return loaded
-            result = await session.scalars(statement)
+            result = await scope.session.scalars(statement)
             if self._uniquing:
                 result = result.unique()
             if first:
@@ -117,7 +107,7 @@ class QueryReads(QueryBuilding[M]):
                 return [] if found is None else [found]
             return list(result.all())
 
-        return await read_in_scope(make_scope, objects)
+        return await read_in_scope(lambda: self._scope("first" if first else "all"), objects)
 
     async def first(self) -> M | None:
         """The first row in the query's order, or ``None``.

@@ -15,9 +15,9 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import _read_after
 from ._replica_positions import Position
@@ -27,6 +27,7 @@ from .exceptions import DatabaseUnavailableError
 __all__ = ["ReadRouting", "read_in_scope"]
 
 _T = TypeVar("_T")
+_Scope = TypeVar("_Scope", bound="_ReadScope")
 
 logger = logging.getLogger("sqlrecord.replicas")
 
@@ -36,7 +37,7 @@ class _ReadScope(Protocol):
 
     replica: Replica | None
 
-    async def __aenter__(self) -> AsyncSession: ...
+    async def __aenter__(self) -> Any: ...
 
     async def __aexit__(
         self,
@@ -200,29 +201,32 @@ _WINDOW = object()
 
 
 async def read_in_scope(
-    make_scope: Callable[[], _ReadScope], read: Callable[[AsyncSession], Awaitable[_T]]
+    make_scope: Callable[[], _Scope], read: Callable[[_Scope], Awaitable[_T]]
 ) -> _T:
-    """Run ``read`` in the session of ``make_scope()``. When the scope sent it to a
-    replica that failed (it could not be reached, or broke mid-read), the replica leaves
-    the rotation and the read runs once more, on another replica or the primary: a
-    reader sees no error for a replica that went away.
+    """Run ``read`` in the scope ``make_scope()`` makes (``read`` takes its session from
+    it, if it needs one). When the scope sent it to a replica that failed (it could not
+    be reached, or broke mid-read), the replica leaves the rotation and the read runs
+    once more, in a new scope, on another replica or the primary: a reader sees no error
+    for a replica that went away.
 
     Example:
         >>> from sqlalchemy import func, select
         >>> from sqlrecord._scope import SessionScope
         >>> async def count_users() -> int:
         ...     make = lambda: SessionScope(User, None, operation="count", write=False)
-        ...     return await read_in_scope(make, lambda s: s.scalar(select(func.count(User.id))))
+        ...     count = select(func.count(User.id))
+        ...     return await read_in_scope(make, lambda scope: scope.session.scalar(count))
         >>> run(count_users())
         0
     """
     scope = make_scope()
     try:
-        async with scope as session:
-            return await read(session)
+        async with scope:
+            return await read(scope)
     except (DatabaseUnavailableError, OSError) as error:  # OSError: a connect timeout
         if scope.replica is None:
             raise
         scope.replica.failed(error)
-    async with make_scope() as session:
-        return await read(session)
+    scope = make_scope()
+    async with scope:
+        return await read(scope)

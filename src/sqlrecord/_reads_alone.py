@@ -14,11 +14,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Select, inspect
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ._internals import key_select, loaded_rows, read_alone
 from ._on_connection import execute_on_connection
 from ._plan_types import Route
+from ._scope_session import OwnOrServedSession
 
 __all__ = ["load_alone", "load_query_alone", "read_columns_as_planned"]
 
@@ -63,25 +64,30 @@ async def load_query_alone(
 
 
 async def read_columns_as_planned(
-    route: Route, session: AsyncSession, model: type[Any], statement: Select[Any]
+    route: Route, sessions: OwnOrServedSession, model: type[Any], statement: Select[Any]
 ) -> tuple[list[str], Sequence[Any]]:
     """The keys and rows of a SELECT of columns, read as ``route`` says
     (``_plan.plan_column_read``): on a connection of its own in the own session's place
-    (``Route.CONNECTION_READ``), by the session's connection, bound as ``session.execute``
-    would bind it (``Route.CORE_READ``), or by the session.
+    (``Route.CONNECTION_READ``: the session is not opened), by the session's connection,
+    bound as ``session.execute`` would bind it (``Route.CORE_READ``), or by the session
+    (the call's ``sessions``: a scope's).
 
     Example:
         >>> from sqlalchemy import func, select
         >>> async def count(route: Route) -> tuple[list[str], Any]:
-        ...     async with db.sessionmaker(bind=db._autocommit_engine) as session:
-        ...         return await read_columns_as_planned(route, session, Label,
+        ...     sessions = OwnOrServedSession(db, None, autocommit=True)
+        ...     try:
+        ...         return await read_columns_as_planned(route, sessions, Label,
         ...                                              select(func.count().label("n")))
+        ...     finally:
+        ...         if sessions.opened:
+        ...             await sessions.session.close()
         >>> run(count(Route.CONNECTION_READ)) == run(count(Route.CORE_READ))
         True
     """
     if route is Route.CONNECTION_READ:
-        assert isinstance(session.bind, AsyncEngine)  # the plan's proof
-        return await read_alone(session.bind, statement, {}, unwatched=True)
+        return await read_alone(sessions.own_bind, statement, {}, unwatched=True)
+    session = sessions.session
     if route is Route.CORE_READ:
         bind_arguments = {"mapper": inspect(model), "clause": statement}
         result = await execute_on_connection(session, statement, None, bind_arguments)

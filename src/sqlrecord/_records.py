@@ -12,7 +12,7 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import inspect, select, tuple_
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstanceState
 
 from ._column_types import fits
@@ -92,45 +92,42 @@ async def get(
         statement = select(model).filter_by(**wanted).where(*live)
     else:
         keys = [_checked_key(model, info, pk) for pk in pks]
-    scopes: list[SessionScope] = []
 
     def make_scope() -> SessionScope:
-        scopes.append(SessionScope(model, session, write=False, operation="get"))
-        return scopes[-1]
+        return SessionScope(model, session, write=False, operation="get")
 
-    async def found_in(s: AsyncSession) -> Any:
+    async def found_in(scope: SessionScope) -> Any:
+        # The session is opened (an own one) only where the route reads by it.
         if unique:
-            if scopes[-1].plan_load(statement=statement) is Route.CONNECTION_LOAD:
-                assert isinstance(s.bind, AsyncEngine)  # why_load_differs checked it
-                loaded = await load_query_alone(s.bind, model, statement)
+            if scope.plan_load(statement=statement) is Route.CONNECTION_LOAD:
+                loaded = await load_query_alone(scope.own_bind, model, statement)
                 if len(loaded) < 2:
                     return loaded[0] if loaded else None
                 # Several rows (no unique constraint in the table): the session's error.
-            return (await s.scalars(statement)).one_or_none()
+            return (await scope.session.scalars(statement)).one_or_none()
         if len(keys) == 1:
             key = keys[0]
-            held = _held_by(s, model, key)
-            route = scopes[-1].plan_load(held=held is not None, key=_as_tuple(key))
+            held = _held_by(scope.planned_on, model, key)  # an own one not opened holds none
+            route = scope.plan_load(held=held is not None, key=_as_tuple(key))
             if only_deleted and route is not Route.IDENTITY_HIT:
                 # By its WHERE: a live row is not loaded.
-                rows = await _get_many(s, model, info, keys, live)
+                rows = await _get_many(scope.session, model, info, keys, live)
                 return rows[0] if rows else None
             if route is Route.IDENTITY_HIT:
                 found = held
             elif route is Route.CONNECTION_LOAD:
-                assert isinstance(s.bind, AsyncEngine)  # why_load_differs checked it
-                alone = await load_alone(s.bind, model, _as_tuple(key))
+                alone = await load_alone(scope.own_bind, model, _as_tuple(key))
                 # Several rows share the key: session.get raises its own error for them.
                 found = alone[0] if len(alone) == 1 else None
                 if len(alone) > 1:
-                    found = await s.get(model, key)
+                    found = await scope.session.get(model, key)
             else:
-                found = await s.get(model, key)
+                found = await scope.session.get(model, key)
             if found is not None and live:
                 deleted = getattr(found, str(column)) is not None
                 return found if deleted == only_deleted else None
             return found
-        return await _get_many(s, model, info, keys, live)
+        return await _get_many(scope.session, model, info, keys, live)
 
     return await read_in_scope(make_scope, found_in)
 

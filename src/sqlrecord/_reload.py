@@ -34,10 +34,11 @@ async def reload_attributes(
         raise NotFoundError(f"This {model.__name__} was never saved; it has nothing to load.")
     target = session if session is not None else async_object_session(obj)
 
-    async def refreshed(s: AsyncSession) -> None:
-        if obj not in s:
-            s.add(obj)
-        await s.refresh(obj, attribute_names=list(names) or None)
+    async def refreshed(scope: SessionScope) -> None:
+        session = scope.session
+        if obj not in session:
+            session.add(obj)
+        await session.refresh(obj, attribute_names=list(names) or None)
 
     await read_in_scope(
         lambda: SessionScope(model, target, write=False, operation=operation), refreshed

@@ -34,23 +34,22 @@ __all__ = ["insert_as_planned", "insert_row", "insert_row_alone", "row_of", "set
 
 async def insert_as_planned(
     route: Route,
-    session: AsyncSession,
+    session: AsyncSession | None,
     database: ModelDatabase | None,
     obj: Any,
     row_insert: tuple[Insert, Callable[[dict[str, Any]], dict[str, Any]]],
 ) -> None:
     """Insert ``obj``'s row by ``row_insert`` (the INSERT and the row converter the planner
     gave) as its ``route`` says: on a connection of ``database``'s autocommit engine (an
-    own session's, ``Route.CONNECTION_INSERT``), else through ``session``
-    (``Route.CORE_INSERT``).
+    own session's, ``Route.CONNECTION_INSERT``: ``session`` is ``None``, nothing opened
+    for it), else through ``session`` (``Route.CORE_INSERT``).
 
     Example:
         >>> from sqlalchemy.orm import Session
         >>> from sqlrecord._unwatched import why_row_insert_differs
         >>> memo = Memo(text="hi")
         >>> _, row_insert = why_row_insert_differs(memo, Session(), db.engine.dialect)
-        >>> run(insert_as_planned(Route.CONNECTION_INSERT, db.sessionmaker(), db, memo,
-        ...                       row_insert))
+        >>> run(insert_as_planned(Route.CONNECTION_INSERT, None, db, memo, row_insert))
         >>> inspect(memo).detached
         True
     """
@@ -59,6 +58,7 @@ async def insert_as_planned(
         assert database is not None  # an own session's
         await insert_row_alone(database._autocommit_engine, obj, statement, as_table_row)
         return
+    assert session is not None  # the route through a session is given one
     await insert_row(session, obj, statement, as_table_row)
 
 

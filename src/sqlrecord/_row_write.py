@@ -22,20 +22,24 @@ __all__ = ["write_as_planned", "write_statement_as_planned"]
 
 
 async def write_as_planned(
-    route: Route, session: AsyncSession, database: ModelDatabase | None, obj: Any, row_write: Any
+    route: Route,
+    session: AsyncSession | None,
+    database: ModelDatabase | None,
+    obj: Any,
+    row_write: Any,
 ) -> None:
     """Write ``obj``'s row by ``row_write``, what the planner gave with ``route``: a Core
     UPDATE or DELETE and its parameters on a connection of ``database``'s autocommit
     engine (``Route.CONNECTION_UPDATE``, ``Route.CONNECTION_DELETE``: ``_row_by_key.py``),
-    else a Core INSERT and its row converter (``_row_insert.py``).
+    else a Core INSERT and its row converter (``_row_insert.py``). ``session`` is the
+    call's, ``None`` on the routes on a connection of their own.
 
     Example:
         >>> from sqlalchemy.orm import Session
         >>> from sqlrecord._unwatched import why_row_insert_differs
         >>> memo = Memo(text="hi")
         >>> _, row_insert = why_row_insert_differs(memo, Session(), db.engine.dialect)
-        >>> run(write_as_planned(Route.CONNECTION_INSERT, db.sessionmaker(), db, memo,
-        ...                      row_insert))
+        >>> run(write_as_planned(Route.CONNECTION_INSERT, None, db, memo, row_insert))
         >>> memo.id > 0
         True
     """
@@ -48,20 +52,24 @@ async def write_as_planned(
 
 
 async def write_statement_as_planned(
-    route: Route, session: AsyncSession, database: ModelDatabase | None, statement: Executable
+    route: Route,
+    session: AsyncSession | None,
+    database: ModelDatabase | None,
+    statement: Executable,
 ) -> AloneResult:
     """Execute the UPDATE or DELETE by query ``statement`` as ``route`` says: on a
-    connection of ``database``'s autocommit engine (``Route.CONNECTION_STATEMENT``), else
-    by ``session``.
+    connection of ``database``'s autocommit engine (``Route.CONNECTION_STATEMENT``, no
+    ``session``), else by ``session``.
 
     Example:
         >>> from sqlalchemy import update
         >>> statement = update(Label).where(Label.id == 0).values(name="x")
-        >>> run(write_statement_as_planned(Route.CONNECTION_STATEMENT, db.sessionmaker(),
-        ...                                db, statement)).rowcount
+        >>> run(write_statement_as_planned(Route.CONNECTION_STATEMENT, None, db,
+        ...                                statement)).rowcount
         0
     """
     if route is Route.CONNECTION_STATEMENT:
         assert database is not None and isinstance(statement, UpdateBase)
         return await write_alone(database._autocommit_engine, statement, {})
+    assert session is not None  # the routes through a session are given one
     return cast("CursorResult[Any]", await session.execute(statement))  # a DML statement's

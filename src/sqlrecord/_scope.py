@@ -7,8 +7,9 @@ write leaves the caller's unit intact), commits only with ``auto_commit=True``, 
 the session is never closed. The SAVEPOINT is sqlrecord's, not the user's: its
 release and rollback fire none of the session's commit or rollback events.
 
-*Own*: no session anywhere. sqlrecord opens one, does the work, commits a write
-and closes the session before returning, whatever happens.
+*Own*: no session anywhere. sqlrecord opens one when the work needs it (a call that
+ends on a connection of its own never does), does the work, commits a write and closes
+the session before returning, whatever happens.
 
 What each call does within that is the planner's choice (``_plan.py``); a
 :class:`SessionScope` carries the plan out, moving through the states of
@@ -25,9 +26,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, inspect
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import exc as orm_exc
 from sqlalchemy.sql import Executable
 
 from ._begin import holds_connection, prepare_write_session
@@ -51,9 +50,19 @@ from ._plan_rows import plan_row_delete, plan_row_insert, plan_row_update
 from ._reads_alone import read_columns_as_planned
 from ._registry import ModelDatabase, database_for
 from ._row_write import write_as_planned, write_statement_as_planned
+from ._scope_session import OwnOrServedSession
 from ._sqlite_locks import refuse_waiting_for_own_lock
-from ._translate import is_unwrapped_connection_loss, translate_errors
-from ._unit import ABORTED_MESSAGE, UnitState, abort_unit, close_session, unit_facts, unit_state
+from ._translate import translate_errors
+from ._unit import (
+    ABORTED_MESSAGE,
+    UnitState,
+    abort_unit,
+    cancelled_by,
+    close_session,
+    reraise_translated,
+    unit_facts,
+    unit_state,
+)
 from ._unwatched import TableRows
 from ._write_savepoint import WriteSavepoint, savepoint_gone
 from .exceptions import NoDatabaseError, TransactionAbortedError
@@ -76,25 +85,26 @@ class State(enum.Enum):
     DONE = "left"
 
 
-class SessionScope:
-    """``async with SessionScope(Model, session, write=...) as session:``, one call's unit.
+class SessionScope(OwnOrServedSession):
+    """``async with SessionScope(Model, session, write=...) as scope:``, one call's unit;
+    ``scope.session`` is its session.
 
     A write scope made with ``defer_begin=True`` waits, in an own session, for the
     call to say what it writes (:meth:`flush`, :meth:`execute_write`,
-    :meth:`plan_bulk`) or to :meth:`begin`.
+    :meth:`plan_bulk`) or to :meth:`begin`. An own session is opened when first asked for:
+    a call whose plan ends on a connection of its own never opens it.
 
     Example:
         >>> async def count_users() -> int:
         ...     scope = SessionScope(User, None, operation="count", write=False)  # an own session
-        ...     async with scope as session:
-        ...         return len((await session.scalars(User.query)).all())
+        ...     async with scope:
+        ...         return len((await scope.session.scalars(User.query)).all())
         >>> run(count_users())
         0
     """
 
     __slots__ = (
         "_begun_because",
-        "_database",
         "_deferred",
         "_facts",
         "_routed",
@@ -105,7 +115,6 @@ class SessionScope:
         "plan",
         "replica",
         "served",
-        "session",
         "state",
     )
 
@@ -146,7 +155,6 @@ class SessionScope:
             and database is not None
             and database._replica_set is not None
         )
-        self._database = database
         self._facts = unit_facts(database, session if write else None)
         if not write:
             self.plan = plan_read(operation, model, served=served, unit=self._facts, cursor=cursor)
@@ -154,19 +162,15 @@ class SessionScope:
             self.plan = plan_pending_write(operation, model)
         else:
             self.plan = plan_statement_write(operation, model, served=served, unit=self._facts)
-        if session is None:
-            assert database is not None
-            session = database._open_session(
-                autocommit=self.plan.transaction is Transaction.AUTOCOMMIT
-            )
-        self.session: AsyncSession = session
+        autocommit = self.plan.transaction is Transaction.AUTOCOMMIT
+        super().__init__(database, session, autocommit=autocommit)
 
     def _move(self, allowed: tuple[State, ...], to: State) -> None:
         if self.state not in allowed:
             raise RuntimeError(f"sqlrecord: a scope cannot go from {self.state} to {to}.")
         self.state = to
 
-    async def __aenter__(self) -> AsyncSession:
+    async def __aenter__(self) -> SessionScope:
         if self._routed:
             assert self._database is not None
             autocommit = self.plan.transaction is Transaction.AUTOCOMMIT
@@ -194,9 +198,11 @@ class SessionScope:
                     # __aexit__ does not run when entering fails: end the own session
                     # here, so that a connection already checked out goes back.
                     self.state = State.DONE
-                    await close_session(self.session, failing=True, cancelled=_cancel(error))
+                    if self._session is not None:
+                        cancelled = cancelled_by(error)
+                        await close_session(self._session, failing=True, cancelled=cancelled)
                     raise
-        return self.session
+        return self
 
     async def begin(self, *, because: str | None = None) -> None:
         """Begin an own session's transaction now (BEGIN IMMEDIATE on SQLite), before a
@@ -244,7 +250,7 @@ class SessionScope:
         planned = planner(
             self.plan.operation,
             obj,
-            self.session.sync_session,
+            self.planned_on.sync_session,
             served=self.served,
             unit=self._facts,
             begun=self._why_begun(),
@@ -253,18 +259,19 @@ class SessionScope:
             return False
         self.plan, row_write = planned
         await self._begin_as_planned()
-        await write_as_planned(self.plan.route, self.session, self._database, obj, row_write)
+        route = self.plan.route
+        await write_as_planned(route, self.session_for(route), self._database, obj, row_write)
         return True
 
     async def execute_columns(self, statement: Select[Any]) -> tuple[list[str], Sequence[Any]]:
         """The keys and rows of a SELECT of columns, run as planned
         (``_plan.plan_column_read``, ``_reads_alone.read_columns_as_planned``)."""
-        session, model = self.session, self.model
+        model = self.model
         plan = plan_column_read(
-            self.plan, session, unit=self._facts, model=model, statement=statement
+            self.plan, self.planned_on, unit=self._facts, model=model, statement=statement
         )
         self.plan = plan
-        return await read_columns_as_planned(plan.route, session, model, statement)
+        return await read_columns_as_planned(plan.route, self, model, statement)
 
     async def execute_write(self, statement: Executable) -> AloneResult:
         """Plan an UPDATE or DELETE by query, begin as planned, and execute it (in an own
@@ -274,18 +281,20 @@ class SessionScope:
             self.plan.operation,
             self.model,
             statement,
-            self.session.sync_session,
+            self.planned_on.sync_session,
             served=self.served,
             unit=self._facts,
             begun=self._why_begun(),
         )
         await self._begin_as_planned()
         route = self.plan.route
-        return await write_statement_as_planned(route, self.session, self._database, statement)
+        session = self.session_for(route)
+        return await write_statement_as_planned(route, session, self._database, statement)
 
     def _why_begun(self) -> str | None:
         """Why an own session's transaction has begun already, if it has."""
-        if self.state is State.OWN_IDLE and holds_connection(self.session):
+        session = self._session
+        if self.state is State.OWN_IDLE and session is not None and holds_connection(session):
             self._move((State.OWN_IDLE,), State.OWN_BEGUN)  # something was read first
         if self.state is not State.OWN_BEGUN:
             return None
@@ -303,8 +312,7 @@ class SessionScope:
         assert self._database is not None  # an own session's
         bind = self._database._autocommit_engine
         refuse_waiting_for_own_lock(bind, model=self.model.__name__)
-        self.session.bind = bind
-        self.session.sync_session.bind = bind.sync_engine
+        self.bind_own_to(bind)
 
     def plan_bulk(self, *, return_objects: bool) -> TableRows | None:
         """Plan a ``bulk_create``: the table and row converter of a Core INSERT, or
@@ -322,7 +330,7 @@ class SessionScope:
     def plan_load(self, **what: Any) -> Route:
         """The route of a read of objects (``_plan.plan_load``: ``held``, ``key`` or
         ``statement``): the identity map, the rows read alone, or the session."""
-        unit, model, session = self._facts, self.model, self.session
+        unit, model, session = self._facts, self.model, self.planned_on
         self.plan = plan_load(self.plan, unit=unit, model=model, session=session, **what)
         return self.plan.route
 
@@ -348,17 +356,20 @@ class SessionScope:
             await self._end_own(exc)
 
     async def _end_own(self, exc: BaseException | None) -> None:
-        if exc is None and self.session.sync_session.get_transaction() is None:
-            return  # never began: nothing to commit or close
+        session, name = self._session, self.model.__name__
+        if session is None or (exc is None and session.sync_session.get_transaction() is None):
+            if exc is not None:  # never opened, or never began: nothing to commit or close
+                reraise_translated(exc, name)
+            return
         try:
             if exc is None and self._write:
-                with translate_errors(model=self.model.__name__):
-                    await self.session.commit()
+                with translate_errors(model=name):
+                    await session.commit()
         finally:
             failing = exc is not None
-            await close_session(self.session, failing=failing, cancelled=failing and _cancel(exc))
+            await close_session(session, failing=failing, cancelled=failing and cancelled_by(exc))
         if exc is not None:
-            _reraise_translated(exc, self.model.__name__)
+            reraise_translated(exc, name)
 
     async def _end_served(self, exc: BaseException | None) -> None:
         savepoint, self._savepoint = self._savepoint, None
@@ -374,27 +385,10 @@ class SessionScope:
             if lost:
                 await abort_unit(self.session)
             # The flush's own ROLLBACK TO failed: the write's error is its context.
-            _reraise_translated(exc.__context__ if gone and exc.__context__ else exc, name)
+            reraise_translated(exc.__context__ if gone and exc.__context__ else exc, name)
             return
         with translate_errors(model=name):
             if savepoint is not None:
                 await savepoint.release()
             if self.auto_commit:
                 await self.session.commit()
-
-
-def _cancel(error: BaseException | None) -> bool:
-    return error is not None and not isinstance(error, Exception)
-
-
-def _reraise_translated(exc: BaseException, model: str) -> None:
-    """Raise the sqlrecord form of a driver error; other errors propagate untouched."""
-    translatable = (
-        sa_exc.StatementError,
-        sa_exc.PendingRollbackError,
-        sa_exc.TimeoutError,
-        orm_exc.StaleDataError,
-    )
-    if isinstance(exc, translatable) or is_unwrapped_connection_loss(exc):
-        with translate_errors(model=model):
-            raise exc

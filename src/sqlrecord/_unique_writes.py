@@ -177,7 +177,7 @@ async def _run(
     for number in range(1, ATTEMPTS + 1):
         try:
             async with SessionScope(model, None, write=True, operation=operation) as own:
-                return await attempt(own, False)
+                return await attempt(own.session, False)
         except (DuplicateKeyError, TransactionConflictError):
             if number == ATTEMPTS:
                 raise

@@ -25,12 +25,13 @@ from typing import ParamSpec, TypeVar
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
+from sqlalchemy.orm import exc as orm_exc
 
 from ._begin import prepare_write_session
 from ._internals import connections_opened_by
 from ._read_after import note_committed_writes
 from ._registry import ModelDatabase
-from ._translate import is_connection_loss, translate_errors
+from ._translate import is_connection_loss, is_unwrapped_connection_loss, translate_errors
 from ._unit_facts import UnitFacts
 from .exceptions import ConfigurationError, TransactionAbortedError, TransactionConflictError
 
@@ -39,8 +40,10 @@ __all__ = [
     "Transaction",
     "UnitState",
     "abort_unit",
+    "cancelled_by",
     "close_session",
     "refuse_aborted",
+    "reraise_translated",
     "run_with_retries",
     "unit_facts",
     "unit_of_work",
@@ -284,6 +287,41 @@ async def close_session(session: AsyncSession, *, failing: bool, cancelled: bool
             # connection the server dropped as it was handed back is discarded quietly.
             with contextlib.suppress(Exception):
                 await session.invalidate()
+
+
+def cancelled_by(error: BaseException | None) -> bool:
+    """Whether ``error`` ends a call by cancelling it (not an ``Exception``: the task's
+    ``CancelledError``, or ``KeyboardInterrupt``), so its session is discarded, not closed.
+
+    Example:
+        >>> import asyncio
+        >>> cancelled_by(asyncio.CancelledError()), cancelled_by(ValueError()), cancelled_by(None)
+        (True, False, False)
+    """
+    return error is not None and not isinstance(error, Exception)
+
+
+def reraise_translated(exc: BaseException, model: str) -> None:
+    """Raise the sqlrecord form of a driver or ORM error that ended a call on ``model``;
+    other errors are left to propagate untouched (the caller raises them).
+
+    Example:
+        >>> from sqlalchemy.exc import TimeoutError as PoolTimeout
+        >>> reraise_translated(PoolTimeout("the pool is full"), "User")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        sqlrecord.exceptions.DatabaseUnavailableError: ...
+        >>> reraise_translated(ValueError("not ours"), "User")  # returns: the caller raises it
+    """
+    translatable = (
+        sa_exc.StatementError,
+        sa_exc.PendingRollbackError,
+        sa_exc.TimeoutError,
+        orm_exc.StaleDataError,
+    )
+    if isinstance(exc, translatable) or is_unwrapped_connection_loss(exc):
+        with translate_errors(model=model):
+            raise exc
 
 
 def _close_resetting_once(session: Session) -> None:

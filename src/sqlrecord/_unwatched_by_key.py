@@ -99,7 +99,7 @@ def why_row_update_differs(obj: Any) -> tuple[str | None, RowUpdate | None]:
         if loaded_value_unchanged(state, prop.key, changed[prop.key]):
             continue
         column = prop.columns[0]
-        if column in mapper.primary_key:
+        if prop.key in _key_attributes(mapper):
             why = (
                 f"the primary key {prop.key!r} changes: the flush locates the row by its old value"
             )
@@ -168,6 +168,13 @@ def why_row_delete_differs(obj: Any) -> tuple[str | None, RowDelete | None]:
     assert state.key is not None  # loaded: the caller's condition
     statement, key_names = delete_statement(mapper)
     return None, (statement, dict(zip(key_names, state.key[1], strict=True)))
+
+
+@functools.cache  # per mapper: it reads the mapping only, which does not change
+def _key_attributes(mapper: Mapper[Any]) -> frozenset[str]:
+    # By attribute name: ``column in mapper.primary_key`` would compare columns with
+    # ``==``, which builds a SQL expression for each one.
+    return frozenset(mapper.get_property_by_column(column).key for column in mapper.primary_key)
 
 
 @functools.cache  # per mapper: it reads the mapping only, which does not change

@@ -190,13 +190,18 @@ def why_statements_watched(bind: AsyncEngine) -> str | None:
         return "the engine has execution options: a Connection applies them"
     if logs_statements(engine):
         return "the engine logs its statements"
-    for name in _CONNECTION_EVENTS:
-        listeners = event_listeners(engine, name)
-        if listeners and not all(_applied_here(each, options) for each in listeners):
-            return f"a {name!r} listener on the engine"
-    for name in _DIALECT_EVENTS:
-        if event_listeners(dialect, name):
-            return f"a {name!r} listener on the dialect"
+    # SQLAlchemy's own guards: it calls no listener of the engine, or of the dialect,
+    # while the flag is False (listening sets it; removing the last listener does not
+    # clear it, which only sends this through the lists).
+    if engine._has_events:
+        for name in _CONNECTION_EVENTS:
+            listeners = event_listeners(engine, name)
+            if listeners and not all(_applied_here(each, options) for each in listeners):
+                return f"a {name!r} listener on the engine"
+    if dialect._has_events:
+        for name in _DIALECT_EVENTS:
+            if event_listeners(dialect, name):
+                return f"a {name!r} listener on the dialect"
     if pool_listeners(engine, "reset"):
         return "a 'reset' listener on the pool: a Connection's close resets differently"
     return None
