@@ -17,6 +17,7 @@ from collections.abc import Callable
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from ._internals import engine_on_pool_of, has_checked_out_connection
+from ._own_listeners import mark_begin_option
 from ._sqlite_locks import refuse_waiting_for_own_lock
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
 
 #: Execution option that makes SQLite start the transaction with BEGIN IMMEDIATE.
 IMMEDIATE_OPTION = "sqlrecord_begin_immediate"
+mark_begin_option(IMMEDIATE_OPTION)  # read at BEGIN by _dialects' listener, then never
 
 
 #: Execution option of an own autocommit session's connection on SQLite: no BEGIN.

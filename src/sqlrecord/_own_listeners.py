@@ -13,7 +13,7 @@ import weakref
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["is_own_listener", "mark_own", "silencing_options"]
+__all__ = ["begin_options", "is_own_listener", "mark_begin_option", "mark_own", "silencing_options"]
 
 # Each listener registered here, with the execution option it is silent under (None:
 # always silent for a statement alone).
@@ -48,6 +48,34 @@ def is_own_listener(listener: Any, options: Mapping[str, Any]) -> bool:
         return False
     option = _OWN[listener]
     return option is None or bool(options.get(option))
+
+
+# Execution options sqlrecord's own listeners read when a transaction begins, and nothing
+# reads after that.
+_BEGIN_OPTIONS: set[str] = set()
+
+
+def mark_begin_option(name: str) -> None:
+    """Note the execution option ``name`` as read only by sqlrecord's own listeners when a
+    transaction begins (SQLite's BEGIN IMMEDIATE): a statement sent later in it is the
+    same with or without it.
+
+    Example:
+        >>> mark_begin_option("sqlrecord_example_option")
+        >>> "sqlrecord_example_option" in begin_options()
+        True
+    """
+    _BEGIN_OPTIONS.add(name)
+
+
+def begin_options() -> frozenset[str]:
+    """The options :func:`mark_begin_option` noted.
+
+    Example:
+        >>> "sqlrecord_begin_immediate" in begin_options()
+        True
+    """
+    return frozenset(_BEGIN_OPTIONS)
 
 
 def silencing_options() -> frozenset[str]:

@@ -22,7 +22,15 @@ from sqlalchemy import Insert, inspect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import InstanceState, Mapper, Session
 
-from ._internals import AloneResult, mark_inserted, register_inserted, write_alone
+from ._internals import (
+    AloneResult,
+    execute_held,
+    held_connection,
+    mark_inserted,
+    register_inserted,
+    why_engine_watched,
+    write_alone,
+)
 from ._on_connection import execute_on_connection
 from ._plan_types import Route
 
@@ -70,9 +78,10 @@ async def insert_row(
 ) -> None:
     """Add ``obj`` to ``session`` (pending, as the flush finds it), run ``statement``, the
     INSERT of its row (made by ``as_table_row``: both ``_unwatched.why_row_insert_differs``'s)
-    on the session's connection, and settle ``obj``: persistent, as after the flush (a
-    rollback of the session's transaction makes it transient again; the session's close
-    leaves it detached).
+    on the session's connection (by the driver, where the connection's transaction runs
+    and nothing watches its statements: ``_internals.direct_held``), and settle ``obj``:
+    persistent, as after the flush (a rollback of the session's transaction makes it
+    transient again; the session's close leaves it detached).
 
     Example:
         >>> from sqlalchemy.orm import Session
@@ -91,9 +100,34 @@ async def insert_row(
     session.add(obj)
     table_row = as_table_row(row_of(obj))
     # Bound as the flush binds its statements: by the model's base mapper.
-    bind_arguments = {"mapper": inspect(type(obj)).base_mapper}
-    result = await execute_on_connection(session, statement, table_row, bind_arguments)
+    mapper = inspect(type(obj)).base_mapper
+    result = await _on_held(session, mapper, statement, table_row)
+    if result is None:
+        bind_arguments = {"mapper": mapper}
+        result = await execute_on_connection(session, statement, table_row, bind_arguments)
     settle_inserted(obj, table_row, result, session.sync_session)
+
+
+async def _on_held(
+    session: AsyncSession, mapper: Mapper[Any], statement: Insert, table_row: dict[str, Any]
+) -> AloneResult | None:
+    """The INSERT sent by the driver on the connection ``session`` holds for ``mapper``,
+    in its running transaction; ``None``, nothing sent, where that cannot be done."""
+    bind = session.bind
+    if not isinstance(bind, AsyncEngine):
+        return None  # bound to a connection, or by mapper: the session's own lookup
+    sync_session = session.sync_session
+    if sync_session.get_bind(mapper=mapper) is not bind.sync_engine:
+        return None
+    if why_engine_watched(bind) is not None:
+        return None
+    if held_connection(sync_session, bind.sync_engine) is None:
+        return None  # the transaction's first statement: the Connection begins it
+    # Asked for as the flush asks: a SAVEPOINT begun since is sent now, on it.
+    connection = await session.connection(bind_arguments={"mapper": mapper})
+    sync_connection = connection.sync_connection
+    assert sync_connection is not None  # a session's connection, just given
+    return await execute_held(bind, sync_connection, statement, table_row)
 
 
 async def insert_row_alone(

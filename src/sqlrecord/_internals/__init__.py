@@ -20,9 +20,10 @@ private names that another release may not have:
   form, defaults, parameters, inserted key, returned values).
 - :mod:`.sqlalchemy_connection`: what happens around it (asyncpg's adapter, the driver's
   errors, the pool's invalidation, the listeners a ``Connection`` calls, its log).
-- :mod:`.direct`: a statement sent by the driver (aiomysql, asyncmy, asyncpg),
+- :mod:`.direct`: a statement sent by the driver (aiomysql, asyncmy, asyncpg, aiosqlite),
   without SQLAlchemy's ``Connection`` around it, doing what the ``Connection`` would do
-  with the names above.
+  with the names above; :mod:`.direct_held`: the same on the connection a session holds,
+  inside its transaction.
 - :mod:`.sqlalchemy_loading`: the ORM's loading of one object by its key (the SELECT,
   the object it builds, the mappings and sessions for which that is all it does).
 - :mod:`.sqlalchemy_pool`: the queue pool's checkout, the dialect's default pool, an
@@ -53,11 +54,13 @@ __all__ = [
     "default_pool_class",
     "engine_on_pool_of",
     "event_listeners",
+    "execute_held",
     "first_listened",
     "forget_result_columns",
     "guard_column_loads",
     "guard_relationship_loads",
     "has_checked_out_connection",
+    "held_connection",
     "key_select",
     "listener_count",
     "loaded_rows",
@@ -74,6 +77,7 @@ __all__ = [
     "tables_from_attributes",
     "traversed_attributes",
     "use_one_hop_cursors",
+    "why_engine_watched",
     "why_not_direct",
     "why_not_plain_load",
     "why_select_loads_otherwise",
@@ -175,6 +179,7 @@ from .direct import (  # noqa: E402
     why_statements_watched,
     write_alone,
 )
+from .direct_held import execute_held, held_connection, why_engine_watched  # noqa: E402
 from .sqlalchemy_connection import event_listeners  # noqa: E402
 from .sqlalchemy_core import (  # noqa: E402
     forget_result_columns,

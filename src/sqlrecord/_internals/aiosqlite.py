@@ -30,6 +30,7 @@ __all__ = [
     "one_hop_statement",
     "release_sqlite_lock",
     "released_threads_ended",
+    "sent_as_by_its_cursor",
     "sqlite3_connection_of",
     "use_one_hop_cursors",
 ]
@@ -317,6 +318,25 @@ def alone_in_autocommit(adapter: Any) -> bool:
         and sqlite_connection.isolation_level is None
         and not sqlite_connection.in_transaction
         and not sqlite_connection.pending
+    )
+
+
+def sent_as_by_its_cursor(adapter: Any) -> bool:
+    """Whether a statement sent alone on the adapted connection ``adapter`` goes out in the
+    transaction as its own cursor would send it there: a ``DeferringConnection`` without
+    sqlite3's implicit transactions, which sends what it deferred (the BEGIN SQLAlchemy's
+    begin asked for, a SAVEPOINT) first, in the same hand-off, whoever sends the statement.
+
+    Example:
+        >>> class Adapter:  # as SQLAlchemy's: the aiosqlite connection
+        ...     driver_connection = None
+        >>> sent_as_by_its_cursor(Adapter())
+        False
+    """
+    sqlite_connection = sqlite3_connection_of(adapter.driver_connection)
+    return (
+        isinstance(sqlite_connection, DeferringConnection)
+        and sqlite_connection.isolation_level is None
     )
 
 

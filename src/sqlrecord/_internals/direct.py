@@ -231,7 +231,7 @@ def _options(engine: Engine) -> bool | None:
     return False if set(options) <= silencing_options() else None
 
 
-def _prepared(
+def prepared_statement(
     bind: AsyncEngine, statement: UpdateBase | Select[Any], parameters: dict[str, Any]
 ) -> tuple[Compiled, list[FilledDefault]] | None:
     """``statement`` compiled as a ``Connection`` compiles it for ``parameters`` (through
@@ -255,7 +255,7 @@ def _prepared(
 
 
 def _defaults_of(compiled: SQLCompiler) -> list[FilledDefault] | None:
-    """The defaults :func:`_prepared` describes, ``None`` where the route cannot run."""
+    """The defaults :func:`prepared_statement` describes, ``None`` where the route cannot run."""
     if (
         not compiled.positional
         or (compiled.effective_returning and not _returns_defaults(compiled))
@@ -292,7 +292,7 @@ async def execute_direct(
     """
     if why_not_direct(bind) is not None or not isinstance(statement, UpdateBase):
         return None
-    prepared = _prepared(bind, statement, parameters)
+    prepared = prepared_statement(bind, statement, parameters)
     if prepared is None:
         return None
     brought, _ = prepared
@@ -300,7 +300,21 @@ async def execute_direct(
     sent = await _send_alone(bind, prepared, parameters)
     if sent is None:
         return None
-    filled, (rowcount, lastrowid, description, rows) = sent
+    filled, answer = sent
+    return direct_result(bind, compiled, filled, answer)
+
+
+def direct_result(
+    bind: AsyncEngine,
+    compiled: SQLCompiler,
+    filled: dict[str, Any],
+    answer: tuple[int, Any, Any, list[Any]],
+) -> DirectResult:
+    """What a ``CursorResult`` would tell of the write ``compiled``, sent with the
+    parameters ``filled`` (its defaults filled in), from the driver's ``answer`` (row
+    count, last row id, description, rows): the inserted key and the values an INSERT
+    returned, each through its type."""
+    rowcount, lastrowid, description, rows = answer
     if not compiled.isinsert:
         return DirectResult(rowcount, None, filled)
     if description is not None:
@@ -334,7 +348,7 @@ async def read_alone(
     dialect = bind.dialect
     driven = (dialect.name, dialect.driver) in _DRIVERS
     if driven and (unwatched or why_statements_watched(bind) is None):
-        prepared = _prepared(bind, statement, parameters)
+        prepared = prepared_statement(bind, statement, parameters)
         # Columns matched by position only, as CursorResult's common case: else the
         # Connection, which matches them by name.
         if prepared is not None and rows_by_position(prepared[0].compiled):
