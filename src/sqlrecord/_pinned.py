@@ -184,13 +184,18 @@ class PinnableSessions:
             (True, None)
         """
         maker = self.sessionmaker
-        models: dict[bool, tuple[Any, dict[str, Any], AsyncSession]]
+        models: dict[bool, tuple[Any, Any, dict[str, Any], AsyncSession]]
         models = self.__dict__.setdefault("_model_sessions", {})
         kept = models.get(autocommit)
-        if kept is not None and kept[0] is maker and kept[1] == maker.kw:
-            return kept[2]
+        if (
+            kept is not None
+            and kept[0] is maker
+            and kept[1] is maker.class_
+            and kept[2] == maker.kw
+        ):
+            return kept[3]
         model = self._open_session(autocommit=autocommit)
-        models[autocommit] = (maker, dict(maker.kw), model)
+        models[autocommit] = (maker, maker.class_, dict(maker.kw), model)
         return model
 
     @property

@@ -34,9 +34,9 @@ from sqlalchemy.sql.dml import UpdateBase
 from .._alone import execute_alone
 from .._own_listeners import is_own_listener, silencing_options
 from .direct_connection import checkin, checkout, give_back, in_autocommit, send, wrapped_before
+from .greenlets import call_sync_api
 from .sqlalchemy_connection import (
     applies_engine_options,
-    call_sync_api,
     event_listeners,
     logs_statements,
     pool_listeners,

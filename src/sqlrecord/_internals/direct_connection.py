@@ -14,10 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import PoolProxiedConnection
 
 from .aiosqlite import alone_in_autocommit, one_hop_statement
+from .greenlets import call_sync_api
 from .sqlalchemy_connection import (
     adapted_driver_error,
     asyncpg_execute,
-    call_sync_api,
     invalidate_pool,
 )
 

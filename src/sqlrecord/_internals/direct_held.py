@@ -33,7 +33,8 @@ from .._own_listeners import begin_options, silencing_options
 from .aiosqlite import sent_as_by_its_cursor
 from .direct import _DRIVERS, DirectResult, direct_result, prepared_statement
 from .direct_connection import send, wrapped_before
-from .sqlalchemy_connection import call_sync_api, event_listeners, invalidate_pool, logs_statements
+from .greenlets import call_sync_api
+from .sqlalchemy_connection import event_listeners, invalidate_pool, logs_statements
 from .sqlalchemy_engine import positional_parameters
 
 __all__ = ["execute_held", "held_connection", "why_engine_watched", "why_held_watched"]

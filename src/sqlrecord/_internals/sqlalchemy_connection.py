@@ -6,19 +6,17 @@ its synchronous API from async code; for ``_internals.direct``."""
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import Dialect
 from sqlalchemy.pool import Pool, PoolProxiedConnection
-from sqlalchemy.util import greenlet_spawn
 
 __all__ = [
     "adapted_driver_error",
     "applies_engine_options",
     "asyncpg_execute",
-    "call_sync_api",
     "event_listeners",
     "invalidate_pool",
     "logs_statements",
@@ -132,19 +130,6 @@ def invalidate_pool(pool: Pool, connection: PoolProxiedConnection, error: BaseEx
         False
     """
     pool._invalidate(connection, error)
-
-
-async def call_sync_api(function: Callable[..., _T], *arguments: Any) -> _T:
-    """Run the synchronous ``function`` where SQLAlchemy's asyncio adapters can wait on
-    the event loop (a pool's checkout may open a connection), as ``AsyncEngine`` does
-    (``greenlet_spawn`` is not in SQLAlchemy's documented API).
-
-    Example:
-        >>> run(call_sync_api(len, "abc"))
-        3
-    """
-    result: Awaitable[_T] = greenlet_spawn(function, *arguments)
-    return await result
 
 
 def event_listeners(target: Any, event_name: str) -> Collection[Any]:
