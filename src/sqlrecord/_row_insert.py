@@ -18,12 +18,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Insert, inspect
+from sqlalchemy import Connection, Insert, inspect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import InstanceState, Mapper, Session
 
 from ._internals import (
     AloneResult,
+    call_sync_api,
     execute_held,
     held_connection,
     mark_inserted,
@@ -121,13 +122,17 @@ async def _on_held(
         return None
     if why_engine_watched(bind) is not None:
         return None
-    if held_connection(sync_session, bind.sync_engine) is None:
+    engine = bind.sync_engine
+    if held_connection(sync_session, engine) is None:
         return None  # the transaction's first statement: the Connection begins it
-    # Asked for as the flush asks: a SAVEPOINT begun since is sent now, on it.
-    connection = await session.connection(bind_arguments={"mapper": mapper})
-    sync_connection = connection.sync_connection
-    assert sync_connection is not None  # a session's connection, just given
-    return await execute_held(bind, sync_connection, statement, table_row)
+    connection = held_connection(sync_session, engine, innermost=True)
+    if connection is None:  # the write's SAVEPOINT, not sent yet: sent now, as the flush asks
+        connection = await call_sync_api(_connection_of, sync_session, mapper)
+    return await execute_held(bind, connection, statement, table_row)
+
+
+def _connection_of(session: Session, mapper: Mapper[Any]) -> Connection:
+    return session.connection(bind_arguments={"mapper": mapper})
 
 
 async def insert_row_alone(

@@ -46,6 +46,7 @@ __all__ = [
     "OneHopConnection",
     "OneHopCursor",
     "WatchfulQueuePool",
+    "call_sync_api",
     "check_aiosqlite_version",
     "check_sqlalchemy_version",
     "configure_for_load",
@@ -180,6 +181,7 @@ from .direct import (  # noqa: E402
     write_alone,
 )
 from .direct_held import execute_held, held_connection, why_engine_watched  # noqa: E402
+from .greenlets import call_sync_api  # noqa: E402
 from .sqlalchemy_connection import event_listeners  # noqa: E402
 from .sqlalchemy_core import (  # noqa: E402
     forget_result_columns,

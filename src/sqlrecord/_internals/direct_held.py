@@ -50,11 +50,14 @@ _STATEMENT_EVENTS = (
 _DIALECT_EVENTS = ("do_execute", "do_execute_no_params", "do_setinputsizes", "handle_error")
 
 
-def held_connection(session: Session, bind: Engine) -> Connection | None:
-    """The ``Connection`` to ``bind`` that ``session``'s transaction holds (the outermost
-    one: a SAVEPOINT begun since may not have asked for it yet), if it holds one; ``None``
-    otherwise. Reads the transaction's private ``_connections``: SQLAlchemy before 2.1.7
-    has no public way to look without asking for one.
+def held_connection(
+    session: Session, bind: Engine, *, innermost: bool = False
+) -> Connection | None:
+    """The ``Connection`` to ``bind`` that ``session``'s transaction holds, if it holds
+    one; ``None`` otherwise. With ``innermost``, the one its newest SAVEPOINT holds: a
+    SAVEPOINT begun in the session is sent when it first asks for the connection, so it
+    holds none before. Reads the transaction's private ``_connections``: SQLAlchemy before
+    2.1.7 has no public way to look without asking for one (which sends the SAVEPOINT).
 
     Example:
         >>> from sqlalchemy import create_engine, text
@@ -65,8 +68,13 @@ def held_connection(session: Session, bind: Engine) -> Connection | None:
         >>> _ = session.execute(text("SELECT 1"))
         >>> held_connection(session, engine) is session.connection()
         True
+        >>> savepoint = session.begin_nested()
+        >>> held_connection(session, engine, innermost=True) is None  # its SAVEPOINT not sent
+        True
     """
     transaction = session.get_transaction()
+    if innermost:
+        transaction = session.get_nested_transaction() or transaction
     if transaction is None:
         return None
     entry = transaction._connections.get(bind)
