@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm import exc as orm_exc
 
 from ._begin import prepare_write_session
-from ._internals import connections_opened_by
+from ._internals import call_sync_api, connections_opened_by
 from ._read_after import note_committed_writes
 from ._registry import ModelDatabase
 from ._translate import is_connection_loss, is_unwrapped_connection_loss, translate_errors
@@ -279,7 +279,7 @@ async def close_session(session: AsyncSession, *, failing: bool, cancelled: bool
             await session.close()
     else:
         try:
-            await session.run_sync(_close_resetting_once)
+            await call_sync_api(_close_resetting_once, session.sync_session)
         except sa_exc.DBAPIError as error:
             if not is_connection_loss(error):
                 raise

@@ -18,7 +18,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
-from ._internals import savepoint_hidden
+from ._internals import call_sync_api, savepoint_hidden
 from ._translate import is_connection_loss, translate_errors
 
 __all__ = ["WriteSavepoint", "savepoint_gone"]
@@ -58,7 +58,7 @@ class WriteSavepoint:
         flush fail, the ORM has rolled the whole unit back (the caller marks it
         aborted)."""
         with translate_errors(model=model):
-            savepoint = await session.run_sync(Session.begin_nested)
+            savepoint = await call_sync_api(Session.begin_nested, session.sync_session)
         hidden = savepoint_hidden(session.sync_session, savepoint)
         hidden.__enter__()
         return cls(session, savepoint, hidden)
@@ -88,9 +88,9 @@ class WriteSavepoint:
         savepoint = self._savepoint
         try:
             if commit:
-                await self._session.run_sync(lambda _: savepoint.commit())
+                await call_sync_api(savepoint.commit)
             else:
-                await self._session.run_sync(lambda _: savepoint.rollback())
+                await call_sync_api(savepoint.rollback)
         finally:
             self._hidden.__exit__(None, None, None)
 
