@@ -12,7 +12,9 @@ one goes through the ``Connection``), the driver sends the statement as ``direct
 one on a connection of its own: the same SQL, parameters and defaults, the same result,
 errors wrapped as the ``Connection`` wraps them, and the connection invalidated where it
 would invalidate it (lost: the pool's older connections with it; interrupted: the
-connection alone). ``tests/test_direct_held.py`` compares both on every driver.
+connection alone). ``tests/test_direct_held.py`` compares both on every driver. The
+asyncpg adapter's lock around its cursor's statements is not taken: a session's connection
+serves one task at a time, as SQLAlchemy asks of an ``AsyncSession``.
 """
 
 from __future__ import annotations
