@@ -58,8 +58,16 @@ async def direct_server_db(
 @contextlib.contextmanager
 def _routes(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bool]]:
     """Whether each write alone went by the driver (True) or a ``Connection`` (False)."""
+    with driver_routes(monkeypatch, direct, "execute_direct") as taken:
+        yield taken
+
+
+@contextlib.contextmanager
+def driver_routes(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> Iterator[list[bool]]:
+    """Whether each call of ``module.name`` (a driver's route, ``None`` where it declines)
+    went by the driver (True) or left the statement to a ``Connection`` (False)."""
     taken: list[bool] = []
-    send = direct.execute_direct
+    send = getattr(module, name)
 
     async def spy(*arguments: Any) -> Any:
         try:
@@ -71,7 +79,7 @@ def _routes(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bool]]:
         return result
 
     with monkeypatch.context() as patched:
-        patched.setattr(direct, "execute_direct", spy)
+        patched.setattr(module, name, spy)
         yield taken
 
 

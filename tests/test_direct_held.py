@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import event, inspect, text
+from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -31,9 +31,16 @@ from sqlrecord.exceptions import (
 )
 
 from .models import Membership, Note, Oddity, Reading
-from .test_direct import _connection_kept, _rows, _wiped, direct_db, direct_server_db
+from .test_direct import (
+    _connection_kept,
+    _rows,
+    _wiped,
+    direct_db,
+    direct_server_db,
+    driver_routes,
+)
 from .test_one_statement import plans_logged
-from .test_row_insert import _left
+from .test_row_insert import _left, _listening
 
 __all__ = ["direct_db", "direct_server_db"]  # the fixtures, used here by name
 
@@ -42,20 +49,7 @@ __all__ = ["direct_db", "direct_server_db"]  # the fixtures, used here by name
 def _routes(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bool]]:
     """Whether each INSERT on a held connection went by the driver (True) or back to the
     ``Connection`` (False)."""
-    taken: list[bool] = []
-    send = _row_insert.execute_held
-
-    async def spy(*arguments: Any) -> Any:
-        try:
-            result = await send(*arguments)
-        except BaseException:
-            taken.append(True)  # raised on the way: the driver's route had it
-            raise
-        taken.append(result is not None)
-        return result
-
-    with monkeypatch.context() as patched:
-        patched.setattr(_row_insert, "execute_held", spy)
+    with driver_routes(monkeypatch, _row_insert, "execute_held") as taken:
         yield taken
 
 
@@ -245,28 +239,14 @@ async def test_an_insert_cancelled_while_it_waits_ends_as_through_a_connection(
     assert by_driver == by_connection == ([],)  # the unit was rolled back, nothing kept
 
 
-@contextlib.contextmanager
-def _heard(target: Any, name: str) -> Iterator[list[Any]]:
-    heard: list[Any] = []
-
-    def listener(*arguments: Any) -> None:
-        heard.append(arguments)
-
-    event.listen(target, name, listener)
-    try:
-        yield heard
-    finally:
-        event.remove(target, name, listener)
-
-
 async def test_a_listener_of_statements_hears_every_insert(
     direct_db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sync_engine = direct_db.engine.sync_engine
     with (
         _routes(monkeypatch) as taken,
-        _heard(sync_engine, "before_cursor_execute") as heard,
-        _heard(sync_engine.dialect, "do_execute") as executed,
+        _listening(sync_engine, "before_cursor_execute") as heard,
+        _listening(sync_engine.dialect, "do_execute") as executed,
     ):
         async with direct_db.transaction():
             for n in range(3):
@@ -286,7 +266,7 @@ async def test_a_connection_with_execution_options_or_listeners_keeps_them(
         sync = connection.sync_connection
         assert sync is not None
         assert why_held_watched(bind, sync) is None
-        with _heard(sync, "after_cursor_execute"):
+        with _listening(sync, "after_cursor_execute"):
             reason = why_held_watched(bind, sync)
             assert reason == "a 'after_cursor_execute' listener on the connection"
         optioned = await connection.execution_options(logging_token="audit")

@@ -312,13 +312,8 @@ def alone_in_autocommit(adapter: Any) -> bool:
         >>> alone_in_autocommit(Adapter())
         False
     """
-    sqlite_connection = sqlite3_connection_of(adapter.driver_connection)
-    return (
-        isinstance(sqlite_connection, DeferringConnection)
-        and sqlite_connection.isolation_level is None
-        and not sqlite_connection.in_transaction
-        and not sqlite_connection.pending
-    )
+    deferring = _deferring(adapter)
+    return deferring is not None and not deferring.in_transaction and not deferring.pending
 
 
 def sent_as_by_its_cursor(adapter: Any) -> bool:
@@ -333,11 +328,16 @@ def sent_as_by_its_cursor(adapter: Any) -> bool:
         >>> sent_as_by_its_cursor(Adapter())
         False
     """
+    return _deferring(adapter) is not None
+
+
+def _deferring(adapter: Any) -> DeferringConnection | None:
+    """The ``DeferringConnection`` under ``adapter``, without sqlite3's implicit
+    transactions (as sqlrecord's engines open it); ``None`` for any other."""
     sqlite_connection = sqlite3_connection_of(adapter.driver_connection)
-    return (
-        isinstance(sqlite_connection, DeferringConnection)
-        and sqlite_connection.isolation_level is None
-    )
+    if not isinstance(sqlite_connection, DeferringConnection):
+        return None
+    return sqlite_connection if sqlite_connection.isolation_level is None else None
 
 
 async def one_hop_statement(
