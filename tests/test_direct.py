@@ -247,16 +247,8 @@ async def _lost(db: Database) -> tuple[Any, ...]:
     """A write on a pooled connection the server has ended meanwhile."""
     await db._autocommit_engine.dispose()  # what earlier tests left in the pool
     await Note.create(text="warm")  # one connection idle in the autocommit pool
-    mysql = db.engine.dialect.name == "mysql"
-    own_id = "SELECT CONNECTION_ID()" if mysql else "SELECT pg_backend_pid()"
     async with db._autocommit_engine.connect() as connection:
-        ended = int((await connection.execute(text(own_id))).scalar_one())
-    kill = f"KILL {ended}" if mysql else f"SELECT pg_terminate_backend({ended})"
-    killers = create_async_engine(db.url, poolclass=NullPool)  # not one of the pool's
-    async with killers.connect() as killer:
-        await killer.execute(text(kill))
-    await killers.dispose()
-    await asyncio.sleep(0.1)
+        await end_backend(db, await backend_id(db, connection))
     with pytest.raises(DatabaseUnavailableError) as raised:
         await Note.create(text="lost")
     error = raised.value
@@ -267,6 +259,24 @@ async def _lost(db: Database) -> tuple[Any, ...]:
     await _wiped(db, Note)
     invalidated = getattr(cause, "connection_invalidated", None)
     return type(error), str(error), type(cause), str(cause), invalidated, rows
+
+
+async def backend_id(db: Database, connection: Any) -> int:
+    """The server's id of ``connection`` (an ``AsyncConnection`` or ``AsyncSession``)."""
+    mysql = db.engine.dialect.name == "mysql"
+    own_id = "SELECT CONNECTION_ID()" if mysql else "SELECT pg_backend_pid()"
+    return int((await connection.execute(text(own_id))).scalar_one())
+
+
+async def end_backend(db: Database, backend: int) -> None:
+    """The server ends its connection ``backend``, asked on a connection of no pool's."""
+    mysql = db.engine.dialect.name == "mysql"
+    kill = f"KILL {backend}" if mysql else f"SELECT pg_terminate_backend({backend})"
+    killers = create_async_engine(db.url, poolclass=NullPool)
+    async with killers.connect() as killer:
+        await killer.execute(text(kill))
+    await killers.dispose()
+    await asyncio.sleep(0.1)
 
 
 async def test_a_lost_connection_is_dropped_as_a_connection_drops_it(

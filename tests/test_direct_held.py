@@ -17,9 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import inspect, text
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy import inspect
 
 from sqlrecord import Database, _row_insert
 from sqlrecord._internals.direct_held import why_held_watched
@@ -35,9 +33,11 @@ from .test_direct import (
     _connection_kept,
     _rows,
     _wiped,
+    backend_id,
     direct_db,
     direct_server_db,
     driver_routes,
+    end_backend,
 )
 from .test_one_statement import plans_logged
 from .test_row_insert import _left, _listening
@@ -146,24 +146,6 @@ async def test_a_broken_key_is_the_error_a_connection_raises(
         assert by_driver[-2:] == (TransactionAbortedError, [])
 
 
-async def _backend_id(db: Database) -> int:
-    mysql = db.engine.dialect.name == "mysql"
-    session = db.current_session()
-    assert session is not None
-    own_id = "SELECT CONNECTION_ID()" if mysql else "SELECT pg_backend_pid()"
-    return int((await session.execute(text(own_id))).scalar_one())
-
-
-async def _end_backend(db: Database, backend: int) -> None:
-    mysql = db.engine.dialect.name == "mysql"
-    kill = f"KILL {backend}" if mysql else f"SELECT pg_terminate_backend({backend})"
-    killers = create_async_engine(db.url, poolclass=NullPool)  # not one of the pool's
-    async with killers.connect() as killer:
-        await killer.execute(text(kill))
-    await killers.dispose()
-    await asyncio.sleep(0.1)
-
-
 async def _lost(db: Database) -> tuple[Any, ...]:
     """A unit (without SAVEPOINTs: the INSERT is the first statement after the loss) whose
     connection the server ends between two INSERTs."""
@@ -171,7 +153,9 @@ async def _lost(db: Database) -> tuple[Any, ...]:
     try:
         async with db.transaction(savepoints=False):
             await Note.create(text="before", code="b")
-            await _end_backend(db, await _backend_id(db))
+            session = db.current_session()
+            assert session is not None
+            await end_backend(db, await backend_id(db, session))
             try:
                 await Note.create(text="lost", code="l")
             except DatabaseUnavailableError as error:
