@@ -82,20 +82,19 @@ async def test_own_calls_in_a_burst_reuse_the_kept_connections(
     small, counts = pooled
     small.make_default()
     try:
-        opened_by_round = []
         for round_ in range(3):
             codes = [f"r{round_}-{n}" for n in range(12)]
             await asyncio.gather(*(Note.create(text="burst", code=code) for code in codes))
             assert small.checked_out() == 0
-            opened_by_round.append(counts["connect"])
         assert await Note.filter_by(text="burst").count() == 36
     finally:
         db.make_default()
-    # The first round opened what its calls needed at once (on MySQL/MariaDB in the
-    # autocommit pool, whose events reach the same listeners); the next two rounds
-    # found those connections kept, and none was closed.
-    assert opened_by_round[0] == opened_by_round[-1] and counts["close"] == 0
-    assert 2 < opened_by_round[0] <= 6 * (2 if db.engine.dialect.name == "mysql" else 1)
+    # The calls overlapped past the pool's size (on MySQL/MariaDB in the autocommit pool,
+    # whose events reach the same listeners), and SQLAlchemy's pool would have closed the
+    # overflow as it came back; here no connection was closed, and no more were opened
+    # than the pool's bound.
+    pools = 2 if db.engine.dialect.name == "mysql" else 1
+    assert counts["close"] == 0 and 2 < counts["connect"] <= 6 * pools
 
 
 async def test_connections_idle_past_their_time_are_closed(
