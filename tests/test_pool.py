@@ -21,6 +21,7 @@ from sqlrecord import Database
 from sqlrecord._internals import sqlalchemy_pool
 
 from .models import Note
+from .test_direct import backend_id, end_backend
 
 
 @pytest.fixture
@@ -46,17 +47,22 @@ def _counter(counts: Counter[str], name: str) -> Any:
     return count
 
 
-async def _burst(database: Database, width: int) -> None:
-    """``width`` calls that each hold a connection until all of them hold one."""
+async def _burst(database: Database, width: int, *, ids: bool = False) -> list[int]:
+    """``width`` calls that each hold a connection until all of them hold one; with
+    ``ids``, the server's ids of their connections (a server's only)."""
     holding = asyncio.Barrier(width)
 
-    async def call() -> None:
+    async def call() -> int:
         async with database.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
+            if ids:
+                backend = await backend_id(database, connection)
+            else:
+                backend = (await connection.execute(text("SELECT 1"))).scalar_one()
             await holding.wait()
+            return int(backend)
 
     async with asyncio.timeout(30):
-        await asyncio.gather(*(call() for _ in range(width)))
+        return list(await asyncio.gather(*(call() for _ in range(width))))
 
 
 def _idle(database: Database) -> int:
@@ -141,3 +147,22 @@ async def test_dispose_closes_the_kept_connections(
     assert (_idle(small), small.checked_out()) == (0, 0)
     await _burst(small, 3)  # the pool opens connections again after dispose()
     assert counts["connect"] == 9
+
+
+async def test_kept_connections_the_server_ended_are_replaced(
+    server_db: Database,
+) -> None:
+    url = server_db.url.render_as_string(hide_password=False)
+    sizes = {"pool_size": 2, "max_overflow": 4, "pool_timeout": 30}
+    small = Database(url, default=False, engine_options=sizes)
+    try:
+        backends = await _burst(small, 6, ids=True)  # 2 in the queue, 4 kept as spares
+        for backend in backends:
+            await end_backend(small, backend)
+        await asyncio.sleep(1.1)  # idle past the ping's second (pool_pre_ping=True)
+        # Each dead connection fails its ping at checkout and is replaced, unseen.
+        replaced = await _burst(small, 6, ids=True)
+        assert not set(replaced) & set(backends)
+        assert small.checked_out() == 0
+    finally:
+        await small.dispose()

@@ -94,14 +94,17 @@ class WatchfulQueuePool(AsyncAdaptedQueuePool):
             self._dec_overflow()
 
     def dispose(self) -> None:
+        """Close the spares too, then what ``QueuePool.dispose`` closes."""
         while self._spares:
             self._close_spare(self._spares.pop()[1])
         super().dispose()
 
     def checkedin(self) -> int:
+        """Idle connections: the queue's and the spares."""
         return super().checkedin() + len(self._spares)
 
     def checkedout(self) -> int:
+        """Connections in use: the spares, idle, are not among them."""
         return super().checkedout() - len(self._spares)
 
     def _create_connection(self) -> ConnectionPoolEntry:
